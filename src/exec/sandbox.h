@@ -1,0 +1,70 @@
+/* sandbox.h -- make a sandboxed child: the one entry point every Python run goes through.
+ *
+ * sandbox_spawn() starts a process tree confined by every layer the kernel offers, applied in
+ * a fixed order (namespaces, mounts, Landlock, rlimits, no_new_privs and dropped capabilities,
+ * seccomp last, then execve). The caller owns the returned child: wait for it, kill it, read
+ * the violations the supervisor saw, free it. Killing the child kills its whole tree.
+ *
+ * Thread safety: sandbox_probe() once at start-up; a sandbox_child belongs to one thread at a
+ * time; different children may be used from different threads at once.
+ */
+#ifndef SBX_SANDBOX_H
+#define SBX_SANDBOX_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <cjson/cJSON.h>
+
+#include "../common/err.h"
+
+typedef struct sandbox_spec {
+    const char *const *argv; /* argv[0]: absolute path of the program; NULL-terminated */
+    const char *const *envp; /* the child's whole environment; NULL-terminated */
+    const char *work_dir;    /* host path: the child's cwd, writable */
+    const char *tmp_dir;     /* host path: the child's private /tmp, writable */
+    int stdin_fd, stdout_fd, stderr_fd; /* become the child's 0, 1, 2 */
+    int64_t memory_mb;
+    int64_t max_procs;
+    int64_t file_size_mb;
+    int64_t open_files;
+    int64_t cpu_seconds;
+    bool allow_network; /* loosened: keep the host network, allow inet sockets */
+} sandbox_spec;
+
+typedef struct sandbox_child sandbox_child;
+
+/* Which layers this kernel supports, probed once; logs a line per layer. */
+void sandbox_probe(void);
+
+/* {"userNamespace": true, "pidNamespace": true, ..., "landlock": 7, "seccomp": true}:
+ * the layers every run gets. Caller frees. */
+cJSON *sandbox_layers(void);
+
+/* Start a child as `spec` says. On success returns SBX_OK and *out owns the child; on failure
+ * nothing is left running and *out is untouched. Borrows `spec` for the call only. */
+sbx_code sandbox_spawn(const sandbox_spec *spec, sandbox_child **out, sbx_err *e);
+
+/* Outer pid of the child's process-group leader (for .owner records and logs). */
+pid_t sandbox_pid(const sandbox_child *c);
+
+/* Wait until the child exits or `deadline_ms` (sbx_now_ms clock) passes.
+ * Returns 1 when it exited (*exit_code = code, or -1 when killed by *signo), 0 on timeout. */
+int sandbox_wait(sandbox_child *c, int64_t deadline_ms, int *exit_code, int *signo);
+
+/* SIGKILL the whole tree; idempotent; does not reap (sandbox_wait or sandbox_free do). */
+void sandbox_kill(sandbox_child *c);
+
+/* The refusals the supervisor saw so far, as an array of {"kind", "detail"} (kinds: "network",
+ * "filesystem", "process", "kernel", "limit"). Caller frees. Never NULL on success. */
+cJSON *sandbox_violations(sandbox_child *c);
+
+/* One human line per kind of refusal, each starting "sandbox: ", for appending to stderr.
+ * Returns a malloc'd string (possibly empty). */
+char *sandbox_explain(sandbox_child *c);
+
+/* Kill (if still running), reap, close every fd, free. sandbox_free(NULL) is a no-op. */
+void sandbox_free(sandbox_child *c);
+
+#endif

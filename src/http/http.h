@@ -1,0 +1,110 @@
+/* http.h -- what a route handler sees: the request, and exactly one way to answer it.
+ *
+ * Threading model (server.c): libmicrohttpd runs one thread per connection
+ * (MHD_USE_THREAD_PER_CONNECTION). A handler runs on its connection's thread and may block
+ * (waiting for a child process or a CDP reply, always with a deadline); other connections are
+ * unaffected. The number of connections, and so of threads, is capped by MAX_CONNECTIONS, and
+ * an idle connection is closed after CONN_TIMEOUT_S, so a stalled client holds one thread at
+ * most that long.
+ *
+ * A handler must answer exactly once with one of the http_reply_* calls (or http_fail). The
+ * request and everything it borrows stay valid until the handler returns; a streaming
+ * producer (http_reply_stream) gets its own thread and must not touch the request.
+ */
+#ifndef SBX_HTTP_H
+#define SBX_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <cjson/cJSON.h>
+
+#include "../common/err.h"
+
+#define HTTP_MAX_PARAMS 4
+
+typedef struct http_req {
+    const char *id;     /* request id, for log lines */
+    const char *method; /* "GET", "POST", ... */
+    const char *path;   /* path without the query string */
+    const char *params[HTTP_MAX_PARAMS]; /* {placeholders} of the route, in order */
+    int nparams;
+    const char *body; /* raw body, NUL-terminated (empty string when none) */
+    size_t body_len;
+    const char *token_label; /* who called: "master" or a scoped token's label */
+    struct http_conn *conn;  /* private to server.c */
+} http_req;
+
+/* A query-string argument (borrowed, valid while the request is), or NULL. */
+const char *http_query(http_req *r, const char *name);
+
+/* A request header (borrowed), or NULL. Case-insensitive name. */
+const char *http_header(http_req *r, const char *name);
+
+/* The body as a JSON object. Checks Content-Type (415 unless application/json or absent) and
+ * syntax (400 naming the offset); an empty body is an empty object. The request keeps
+ * ownership of the result. On failure returns NULL and fills `e`. */
+cJSON *http_json_body(http_req *r, sbx_err *e);
+
+/* ---- answering ---- */
+
+/* Add a header to the coming reply (both strings copied). Call before replying. */
+void http_add_header(http_req *r, const char *name, const char *value);
+
+/* JSON reply; takes ownership of `body`. */
+void http_reply_json(http_req *r, int status, cJSON *body);
+
+/* Error reply in the one wire shape {"error":{"code","message"}}; adds Retry-After when
+ * e->retry_after > 0. */
+void http_reply_error(http_req *r, const sbx_err *e);
+
+/* Shorthand: build the error and reply with it; returns `code`. */
+sbx_code http_fail(http_req *r, sbx_code code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Bytes reply; takes ownership of `data` (released with free()). */
+void http_reply_bytes(http_req *r, int status, const char *content_type, char *data, size_t len);
+
+/* Empty reply, e.g. 204. */
+void http_reply_status(http_req *r, int status);
+
+/* ---- streaming (Server-Sent Events and other long bodies) ---- */
+
+typedef struct http_stream http_stream;
+
+/* Body producer: runs on a thread of its own after the handler returns, writes with
+ * http_stream_write and returns when done (the body then ends). It owns `arg`. */
+typedef void (*http_stream_fn)(http_stream *s, void *arg);
+
+/* Answer with a streamed body produced by `fn(s, arg)`. `arg_free` (may be NULL) releases
+ * `arg` after `fn` returned. If the reply cannot be started, `arg_free(arg)` is called at once
+ * and a 500 is sent instead. */
+void http_reply_stream(http_req *r, int status, const char *content_type, http_stream_fn fn,
+                       void *arg, void (*arg_free)(void *));
+
+/* Write to the body. Blocks while the client is slow (bounded buffer). Returns 0, or -1 when
+ * the client has gone (the producer should stop its work). */
+int http_stream_write(http_stream *s, const void *data, size_t len);
+
+/* Write one SSE frame: "event: <event>\ndata: <data>\n\n" (data's newlines become extra
+ * data: lines). Returns like http_stream_write. */
+int http_stream_sse(http_stream *s, const char *event, const char *data);
+
+/* ---- routes ---- */
+
+typedef void (*http_handler_fn)(http_req *r);
+
+typedef struct http_route {
+    const char *method;  /* NULL ends a table */
+    const char *pattern; /* "/browser/sessions/{id}/tabs/{tabId}" */
+    http_handler_fn fn;
+    const char *scope; /* token scope needed: "exec", "browser", "admin" */
+    bool open;         /* true: no token needed (GET /health only) */
+} http_route;
+
+/* Each API module exports one NULL-terminated table. */
+extern const http_route api_core_routes[];
+extern const http_route api_exec_routes[];
+extern const http_route api_browser_routes[];
+
+#endif

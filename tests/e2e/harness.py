@@ -1,0 +1,296 @@
+"""Shared end-to-end harness: start the real build/sandboxd, talk HTTP to it, stop it, and
+check that it left nothing behind.
+
+Standard library only. Every server listens on 127.0.0.1 with PORT=0 (the kernel picks a free
+port; the server logs it) and gets its own temporary DATA_DIR.
+"""
+
+import http.client
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+import unittest
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+BIN = os.environ.get("SANDBOXD_BIN") or os.path.join(
+    os.path.dirname(__file__), "..", "..", "build", "sandboxd")
+SOURCE_DIR = os.environ.get("SANDBOXD_SOURCE_DIR") or os.path.abspath(
+    os.path.join(os.path.dirname(__file__), "..", ".."))
+TOKEN = "test-token-" + os.urandom(8).hex()
+
+
+def descendants(pid):
+    """All live descendants of pid (by walking /proc), as a list of pids."""
+    children = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                stat = f.read()
+            ppid = int(stat[stat.rfind(")") + 2:].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(ppid, []).append(int(d))
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        for c in children.get(p, []):
+            out.append(c)
+            todo.append(c)
+    return out
+
+
+def pids_with_env_marker(marker):
+    """Pids whose command line mentions marker (used to find a server's strays)."""
+    found = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/cmdline", "rb") as f:
+                if marker.encode() in f.read():
+                    found.append(int(d))
+        except OSError:
+            pass
+    return found
+
+
+class Response:
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    def json(self):
+        return json.loads(self.body.decode())
+
+    def header(self, name):
+        for k, v in self.headers:
+            if k.lower() == name.lower():
+                return v
+        return None
+
+    def __repr__(self):
+        return f"<Response {self.status} {self.body[:300]!r}>"
+
+
+class Server:
+    """One running build/sandboxd. Use as a context manager or call start()/stop()."""
+
+    def __init__(self, env=None, args=(), token=TOKEN, dev=False):
+        self.token = token
+        self.env_extra = dict(env or {})
+        self.args = list(args)
+        self.dev = dev
+        self.proc = None
+        self.port = None
+        self.tmp = tempfile.mkdtemp(prefix="sandboxd-test-")
+        self.data_dir = os.path.join(self.tmp, "data")
+        self.log_path = os.path.join(self.tmp, "server.log")
+
+    # ---- lifecycle ----
+    def start(self, timeout=20):
+        env = {k: v for k, v in os.environ.items() if k not in ("AUTH_TOKEN",)}
+        env.update({"HOST": "127.0.0.1", "PORT": "0", "DATA_DIR": self.data_dir,
+                    "LOG_LEVEL": "debug"})
+        if self.token is not None:
+            env["AUTH_TOKEN"] = self.token
+        env.update(self.env_extra)
+        args = [BIN] + (["--dev"] if self.dev else []) + self.args
+        self.log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(args, env=env, stdout=self.log, stderr=self.log,
+                                     stdin=subprocess.DEVNULL)
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            m = re.search(rb"listening on http://[0-9.]+:(\d+)", self.read_log())
+            if m:
+                self.port = int(m.group(1))
+                return self
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"sandboxd exited with {self.proc.returncode}:\n"
+                                   + self.read_log().decode(errors="replace"))
+            time.sleep(0.02)
+        self.proc.kill()
+        raise RuntimeError("sandboxd did not start:\n" + self.read_log().decode(errors="replace"))
+
+    def read_log(self):
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read()
+        except OSError:
+            return b""
+
+    def stop(self, sig=signal.SIGTERM, timeout=30):
+        """Stop the server; returns its exit code."""
+        if not self.proc:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise AssertionError("sandboxd did not exit within %ss of signal %s" % (timeout, sig))
+        self.log.close()
+        return self.proc.returncode
+
+    def cleanup(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        try:
+            self.stop()
+        finally:
+            self.cleanup()
+
+    # ---- requests ----
+    def request(self, method, path, body=None, headers=None, token="default", timeout=60,
+                raw=None):
+        """Send one request. body: dict/list (sent as JSON) or bytes/str. token: None for no
+        Authorization header, "default" for the server's token, else that string."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        h = dict(headers or {})
+        if token == "default":
+            token = self.token
+        if token is not None:
+            h["Authorization"] = "Bearer " + token
+        data = raw
+        if body is not None:
+            if isinstance(body, (dict, list)):
+                data = json.dumps(body).encode()
+                h.setdefault("Content-Type", "application/json")
+            elif isinstance(body, str):
+                data = body.encode()
+            else:
+                data = body
+        try:
+            conn.request(method, path, body=data, headers=h)
+            r = conn.getresponse()
+            return Response(r.status, r.getheaders(), r.read())
+        finally:
+            conn.close()
+
+    def get(self, path, **kw):
+        return self.request("GET", path, **kw)
+
+    def post(self, path, body=None, **kw):
+        return self.request("POST", path, body=body if body is not None else {}, **kw)
+
+    def delete(self, path, **kw):
+        return self.request("DELETE", path, **kw)
+
+    # ---- leftovers ----
+    def data_entries(self):
+        """What is left in DATA_DIR (ignoring the server's own lock/pid files)."""
+        out = []
+        for root, dirs, files in os.walk(self.data_dir):
+            for n in dirs + files:
+                p = os.path.relpath(os.path.join(root, n), self.data_dir)
+                if p not in ("runs", "browser", "sandboxd.lock", "sandboxd.pid"):
+                    out.append(p)
+        return out
+
+
+class ServerTestCase(unittest.TestCase):
+    """A test case with one server for the whole class (cls.server)."""
+
+    server_env = {}
+    server_args = ()
+
+    @classmethod
+    def setUpClass(cls):
+        cls.server = Server(env=cls.server_env, args=cls.server_args).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        srv = cls.server
+        pid = srv.proc.pid
+        try:
+            rc = srv.stop()
+            left = descendants(pid)
+            if rc != 0 or left or srv.data_entries():
+                raise AssertionError(
+                    f"unclean stop: exit {rc}, children {left}, leftovers {srv.data_entries()}")
+        finally:
+            srv.cleanup()
+
+    def assertError(self, resp, status, code=None):
+        """resp is an error in the one wire shape with this status (and code)."""
+        self.assertEqual(resp.status, status, resp)
+        ctype = resp.header("Content-Type") or ""
+        self.assertTrue(ctype.startswith("application/json"), ctype)
+        err = resp.json()["error"]
+        self.assertIsInstance(err["message"], str)
+        self.assertTrue(err["message"])
+        if code:
+            self.assertEqual(err["code"], code, resp)
+        return err
+
+
+class LocalSite:
+    """A throwaway HTTP site on 127.0.0.1 for tests. routes: {path: fn(handler) or
+    (status, content_type, body_bytes_or_str)}. Records every request in .requests."""
+
+    def __init__(self, routes):
+        self.routes = routes
+        self.requests = []
+        site = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def _serve(self):
+                path = self.path.split("?")[0]
+                length = int(self.headers.get("Content-Length") or 0)
+                self.body = self.rfile.read(length) if length else b""
+                site.requests.append((self.command, self.path, dict(self.headers), self.body))
+                route = site.routes.get(path)
+                if route is None:
+                    self.send_response(404)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                if callable(route):
+                    return route(self)
+                status, ctype, body = route
+                if isinstance(body, str):
+                    body = body.encode()
+                self.send_response(status)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_GET = do_POST = do_PUT = do_DELETE = _serve
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
