@@ -1,0 +1,62 @@
+/* page.h -- the boundary between the CDP/session core and what acts on one page.
+ *
+ * A br_page is one attached tab of a live session (a flattened CDP target session). The core
+ * (session/cdp code) implements the br_page_* calls; actions.c and capture.c implement
+ * br_action, br_screenshot and br_pdf on top of them and never touch the WebSocket.
+ *
+ * Thread safety: called from HTTP handler threads; each br_page_* call hands its work to the
+ * CDP service thread and waits for the reply with a deadline. A br_page is borrowed for the
+ * duration of one HTTP call (the core keeps it alive until the call returns).
+ */
+#ifndef SBX_BROWSER_PAGE_H
+#define SBX_BROWSER_PAGE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#include "../common/err.h"
+
+typedef struct br_page br_page;
+
+/* ---- implemented by the core ---- */
+
+/* Send CDP `method` with `params` (taken; may be NULL) to this page's target session and wait
+ * up to `timeout_ms` for the reply. On success *result (may be NULL if not wanted) receives the
+ * "result" object (caller frees). Errors: SBX_ETIMEOUT, SBX_ECRASHED (browser died; the session
+ * is being cleaned up), SBX_EINVAL/SBX_EINTERNAL carrying CDP's error message. */
+sbx_code br_page_call(br_page *p, const char *method, cJSON *params, int64_t timeout_ms,
+                      cJSON **result, sbx_err *e);
+
+/* Evaluate a JavaScript expression in the page (awaitPromise, returnByValue). On success
+ * *value receives the JSON value (caller frees; JSON null for undefined). A thrown exception is
+ * SBX_EINVAL with the exception's message. */
+sbx_code br_page_eval(br_page *p, const char *expression, int64_t timeout_ms, cJSON **value,
+                      sbx_err *e);
+
+/* True when the session emulates a phone (touch events instead of mouse where it matters). */
+bool br_page_is_mobile(const br_page *p);
+
+/* ---- implemented by actions.c / capture.c ---- */
+
+/* Run one action request {"action", "selector"?, ...} (API.md "Actions"). On success *out gets
+ * the reply object ({"ok": true, ...}; caller frees). */
+sbx_code br_action(br_page *p, const cJSON *req, int64_t timeout_ms, cJSON **out, sbx_err *e);
+
+typedef struct br_shot_opts {
+    const char *format; /* "png" or "jpeg" */
+    int quality;        /* jpeg 0..100, -1 = default */
+    bool full_page;
+    const char *selector; /* NULL = viewport (or full page) */
+} br_shot_opts;
+
+/* Capture a screenshot; *data (malloc'd, caller frees) holds the image bytes. */
+sbx_code br_screenshot(br_page *p, const br_shot_opts *o, int64_t timeout_ms, char **data,
+                       size_t *len, sbx_err *e);
+
+/* Print the page to PDF; *data (malloc'd, caller frees) holds the PDF bytes. */
+sbx_code br_pdf(br_page *p, int64_t timeout_ms, char **data, size_t *len, sbx_err *e);
+
+#endif
