@@ -1,7 +1,216 @@
-/* main.c -- placeholder; the real entry point lands with the HTTP server. */
+/* main.c -- sandboxd's entry point: configuration, start-up checks, the DATA_DIR lock and
+ * sweep, the services, and an orderly shutdown on SIGTERM/SIGINT.
+ *
+ * Shutdown order: stop accepting; let in-flight requests finish until SHUTDOWN_GRACE_MS; kill
+ * every run and every browser (their handlers then return); close the remaining connections
+ * and join every thread; remove the pid file; exit 0.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "browser/browser.h"
 #include "common/config.h"
+#include "common/log.h"
+#include "common/sweep.h"
+#include "common/util.h"
+#include "exec/exec.h"
+#include "http/openapi.h"
+#include "http/router.h"
+#include "http/server.h"
+
+static int signal_pipe[2] = {-1, -1};
+
+static void on_signal(int sig) {
+    int saved = errno;
+    unsigned char s = (unsigned char)sig;
+    ssize_t w = write(signal_pipe[1], &s, 1);
+    (void)w;
+    errno = saved;
+}
+
+static int install_signals(void) {
+    if (pipe2(signal_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
+        return -1;
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    return 0;
+}
+
+/* Take the token out of the process's own environment block, so nothing that reads
+ * /proc/<pid>/environ (a child, a debugger, another user's ps) can see it. */
+static void wipe_token_from_environment(void) {
+    char *v = getenv("AUTH_TOKEN");
+    if (v)
+        memset(v, 0, strlen(v));
+    unsetenv("AUTH_TOKEN");
+}
+
+static int print_routes(void) {
+    size_t it = 0;
+    for (const http_route *r; (r = router_next(&it));)
+        printf("%s %s %s\n", r->method, r->pattern, r->open ? "open" : r->scope ? r->scope : "any");
+    return 0;
+}
+
+/* DATA_DIR: create it, lock it (one server per directory), sweep a dead server's leftovers. */
+static int prepare_data_dir(int *lock_fd) {
+    const char *dir = sbx_cfg->data_dir;
+    char path[PATH_MAX];
+    if (!*dir || sbx_mkdir_p(dir, 0711) < 0) {
+        fprintf(stderr, "sandboxd: DATA_DIR '%s' cannot be created: %s\n", dir, strerror(errno));
+        return -1;
+    }
+    snprintf(path, sizeof path, "%s/sandboxd.lock", dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        fprintf(stderr, "sandboxd: cannot open %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        fprintf(stderr,
+                "sandboxd: another sandboxd is using DATA_DIR '%s'; stop it or set "
+                "another DATA_DIR\n",
+                dir);
+        close(fd);
+        return -1;
+    }
+    *lock_fd = fd;
+    snprintf(path, sizeof path, "%s/sandboxd.pid", dir);
+    FILE *f = fopen(path, "we");
+    if (f) {
+        fprintf(f, "%d\n", (int)getpid());
+        fclose(f);
+    }
+    static const char *const subdirs[] = {"runs", "browser"};
+    for (size_t i = 0; i < 2; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, subdirs[i]);
+        int n = sbx_sweep_dir(path);
+        if (n > 0)
+            LOG_W("main", "swept %d leftover %s director%s of an earlier run", n, subdirs[i],
+                  n == 1 ? "y" : "ies");
+        if (sbx_mkdir_p(path, 0711) < 0) {
+            fprintf(stderr, "sandboxd: cannot create %s: %s\n", path, strerror(errno));
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int wait_for_signal(void) {
+    struct pollfd p = {.fd = signal_pipe[0], .events = POLLIN};
+    for (;;) {
+        if (poll(&p, 1, -1) < 0 && errno != EINTR)
+            return SIGTERM;
+        unsigned char s;
+        if (read(signal_pipe[0], &s, 1) == 1)
+            return s;
+    }
+}
+
 int main(int argc, char **argv) {
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--version")) {
+            printf("sandboxd %s\n", SANDBOXD_VERSION);
+            return 0;
+        }
+        if (!strcmp(argv[i], "--routes"))
+            return print_routes();
+    }
     int rc = config_load(argc, argv, stderr);
+    if (rc != 0) {
+        config_free();
+        return rc > 0 ? 0 : 2;
+    }
+    wipe_token_from_environment();
+    log_init((enum log_level)log_level_parse(sbx_cfg->log_level));
+
+    if (!sbx_cfg->auth_token || !*sbx_cfg->auth_token) {
+        if (!sbx_cfg->dev_mode) {
+            fprintf(stderr, "sandboxd: AUTH_TOKEN is required: set it to a long random secret "
+                            "(e.g. AUTH_TOKEN=$(head -c 24 /dev/urandom | base64)), or pass "
+                            "--dev to have a throwaway token minted for development\n");
+            config_free();
+            return 2;
+        }
+        char token[SBX_ID_LEN];
+        if (sbx_random_id(token) < 0) {
+            fprintf(stderr, "sandboxd: no randomness for a development token\n");
+            config_free();
+            return 2;
+        }
+        ((sbx_config *)sbx_cfg)->auth_token = strdup(token);
+        fprintf(stderr,
+                "\n"
+                "  ************************************************************\n"
+                "  *  DEVELOPMENT MODE: no AUTH_TOKEN was set, so one was    *\n"
+                "  *  minted for this run only. Do not expose this server.   *\n"
+                "  *                                                          *\n"
+                "  *  Authorization: Bearer %s  *\n"
+                "  ************************************************************\n\n",
+                token);
+    } else if (strlen(sbx_cfg->auth_token) < 16) {
+        LOG_W("main", "AUTH_TOKEN is shorter than 16 characters; use a long random secret");
+    }
+
+    int lock_fd = -1;
+    if (install_signals() < 0 || prepare_data_dir(&lock_fd) < 0) {
+        config_free();
+        return 2;
+    }
+    LOG_I("main", "sandboxd %s starting (pid %d, DATA_DIR %s)", SANDBOXD_VERSION, (int)getpid(),
+          sbx_cfg->data_dir);
+
+    sbx_err e = {0};
+    if (exec_init(&e) != 0 || browser_init(&e) != 0) {
+        fprintf(stderr, "sandboxd: %s\n", e.msg);
+        exec_shutdown();
+        browser_shutdown();
+        config_free();
+        return 2;
+    }
+    api_core_mark_start();
+    int port = 0;
+    if (server_start(&port, &e) != SBX_OK) {
+        fprintf(stderr, "sandboxd: %s\n", e.msg);
+        exec_shutdown();
+        browser_shutdown();
+        config_free();
+        return 2;
+    }
+    LOG_I("main", "listening on http://%s:%d", sbx_cfg->host, port);
+
+    int sig = wait_for_signal();
+    LOG_I("main", "%s received: shutting down (grace %lld ms)", strsignal(sig),
+          (long long)sbx_cfg->shutdown_grace_ms);
+    server_quiesce();
+    int left = server_drain(sbx_now_ms() + sbx_cfg->shutdown_grace_ms);
+    if (left > 0)
+        LOG_W("main", "%d request(s) still running after the grace period; ending them", left);
+    exec_shutdown();
+    browser_shutdown();
+    server_stop();
+
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/sandboxd.pid", sbx_cfg->data_dir);
+    unlink(path);
+    close(lock_fd);
+    close(signal_pipe[0]);
+    close(signal_pipe[1]);
+    LOG_I("main", "stopped");
     config_free();
-    return rc < 0 ? 2 : 0;
+    return 0;
 }

@@ -30,17 +30,17 @@ typedef struct sbx_config {
 
     /* exec */
     char *python_path;
-    int64_t exec_timeout_ms;     /* default timeoutMs of a run */
-    int64_t exec_output_bytes;   /* cap per stream (stdout, stderr) */
-    int64_t exec_max_runs;       /* runs at once */
-    int64_t exec_queue_wait_ms;  /* how long a run waits for a slot before 429 busy */
-    int64_t exec_memory_mb;      /* address-space / memory limit of a run */
-    int64_t exec_max_procs;      /* processes + threads of a run */
-    int64_t exec_file_size_mb;   /* largest file a run may write */
-    int64_t exec_open_files;     /* RLIMIT_NOFILE */
-    int64_t exec_upload_max_mb;  /* largest file sent to fileUploadUrl */
+    int64_t exec_timeout_ms;    /* default timeoutMs of a run */
+    int64_t exec_output_bytes;  /* cap per stream (stdout, stderr) */
+    int64_t exec_max_runs;      /* runs at once */
+    int64_t exec_queue_wait_ms; /* how long a run waits for a slot before 429 busy */
+    int64_t exec_memory_mb;     /* address-space / memory limit of a run */
+    int64_t exec_max_procs;     /* processes + threads of a run */
+    int64_t exec_file_size_mb;  /* largest file a run may write */
+    int64_t exec_open_files;    /* RLIMIT_NOFILE */
+    int64_t exec_upload_max_mb; /* largest file sent to fileUploadUrl */
     int64_t exec_upload_timeout_ms;
-    bool exec_allow_network;     /* loosen: keep the host network, allow inet sockets */
+    bool exec_allow_network; /* loosen: keep the host network, allow inet sockets */
 
     /* browser */
     char *chromium_path;

@@ -65,8 +65,8 @@ sbx_code jf_number(const cJSON *obj, const char *name, bool required, double min
     if (!cJSON_IsNumber(v))
         return sbx_fail(e, SBX_EINVAL, "field '%s' must be a number, not %s", name, type_name(v));
     if (v->valuedouble < min || v->valuedouble > max)
-        return sbx_fail(e, SBX_EINVAL, "field '%s' must be from %g to %g (got %g)", name, min,
-                        max, v->valuedouble);
+        return sbx_fail(e, SBX_EINVAL, "field '%s' must be from %g to %g (got %g)", name, min, max,
+                        v->valuedouble);
     *out = v->valuedouble;
     return SBX_OK;
 }

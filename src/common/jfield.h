@@ -15,8 +15,7 @@
 
 #include "err.h"
 
-sbx_code jf_string(const cJSON *obj, const char *name, bool required, const char **out,
-                   sbx_err *e);
+sbx_code jf_string(const cJSON *obj, const char *name, bool required, const char **out, sbx_err *e);
 sbx_code jf_int(const cJSON *obj, const char *name, bool required, int64_t min, int64_t max,
                 int64_t *out, sbx_err *e);
 sbx_code jf_number(const cJSON *obj, const char *name, bool required, double min, double max,

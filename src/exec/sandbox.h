@@ -20,10 +20,10 @@
 #include "../common/err.h"
 
 typedef struct sandbox_spec {
-    const char *const *argv; /* argv[0]: absolute path of the program; NULL-terminated */
-    const char *const *envp; /* the child's whole environment; NULL-terminated */
-    const char *work_dir;    /* host path: the child's cwd, writable */
-    const char *tmp_dir;     /* host path: the child's private /tmp, writable */
+    const char *const *argv;            /* argv[0]: absolute path of the program; NULL-terminated */
+    const char *const *envp;            /* the child's whole environment; NULL-terminated */
+    const char *work_dir;               /* host path: the child's cwd, writable */
+    const char *tmp_dir;                /* host path: the child's private /tmp, writable */
     int stdin_fd, stdout_fd, stderr_fd; /* become the child's 0, 1, 2 */
     int64_t memory_mb;
     int64_t max_procs;

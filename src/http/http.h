@@ -24,9 +24,9 @@
 #define HTTP_MAX_PARAMS 4
 
 typedef struct http_req {
-    const char *id;     /* request id, for log lines */
-    const char *method; /* "GET", "POST", ... */
-    const char *path;   /* path without the query string */
+    const char *id;                      /* request id, for log lines */
+    const char *method;                  /* "GET", "POST", ... */
+    const char *path;                    /* path without the query string */
     const char *params[HTTP_MAX_PARAMS]; /* {placeholders} of the route, in order */
     int nparams;
     const char *body; /* raw body, NUL-terminated (empty string when none) */

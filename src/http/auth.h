@@ -1,0 +1,26 @@
+/* auth.h -- bearer-token checks, run before routing so unauthenticated callers learn nothing
+ * about the route table.
+ *
+ * Thread safety: any thread; the master token is read-only configuration.
+ */
+#ifndef SBX_AUTH_H
+#define SBX_AUTH_H
+
+#include <stdbool.h>
+
+#include "../common/err.h"
+
+typedef struct auth_identity {
+    char label[64]; /* "master" */
+    bool master;    /* the master token holds every scope */
+} auth_identity;
+
+/* Check an Authorization header value ("Bearer <token>", scheme case-insensitive). On success
+ * fills *who and returns SBX_OK; otherwise SBX_EUNAUTH with a message saying what to fix. The
+ * comparison takes the same time whatever the presented token shares with the real one. */
+sbx_code auth_check(const char *authorization, auth_identity *who, sbx_err *e);
+
+/* True when `who` may use a route needing `scope` ("exec", "browser", "admin"). */
+bool auth_allows(const auth_identity *who, const char *scope);
+
+#endif

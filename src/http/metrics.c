@@ -1,0 +1,97 @@
+/* metrics.c -- a small fixed-size registry of counters and one latency histogram. */
+#include "metrics.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+#define MAX_SERIES 128
+
+static const double buckets_ms[] = {5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000};
+#define NBUCKETS (sizeof buckets_ms / sizeof buckets_ms[0])
+
+typedef struct series {
+    char method[8];
+    const char *route; /* static route pattern */
+    int status;
+    uint64_t count;
+} series;
+
+typedef struct counter {
+    const char *name;
+    uint64_t value;
+} counter;
+
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static series req[MAX_SERIES];
+static size_t nreq;
+static counter counters[32];
+static size_t ncounters;
+static uint64_t hist[NBUCKETS + 1];
+static double hist_sum_ms;
+static uint64_t hist_count;
+
+void metrics_observe_request(const char *method, const char *route, int status, int64_t ms) {
+    pthread_mutex_lock(&mu);
+    size_t i;
+    for (i = 0; i < nreq; i++)
+        if (req[i].status == status && req[i].route == route && !strcmp(req[i].method, method))
+            break;
+    if (i == nreq && nreq < MAX_SERIES) {
+        snprintf(req[i].method, sizeof req[i].method, "%s", method);
+        req[i].route = route;
+        req[i].status = status;
+        nreq++;
+    }
+    if (i < nreq)
+        req[i].count++;
+    size_t b = 0;
+    while (b < NBUCKETS && (double)ms > buckets_ms[b])
+        b++;
+    hist[b]++;
+    hist_sum_ms += (double)ms;
+    hist_count++;
+    pthread_mutex_unlock(&mu);
+}
+
+void metrics_count(const char *name, uint64_t n) {
+    pthread_mutex_lock(&mu);
+    size_t i;
+    for (i = 0; i < ncounters; i++)
+        if (counters[i].name == name || !strcmp(counters[i].name, name))
+            break;
+    if (i == ncounters && ncounters < sizeof counters / sizeof counters[0])
+        counters[ncounters++].name = name;
+    if (i < ncounters)
+        counters[i].value += n;
+    pthread_mutex_unlock(&mu);
+}
+
+void metrics_render(sbx_buf *out) {
+    pthread_mutex_lock(&mu);
+    sbx_buf_addf(out, "# HELP sandboxd_http_requests_total HTTP requests by route and status.\n"
+                      "# TYPE sandboxd_http_requests_total counter\n");
+    for (size_t i = 0; i < nreq; i++)
+        sbx_buf_addf(out,
+                     "sandboxd_http_requests_total{method=\"%s\",route=\"%s\",status=\"%d\"} "
+                     "%llu\n",
+                     req[i].method, req[i].route, req[i].status, (unsigned long long)req[i].count);
+    sbx_buf_addf(out, "# HELP sandboxd_http_request_duration_seconds Request latency.\n"
+                      "# TYPE sandboxd_http_request_duration_seconds histogram\n");
+    uint64_t cum = 0;
+    for (size_t b = 0; b < NBUCKETS; b++) {
+        cum += hist[b];
+        sbx_buf_addf(out, "sandboxd_http_request_duration_seconds_bucket{le=\"%g\"} %llu\n",
+                     buckets_ms[b] / 1000.0, (unsigned long long)cum);
+    }
+    sbx_buf_addf(out,
+                 "sandboxd_http_request_duration_seconds_bucket{le=\"+Inf\"} %llu\n"
+                 "sandboxd_http_request_duration_seconds_sum %.3f\n"
+                 "sandboxd_http_request_duration_seconds_count %llu\n",
+                 (unsigned long long)hist_count, hist_sum_ms / 1000.0,
+                 (unsigned long long)hist_count);
+    for (size_t i = 0; i < ncounters; i++)
+        sbx_buf_addf(out, "# TYPE sandboxd_%s_total counter\nsandboxd_%s_total %llu\n",
+                     counters[i].name, counters[i].name, (unsigned long long)counters[i].value);
+    pthread_mutex_unlock(&mu);
+}
