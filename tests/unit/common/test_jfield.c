@@ -1,0 +1,35 @@
+/* test_jfield.c -- typed field readers: values, defaults, and messages naming the field. */
+#include <string.h>
+
+#include "check.h"
+#include "common/jfield.h"
+
+int main(void) {
+    cJSON *o = cJSON_Parse("{\"code\":\"print(1)\",\"timeoutMs\":500,\"frac\":1.5,\"big\":1e9,"
+                           "\"flag\":true,\"mode\":\"mobile\",\"n\":null,\"s\":5}");
+    sbx_err e;
+    const char *s = NULL;
+    int64_t i = 42;
+    bool b = false;
+    CHECK(jf_string(o, "code", true, &s, &e) == SBX_OK && !strcmp(s, "print(1)"));
+    CHECK(jf_string(o, "s", true, &s, &e) == SBX_EINVAL && strstr(e.msg, "'s'") &&
+          strstr(e.msg, "a number"));
+    CHECK(jf_string(o, "missing", true, &s, &e) == SBX_EINVAL && strstr(e.msg, "'missing'"));
+    s = "keep";
+    CHECK(jf_string(o, "missing", false, &s, &e) == SBX_OK && !strcmp(s, "keep"));
+    CHECK(jf_string(o, "n", false, &s, &e) == SBX_OK && !strcmp(s, "keep"));
+    CHECK(jf_int(o, "timeoutMs", false, 1, 120000, &i, &e) == SBX_OK && i == 500);
+    CHECK(jf_int(o, "frac", false, 1, 120000, &i, &e) == SBX_EINVAL && strstr(e.msg, "'frac'"));
+    CHECK(jf_int(o, "big", false, 1, 120000, &i, &e) == SBX_EINVAL && strstr(e.msg, "120000"));
+    i = 7;
+    CHECK(jf_int(o, "absent", false, 1, 10, &i, &e) == SBX_OK && i == 7);
+    CHECK(jf_bool(o, "flag", false, &b, &e) == SBX_OK && b);
+    CHECK(jf_bool(o, "code", false, &b, &e) == SBX_EINVAL);
+    CHECK(jf_enum(o, "mode", false, "desktop|mobile", &s, &e) == SBX_OK && !strcmp(s, "mobile"));
+    CHECK(jf_enum(o, "code", false, "desktop|mobile", &s, &e) == SBX_EINVAL &&
+          strstr(e.msg, "desktop|mobile"));
+    CHECK(jf_only(o, "code|timeoutMs", &e) == SBX_EINVAL && strstr(e.msg, "frac"));
+    CHECK(jf_only(o, "code|timeoutMs|frac|big|flag|mode|n|s", &e) == SBX_OK);
+    cJSON_Delete(o);
+    return CHECK_DONE();
+}
