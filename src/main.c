@@ -27,6 +27,7 @@
 #include "http/openapi.h"
 #include "http/router.h"
 #include "http/server.h"
+#include "http/tokens.h"
 
 static int signal_pipe[2] = {-1, -1};
 
@@ -167,14 +168,19 @@ int main(int argc, char **argv) {
     }
 
     int lock_fd = -1;
+    sbx_err e = {0};
     if (install_signals() < 0 || prepare_data_dir(&lock_fd) < 0) {
+        config_free();
+        return 2;
+    }
+    if (tokens_load(&e) < 0) {
+        fprintf(stderr, "sandboxd: %s\n", e.msg);
         config_free();
         return 2;
     }
     LOG_I("main", "sandboxd %s starting (pid %d, DATA_DIR %s)", SANDBOXD_VERSION, (int)getpid(),
           sbx_cfg->data_dir);
 
-    sbx_err e = {0};
     if (exec_init(&e) != 0 || browser_init(&e) != 0) {
         fprintf(stderr, "sandboxd: %s\n", e.msg);
         exec_shutdown();
@@ -211,6 +217,7 @@ int main(int argc, char **argv) {
     close(signal_pipe[0]);
     close(signal_pipe[1]);
     LOG_I("main", "stopped");
+    tokens_free();
     config_free();
     return 0;
 }

@@ -10,6 +10,8 @@
 #include "metrics.h"
 #include "openapi.h"
 #include "server.h"
+#include "tokens.h"
+#include "../common/jfield.h"
 
 static int64_t started_ms;
 
@@ -53,9 +55,67 @@ static void metrics(http_req *r) {
     http_reply_bytes(r, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
 }
 
+static void token_create(http_req *r) {
+    sbx_err e;
+    cJSON *body = http_json_body(r, &e);
+    const char *label = NULL;
+    int64_t ttl = 0;
+    const cJSON *scopes;
+    unsigned bits = 0;
+    if (!body || jf_only(body, "label|scopes|ttlSeconds", &e) ||
+        jf_string(body, "label", true, &label, &e) ||
+        jf_int(body, "ttlSeconds", false, 1, 10LL * 365 * 24 * 3600, &ttl, &e)) {
+        http_reply_error(r, &e);
+        return;
+    }
+    if (!*label || strlen(label) > 63) {
+        http_fail(r, SBX_EINVAL, "field 'label' must be 1 to 63 characters");
+        return;
+    }
+    scopes = cJSON_GetObjectItemCaseSensitive(body, "scopes");
+    if (!cJSON_IsArray(scopes) || cJSON_GetArraySize(scopes) == 0) {
+        http_fail(r, SBX_EINVAL,
+                  "field 'scopes' must be a non-empty array of \"exec\", "
+                  "\"browser\", \"admin\"");
+        return;
+    }
+    const cJSON *s;
+    cJSON_ArrayForEach(s, scopes) {
+        unsigned bit = cJSON_IsString(s) ? tokens_scope_bit(s->valuestring) : 0;
+        if (!bit) {
+            http_fail(r, SBX_EINVAL,
+                      "field 'scopes' may hold only \"exec\", \"browser\", "
+                      "\"admin\"");
+            return;
+        }
+        bits |= bit;
+    }
+    cJSON *out = NULL;
+    if (tokens_create(label, bits, ttl, &out, &e) != SBX_OK) {
+        http_reply_error(r, &e);
+        return;
+    }
+    http_reply_json(r, 201, out);
+}
+
+static void token_list(http_req *r) {
+    http_reply_json(r, 200, tokens_list());
+}
+
+static void token_delete(http_req *r) {
+    sbx_err e;
+    if (tokens_delete(r->params[0], &e) != SBX_OK)
+        http_reply_error(r, &e);
+    else
+        http_reply_status(r, 204);
+}
+
 const http_route api_core_routes[] = {
     {"GET", "/health", health, NULL, true},
     {"GET", "/openapi.json", openapi, NULL, false},
     {"GET", "/metrics", metrics, "admin", false},
+    {"POST", "/tokens", token_create, "admin", false},
+    {"GET", "/tokens", token_list, "admin", false},
+    {"DELETE", "/tokens/{id}", token_delete, "admin", false},
     {0},
 };

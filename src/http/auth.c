@@ -7,6 +7,7 @@
 
 #include "../common/config.h"
 #include "../common/util.h"
+#include "tokens.h"
 
 sbx_code auth_check(const char *authorization, auth_identity *who, sbx_err *e) {
     if (!authorization || !*authorization)
@@ -21,14 +22,18 @@ sbx_code auth_check(const char *authorization, auth_identity *who, sbx_err *e) {
     while (*token == ' ')
         token++;
     const char *master = sbx_cfg->auth_token ? sbx_cfg->auth_token : "";
-    if (!*master || !sbx_const_eq(token, master))
-        return sbx_fail(e, SBX_EUNAUTH, "invalid bearer token");
-    snprintf(who->label, sizeof who->label, "master");
-    who->master = true;
-    return SBX_OK;
+    if (*master && sbx_const_eq(token, master)) {
+        snprintf(who->label, sizeof who->label, "master");
+        who->master = true;
+        who->scopes = ~0u;
+        return SBX_OK;
+    }
+    who->master = false;
+    return tokens_lookup(token, who->label, sizeof who->label, &who->scopes, e);
 }
 
 bool auth_allows(const auth_identity *who, const char *scope) {
-    (void)scope;
-    return who->master;
+    if (who->master || !scope)
+        return true;
+    return (who->scopes & tokens_scope_bit(scope)) != 0;
 }

@@ -11,8 +11,9 @@
 #include "../common/err.h"
 
 typedef struct auth_identity {
-    char label[64]; /* "master" */
-    bool master;    /* the master token holds every scope */
+    char label[64];  /* "master" or the scoped token's label */
+    bool master;     /* the master token holds every scope */
+    unsigned scopes; /* TOKEN_SCOPE_* bits of a scoped token */
 } auth_identity;
 
 /* Check an Authorization header value ("Bearer <token>", scheme case-insensitive). On success

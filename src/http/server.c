@@ -105,7 +105,15 @@ cJSON *http_json_body(http_req *r, sbx_err *e) {
         return NULL;
     }
     const char *end = NULL;
-    cJSON *j = cJSON_ParseWithLengthOpts(r->body, r->body_len, &end, 1);
+    cJSON *j = cJSON_ParseWithLengthOpts(r->body, r->body_len, &end, 0);
+    if (j && end) { /* only white space may follow the value */
+        while (end < r->body + r->body_len && strchr(" \t\r\n", *end))
+            end++;
+        if (end != r->body + r->body_len) {
+            cJSON_Delete(j);
+            j = NULL;
+        }
+    }
     if (!j) {
         size_t off = end && end >= r->body ? (size_t)(end - r->body) : 0;
         if (off > r->body_len)

@@ -188,7 +188,9 @@ class Server:
         return self.request("GET", path, **kw)
 
     def post(self, path, body=None, **kw):
-        return self.request("POST", path, body=body if body is not None else {}, **kw)
+        if body is None and kw.get("raw") is None:
+            body = {}
+        return self.request("POST", path, body=body, **kw)
 
     def delete(self, path, **kw):
         return self.request("DELETE", path, **kw)
@@ -200,7 +202,7 @@ class Server:
         for root, dirs, files in os.walk(self.data_dir):
             for n in dirs + files:
                 p = os.path.relpath(os.path.join(root, n), self.data_dir)
-                if p not in ("runs", "browser", "sandboxd.lock", "sandboxd.pid"):
+                if p not in ("runs", "browser", "sandboxd.lock", "sandboxd.pid", "tokens.json"):
                     out.append(p)
         return out
 
