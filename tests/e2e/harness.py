@@ -84,16 +84,22 @@ class Response:
 class Server:
     """One running build/sandboxd. Use as a context manager or call start()/stop()."""
 
-    def __init__(self, env=None, args=(), token=TOKEN, dev=False):
+    def __init__(self, env=None, args=(), token=TOKEN, dev=False, reuse=None):
+        """reuse: another (stopped or killed) Server whose DATA_DIR this one takes over."""
         self.token = token
         self.env_extra = dict(env or {})
         self.args = list(args)
         self.dev = dev
         self.proc = None
         self.port = None
-        self.tmp = tempfile.mkdtemp(prefix="sandboxd-test-")
-        self.data_dir = os.path.join(self.tmp, "data")
-        self.log_path = os.path.join(self.tmp, "server.log")
+        if reuse is not None:
+            self.tmp = reuse.tmp
+            self.data_dir = reuse.data_dir
+            self.log_path = reuse.log_path + ".next"
+        else:
+            self.tmp = tempfile.mkdtemp(prefix="sandboxd-test-")
+            self.data_dir = os.path.join(self.tmp, "data")
+            self.log_path = os.path.join(self.tmp, "server.log")
 
     # ---- lifecycle ----
     def start(self, timeout=20):

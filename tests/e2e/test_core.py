@@ -212,14 +212,10 @@ class TestCommandLine(unittest.TestCase):
 
     def test_one_server_per_data_dir(self):
         with Server() as first:
-            second = Server()
-            second.data_dir = first.data_dir
-            try:
-                with self.assertRaises(RuntimeError) as ctx:
-                    second.start(timeout=10)
-                self.assertIn("another sandboxd", str(ctx.exception))
-            finally:
-                second.cleanup()
+            second = Server(reuse=first)
+            with self.assertRaises(RuntimeError) as ctx:
+                second.start(timeout=10)
+            self.assertIn("another sandboxd", str(ctx.exception))
 
 
 class TestConcurrency(ServerTestCase):

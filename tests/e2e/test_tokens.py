@@ -74,9 +74,7 @@ class TestTokensSurviveRestart(unittest.TestCase):
             r = first.post("/tokens", body={"label": "keep", "scopes": ["exec"]})
             secret = r.json()["token"]
             self.assertEqual(first.stop(), 0)
-            second = Server()
-            second.tmp, second.data_dir = first.tmp, first.data_dir
-            second.log_path = os.path.join(first.tmp, "server2.log")
+            second = Server(reuse=first)
             second.start()
             try:
                 self.assertEqual(second.get("/openapi.json", token=secret).status, 200)
