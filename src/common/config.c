@@ -266,6 +266,8 @@ void config_print_help(FILE *out, int markdown) {
         for (size_t i = 0; i < NSETTINGS; i++) {
             const setting *s = &settings[i];
             type_text(s, type, sizeof type);
+            for (char *p = type; (p = strchr(p, '|')) != NULL;)
+                *p = '/'; /* a bare | would split the Markdown cell */
             const char *def = s->def ? s->def : "(required)";
             fprintf(out, "| `--%s` | `%s` | %s | %s%s%s | %s |\n", s->name, s->env ? s->env : "",
                     type, *def ? "`" : "", *def ? def : "(auto)", *def ? "`" : "", s->help);
