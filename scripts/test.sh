@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# test.sh -- install what is missing, build sandboxd and its tests, run the whole suite.
+#
+#   sudo ./scripts/test.sh                 Release-with-debug-info build in build/
+#   sudo ./scripts/test.sh --sanitize      ASan+UBSan build in build-asan/, leaks fatal
+#   ./scripts/test.sh -- -L unit           anything after -- goes to ctest (-L e2e, -R core, ...)
+#
+# Environment: BUILD_DIR (build directory), TEST_JOBS (parallel tests, default 2),
+# TEST_TIMEOUT_S (limit of the whole ctest run, default 1800). Exits nonzero when any test
+# fails or the time runs out; the last line is "N passed, M failed".
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+
+sanitize=0
+ctest_args=()
+while (($#)); do
+    case $1 in
+    --sanitize) sanitize=1 ;;
+    --) shift; ctest_args=("$@"); break ;;
+    -h | --help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "test.sh: unknown argument \"$1\" (see --help)" >&2; exit 2 ;;
+    esac
+    shift
+done
+
+cmake_args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo)
+if ((sanitize)); then
+    build=${BUILD_DIR:-build-asan}
+    cmake_args+=(-DSANDBOXD_SANITIZE=ON)
+    # Leaks, and any ASan or UBSan report, fail the process that has them (and so its test).
+    export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+    export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+else
+    build=${BUILD_DIR:-build}
+    cmake_args+=(-DSANDBOXD_SANITIZE=OFF)
+fi
+jobs=${TEST_JOBS:-2}
+limit=${TEST_TIMEOUT_S:-1800}
+
+scripts/install-deps.sh build runtime test
+
+# Configuring an existing build directory again is quick and rebuilds nothing unchanged.
+cmake -S . -B "$build" "${cmake_args[@]}" >/dev/null
+cmake --build "$build" -j"$(nproc)"
+
+log=$build/Testing/test-sh.log
+mkdir -p "$build/Testing"
+echo "test.sh: ctest in $build (-j$jobs, at most ${limit}s)"
+set +e
+timeout --kill-after=30 "$limit" \
+    ctest --test-dir "$build" --output-on-failure --no-tests=error -j"$jobs" "${ctest_args[@]}" \
+    2>&1 | tee "$log"
+rc=${PIPESTATUS[0]}
+set -e
+if ((rc == 124 || rc == 137)); then
+    echo "test.sh: the suite did not finish within ${limit}s (TEST_TIMEOUT_S); unfinished tests count as failed"
+fi
+
+# Count from ctest's own per-test lines ("3/9 Test #3: unit.test_util ....   Passed").
+# Tests that never reported (the time ran out) count as failed.
+passed=$(grep -cE '^ *[0-9]+/[0-9]+ Test +#[0-9]+: .* Passed +[0-9.]+ sec' "$log" || true)
+skipped=$(grep -cE '^ *[0-9]+/[0-9]+ Test +#[0-9]+: .*Skipped' "$log" || true)
+total=$(ctest --test-dir "$build" -N "${ctest_args[@]}" 2>/dev/null |
+    sed -n 's/^Total Tests: *\([0-9]*\).*/\1/p')
+total=${total:-0}
+failed=$((total - passed - skipped))
+if ((failed < 0)); then failed=0; fi
+if ((rc != 0 && failed == 0)); then failed=1; fi # e.g. ctest itself failed to run
+if ((rc == 0 && failed != 0)); then rc=1; fi
+
+line="$passed passed, $failed failed"
+if ((skipped)); then line+=", $skipped skipped"; fi
+echo "$line"
+exit "$rc"

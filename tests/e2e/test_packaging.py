@@ -1,0 +1,231 @@
+"""Packaging checks: the Dockerfile, scripts/packages.txt, the scripts and the README agree.
+
+No Docker engine runs here, so the image is checked by reading the Dockerfile: both stages
+start from Debian 12 slim and install their packages with scripts/install-deps.sh (the list a
+host uses), the runtime stage runs as a non-root user on 0.0.0.0 with a HEALTHCHECK on /health,
+and every shared library build/sandboxd links comes from a package the runtime stage installs.
+"""
+
+import os
+import re
+import shlex
+import subprocess
+import unittest
+
+from harness import BIN, SOURCE_DIR
+
+PACKAGES = os.path.join(SOURCE_DIR, "scripts", "packages.txt")
+INSTALL = os.path.join(SOURCE_DIR, "scripts", "install-deps.sh")
+DOCKERFILE = os.path.join(SOURCE_DIR, "Dockerfile")
+README = os.path.join(SOURCE_DIR, "README.md")
+
+BUILD_NEEDS = {"build-essential", "cmake", "pkg-config", "libmicrohttpd-dev", "libwebsockets-dev",
+               "libcjson-dev", "libseccomp-dev", "zlib1g-dev", "libcurl4-openssl-dev"}
+RUNTIME_NEEDS = {"chromium", "python3", "python3-numpy", "python3-pandas", "ca-certificates",
+                 "fonts-liberation", "libmicrohttpd12", "libwebsockets17", "libcjson1",
+                 "libseccomp2", "zlib1g", "libcurl4"}
+# In every Debian image already (dpkg itself needs them), so never listed.
+BASE_IMAGE = {"libc6", "libgcc-s1"}
+
+
+def listed(*groups):
+    """Package names of these groups, as install-deps.sh itself reports them."""
+    out = subprocess.run(["bash", INSTALL, "--list", *groups], capture_output=True, text=True,
+                         timeout=30, check=True).stdout
+    return out.split()
+
+
+def dockerfile_stages():
+    """{stage name: [instruction lines, continuations joined]} of the Dockerfile."""
+    with open(DOCKERFILE) as f:
+        text = re.sub(r"\\\n", " ", f.read())
+    stages, cur = {}, None
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        m = re.match(r"FROM\s+(\S+)(?:\s+AS\s+(\S+))?", line, re.I)
+        if m:
+            cur = m.group(2) or str(len(stages))
+            stages[cur] = [line]
+        elif cur is not None:
+            stages[cur].append(line)
+    return stages
+
+
+def default_arg(name):
+    with open(DOCKERFILE) as f:
+        m = re.search(r"^ARG\s+%s=(\S+)" % name, f.read(), re.M)
+    return m.group(1) if m else None
+
+
+def installed_groups(stage_lines):
+    """Groups the stage passes to install-deps.sh, and packages it names to apt-get itself."""
+    groups, direct = set(), set()
+    for line in stage_lines:
+        if not line.upper().startswith("RUN "):
+            continue
+        for cmd in re.split(r"&&|;|\|\|", line[4:]):
+            words = shlex.split(cmd)
+            if words and words[0].endswith("install-deps.sh"):
+                groups.update(w for w in words[1:] if not w.startswith("-"))
+            if len(words) > 1 and words[0] in ("apt-get", "apt") and "install" in words:
+                direct.update(w for w in words[words.index("install") + 1:]
+                              if not w.startswith("-"))
+    return groups, direct
+
+
+class PackageListTest(unittest.TestCase):
+    def test_groups_name_what_the_build_and_the_server_need(self):
+        self.assertLessEqual(BUILD_NEEDS, set(listed("build")))
+        self.assertLessEqual(RUNTIME_NEEDS, set(listed("runtime")))
+        self.assertIn("clang-format", listed("test"))
+        for pkg in listed("build") + listed("runtime"):
+            self.assertNotIn(pkg, listed("image"), "image lists only what hosts do not need")
+
+    def test_every_host_package_is_a_real_installed_debian_package(self):
+        # scripts/test.sh installed these before the suite ran; a name that apt does not know
+        # would have failed there, and one installed by hand only would not be listed.
+        if subprocess.run(["which", "dpkg-query"], capture_output=True).returncode != 0:
+            self.skipTest("not a Debian system")
+        for pkg in listed("build", "runtime", "test"):
+            r = subprocess.run(["dpkg-query", "-W", "-f=${db:Status-Status}\n", pkg],
+                               capture_output=True, text=True)
+            self.assertIn("installed", r.stdout.split(),
+                          f"{pkg} is not installed: run scripts/install-deps.sh")
+
+    def test_runtime_group_provides_every_library_sandboxd_links(self):
+        if subprocess.run(["which", "dpkg"], capture_output=True).returncode != 0:
+            self.skipTest("not a Debian system")
+        # Direct dependencies only (what the binary names); apt brings in theirs.
+        dyn = subprocess.run(["readelf", "-d", BIN], capture_output=True, text=True, timeout=30)
+        self.assertEqual(dyn.returncode, 0, dyn.stderr)
+        needed = re.findall(r"\(NEEDED\).*\[(\S+)\]", dyn.stdout)
+        ldd = subprocess.run(["ldd", BIN], capture_output=True, text=True, timeout=30)
+        self.assertEqual(ldd.returncode, 0, ldd.stderr)
+        where = dict(re.findall(r"^\s*(\S+) => (/\S+)", ldd.stdout, re.M))
+        runtime = set(listed("runtime", "image"))
+        from_list = 0
+        for soname in needed:
+            if re.match(r"lib(asan|ubsan|lsan)\.", soname):
+                continue  # the sanitizer build's own runtime, not in the image
+            self.assertIn(soname, where, f"ldd cannot find {soname}")
+            owner = self.owner(where[soname])
+            self.assertIsNotNone(owner, f"no package owns {where[soname]}")
+            if owner in BASE_IMAGE:
+                continue
+            self.assertIn(owner, runtime,
+                          f"build/sandboxd links {soname} from {owner}, which the runtime group "
+                          "of scripts/packages.txt does not list (the runtime image would lack it)")
+            from_list += 1
+        self.assertGreaterEqual(from_list, 2, dyn.stdout)  # libmicrohttpd and cJSON at least
+
+    @staticmethod
+    def owner(path):
+        """The Debian package that installed path (trying the /usr-merged spellings)."""
+        real = os.path.realpath(path)
+        names = {path, real}
+        for p in list(names):
+            names.add(p[4:] if p.startswith("/usr/") else "/usr" + p)
+        for p in sorted(names):
+            r = subprocess.run(["dpkg", "-S", p], capture_output=True, text=True)
+            if r.returncode == 0:
+                return r.stdout.split(":")[0].strip()
+        return None
+
+
+class DockerfileTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.stages = dockerfile_stages()
+        names = list(cls.stages)
+        cls.build, cls.runtime = cls.stages[names[0]], cls.stages[names[-1]]
+
+    def test_two_stages_from_debian_12_slim(self):
+        self.assertGreaterEqual(len(self.stages), 2)
+        for lines in self.stages.values():
+            image = lines[0].split()[1]
+            if image.startswith("${"):
+                image = default_arg(image.strip("${}"))
+            self.assertEqual(image, "debian:bookworm-slim")
+
+    def test_build_stage_installs_the_build_group_and_builds_sandboxd(self):
+        groups, direct = installed_groups(self.build)
+        self.assertIn("build", groups)
+        self.assertLessEqual(direct, set(listed("build")))
+        self.assertTrue(any("cmake --build" in l for l in self.build))
+
+    def test_runtime_stage_installs_the_same_runtime_packages_as_a_host(self):
+        groups, direct = installed_groups(self.runtime)
+        self.assertIn("runtime", groups)
+        self.assertNotIn("build", groups, "the runtime image must not carry compilers")
+        self.assertNotIn("test", groups)
+        self.assertEqual(direct, set(), "install packages via scripts/packages.txt only")
+        # The script the stage runs is the one a host runs, from the same list.
+        copied = " ".join(l for l in self.runtime if l.upper().startswith("COPY "))
+        self.assertIn("scripts/install-deps.sh", copied)
+        self.assertIn("scripts/packages.txt", copied)
+
+    def test_runtime_stage_runs_sandboxd_as_non_root_on_all_interfaces(self):
+        text = "\n".join(self.runtime)
+        users = re.findall(r"^USER\s+(\S+)", text, re.M)
+        self.assertTrue(users, "no USER in the runtime stage")
+        self.assertNotIn(users[-1].split(":")[0], ("root", "0"))
+        self.assertRegex(text, r"\bHOST=0\.0\.0\.0\b")
+        self.assertRegex(text, r"\bPORT=8080\b")
+        self.assertRegex(text, r"(?m)^EXPOSE\s+8080\b")
+        self.assertRegex(text, r"DATA_DIR=/var/lib/sandboxd\b")
+        self.assertRegex(text, r"COPY --from=\S+ \S*build/sandboxd /usr/local/bin/sandboxd")
+        self.assertRegex(text, r"CHROMIUM_PROFILE_DIR=(\S+)")
+        self.assertIn("/usr/local/bin/sandboxd", text.split("ENTRYPOINT")[-1])
+
+    def test_healthcheck_probes_health(self):
+        hc = [l for l in self.runtime if l.upper().startswith("HEALTHCHECK")]
+        self.assertEqual(len(hc), 1)
+        self.assertRegex(hc[0], r"http://127\.0\.0\.1:[^/\s]*/health\b(?![-\w/])")
+        probe = hc[0].split("CMD", 1)[1].split()[0]
+        self.assertIn(probe, listed("runtime", "image"), "the probe's package must be installed")
+
+
+class ScriptsTest(unittest.TestCase):
+    def test_scripts_parse(self):
+        scripts = [os.path.join(SOURCE_DIR, ".ci", "run")]
+        sdir = os.path.join(SOURCE_DIR, "scripts")
+        scripts += [os.path.join(sdir, n) for n in sorted(os.listdir(sdir)) if n.endswith(".sh")]
+        self.assertGreaterEqual(len(scripts), 4)
+        for path in scripts:
+            r = subprocess.run(["bash", "-n", path], capture_output=True, text=True)
+            self.assertEqual(r.returncode, 0, f"{path}: {r.stderr}")
+            self.assertTrue(os.access(path, os.X_OK), f"{path} is not executable")
+
+    def test_install_deps_refuses_an_unknown_group(self):
+        r = subprocess.run(["bash", INSTALL, "no-such-group"], capture_output=True, text=True,
+                           timeout=30)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("no-such-group", r.stderr)
+
+    def test_readme_opens_with_the_two_commands(self):
+        with open(README) as f:
+            head = f.read(3000)
+        first = re.findall(r"^\s*(?:sudo )?(\./scripts/\S+)", head, re.M)
+        self.assertEqual(first[:2], ["./scripts/run.sh", "./scripts/test.sh"])
+
+    def test_readme_settings_table_matches_the_binary(self):
+        # The table between the markers is `sandboxd --help-markdown`, with this checkout's
+        # path shown as <repo>. Regenerate it with scripts/update-readme.sh.
+        out = subprocess.run([BIN, "--help-markdown"], capture_output=True, text=True,
+                             timeout=30)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        want = out.stdout
+        for src in {os.path.realpath(SOURCE_DIR), os.path.abspath(SOURCE_DIR)}:
+            want = want.replace(src + "/", "<repo>/")
+        want = want.strip()
+        with open(README) as f:
+            m = re.search(r"<!-- settings:begin -->\n(.*?)<!-- settings:end -->", f.read(), re.S)
+        self.assertIsNotNone(m, "README.md has no settings markers")
+        self.assertEqual(m.group(1).strip(), want,
+                         "README.md's settings table is stale: run scripts/update-readme.sh")
+
+
+if __name__ == "__main__":
+    unittest.main()
