@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # test.sh -- install what is missing, build sandboxd and its tests, run the whole suite.
 #
-#   sudo ./scripts/test.sh                 Release-with-debug-info build in build/
+#   sudo ./scripts/test.sh                 build in build/ (RelWithDebInfo when new)
 #   sudo ./scripts/test.sh --sanitize      ASan+UBSan build in build-asan/, leaks fatal
 #   ./scripts/test.sh -- -L unit           anything after -- goes to ctest (-L e2e, -R core, ...)
 #
@@ -25,7 +25,7 @@ while (($#)); do
     shift
 done
 
-cmake_args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo)
+cmake_args=()
 if ((sanitize)); then
     build=${BUILD_DIR:-build-asan}
     cmake_args+=(-DSANDBOXD_SANITIZE=ON)
@@ -41,7 +41,11 @@ limit=${TEST_TIMEOUT_S:-1800}
 
 scripts/install-deps.sh build runtime test
 
-# Configuring an existing build directory again is quick and rebuilds nothing unchanged.
+# A new build directory gets RelWithDebInfo; an existing one keeps its build type. Configuring
+# it again is quick and rebuilds nothing unchanged.
+if [[ ! -f $build/CMakeCache.txt ]]; then
+    cmake_args+=(-DCMAKE_BUILD_TYPE=RelWithDebInfo)
+fi
 cmake -S . -B "$build" "${cmake_args[@]}" >/dev/null
 cmake --build "$build" -j"$(nproc)"
 
