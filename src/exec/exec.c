@@ -5,8 +5,7 @@ int exec_init(sbx_err *e) {
     (void)e;
     return 0;
 }
-void exec_shutdown(void) {
-}
+void exec_shutdown(void) {}
 cJSON *exec_health(void) {
     return cJSON_CreateObject();
 }

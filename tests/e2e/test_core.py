@@ -132,8 +132,12 @@ class TestErrors(ServerTestCase):
 
     def test_request_log_line(self):
         self.server.get("/no/such/path")
-        log = self.server.read_log().decode()
-        self.assertRegex(log, r"req=[0-9a-f]+ GET /no/such/path 404 \d+ms")
+        # the line is written when the request completes, just after the reply was sent
+        pattern = re.compile(rb"req=[0-9a-f]+ GET /no/such/path 404 \d+ms")
+        deadline = time.time() + 5
+        while not pattern.search(self.server.read_log()) and time.time() < deadline:
+            time.sleep(0.02)
+        self.assertRegex(self.server.read_log().decode(), pattern.pattern.decode())
 
 
 class TestOpenAPI(ServerTestCase):
