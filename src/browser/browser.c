@@ -1,11 +1,105 @@
-/* browser.c -- placeholder until the browser service lands. */
+/* browser.c -- the browser service seen by main(): start-up, janitor thread, health, shutdown. */
+#define _GNU_SOURCE
 #include "browser.h"
 
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "../common/config.h"
+#include "../common/log.h"
+#include "cdp.h"
+#include "chromium.h"
+#include "session.h"
+
+static pthread_mutex_t jmu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t jcv;
+static bool jstop, jrunning, started;
+static pthread_t jthread;
+
+static void *janitor_main(void *arg) {
+    (void)arg;
+    pthread_mutex_lock(&jmu);
+    while (!jstop) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_nsec += 500 * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&jcv, &jmu, &ts);
+        if (jstop)
+            break;
+        pthread_mutex_unlock(&jmu);
+        br_sessions_tick();
+        pthread_mutex_lock(&jmu);
+    }
+    pthread_mutex_unlock(&jmu);
+    return NULL;
+}
+
 int browser_init(sbx_err *e) {
-    (void)e;
+    if (started)
+        return 0;
+    chromium_sweep_tmp();
+    char *bin = chromium_find();
+    if (bin)
+        LOG_I("browser", "chromium=%s", bin);
+    else
+        LOG_W("browser", "no Chromium found; browser sessions answer 503");
+    br_sessions_init(bin);
+    free(bin);
+    if (cdp_start(e) != 0 || chromium_init(e) != 0) {
+        cdp_stop();
+        br_sessions_init(NULL);
+        return -1;
+    }
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&jcv, &ca);
+    pthread_condattr_destroy(&ca);
+    jstop = false;
+    if (pthread_create(&jthread, NULL, janitor_main, NULL) != 0) {
+        chromium_shutdown();
+        cdp_stop();
+        br_sessions_init(NULL);
+        sbx_fail(e, SBX_EINTERNAL, "could not start the browser janitor thread");
+        return -1;
+    }
+    jrunning = true;
+    started = true;
     return 0;
 }
-void browser_shutdown(void) {}
+
+void browser_shutdown(void) {
+    if (!started)
+        return;
+    if (jrunning) {
+        pthread_mutex_lock(&jmu);
+        jstop = true;
+        pthread_cond_broadcast(&jcv);
+        pthread_mutex_unlock(&jmu);
+        pthread_join(jthread, NULL);
+        jrunning = false;
+    }
+    br_sessions_shutdown();
+    chromium_shutdown();
+    cdp_stop();
+    started = false;
+}
+
 cJSON *browser_health(void) {
-    return cJSON_CreateObject();
+    cJSON *o = cJSON_CreateObject();
+    const char *bin = br_sessions_chromium();
+    if (bin)
+        cJSON_AddStringToObject(o, "chromium", bin);
+    else
+        cJSON_AddNullToObject(o, "chromium");
+    cJSON_AddNumberToObject(o, "sessions", br_sessions_count());
+    cJSON_AddNumberToObject(o, "maxSessions",
+                            (double)(sbx_cfg ? sbx_cfg->browser_max_sessions : 0));
+    return o;
 }

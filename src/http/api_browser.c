@@ -1,4 +1,282 @@
-/* api_browser.c -- placeholder route table until browser sessions land. */
+/* api_browser.c -- HTTP routes of browser sessions (scope "browser"): parse, resolve the
+ * session and tab (404/502), hand the work to src/browser, answer. */
+#define _GNU_SOURCE
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "../browser/page.h"
+#include "../browser/session.h"
+#include "../common/config.h"
+#include "../common/jfield.h"
+#include "../common/log.h"
 #include "http.h"
 
-const http_route api_browser_routes[] = {{0}};
+/* Actions and capture live in actions.c / capture.c; until they are linked, answer 503. */
+#pragma weak br_action
+#pragma weak br_screenshot
+#pragma weak br_pdf
+
+static void fail(http_req *r, const sbx_err *e) {
+    http_reply_error(r, e);
+}
+
+/* Borrow the session named by the first path parameter, or answer the error. */
+static br_session *session_of(http_req *r) {
+    sbx_err e = {0};
+    br_session *s = br_session_get(r->params[0], &e);
+    if (!s)
+        fail(r, &e);
+    return s;
+}
+
+static bool timeout_field(http_req *r, const cJSON *body, int64_t *to) {
+    sbx_err e = {0};
+    *to = sbx_cfg->browser_call_timeout_ms;
+    if (jf_int(body, "timeoutMs", false, 1, 600000, to, &e) != SBX_OK) {
+        fail(r, &e);
+        return false;
+    }
+    return true;
+}
+
+static void h_create(http_req *r) {
+    sbx_err e = {0};
+    cJSON *body = http_json_body(r, &e);
+    const char *device = "desktop";
+    if (!body || jf_only(body, "device", &e) ||
+        jf_enum(body, "device", false, "desktop|mobile", &device, &e)) {
+        fail(r, &e);
+        return;
+    }
+    char sid[SBX_ID_LEN], tab[SBX_ID_LEN];
+    if (br_session_create(strcmp(device, "mobile") == 0, sid, tab, &e) != SBX_OK) {
+        fail(r, &e);
+        return;
+    }
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "sessionId", sid);
+    cJSON_AddStringToObject(o, "tabId", tab);
+    http_reply_json(r, 201, o);
+}
+
+static void h_list(http_req *r) {
+    http_reply_json(r, 200, br_session_list());
+}
+
+static void h_delete(http_req *r) {
+    sbx_err e = {0};
+    if (br_session_delete(r->params[0], &e) != SBX_OK) {
+        fail(r, &e);
+        return;
+    }
+    http_reply_status(r, 204);
+}
+
+static void h_navigate(http_req *r) {
+    sbx_err e = {0};
+    cJSON *body = http_json_body(r, &e);
+    const char *url = NULL, *wait = "load", *tab = NULL;
+    int64_t to;
+    if (!body || jf_only(body, "url|waitUntil|timeoutMs|tabId", &e) ||
+        jf_string(body, "url", true, &url, &e) ||
+        jf_enum(body, "waitUntil", false, "load|domcontentloaded|networkidle0|networkidle2", &wait,
+                &e) ||
+        jf_string(body, "tabId", false, &tab, &e) || br_url_check(url, &e)) {
+        fail(r, &e);
+        return;
+    }
+    if (!timeout_field(r, body, &to))
+        return;
+    br_session *s = session_of(r);
+    if (!s)
+        return;
+    br_page *p = br_session_page(s, tab, &e);
+    cJSON *out = NULL;
+    if (!p || br_navigate(p, url, wait, to, &out, &e) != SBX_OK)
+        fail(r, &e);
+    else
+        http_reply_json(r, 200, out);
+    br_session_put(s);
+}
+
+static void h_content(http_req *r) {
+    sbx_err e = {0};
+    br_session *s = session_of(r);
+    if (!s)
+        return;
+    br_page *p = br_session_page(s, http_query(r, "tabId"), &e);
+    char *html = NULL;
+    size_t len = 0;
+    if (!p || br_content(p, sbx_cfg->browser_call_timeout_ms, &html, &len, &e) != SBX_OK)
+        fail(r, &e);
+    else
+        http_reply_bytes(r, 200, "text/html; charset=utf-8", html, len);
+    br_session_put(s);
+}
+
+static void h_tabs(http_req *r) {
+    br_session *s = session_of(r);
+    if (!s)
+        return;
+    http_reply_json(r, 200, br_tabs_list(s));
+    br_session_put(s);
+}
+
+static void h_tab_create(http_req *r) {
+    sbx_err e = {0};
+    cJSON *body = http_json_body(r, &e);
+    const char *url = NULL;
+    int64_t to;
+    if (!body || jf_only(body, "url|timeoutMs", &e) || jf_string(body, "url", false, &url, &e) ||
+        (url && br_url_check(url, &e))) {
+        fail(r, &e);
+        return;
+    }
+    if (!timeout_field(r, body, &to))
+        return;
+    br_session *s = session_of(r);
+    if (!s)
+        return;
+    char tab[SBX_ID_LEN];
+    if (br_tab_create(s, url, to, tab, &e) != SBX_OK) {
+        fail(r, &e);
+    } else {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "tabId", tab);
+        http_reply_json(r, 201, o);
+    }
+    br_session_put(s);
+}
+
+static void h_tab_close(http_req *r) {
+    sbx_err e = {0};
+    br_session *s = session_of(r);
+    if (!s)
+        return;
+    if (br_tab_close(s, r->params[1], &e) != SBX_OK)
+        fail(r, &e);
+    else
+        http_reply_status(r, 204);
+    br_session_put(s);
+}
+
+static void h_action(http_req *r) {
+    sbx_err e = {0};
+    cJSON *body = http_json_body(r, &e);
+    const char *tab = NULL;
+    int64_t to;
+    if (!body || jf_string(body, "tabId", false, &tab, &e)) {
+        fail(r, &e);
+        return;
+    }
+    if (!timeout_field(r, body, &to))
+        return;
+    if (!br_action) {
+        http_fail(r, SBX_EUNAVAIL, "actions are not available in this build");
+        return;
+    }
+    br_session *s = session_of(r);
+    if (!s)
+        return;
+    br_page *p = br_session_page(s, tab, &e);
+    cJSON *out = NULL;
+    if (!p || br_action(p, body, to, &out, &e) != SBX_OK)
+        fail(r, &e);
+    else
+        http_reply_json(r, 200, out);
+    br_session_put(s);
+}
+
+static bool query_bool(http_req *r, const char *name, bool *out) {
+    const char *v = http_query(r, name);
+    if (!v)
+        return true;
+    if (strcmp(v, "true") == 0 || strcmp(v, "1") == 0 || *v == 0)
+        *out = true;
+    else if (strcmp(v, "false") == 0 || strcmp(v, "0") == 0)
+        *out = false;
+    else {
+        http_fail(r, SBX_EINVAL, "%s: must be true or false", name);
+        return false;
+    }
+    return true;
+}
+
+static void h_screenshot(http_req *r) {
+    sbx_err e = {0};
+    br_shot_opts o = {.format = "png", .quality = -1, .full_page = false, .selector = NULL};
+    const char *fmt = http_query(r, "format");
+    if (fmt) {
+        if (strcmp(fmt, "png") != 0 && strcmp(fmt, "jpeg") != 0 && strcmp(fmt, "jpg") != 0) {
+            http_fail(r, SBX_EINVAL, "format: must be png or jpeg");
+            return;
+        }
+        o.format = fmt[0] == 'p' ? "png" : "jpeg";
+    }
+    const char *q = http_query(r, "quality");
+    if (q) {
+        char *end = NULL;
+        long v = strtol(q, &end, 10);
+        if (!*q || *end || v < 0 || v > 100) {
+            http_fail(r, SBX_EINVAL, "quality: must be an integer from 0 to 100");
+            return;
+        }
+        o.quality = (int)v;
+    }
+    if (!query_bool(r, "fullPage", &o.full_page))
+        return;
+    const char *sel = http_query(r, "selector");
+    if (sel && *sel)
+        o.selector = sel;
+    if (!br_screenshot) {
+        http_fail(r, SBX_EUNAVAIL, "screenshots are not available in this build");
+        return;
+    }
+    br_session *s = session_of(r);
+    if (!s)
+        return;
+    br_page *p = br_session_page(s, http_query(r, "tabId"), &e);
+    char *data = NULL;
+    size_t len = 0;
+    if (!p || br_screenshot(p, &o, sbx_cfg->browser_call_timeout_ms, &data, &len, &e) != SBX_OK)
+        fail(r, &e);
+    else
+        http_reply_bytes(r, 200, strcmp(o.format, "png") == 0 ? "image/png" : "image/jpeg", data,
+                         len);
+    br_session_put(s);
+}
+
+static void h_pdf(http_req *r) {
+    sbx_err e = {0};
+    if (!br_pdf) {
+        http_fail(r, SBX_EUNAVAIL, "PDF printing is not available in this build");
+        return;
+    }
+    br_session *s = session_of(r);
+    if (!s)
+        return;
+    br_page *p = br_session_page(s, http_query(r, "tabId"), &e);
+    char *data = NULL;
+    size_t len = 0;
+    if (!p || br_pdf(p, sbx_cfg->browser_call_timeout_ms, &data, &len, &e) != SBX_OK)
+        fail(r, &e);
+    else
+        http_reply_bytes(r, 200, "application/pdf", data, len);
+    br_session_put(s);
+}
+
+const http_route api_browser_routes[] = {
+    {"POST", "/browser/sessions", h_create, "browser", false},
+    {"GET", "/browser/sessions", h_list, "browser", false},
+    {"DELETE", "/browser/sessions/{id}", h_delete, "browser", false},
+    {"POST", "/browser/sessions/{id}/navigate", h_navigate, "browser", false},
+    {"GET", "/browser/sessions/{id}/content", h_content, "browser", false},
+    {"GET", "/browser/sessions/{id}/tabs", h_tabs, "browser", false},
+    {"POST", "/browser/sessions/{id}/tabs", h_tab_create, "browser", false},
+    {"DELETE", "/browser/sessions/{id}/tabs/{tabId}", h_tab_close, "browser", false},
+    {"POST", "/browser/sessions/{id}/action", h_action, "browser", false},
+    {"GET", "/browser/sessions/{id}/screenshot", h_screenshot, "browser", false},
+    {"GET", "/browser/sessions/{id}/pdf", h_pdf, "browser", false},
+    {NULL, NULL, NULL, NULL, false},
+};

@@ -1,0 +1,529 @@
+/* cdp.c -- the CDP WebSocket client: one libwebsockets service thread for every browser. */
+#define _GNU_SOURCE
+#include "cdp.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <libwebsockets.h>
+
+#include "../common/log.h"
+#include "../common/util.h"
+
+enum { ST_INIT, ST_CONNECTING, ST_OPEN, ST_DEAD };
+
+typedef struct outmsg {
+    struct outmsg *next;
+    size_t len;
+    unsigned char data[]; /* LWS_PRE headroom, then the text */
+} outmsg;
+
+typedef struct pending {
+    struct pending *next;
+    int64_t id;
+    bool done, want;
+    sbx_code code;
+    char msg[256];
+    cJSON *result;
+} pending;
+
+struct cdp_conn {
+    cdp_conn *next;
+    struct lws *wsi;
+    int state;
+    bool want_connect, want_close;
+    int port;
+    char path[256];
+    cdp_handlers h;
+    outmsg *oq_head, *oq_tail;
+    pending *pend;
+    int64_t next_id;
+    sbx_buf rx;
+    int in_cb;
+};
+
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cv;
+static cdp_conn *conns;
+static struct lws_context *ctx;
+static pthread_t svc_thread;
+static bool svc_running, svc_stop;
+
+static void wait_deadline(int64_t deadline_ms) {
+    int64_t left = deadline_ms - sbx_now_ms();
+    if (left <= 0)
+        return;
+    if (left > 200)
+        left = 200; /* re-check flags regularly */
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += left / 1000;
+    ts.tv_nsec += (left % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    pthread_cond_timedwait(&cv, &mu, &ts);
+}
+
+/* Locked. Fail every pending call and drop the queue. */
+static void fail_all_locked(cdp_conn *c, const char *why) {
+    for (pending *p = c->pend; p; p = p->next) {
+        if (!p->done) {
+            p->done = true;
+            p->code = SBX_ECRASHED;
+            snprintf(p->msg, sizeof p->msg, "%s", why);
+        }
+    }
+    while (c->oq_head) {
+        outmsg *m = c->oq_head;
+        c->oq_head = m->next;
+        free(m);
+    }
+    c->oq_tail = NULL;
+}
+
+static void conn_dead(cdp_conn *c, const char *why) {
+    pthread_mutex_lock(&mu);
+    bool notify = c->state != ST_DEAD && !c->want_close && c->h.on_close;
+    c->state = ST_DEAD;
+    c->wsi = NULL;
+    fail_all_locked(c, why);
+    if (notify)
+        c->in_cb++;
+    pthread_cond_broadcast(&cv);
+    pthread_mutex_unlock(&mu);
+    if (notify) {
+        c->h.on_close(c->h.ud, why);
+        pthread_mutex_lock(&mu);
+        c->in_cb--;
+        pthread_cond_broadcast(&cv);
+        pthread_mutex_unlock(&mu);
+    }
+}
+
+static void dispatch(cdp_conn *c, const char *text, size_t len) {
+    cJSON *msg = cJSON_ParseWithLength(text, len);
+    if (!msg) {
+        LOG_W("cdp", "unparsable CDP message (%zu bytes) dropped", len);
+        return;
+    }
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(msg, "id");
+    if (cJSON_IsNumber(id)) {
+        pthread_mutex_lock(&mu);
+        for (pending *p = c->pend; p; p = p->next) {
+            if (p->id != (int64_t)id->valuedouble || p->done)
+                continue;
+            p->done = true;
+            const cJSON *err = cJSON_GetObjectItemCaseSensitive(msg, "error");
+            if (err) {
+                const cJSON *m = cJSON_GetObjectItemCaseSensitive(err, "message");
+                const cJSON *code = cJSON_GetObjectItemCaseSensitive(err, "code");
+                p->code =
+                    (cJSON_IsNumber(code) && code->valueint == -32601) ? SBX_EINTERNAL : SBX_EINVAL;
+                snprintf(p->msg, sizeof p->msg, "%s",
+                         cJSON_IsString(m) ? m->valuestring : "CDP error");
+            } else {
+                p->code = SBX_OK;
+                if (p->want)
+                    p->result = cJSON_DetachItemFromObject(msg, "result");
+            }
+            pthread_cond_broadcast(&cv);
+            break;
+        }
+        pthread_mutex_unlock(&mu);
+        cJSON_Delete(msg);
+        return;
+    }
+    const cJSON *method = cJSON_GetObjectItemCaseSensitive(msg, "method");
+    const cJSON *sid = cJSON_GetObjectItemCaseSensitive(msg, "sessionId");
+    if (cJSON_IsString(method) && c->h.on_event) {
+        pthread_mutex_lock(&mu);
+        bool go = !c->want_close;
+        if (go)
+            c->in_cb++;
+        pthread_mutex_unlock(&mu);
+        if (go) {
+            c->h.on_event(c->h.ud, method->valuestring,
+                          cJSON_IsString(sid) ? sid->valuestring : NULL,
+                          cJSON_GetObjectItemCaseSensitive(msg, "params"));
+            pthread_mutex_lock(&mu);
+            c->in_cb--;
+            pthread_cond_broadcast(&cv);
+            pthread_mutex_unlock(&mu);
+        }
+    }
+    cJSON_Delete(msg);
+}
+
+/* Service thread: act on what other threads asked for. */
+static void service_requests(void) {
+    for (;;) {
+        cdp_conn *todo = NULL;
+        int what = 0;
+        pthread_mutex_lock(&mu);
+        for (cdp_conn *c = conns; c; c = c->next) {
+            if (c->want_connect) {
+                c->want_connect = false;
+                c->state = ST_CONNECTING;
+                todo = c;
+                what = 1;
+                break;
+            }
+        }
+        if (!todo) {
+            for (cdp_conn *c = conns; c; c = c->next)
+                if (c->wsi && (c->oq_head || c->want_close))
+                    lws_callback_on_writable(c->wsi);
+        }
+        pthread_mutex_unlock(&mu);
+        if (!todo)
+            return;
+        if (what == 1) {
+            struct lws_client_connect_info ci;
+            memset(&ci, 0, sizeof ci);
+            ci.context = ctx;
+            ci.address = "127.0.0.1";
+            ci.port = todo->port;
+            ci.path = todo->path;
+            ci.host = "127.0.0.1";
+            ci.ietf_version_or_minus_one = -1;
+            ci.userdata = todo;
+            ci.local_protocol_name = "cdp";
+            struct lws *w = lws_client_connect_via_info(&ci);
+            pthread_mutex_lock(&mu);
+            if (w && todo->state == ST_CONNECTING)
+                todo->wsi = w;
+            pthread_mutex_unlock(&mu);
+            if (!w)
+                conn_dead(todo, "could not connect to Chromium's DevTools socket");
+        }
+    }
+}
+
+static int cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len) {
+    cdp_conn *c = user;
+    switch (reason) {
+    case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+        service_requests();
+        return 0;
+    case LWS_CALLBACK_CLIENT_ESTABLISHED:
+        pthread_mutex_lock(&mu);
+        c->wsi = wsi;
+        c->state = ST_OPEN;
+        if (c->oq_head || c->want_close)
+            lws_callback_on_writable(wsi);
+        pthread_cond_broadcast(&cv);
+        pthread_mutex_unlock(&mu);
+        return 0;
+    case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
+        if (c)
+            conn_dead(c, "the DevTools connection failed");
+        return 0;
+    case LWS_CALLBACK_CLIENT_CLOSED:
+    case LWS_CALLBACK_WSI_DESTROY:
+        if (c)
+            conn_dead(c, "Chromium closed the DevTools connection");
+        return 0;
+    case LWS_CALLBACK_CLIENT_RECEIVE:
+        if (!c)
+            return -1;
+        if (lws_is_first_fragment(wsi)) {
+            sbx_buf_free(&c->rx);
+            sbx_buf_init(&c->rx, CDP_MAX_MESSAGE);
+        }
+        if (sbx_buf_add(&c->rx, in, len) != 0) {
+            LOG_W("cdp", "CDP message over %u bytes; closing the connection", CDP_MAX_MESSAGE);
+            sbx_buf_free(&c->rx);
+            return -1;
+        }
+        if (lws_is_final_fragment(wsi) && !lws_remaining_packet_payload(wsi)) {
+            if (c->rx.len)
+                dispatch(c, c->rx.data, c->rx.len);
+            sbx_buf_free(&c->rx);
+            sbx_buf_init(&c->rx, CDP_MAX_MESSAGE);
+        }
+        return 0;
+    case LWS_CALLBACK_CLIENT_WRITEABLE: {
+        if (!c)
+            return -1;
+        pthread_mutex_lock(&mu);
+        if (c->want_close) {
+            pthread_mutex_unlock(&mu);
+            return -1;
+        }
+        outmsg *m = c->oq_head;
+        if (m) {
+            c->oq_head = m->next;
+            if (!c->oq_head)
+                c->oq_tail = NULL;
+        }
+        bool more = c->oq_head != NULL;
+        pthread_mutex_unlock(&mu);
+        if (m) {
+            int n = lws_write(wsi, m->data + LWS_PRE, m->len, LWS_WRITE_TEXT);
+            free(m);
+            if (n < 0)
+                return -1;
+        }
+        if (more)
+            lws_callback_on_writable(wsi);
+        return 0;
+    }
+    default:
+        return 0;
+    }
+}
+
+static const struct lws_protocols protocols[] = {
+    {"cdp", cb, 0, 65536, 0, NULL, 0},
+    {NULL, NULL, 0, 0, 0, NULL, 0},
+};
+
+static void *service_main(void *arg) {
+    (void)arg;
+    for (;;) {
+        pthread_mutex_lock(&mu);
+        bool stop = svc_stop;
+        pthread_mutex_unlock(&mu);
+        if (stop)
+            break;
+        lws_service(ctx, 0);
+    }
+    return NULL;
+}
+
+int cdp_start(sbx_err *e) {
+    if (svc_running)
+        return 0;
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&cv, &ca);
+    pthread_condattr_destroy(&ca);
+    lws_set_log_level(LLL_ERR, NULL);
+    struct lws_context_creation_info info;
+    memset(&info, 0, sizeof info);
+    info.port = CONTEXT_PORT_NO_LISTEN;
+    info.protocols = protocols;
+    info.gid = -1;
+    info.uid = -1;
+    ctx = lws_create_context(&info);
+    if (!ctx)
+        return sbx_fail(e, SBX_EINTERNAL, "could not create the WebSocket client context");
+    svc_stop = false;
+    if (pthread_create(&svc_thread, NULL, service_main, NULL) != 0) {
+        lws_context_destroy(ctx);
+        ctx = NULL;
+        return sbx_fail(e, SBX_EINTERNAL, "could not start the CDP service thread");
+    }
+    svc_running = true;
+    return 0;
+}
+
+void cdp_stop(void) {
+    if (!svc_running)
+        return;
+    pthread_mutex_lock(&mu);
+    svc_stop = true;
+    pthread_mutex_unlock(&mu);
+    lws_cancel_service(ctx);
+    pthread_join(svc_thread, NULL);
+    lws_context_destroy(ctx);
+    ctx = NULL;
+    svc_running = false;
+}
+
+cdp_conn *cdp_connect(int port, const char *path, const cdp_handlers *h, int64_t timeout_ms,
+                      sbx_err *e) {
+    if (!svc_running) {
+        sbx_fail(e, SBX_EUNAVAIL, "the CDP service is not running");
+        return NULL;
+    }
+    cdp_conn *c = calloc(1, sizeof *c);
+    if (!c) {
+        sbx_fail(e, SBX_EINTERNAL, "out of memory");
+        return NULL;
+    }
+    c->port = port;
+    snprintf(c->path, sizeof c->path, "%s", path);
+    c->h = *h;
+    c->next_id = 1;
+    sbx_buf_init(&c->rx, CDP_MAX_MESSAGE);
+    c->want_connect = true;
+    pthread_mutex_lock(&mu);
+    c->next = conns;
+    conns = c;
+    pthread_mutex_unlock(&mu);
+    lws_cancel_service(ctx);
+    int64_t deadline = sbx_now_ms() + timeout_ms;
+    pthread_mutex_lock(&mu);
+    while ((c->state == ST_INIT || c->state == ST_CONNECTING) && sbx_now_ms() < deadline)
+        wait_deadline(deadline);
+    int st = c->state;
+    pthread_mutex_unlock(&mu);
+    if (st != ST_OPEN) {
+        sbx_fail(e, st == ST_DEAD ? SBX_ECRASHED : SBX_ETIMEOUT,
+                 "could not open Chromium's DevTools WebSocket");
+        cdp_close(c);
+        return NULL;
+    }
+    return c;
+}
+
+void cdp_close(cdp_conn *c) {
+    if (!c)
+        return;
+    pthread_mutex_lock(&mu);
+    c->want_close = true;
+    c->want_connect = false;
+    pthread_mutex_unlock(&mu);
+    if (ctx)
+        lws_cancel_service(ctx);
+    int64_t deadline = sbx_now_ms() + 5000;
+    pthread_mutex_lock(&mu);
+    while ((c->state == ST_CONNECTING || c->state == ST_OPEN || c->in_cb) &&
+           sbx_now_ms() < deadline)
+        wait_deadline(deadline);
+    bool safe = !(c->state == ST_CONNECTING || c->state == ST_OPEN || c->in_cb);
+    fail_all_locked(c, "the session was closed");
+    for (cdp_conn **pp = &conns; *pp; pp = &(*pp)->next) {
+        if (*pp == c) {
+            *pp = c->next;
+            break;
+        }
+    }
+    pthread_cond_broadcast(&cv);
+    pthread_mutex_unlock(&mu);
+    if (!safe) {
+        LOG_W("cdp", "a DevTools connection did not close in time; leaving it to the context");
+        return;
+    }
+    /* Calls still waiting hold pointers to their own pending records only; wait them out. */
+    pthread_mutex_lock(&mu);
+    while (c->pend && sbx_now_ms() < deadline + 5000)
+        wait_deadline(deadline + 5000);
+    bool idle = c->pend == NULL;
+    pthread_mutex_unlock(&mu);
+    if (!idle)
+        return;
+    sbx_buf_free(&c->rx);
+    free(c);
+}
+
+static outmsg *build(cdp_conn *c, int64_t id, const char *sid, const char *method, cJSON *params) {
+    (void)c;
+    cJSON *m = cJSON_CreateObject();
+    cJSON_AddNumberToObject(m, "id", (double)id);
+    cJSON_AddStringToObject(m, "method", method);
+    if (params)
+        cJSON_AddItemToObject(m, "params", params);
+    if (sid)
+        cJSON_AddStringToObject(m, "sessionId", sid);
+    char *txt = cJSON_PrintUnformatted(m);
+    cJSON_Delete(m);
+    if (!txt)
+        return NULL;
+    size_t n = strlen(txt);
+    outmsg *o = malloc(sizeof *o + LWS_PRE + n + 1);
+    if (o) {
+        o->next = NULL;
+        o->len = n;
+        memcpy(o->data + LWS_PRE, txt, n + 1);
+    }
+    free(txt);
+    return o;
+}
+
+static void enqueue_locked(cdp_conn *c, outmsg *o) {
+    if (c->oq_tail)
+        c->oq_tail->next = o;
+    else
+        c->oq_head = o;
+    c->oq_tail = o;
+}
+
+void cdp_send(cdp_conn *c, const char *sid, const char *method, cJSON *params) {
+    pthread_mutex_lock(&mu);
+    int64_t id = c->next_id++;
+    bool ok = c->state == ST_OPEN && !c->want_close;
+    pthread_mutex_unlock(&mu);
+    if (!ok) {
+        cJSON_Delete(params);
+        return;
+    }
+    outmsg *o = build(c, id, sid, method, params);
+    if (!o)
+        return;
+    pthread_mutex_lock(&mu);
+    enqueue_locked(c, o);
+    pthread_mutex_unlock(&mu);
+    lws_cancel_service(ctx);
+}
+
+bool cdp_dead(cdp_conn *c) {
+    pthread_mutex_lock(&mu);
+    bool d = c->state == ST_DEAD || c->want_close;
+    pthread_mutex_unlock(&mu);
+    return d;
+}
+
+sbx_code cdp_call(cdp_conn *c, const char *sid, const char *method, cJSON *params,
+                  int64_t timeout_ms, cJSON **result, sbx_err *e) {
+    if (result)
+        *result = NULL;
+    pending p;
+    memset(&p, 0, sizeof p);
+    p.want = result != NULL;
+    pthread_mutex_lock(&mu);
+    p.id = c->next_id++;
+    bool ok = c->state == ST_OPEN && !c->want_close;
+    pthread_mutex_unlock(&mu);
+    if (!ok) {
+        cJSON_Delete(params);
+        return sbx_fail(e, SBX_ECRASHED, "the session's Chromium is gone");
+    }
+    outmsg *o = build(c, p.id, sid, method, params);
+    if (!o)
+        return sbx_fail(e, SBX_EINTERNAL, "out of memory");
+    int64_t deadline = sbx_now_ms() + timeout_ms;
+    pthread_mutex_lock(&mu);
+    if (c->state != ST_OPEN || c->want_close) {
+        pthread_mutex_unlock(&mu);
+        free(o);
+        return sbx_fail(e, SBX_ECRASHED, "the session's Chromium is gone");
+    }
+    p.next = c->pend;
+    c->pend = &p;
+    enqueue_locked(c, o);
+    pthread_mutex_unlock(&mu);
+    lws_cancel_service(ctx);
+    pthread_mutex_lock(&mu);
+    while (!p.done && sbx_now_ms() < deadline)
+        wait_deadline(deadline);
+    for (pending **pp = &c->pend; *pp; pp = &(*pp)->next) {
+        if (*pp == &p) {
+            *pp = p.next;
+            break;
+        }
+    }
+    pthread_cond_broadcast(&cv);
+    pthread_mutex_unlock(&mu);
+    if (!p.done) {
+        cJSON_Delete(p.result);
+        return sbx_fail(e, SBX_ETIMEOUT, "%s did not answer within %lld ms", method,
+                        (long long)timeout_ms);
+    }
+    if (p.code != SBX_OK) {
+        cJSON_Delete(p.result);
+        return sbx_fail(e, p.code, "%s: %s", method, p.msg);
+    }
+    if (result)
+        *result = p.result;
+    else
+        cJSON_Delete(p.result);
+    return SBX_OK;
+}

@@ -1,0 +1,58 @@
+/* cdp.h -- Chrome DevTools Protocol client over libwebsockets, one service thread for all.
+ *
+ * One lws client context, owned by the service thread started by cdp_start(), carries every
+ * browser's WebSocket. Other threads never touch lws: they queue work on a cdp_conn and wake
+ * the service thread with lws_cancel_service(); calls wait for their reply on a condition
+ * variable with a deadline. Incoming fragments are reassembled (a message is capped at
+ * CDP_MAX_MESSAGE; beyond, the connection is closed as broken).
+ *
+ * Callbacks (on_event, on_close) run on the service thread: they must be quick and must not
+ * call cdp_call (they may call cdp_send, which does not wait).
+ *
+ * Thread safety: cdp_start/cdp_stop from the main thread; everything else from any thread.
+ * Ownership: cdp_connect returns a conn the caller frees with cdp_close.
+ */
+#ifndef SBX_BROWSER_CDP_H
+#define SBX_BROWSER_CDP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#include "../common/err.h"
+
+#define CDP_MAX_MESSAGE (64u << 20)
+
+typedef struct cdp_conn cdp_conn;
+
+typedef struct cdp_handlers {
+    /* An event (a message without "id"); `sid` is the flattened target session or NULL. */
+    void (*on_event)(void *ud, const char *method, const char *sid, const cJSON *params);
+    /* The socket closed or broke (called once, not after cdp_close began). */
+    void (*on_close)(void *ud, const char *why);
+    void *ud;
+} cdp_handlers;
+
+int cdp_start(sbx_err *e);
+void cdp_stop(void);
+
+/* Connect to ws://127.0.0.1:port/path and wait for the handshake up to `timeout_ms`. */
+cdp_conn *cdp_connect(int port, const char *path, const cdp_handlers *h, int64_t timeout_ms,
+                      sbx_err *e);
+
+/* Close the socket, fail pending calls, and free the conn once no callback runs. NULL ok. */
+void cdp_close(cdp_conn *c);
+
+/* Send `method` (params taken, may be NULL) to session `sid` (NULL: the browser) and wait for
+ * the reply. *result (if non-NULL) receives "result" (caller frees). */
+sbx_code cdp_call(cdp_conn *c, const char *sid, const char *method, cJSON *params,
+                  int64_t timeout_ms, cJSON **result, sbx_err *e);
+
+/* Send without waiting (the reply is dropped). Params taken. */
+void cdp_send(cdp_conn *c, const char *sid, const char *method, cJSON *params);
+
+/* True once the socket closed or broke. */
+bool cdp_dead(cdp_conn *c);
+
+#endif
