@@ -155,10 +155,18 @@ static void on_attached(br_session *s, const cJSON *params) {
         cdp_send(s->conn, sid, "Runtime.runIfWaitingForDebugger", NULL);
         return;
     }
+    /* Queue the tab's set-up before anyone can see the tab: whatever a handler sends to it
+     * afterwards is ordered behind the emulation. */
+    cdp_send(s->conn, sid, "Page.enable", NULL);
+    cJSON *lc = cJSON_CreateObject();
+    cJSON_AddBoolToObject(lc, "enabled", 1);
+    cdp_send(s->conn, sid, "Page.setLifecycleEventsEnabled", lc);
+    cdp_send(s->conn, sid, "Network.enable", NULL);
+    apply_device(s, sid);
+    cdp_send(s->conn, sid, "Runtime.runIfWaitingForDebugger", NULL);
     pthread_mutex_lock(&s->mu);
-    br_page *p = NULL;
     if (s->npages < MAX_TABS && !page_by_target(s, tid)) {
-        p = calloc(1, sizeof *p);
+        br_page *p = calloc(1, sizeof *p);
         if (p && sbx_random_id(p->tab_id) == 0) {
             p->s = s;
             snprintf(p->target_id, sizeof p->target_id, "%s", tid);
@@ -170,22 +178,10 @@ static void on_attached(br_session *s, const cJSON *params) {
                 s->current = p;
         } else {
             free(p);
-            p = NULL;
         }
     }
     pthread_cond_broadcast(&s->cv);
     pthread_mutex_unlock(&s->mu);
-    if (!p) {
-        cdp_send(s->conn, sid, "Runtime.runIfWaitingForDebugger", NULL);
-        return;
-    }
-    cdp_send(s->conn, sid, "Page.enable", NULL);
-    cJSON *lc = cJSON_CreateObject();
-    cJSON_AddBoolToObject(lc, "enabled", 1);
-    cdp_send(s->conn, sid, "Page.setLifecycleEventsEnabled", lc);
-    cdp_send(s->conn, sid, "Network.enable", NULL);
-    apply_device(s, sid);
-    cdp_send(s->conn, sid, "Runtime.runIfWaitingForDebugger", NULL);
 }
 
 static void on_event(void *ud, const char *method, const char *sid, const cJSON *params) {
