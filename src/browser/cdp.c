@@ -35,6 +35,7 @@ struct cdp_conn {
     struct lws *wsi;
     int state;
     bool want_connect, want_close;
+    bool had_wsi, wsi_gone; /* lws owns a wsi pointing at us until WSI_DESTROY */
     int port;
     char path[256];
     cdp_handlers h;
@@ -113,6 +114,12 @@ static void dispatch(cdp_conn *c, const char *text, size_t len) {
     }
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(msg, "id");
     if (cJSON_IsNumber(id)) {
+        const cJSON *err0 = cJSON_GetObjectItemCaseSensitive(msg, "error");
+        if (err0 && log_enabled(LOG_DEBUG)) {
+            const cJSON *m0 = cJSON_GetObjectItemCaseSensitive(err0, "message");
+            LOG_D("cdp", "reply %lld is an error: %s", (long long)id->valuedouble,
+                  cJSON_IsString(m0) ? m0->valuestring : "?");
+        }
         pthread_mutex_lock(&mu);
         for (pending *p = c->pend; p; p = p->next) {
             if (p->id != (int64_t)id->valuedouble || p->done)
@@ -385,10 +392,9 @@ void cdp_close(cdp_conn *c) {
         lws_cancel_service(ctx);
     int64_t deadline = sbx_now_ms() + 5000;
     pthread_mutex_lock(&mu);
-    while ((c->state == ST_CONNECTING || c->state == ST_OPEN || c->in_cb) &&
-           sbx_now_ms() < deadline)
+    while (((c->had_wsi && !c->wsi_gone) || c->in_cb) && sbx_now_ms() < deadline)
         wait_deadline(deadline);
-    bool safe = !(c->state == ST_CONNECTING || c->state == ST_OPEN || c->in_cb);
+    bool safe = !((c->had_wsi && !c->wsi_gone) || c->in_cb);
     fail_all_locked(c, "the session was closed");
     for (cdp_conn **pp = &conns; *pp; pp = &(*pp)->next) {
         if (*pp == c) {

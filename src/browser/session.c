@@ -142,6 +142,33 @@ static void apply_device(br_session *s, const char *sid) {
     cdp_send(s->conn, sid, "Emulation.setUserAgentOverride", u);
 }
 
+/* The tab's set-up, waiting for each reply (an HTTP thread, before the tab is handed out). */
+static sbx_code page_setup_sync(br_session *s, const char *sid, int64_t timeout_ms, sbx_err *e) {
+    sbx_code rc = cdp_call(s->conn, sid, "Page.enable", NULL, timeout_ms, NULL, e);
+    if (rc == SBX_OK)
+        rc = cdp_call(s->conn, sid, "Page.setLifecycleEventsEnabled",
+                      cJSON_CreateRaw("{\"enabled\":true}"), timeout_ms, NULL, e);
+    if (rc == SBX_OK)
+        rc = cdp_call(s->conn, sid, "Network.enable", NULL, timeout_ms, NULL, e);
+    if (rc == SBX_OK && s->mobile) {
+        rc = cdp_call(s->conn, sid, "Emulation.setDeviceMetricsOverride",
+                      cJSON_CreateRaw("{\"width\":390,\"height\":844,\"deviceScaleFactor\":3,"
+                                      "\"mobile\":true}"),
+                      timeout_ms, NULL, e);
+        if (rc == SBX_OK)
+            rc = cdp_call(s->conn, sid, "Emulation.setTouchEmulationEnabled",
+                          cJSON_CreateRaw("{\"enabled\":true,\"maxTouchPoints\":5}"), timeout_ms,
+                          NULL, e);
+        if (rc == SBX_OK) {
+            cJSON *u = cJSON_CreateObject();
+            cJSON_AddStringToObject(u, "userAgent", MOBILE_UA);
+            cJSON_AddStringToObject(u, "platform", "Linux armv8l");
+            rc = cdp_call(s->conn, sid, "Emulation.setUserAgentOverride", u, timeout_ms, NULL, e);
+        }
+    }
+    return rc;
+}
+
 /* ---- CDP events (service thread) ---- */
 
 static void on_attached(br_session *s, const cJSON *params) {
@@ -398,10 +425,8 @@ sbx_code br_session_publish(br_session *s, bool mobile, sbx_err *e) {
                 rc = sbx_fail(e, SBX_EUNAVAIL, "Chromium opened no tab");
         }
     }
-    /* A round trip on the tab: everything queued before it (emulation) is applied. */
     if (rc == SBX_OK)
-        rc = cdp_call(s->conn, first->cdp_sid, "Runtime.evaluate",
-                      cJSON_CreateRaw("{\"expression\":\"1\"}"), to, NULL, e);
+        rc = page_setup_sync(s, first->cdp_sid, to, e);
     if (rc != SBX_OK) {
         session_free(s);
         return rc;
@@ -743,6 +768,10 @@ sbx_code br_tab_create(br_session *s, const char *url, int64_t timeout_ms, char 
         return sbx_fail(e, SBX_ECRASHED, "the session's Chromium died");
     if (!p)
         return sbx_fail(e, SBX_ETIMEOUT, "the new tab did not attach in time");
+    /* Emulation must be in force before the first document is created. */
+    rc = page_setup_sync(s, p->cdp_sid, deadline - sbx_now_ms(), e);
+    if (rc != SBX_OK)
+        return rc;
     if (url) {
         cJSON *out = NULL;
         rc = br_navigate(p, url, "load", deadline - sbx_now_ms(), &out, e);

@@ -75,6 +75,10 @@ PAGES = {
                     " ua: navigator.userAgent, touch: 'ontouchstart' in window,"
                     " points: navigator.maxTouchPoints, dpr: devicePixelRatio});</script>"),
     "/slow.html": very_slow,
+    # About 6 MB of DOM built by script: its content crosses the WebSocket in many fragments.
+    "/big.html": (200, HTML, "<!doctype html><title>big</title><div id=b></div><script>"
+                  "document.getElementById('b').textContent = 'x'.repeat(6 * 1024 * 1024)"
+                  " + 'END';</script>"),
 }
 
 
@@ -194,6 +198,13 @@ class TestNavigate(BrowserCase):
         self.assertNotIn(">static<", html)
         self.assertTrue(html.lower().startswith("<!doctype html>"))
 
+    def test_multi_megabyte_content(self):
+        sid, _ = self.new_session()
+        self.assertEqual(self.nav(sid, "/big.html").status, 200)
+        html = self.content(sid)
+        self.assertGreater(len(html), 6 * 1024 * 1024)
+        self.assertIn("xxxEND</div>", html)
+
     def test_redirect_and_status(self):
         sid, _ = self.new_session()
         r = self.nav(sid, "/redirect")
@@ -253,6 +264,9 @@ class TestTabs(BrowserCase):
         self.assertEqual(len(tabs), 1, tabs)
         popup = tabs[0]["tabId"]
         self.assertTrue(wait_until(lambda: "written by script" in self.content(sid, popup), 10))
+        r = self.nav(sid, "/fetch.html", tabId=popup, waitUntil="networkidle0")
+        self.assertEqual(r.status, 200, r)
+        self.assertIn("answer=42", self.content(sid, popup))
 
         self.assertEqual(self.server.delete(f"/browser/sessions/{sid}/tabs/{second}").status,
                          204)
@@ -282,7 +296,8 @@ class TestMobile(BrowserCase):
         r = self.server.post(f"/browser/sessions/{sid}/tabs",
                              body={"url": self.site.url + "/probe.html"})
         self.assertEqual(r.status, 201, r)
-        self.assertTrue(probe_of(self.content(sid))["touch"])
+        p = probe_of(self.content(sid))
+        self.assertTrue(p["touch"], p)
 
         desk, _ = self.new_session(device="desktop")
         self.assertEqual(self.nav(desk, "/probe.html").status, 200)
