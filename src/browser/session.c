@@ -302,6 +302,14 @@ const char *br_sessions_chromium(void) {
     return chromium_bin;
 }
 
+/* Kill the Chromium process group once: the pid is cleared first, so a later call can never
+ * hit a recycled pid. */
+static void kill_browser(br_session *s) {
+    pid_t pid = __atomic_exchange_n(&s->proc.pid, 0, __ATOMIC_SEQ_CST);
+    if (pid > 0)
+        chromium_kill(pid);
+}
+
 static void session_free(br_session *s) {
     if (!s)
         return;
@@ -309,7 +317,7 @@ static void session_free(br_session *s) {
     s->closing = true;
     pthread_mutex_unlock(&s->mu);
     if (s->proc.pid > 0)
-        chromium_kill(s->proc.pid);
+        kill_browser(s);
     cdp_close(s->conn);
     s->conn = NULL;
     if (s->dir[0]) {
@@ -561,8 +569,8 @@ sbx_code br_session_delete(const char *id, sbx_err *e) {
     pthread_mutex_unlock(&s->mu);
     if (now)
         session_free(s);
-    else if (s->proc.pid > 0)
-        chromium_kill(s->proc.pid); /* in-flight calls fail fast; the last put frees */
+    else
+        kill_browser(s); /* in-flight calls fail fast; the last put frees */
     LOG_I("browser", "session=%s deleted", id);
     return SBX_OK;
 }
@@ -652,7 +660,7 @@ void br_sessions_tick(void) {
             return;
         if (reap_only) {
             /* The tombstone stays listed (for one 502) but the processes and files go now. */
-            chromium_kill(victim->proc.pid);
+            kill_browser(victim);
             if (sbx_rmtree(victim->dir) != 0)
                 LOG_W("browser", "could not remove %s", victim->dir);
             chromium_remove_tmpdir(victim->dir);
@@ -662,7 +670,7 @@ void br_sessions_tick(void) {
         if (now_free)
             session_free(victim);
         else
-            chromium_kill(victim->proc.pid);
+            kill_browser(victim);
     }
 }
 
@@ -683,7 +691,7 @@ void br_sessions_shutdown(void) {
             s->closing = true;
             pthread_cond_broadcast(&s->cv);
             pthread_mutex_unlock(&s->mu);
-            chromium_kill(s->proc.pid); /* its handler fails fast; the last put frees it */
+            kill_browser(s); /* its handler fails fast; the last put frees it */
         } else {
             session_free(s);
         }
@@ -723,6 +731,23 @@ br_page *br_session_page(br_session *s, const char *tab_id, sbx_err *e) {
 }
 
 cJSON *br_tabs_list(br_session *s) {
+    /* Refresh titles and URLs (title changes do not always raise targetInfoChanged). */
+    cJSON *res = NULL;
+    sbx_err e;
+    if (cdp_call(s->conn, NULL, "Target.getTargets", NULL, 5000, &res, &e) == SBX_OK) {
+        const cJSON *infos = cJSON_GetObjectItemCaseSensitive(res, "targetInfos");
+        const cJSON *ti;
+        pthread_mutex_lock(&s->mu);
+        cJSON_ArrayForEach(ti, infos) {
+            br_page *p = page_by_target(s, jstr(ti, "targetId"));
+            if (p) {
+                set_str(&p->url, jstr(ti, "url"));
+                set_str(&p->title, jstr(ti, "title"));
+            }
+        }
+        pthread_mutex_unlock(&s->mu);
+        cJSON_Delete(res);
+    }
     pthread_mutex_lock(&s->mu);
     cJSON *arr = tabs_json_locked(s);
     pthread_mutex_unlock(&s->mu);

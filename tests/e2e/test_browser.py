@@ -253,6 +253,8 @@ class TestTabs(BrowserCase):
         tabs = self.server.get(f"/browser/sessions/{sid}/tabs").json()["tabs"]
         self.assertEqual({t["tabId"] for t in tabs}, {first, second})
         self.assertEqual([t["tabId"] for t in tabs if t["active"]], [second])
+        titles = {t["tabId"]: t["title"] for t in tabs}
+        self.assertEqual(titles, {first: "Home page", second: "Fetcher"})
         # The new tab is current: content without tabId reads it; tabId selects the other.
         self.assertIn("Fetcher", self.content(sid))
         self.assertIn("Home page", self.content(sid, first))
