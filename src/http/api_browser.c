@@ -12,10 +12,16 @@
 #include "../common/log.h"
 #include "http.h"
 
-/* Actions and capture live in actions.c / capture.c; until they are linked, answer 503. */
+/* Actions and capture live in src/browser/actions.c and capture.c. While a tree lacks them,
+ * the references are weak and the routes answer 503 (a weak reference alone would not pull the
+ * object out of the static sbx_core archive, hence the check at compile time). */
+#if !__has_include("../browser/actions.c")
 #pragma weak br_action
+#endif
+#if !__has_include("../browser/capture.c")
 #pragma weak br_screenshot
 #pragma weak br_pdf
+#endif
 
 static void fail(http_req *r, const sbx_err *e) {
     http_reply_error(r, e);
