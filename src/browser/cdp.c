@@ -200,13 +200,21 @@ static void service_requests(void) {
             ci.ietf_version_or_minus_one = -1;
             ci.userdata = todo;
             ci.local_protocol_name = "cdp";
+            pthread_mutex_lock(&mu);
+            todo->had_wsi = true;
+            pthread_mutex_unlock(&mu);
             struct lws *w = lws_client_connect_via_info(&ci);
             pthread_mutex_lock(&mu);
             if (w && todo->state == ST_CONNECTING)
                 todo->wsi = w;
             pthread_mutex_unlock(&mu);
-            if (!w)
+            if (!w) {
                 conn_dead(todo, "could not connect to Chromium's DevTools socket");
+                pthread_mutex_lock(&mu);
+                todo->wsi_gone = true;
+                pthread_cond_broadcast(&cv);
+                pthread_mutex_unlock(&mu);
+            }
         }
     }
 }
@@ -231,9 +239,18 @@ static int cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, voi
             conn_dead(c, "the DevTools connection failed");
         return 0;
     case LWS_CALLBACK_CLIENT_CLOSED:
-    case LWS_CALLBACK_WSI_DESTROY:
         if (c)
             conn_dead(c, "Chromium closed the DevTools connection");
+        return 0;
+    case LWS_CALLBACK_WSI_DESTROY:
+        if (c) {
+            conn_dead(c, "Chromium closed the DevTools connection");
+            /* The last touch of `c` from lws: cdp_close may free it from here on. */
+            pthread_mutex_lock(&mu);
+            c->wsi_gone = true;
+            pthread_cond_broadcast(&cv);
+            pthread_mutex_unlock(&mu);
+        }
         return 0;
     case LWS_CALLBACK_CLIENT_RECEIVE:
         if (!c)

@@ -539,6 +539,19 @@ br_session *br_session_get(const char *id, sbx_err *e) {
     return s;
 }
 
+void br_session_done(br_session *s, sbx_code rc) {
+    if (!s)
+        return;
+    if (rc == SBX_ECRASHED) {
+        /* The caller has just reported the crash: the session leaves the list now. */
+        pthread_mutex_lock(&reg_mu);
+        if (s->listed)
+            unlist_locked(s);
+        pthread_mutex_unlock(&reg_mu);
+    }
+    br_session_put(s);
+}
+
 void br_session_put(br_session *s) {
     if (!s)
         return;

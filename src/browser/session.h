@@ -46,6 +46,9 @@ sbx_code br_session_create(bool mobile, char sid[SBX_ID_LEN], char tab[SBX_ID_LE
 /* Borrow a session: SBX_ENOTFOUND, or SBX_ECRASHED once for a crashed one (then it is gone). */
 br_session *br_session_get(const char *id, sbx_err *e);
 void br_session_put(br_session *s);
+/* br_session_put after a call that answered `rc`: a reported SBX_ECRASHED removes the session
+ * at once (a crash is answered with 502 once, then the session is gone). */
+void br_session_done(br_session *s, sbx_code rc);
 sbx_code br_session_delete(const char *id, sbx_err *e);
 /* {"sessions": [...]} */
 cJSON *br_session_list(void);

@@ -103,7 +103,7 @@ static void h_navigate(http_req *r) {
         fail(r, &e);
     else
         http_reply_json(r, 200, out);
-    br_session_put(s);
+    br_session_done(s, e.code);
 }
 
 static void h_content(http_req *r) {
@@ -118,7 +118,7 @@ static void h_content(http_req *r) {
         fail(r, &e);
     else
         http_reply_bytes(r, 200, "text/html; charset=utf-8", html, len);
-    br_session_put(s);
+    br_session_done(s, e.code);
 }
 
 static void h_tabs(http_req *r) {
@@ -152,7 +152,7 @@ static void h_tab_create(http_req *r) {
         cJSON_AddStringToObject(o, "tabId", tab);
         http_reply_json(r, 201, o);
     }
-    br_session_put(s);
+    br_session_done(s, e.code);
 }
 
 static void h_tab_close(http_req *r) {
@@ -164,7 +164,7 @@ static void h_tab_close(http_req *r) {
         fail(r, &e);
     else
         http_reply_status(r, 204);
-    br_session_put(s);
+    br_session_done(s, e.code);
 }
 
 static void h_action(http_req *r) {
@@ -191,7 +191,7 @@ static void h_action(http_req *r) {
         fail(r, &e);
     else
         http_reply_json(r, 200, out);
-    br_session_put(s);
+    br_session_done(s, e.code);
 }
 
 static bool query_bool(http_req *r, const char *name, bool *out) {
@@ -250,7 +250,7 @@ static void h_screenshot(http_req *r) {
     else
         http_reply_bytes(r, 200, strcmp(o.format, "png") == 0 ? "image/png" : "image/jpeg", data,
                          len);
-    br_session_put(s);
+    br_session_done(s, e.code);
 }
 
 static void h_pdf(http_req *r) {
@@ -269,7 +269,7 @@ static void h_pdf(http_req *r) {
         fail(r, &e);
     else
         http_reply_bytes(r, 200, "application/pdf", data, len);
-    br_session_put(s);
+    br_session_done(s, e.code);
 }
 
 const http_route api_browser_routes[] = {

@@ -319,6 +319,8 @@ class TestCrashAndParallel(BrowserCase):
         os.kill(pid, signal.SIGKILL)
         time.sleep(0.3)
         self.assertError(self.nav(sid, "/index.html"), 502, "browser_crashed")
+        # Reported once: the session is gone now.
+        self.assertError(self.server.get(f"/browser/sessions/{sid}/content"), 404, "not_found")
         self.assertNotIn(sid, [s["sessionId"] for s in
                                self.server.get("/browser/sessions").json()["sessions"]])
         self.assertTrue(wait_until(lambda: not os.path.exists(sdir), 10))
