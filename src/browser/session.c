@@ -59,7 +59,8 @@ static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
 static br_session *reg;
 static int reserved; /* sessions being created */
 static char *chromium_bin;
-static int alive; /* allocated sessions, listed or not */
+static int alive;          /* allocated sessions, listed or not */
+static bool shutting_down; /* no session is listed any more */
 
 /* ---- small helpers ---- */
 
@@ -442,6 +443,11 @@ sbx_code br_session_publish(br_session *s, bool mobile, sbx_err *e) {
     s->created_wall = sbx_wall_ms();
     s->created_mono = s->last_used = sbx_now_ms();
     pthread_mutex_lock(&reg_mu);
+    if (shutting_down) {
+        pthread_mutex_unlock(&reg_mu);
+        session_free(s);
+        return sbx_fail(e, SBX_EUNAVAIL, "the server is shutting down");
+    }
     s->listed = true;
     s->next = reg;
     reg = s;
@@ -688,6 +694,9 @@ void br_sessions_tick(void) {
 }
 
 void br_sessions_shutdown(void) {
+    pthread_mutex_lock(&reg_mu);
+    shutting_down = true;
+    pthread_mutex_unlock(&reg_mu);
     for (;;) {
         pthread_mutex_lock(&reg_mu);
         br_session *s = reg;
