@@ -33,6 +33,10 @@ typedef struct sandbox_spec {
     bool allow_network; /* loosened: keep the host network, allow inet sockets */
 } sandbox_spec;
 
+/* Where the work dir appears inside the sandbox (the child's cwd). sandbox_spawn rewrites
+ * environment values that start with the host work_dir / tmp_dir to this path / "/tmp". */
+#define SANDBOX_WORK_PATH "/work"
+
 typedef struct sandbox_child sandbox_child;
 
 /* Which layers this kernel supports, probed once; logs a line per layer. */

@@ -1,0 +1,1093 @@
+/* sandbox.c -- make a sandboxed child: namespaces, a private root, Landlock, rlimits,
+ * no_new_privs, dropped capabilities and seccomp (last), then execve.
+ *
+ * Process shape: the server clone()s an init (pid 1 of new user, pid, net, mount, ipc and uts
+ * namespaces). The server writes its uid/gid maps, then init builds the private root, forks the
+ * program's process, reaps everything, and reports the program's wait status over a socket. The
+ * program's process applies the per-process layers in one ordered list (sbx_enter_layers) and
+ * execs. Killing init tears the whole pid namespace down, so no daemon outlives a run.
+ *
+ * The child side never mallocs (the server is multithreaded and the child comes from a raw
+ * clone), so the seccomp program is compiled in the parent and loaded with the raw syscall. The
+ * listener fd (SECCOMP_FILTER_FLAG_NEW_LISTENER) travels to the parent with SCM_RIGHTS; a
+ * supervisor thread per child answers each notification with EPERM and records a violation.
+ */
+#define _GNU_SOURCE
+#include "sandbox.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <limits.h>
+#include <linux/landlock.h>
+#include <linux/mount.h>
+#include <linux/seccomp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <seccomp.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <grp.h>
+#include <linux/capability.h>
+#include <stddef.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <sys/un.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "../common/log.h"
+#include "../common/util.h"
+
+#define SBX_INNER_ID   1000u       /* uid/gid the program sees */
+#define SBX_OUTER_BASE 1500000000u /* outside ids: one per run, never a real user */
+#define SBX_OUTER_SPAN 100000u
+#define SBX_STAGE      "/run/sandboxd-root" /* mount point of each run's new root (private ns) */
+#define SBX_MAX_VIOL   64
+
+/* Landlock bits newer than Debian 12's headers (uapi values, stable ABI). */
+#define LL_FS_TRUNCATE         (1ull << 14)
+#define LL_FS_IOCTL_DEV        (1ull << 15)
+#define LL_NET_BIND_TCP        (1ull << 0)
+#define LL_NET_CONNECT_TCP     (1ull << 1)
+#define LL_SCOPE_ABSTRACT_UNIX (1ull << 0)
+#define LL_SCOPE_SIGNAL        (1ull << 1)
+struct ll_ruleset_attr {
+    uint64_t handled_access_fs, handled_access_net, scoped;
+};
+
+/* ---- the kernel's layers, probed once ------------------------------------------------------ */
+
+static struct {
+    bool probed, userns, landlock_ok, seccomp_ok, notify_ok;
+    int landlock_abi;
+} g_probe;
+static pthread_mutex_t g_probe_mu = PTHREAD_MUTEX_INITIALIZER;
+static atomic_uint g_next_id;
+
+static int ll_abi(void) {
+    long r = syscall(SYS_landlock_create_ruleset, NULL, 0, LANDLOCK_CREATE_RULESET_VERSION);
+    return r < 0 ? 0 : (int)r;
+}
+
+void sandbox_probe(void) {
+    pthread_mutex_lock(&g_probe_mu);
+    if (!g_probe.probed) {
+        g_probe.probed = true;
+        g_probe.userns = access("/proc/self/ns/user", F_OK) == 0 && geteuid() == 0;
+        g_probe.landlock_abi = ll_abi();
+        g_probe.landlock_ok = g_probe.landlock_abi >= 1;
+        g_probe.seccomp_ok = prctl(PR_GET_SECCOMP, 0, 0, 0, 0) >= 0;
+        g_probe.notify_ok = seccomp_api_get() >= 6;
+        (void)mkdir(SBX_STAGE, 0755);
+        LOG_I("sandbox", "layers: namespaces=%s landlock_abi=%d seccomp=%s notify=%s",
+              g_probe.userns ? "user,pid,net,mount,ipc,uts" : "none", g_probe.landlock_abi,
+              g_probe.seccomp_ok ? "yes" : "no", g_probe.notify_ok ? "yes" : "no");
+    }
+    pthread_mutex_unlock(&g_probe_mu);
+}
+
+cJSON *sandbox_layers(void) {
+    sandbox_probe();
+    cJSON *o = cJSON_CreateObject();
+    if (!o)
+        return NULL;
+    const char *ns[] = {"userNamespace",  "pidNamespace", "netNamespace",
+                        "mountNamespace", "ipcNamespace", "utsNamespace"};
+    for (size_t i = 0; i < sizeof ns / sizeof *ns; i++)
+        cJSON_AddBoolToObject(o, ns[i], g_probe.userns);
+    cJSON_AddNumberToObject(o, "landlock", g_probe.landlock_abi);
+    cJSON_AddBoolToObject(o, "rlimits", true);
+    cJSON_AddBoolToObject(o, "noNewPrivs", true);
+    cJSON_AddBoolToObject(o, "capabilitiesDropped", true);
+    cJSON_AddBoolToObject(o, "seccomp", g_probe.seccomp_ok);
+    cJSON_AddBoolToObject(o, "seccompNotify", g_probe.seccomp_ok && g_probe.notify_ok);
+    return o;
+}
+
+/* ---- the seccomp program (built in the parent) ---------------------------------------------- */
+
+/* The refused calls; every one goes to the supervisor (SCMP_ACT_NOTIFY) to be explained. */
+static const char *const k_refused[] = {
+    "ptrace",
+    "process_vm_readv",
+    "process_vm_writev",
+    "mount",
+    "umount2",
+    "pivot_root",
+    "move_mount",
+    "open_tree",
+    "fsopen",
+    "fsconfig",
+    "fsmount",
+    "fspick",
+    "mount_setattr",
+    "unshare",
+    "setns",
+    "bpf",
+    "perf_event_open",
+    "keyctl",
+    "add_key",
+    "request_key",
+    "userfaultfd",
+    "io_uring_setup",
+    "io_uring_enter",
+    "io_uring_register",
+    "kexec_load",
+    "kexec_file_load",
+    "init_module",
+    "finit_module",
+    "delete_module",
+    "chroot",
+    "reboot",
+    "swapon",
+    "swapoff",
+    "acct",
+    "syslog",
+    "open_by_handle_at",
+    "name_to_handle_at",
+    "personality",
+    "quotactl",
+    "lookup_dcookie",
+    "fanotify_init",
+    "kcmp",
+    "pidfd_getfd",
+};
+
+static int seccomp_build(bool allow_network, bool notify, struct sock_filter **prog, size_t *len) {
+    uint32_t act = notify ? SCMP_ACT_NOTIFY : SCMP_ACT_ERRNO(EPERM);
+    scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+    int rc = -1, mfd = -1;
+    if (!ctx)
+        return -1;
+    if (seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS) != 0)
+        goto out;
+    for (size_t i = 0; i < sizeof k_refused / sizeof *k_refused; i++) {
+        int nr = seccomp_syscall_resolve_name(k_refused[i]);
+        if (nr != __NR_SCMP_ERROR && seccomp_rule_add(ctx, act, nr, 0) != 0)
+            goto out;
+    }
+    /* socket(): only AF_UNIX (and inet when loosened) */
+    const int fams[] = {AF_UNIX, AF_INET, AF_INET6};
+    int nfam = allow_network ? 3 : 1;
+    struct scmp_arg_cmp cmp[3];
+    for (int i = 0; i < nfam; i++)
+        cmp[i] = SCMP_A0(SCMP_CMP_NE, (scmp_datum_t)fams[i]);
+    if (seccomp_rule_add_array(ctx, act, SCMP_SYS(socket), (unsigned)nfam, cmp) != 0)
+        goto out;
+    const uint64_t nsflags[] = {CLONE_NEWNS,  CLONE_NEWUSER, CLONE_NEWPID,   CLONE_NEWNET,
+                                CLONE_NEWIPC, CLONE_NEWUTS,  CLONE_NEWCGROUP};
+    for (size_t i = 0; i < sizeof nsflags / sizeof *nsflags; i++)
+        if (seccomp_rule_add(ctx, act, SCMP_SYS(clone), 1,
+                             SCMP_A0(SCMP_CMP_MASKED_EQ, nsflags[i], nsflags[i])) != 0)
+            goto out;
+    if (seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0) != 0)
+        goto out;
+    const unsigned long ioc[] = {TIOCSTI, TIOCLINUX};
+    for (size_t i = 0; i < 2; i++)
+        if (seccomp_rule_add(ctx, act, SCMP_SYS(ioctl), 1,
+                             SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, ioc[i])) != 0)
+            goto out;
+    mfd = memfd_create("sbx-bpf", MFD_CLOEXEC);
+    if (mfd < 0 || seccomp_export_bpf(ctx, mfd) != 0)
+        goto out;
+    off_t size = lseek(mfd, 0, SEEK_END);
+    if (size <= 0 || size % (off_t)sizeof(struct sock_filter) != 0)
+        goto out;
+    *prog = malloc((size_t)size);
+    if (!*prog || pread(mfd, *prog, (size_t)size, 0) != size) {
+        free(*prog);
+        *prog = NULL;
+        goto out;
+    }
+    *len = (size_t)size / sizeof(struct sock_filter);
+    rc = 0;
+out:
+    if (mfd >= 0)
+        close(mfd);
+    seccomp_release(ctx);
+    return rc;
+}
+
+/* ---- the child object ----------------------------------------------------------------------- */
+
+typedef struct viol {
+    char kind[16];
+    char detail[160];
+} viol;
+
+struct sandbox_child {
+    pid_t pid; /* outer pid of init (also the process group) */
+    int pidfd; /* of init */
+    int sock;  /* parent end of the status socket */
+    int notifyfd;
+    bool reaped;
+    int exit_code, signo;
+    pthread_t sup;
+    bool sup_running;
+    atomic_bool stop;
+    pthread_mutex_t mu;
+    viol v[SBX_MAX_VIOL];
+    int nv;
+    int lost;
+};
+
+pid_t sandbox_pid(const sandbox_child *c) {
+    return c ? c->pid : -1;
+}
+
+static void add_viol(sandbox_child *c, const char *kind, const char *detail) {
+    pthread_mutex_lock(&c->mu);
+    bool dup = false;
+    for (int i = 0; i < c->nv; i++)
+        if (!strcmp(c->v[i].kind, kind) && !strcmp(c->v[i].detail, detail))
+            dup = true;
+    if (!dup) {
+        if (c->nv < SBX_MAX_VIOL) {
+            snprintf(c->v[c->nv].kind, sizeof c->v[c->nv].kind, "%s", kind);
+            snprintf(c->v[c->nv].detail, sizeof c->v[c->nv].detail, "%s", detail);
+            c->nv++;
+        } else {
+            c->lost++;
+        }
+    }
+    pthread_mutex_unlock(&c->mu);
+}
+
+static const char *family_name(int f) {
+    switch (f) {
+    case AF_INET:
+        return "AF_INET";
+    case AF_INET6:
+        return "AF_INET6";
+    case AF_PACKET:
+        return "AF_PACKET";
+    case AF_NETLINK:
+        return "AF_NETLINK";
+    case AF_ALG:
+        return "AF_ALG";
+    case AF_VSOCK:
+        return "AF_VSOCK";
+    case AF_BLUETOOTH:
+        return "AF_BLUETOOTH";
+    case AF_KEY:
+        return "AF_KEY";
+    case AF_XDP:
+        return "AF_XDP";
+    default:
+        return NULL;
+    }
+}
+
+/* Describe one refused call: kind and a short detail such as "socket(AF_INET6)". */
+static void describe(const struct seccomp_notif *req, char *kind, size_t kn, char *det, size_t dn) {
+    char *name = seccomp_syscall_resolve_num_arch(req->data.arch, req->data.nr);
+    const char *n = name ? name : "?";
+    snprintf(kind, kn, "kernel");
+    if (!strcmp(n, "socket")) {
+        const char *fam = family_name((int)req->data.args[0]);
+        snprintf(kind, kn, "network");
+        if (fam)
+            snprintf(det, dn, "socket(%s)", fam);
+        else
+            snprintf(det, dn, "socket(family %d)", (int)req->data.args[0]);
+    } else if (!strcmp(n, "ptrace") || !strncmp(n, "process_vm_", 11) || !strcmp(n, "kcmp") ||
+               !strcmp(n, "pidfd_getfd")) {
+        snprintf(kind, kn, "process");
+        snprintf(det, dn, "%s()", n);
+    } else if (!strcmp(n, "clone")) {
+        snprintf(det, dn, "clone() with namespace flags 0x%llx",
+                 (unsigned long long)(req->data.args[0] & 0x7e020000ull));
+    } else if (!strcmp(n, "ioctl")) {
+        snprintf(det, dn, "ioctl(%s)",
+                 (req->data.args[1] & 0xffffffffu) == TIOCSTI ? "TIOCSTI" : "TIOCLINUX");
+    } else if (!strcmp(n, "personality")) {
+        snprintf(det, dn, "personality(0x%llx)", (unsigned long long)req->data.args[0]);
+    } else {
+        snprintf(det, dn, "%s()", n);
+    }
+    free(name);
+}
+
+static void *supervise(void *arg) {
+    sandbox_child *c = arg;
+    struct seccomp_notif *req = NULL;
+    struct seccomp_notif_resp *resp = NULL;
+    if (seccomp_notify_alloc(&req, &resp) != 0)
+        return NULL;
+    while (!atomic_load(&c->stop)) {
+        struct pollfd p = {.fd = c->notifyfd, .events = POLLIN};
+        int r = poll(&p, 1, 200);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0 || (p.revents & (POLLHUP | POLLERR | POLLNVAL)))
+            break;
+        if (r == 0)
+            continue;
+        memset(req, 0, sizeof *req);
+        if (seccomp_notify_receive(c->notifyfd, req) != 0)
+            continue; /* the caller died meanwhile */
+        memset(resp, 0, sizeof *resp);
+        resp->id = req->id;
+        char kind[16], det[160];
+        describe(req, kind, sizeof kind, det, sizeof det);
+        unsigned long long a0 = req->data.args[0];
+        if (req->data.nr == SCMP_SYS(personality) &&
+            (a0 == 0xffffffffull || (a0 & 0xffffffffull) == 0)) {
+            resp->flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE; /* a query / PER_LINUX is fine */
+        } else {
+            resp->error = -EPERM;
+            add_viol(c, kind, det);
+        }
+        (void)seccomp_notify_respond(c->notifyfd, resp);
+    }
+    seccomp_notify_free(req, resp);
+    return NULL;
+}
+
+cJSON *sandbox_violations(sandbox_child *c) {
+    cJSON *a = cJSON_CreateArray();
+    if (!a || !c)
+        return a;
+    pthread_mutex_lock(&c->mu);
+    for (int i = 0; i < c->nv; i++) {
+        cJSON *o = cJSON_CreateObject();
+        if (!o)
+            break;
+        cJSON_AddStringToObject(o, "kind", c->v[i].kind);
+        cJSON_AddStringToObject(o, "detail", c->v[i].detail);
+        cJSON_AddItemToArray(a, o);
+    }
+    pthread_mutex_unlock(&c->mu);
+    return a;
+}
+
+static const char *kind_line(const char *kind) {
+    if (!strcmp(kind, "network"))
+        return "network access is disabled";
+    if (!strcmp(kind, "process"))
+        return "inspecting or controlling other processes is not allowed";
+    if (!strcmp(kind, "filesystem"))
+        return "the file system outside the work directory and /tmp is read-only";
+    if (!strcmp(kind, "limit"))
+        return "a resource limit was reached";
+    return "this kernel interface is not available in the sandbox";
+}
+
+char *sandbox_explain(sandbox_child *c) {
+    sbx_buf b;
+    sbx_buf_init(&b, 16384);
+    if (c) {
+        pthread_mutex_lock(&c->mu);
+        static const char *const kinds[] = {"network", "filesystem", "process", "kernel", "limit"};
+        for (size_t k = 0; k < sizeof kinds / sizeof *kinds; k++) {
+            int n = 0;
+            for (int i = 0; i < c->nv; i++) {
+                if (strcmp(c->v[i].kind, kinds[k]))
+                    continue;
+                if (n == 0)
+                    sbx_buf_addf(&b, "sandbox: %s; %s", kind_line(kinds[k]), c->v[i].detail);
+                else if (n < 4)
+                    sbx_buf_addf(&b, ", %s", c->v[i].detail);
+                n++;
+            }
+            if (n > 4)
+                sbx_buf_addf(&b, " (and %d more)", n - 4);
+            if (n)
+                sbx_buf_addf(&b, " %s refused\n", n == 1 ? "was" : "were");
+        }
+        pthread_mutex_unlock(&c->mu);
+    }
+    char *s = sbx_buf_take(&b, NULL);
+    sbx_buf_free(&b);
+    return s ? s : strdup("");
+}
+
+/* ---- child side: no malloc from here to execve ---------------------------------------------- */
+
+/* Report a fatal set-up error to the parent and die. */
+static void die(int sock, const char *what) {
+    char m[256];
+    const char *why = strerrordesc_np(errno);
+    int n = snprintf(m, sizeof m, "E%s: %s", what, why ? why : "error");
+    if (n > 0)
+        (void)!send(sock, m, (size_t)(n < (int)sizeof m ? n : (int)sizeof m - 1), MSG_NOSIGNAL);
+    _exit(127);
+}
+
+static int write_str(const char *path, const char *s) {
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    ssize_t n = write(fd, s, strlen(s));
+    close(fd);
+    return n == (ssize_t)strlen(s) ? 0 : -1;
+}
+
+/* mkdir -p for a path inside the new root; `path` is absolute; no malloc. */
+static int mkdirs(const char *root, const char *path, mode_t mode) {
+    char p[PATH_MAX];
+    if (snprintf(p, sizeof p, "%s%s", root, path) >= (int)sizeof p)
+        return -1;
+    size_t rl = strlen(root);
+    for (char *s = p + rl + 1; *s; s++) {
+        if (*s == '/') {
+            *s = 0;
+            if (mkdir(p, mode) != 0 && errno != EEXIST)
+                return -1;
+            *s = '/';
+        }
+    }
+    return mkdir(p, mode) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+static int touch(const char *path) {
+    int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return -1;
+    close(fd);
+    return 0;
+}
+
+/* Bind host `src` at the same path under the new root; read-only unless `rw`. Missing sources
+ * are skipped (returns 0); symlinks are recreated as symlinks. */
+static int bind_in(const char *src, const char *dst_in_root, bool rw, bool must) {
+    struct stat st;
+    bool via_fd = !strncmp(src, "/proc/self/fd/", 14);
+    if ((via_fd ? stat(src, &st) : lstat(src, &st)) != 0)
+        return must ? -1 : 0;
+    char dst[PATH_MAX];
+    if (snprintf(dst, sizeof dst, "%s%s", SBX_STAGE, dst_in_root) >= (int)sizeof dst)
+        return -1;
+    if (S_ISLNK(st.st_mode)) {
+        char t[PATH_MAX];
+        ssize_t n = readlink(src, t, sizeof t - 1);
+        if (n < 0)
+            return -1;
+        t[n] = 0;
+        char parent[PATH_MAX];
+        snprintf(parent, sizeof parent, "%s", dst_in_root);
+        char *sl = strrchr(parent, '/');
+        if (sl && sl != parent) {
+            *sl = 0;
+            if (mkdirs(SBX_STAGE, parent, 0755) != 0)
+                return -1;
+        }
+        return symlink(t, dst) != 0 && errno != EEXIST ? -1 : 0;
+    }
+    if (S_ISDIR(st.st_mode)) {
+        if (mkdirs(SBX_STAGE, dst_in_root, 0755) != 0)
+            return -1;
+    } else {
+        char parent[PATH_MAX];
+        snprintf(parent, sizeof parent, "%s", dst_in_root);
+        char *sl = strrchr(parent, '/');
+        if (sl && sl != parent) {
+            *sl = 0;
+            if (mkdirs(SBX_STAGE, parent, 0755) != 0)
+                return -1;
+        }
+        if (touch(dst) != 0)
+            return -1;
+    }
+    if (mount(src, dst, NULL, MS_BIND | MS_REC, NULL) != 0)
+        return -1;
+    struct mount_attr ma = {.attr_set = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV};
+    if (!rw)
+        ma.attr_set |= MOUNT_ATTR_RDONLY;
+    if (syscall(SYS_mount_setattr, AT_FDCWD, dst, AT_RECURSIVE, &ma, sizeof ma) != 0)
+        return -1;
+    return 0;
+}
+
+static const char *const k_sys_binds[] = {"/usr",   "/bin",   "/sbin",  "/lib",
+                                          "/lib32", "/lib64", "/libx32"};
+static const char *const k_etc_binds[] = {
+    "/etc/passwd",        "/etc/group",           "/etc/hosts",
+    "/etc/nsswitch.conf", "/etc/ld.so.cache",     "/etc/ld.so.conf",
+    "/etc/ld.so.conf.d",  "/etc/localtime",       "/etc/alternatives",
+    "/etc/ssl",           "/etc/ca-certificates", "/etc/mime.types",
+    "/etc/os-release",    "/etc/debian_version",  "/etc/python3",
+    "/etc/python3.11",    "/etc/matplotlibrc",    "/etc/fonts",
+    "/etc/host.conf",     "/etc/resolv.conf",     "/etc/protocols",
+    "/etc/services",      "/etc/timezone",
+};
+static const char *const k_dev_nodes[] = {"/dev/null", "/dev/zero", "/dev/full", "/dev/random",
+                                          "/dev/urandom"};
+
+/* Build the private root at SBX_STAGE and pivot into it (in init, with userns caps). */
+static void build_root(int sock, const sandbox_spec *s) {
+    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
+        die(sock, "make / private");
+    /* Reach the run dirs while still the host's root (their parents may be 0700), then become
+     * the mapped id so that files created in our own tmpfs have an owner; caps stay (KEEPCAPS). */
+    int wfd = open(s->work_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    int tfd = open(s->tmp_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (wfd < 0 || tfd < 0)
+        die(sock, "open run dirs");
+    struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3};
+    struct __user_cap_data_struct cd[2];
+    if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0 || syscall(SYS_capget, &hdr, cd) != 0 ||
+        setresgid(SBX_INNER_ID, SBX_INNER_ID, SBX_INNER_ID) != 0 ||
+        setresuid(SBX_INNER_ID, SBX_INNER_ID, SBX_INNER_ID) != 0)
+        die(sock, "become the sandbox id");
+    cd[0].effective = cd[0].permitted;
+    cd[1].effective = cd[1].permitted;
+    if (syscall(SYS_capset, &hdr, cd) != 0)
+        die(sock, "keep capabilities");
+    char wpath[32], tpath[32];
+    snprintf(wpath, sizeof wpath, "/proc/self/fd/%d", wfd);
+    snprintf(tpath, sizeof tpath, "/proc/self/fd/%d", tfd);
+    if (mount("sbxroot", SBX_STAGE, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=16m") != 0)
+        die(sock, "mount root tmpfs");
+    for (size_t i = 0; i < sizeof k_sys_binds / sizeof *k_sys_binds; i++)
+        if (bind_in(k_sys_binds[i], k_sys_binds[i], false, false) != 0)
+            die(sock, k_sys_binds[i]);
+    if (mkdirs(SBX_STAGE, "/etc", 0755) != 0)
+        die(sock, "mkdir /etc");
+    for (size_t i = 0; i < sizeof k_etc_binds / sizeof *k_etc_binds; i++)
+        if (bind_in(k_etc_binds[i], k_etc_binds[i], false, false) != 0)
+            die(sock, k_etc_binds[i]);
+    /* /dev: a small tmpfs with the harmless nodes and a private /dev/shm */
+    if (mkdirs(SBX_STAGE, "/dev", 0755) != 0 ||
+        mount("sbxdev", SBX_STAGE "/dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755,size=64k") !=
+            0)
+        die(sock, "mount /dev");
+    for (size_t i = 0; i < sizeof k_dev_nodes / sizeof *k_dev_nodes; i++) {
+        char dst[PATH_MAX];
+        snprintf(dst, sizeof dst, SBX_STAGE "%s", k_dev_nodes[i]);
+        if (touch(dst) != 0 || mount(k_dev_nodes[i], dst, NULL, MS_BIND, NULL) != 0)
+            die(sock, k_dev_nodes[i]);
+    }
+    if (symlink("/proc/self/fd", SBX_STAGE "/dev/fd") != 0 ||
+        symlink("/proc/self/fd/0", SBX_STAGE "/dev/stdin") != 0 ||
+        symlink("/proc/self/fd/1", SBX_STAGE "/dev/stdout") != 0 ||
+        symlink("/proc/self/fd/2", SBX_STAGE "/dev/stderr") != 0)
+        die(sock, "/dev links");
+    char opt[64];
+    snprintf(opt, sizeof opt, "mode=1777,size=%lldm",
+             (long long)(s->file_size_mb > 0 ? s->file_size_mb : 64));
+    if (mkdirs(SBX_STAGE, "/dev/shm", 01777) != 0 ||
+        mount("sbxshm", SBX_STAGE "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, opt) != 0)
+        die(sock, "mount /dev/shm");
+    if (mkdirs(SBX_STAGE, "/proc", 0555) != 0 ||
+        mount("proc", SBX_STAGE "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) != 0)
+        die(sock, "mount /proc");
+    if (bind_in(tpath, "/tmp", true, true) != 0)
+        die(sock, "bind /tmp");
+    if (bind_in(wpath, SANDBOX_WORK_PATH, true, true) != 0)
+        die(sock, "bind work dir");
+    close(wfd);
+    close(tfd);
+    if (mkdirs(SBX_STAGE, "/.old", 0700) != 0)
+        die(sock, "mkdir .old");
+    if (syscall(SYS_pivot_root, SBX_STAGE, SBX_STAGE "/.old") != 0)
+        die(sock, "pivot_root");
+    if (chdir("/") != 0 || umount2("/.old", MNT_DETACH) != 0 || rmdir("/.old") != 0)
+        die(sock, "detach old root");
+    if (mount(NULL, "/", NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) != 0)
+        die(sock, "remount / read-only");
+}
+
+static void ll_path(int sock, int rfd, const char *path, uint64_t access) {
+    struct landlock_path_beneath_attr pb = {.allowed_access = access};
+    pb.parent_fd = open(path, O_PATH | O_CLOEXEC);
+    if (pb.parent_fd < 0)
+        return; /* not in this root: nothing to allow */
+    if (syscall(SYS_landlock_add_rule, rfd, LANDLOCK_RULE_PATH_BENEATH, &pb, 0) != 0)
+        die(sock, "landlock rule");
+    close(pb.parent_fd);
+}
+
+static void apply_landlock(int sock, const sandbox_spec *s, const char *work, int abi) {
+    if (abi < 1)
+        return;
+    uint64_t all = (LANDLOCK_ACCESS_FS_MAKE_SYM << 1) - 1;
+    if (abi >= 2)
+        all |= LANDLOCK_ACCESS_FS_REFER;
+    if (abi >= 3)
+        all |= LL_FS_TRUNCATE;
+    if (abi >= 5)
+        all |= LL_FS_IOCTL_DEV;
+    struct ll_ruleset_attr ra = {.handled_access_fs = all};
+    size_t rsize = sizeof ra;
+    if (abi >= 4 && !s->allow_network)
+        ra.handled_access_net = LL_NET_BIND_TCP | LL_NET_CONNECT_TCP;
+    if (abi >= 6)
+        ra.scoped = LL_SCOPE_ABSTRACT_UNIX | LL_SCOPE_SIGNAL;
+    else if (abi >= 4)
+        rsize = offsetof(struct ll_ruleset_attr, scoped);
+    else
+        rsize = offsetof(struct ll_ruleset_attr, handled_access_net);
+    int rfd = (int)syscall(SYS_landlock_create_ruleset, &ra, rsize, 0);
+    if (rfd < 0)
+        die(sock, "landlock ruleset");
+    const uint64_t ro =
+        LANDLOCK_ACCESS_FS_EXECUTE | LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_READ_DIR;
+    const uint64_t file_rw = LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_WRITE_FILE |
+                             (abi >= 3 ? LL_FS_TRUNCATE : 0) | (abi >= 5 ? LL_FS_IOCTL_DEV : 0);
+    ll_path(sock, rfd, "/", ro);
+    ll_path(sock, rfd, work, all);
+    ll_path(sock, rfd, "/tmp", all);
+    ll_path(sock, rfd, "/dev/shm", all & ~LL_FS_IOCTL_DEV);
+    for (size_t i = 0; i < sizeof k_dev_nodes / sizeof *k_dev_nodes; i++)
+        ll_path(sock, rfd, k_dev_nodes[i], file_rw);
+    if (syscall(SYS_landlock_restrict_self, rfd, 0) != 0)
+        die(sock, "landlock restrict");
+    close(rfd);
+}
+
+static void set_limit(int sock, int res, int64_t v, rlim_t scale) {
+    if (v <= 0)
+        return;
+    struct rlimit rl = {.rlim_cur = (rlim_t)v * scale, .rlim_max = (rlim_t)v * scale};
+    if (setrlimit(res, &rl) != 0)
+        die(sock, "setrlimit");
+}
+
+static void send_fd(int sock, int fd) {
+    char byte = 'N';
+    struct iovec iov = {.iov_base = &byte, .iov_len = 1};
+    union {
+        char buf[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } u;
+    memset(&u, 0, sizeof u);
+    struct msghdr mh = {
+        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf};
+    struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+    cm->cmsg_level = SOL_SOCKET;
+    cm->cmsg_type = SCM_RIGHTS;
+    cm->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(cm), &fd, sizeof fd);
+    if (sendmsg(sock, &mh, MSG_NOSIGNAL) != 1)
+        die(sock, "send notify fd");
+}
+
+/* The per-process layers, in order, for a process already inside the namespaces and root:
+ * process group, fds, cwd, Landlock, rlimits, identity, capabilities, no_new_privs, seccomp.
+ * A pre-forked interpreter's child applies exactly this list. Returns only on success. */
+static void sbx_enter_layers(int sock, const sandbox_spec *s, const struct sock_fprog *fp, int abi,
+                             bool userns) {
+    /* 1. stdio and nothing else open (the status socket is closed by execve) */
+    int in = fcntl(s->stdin_fd, F_DUPFD_CLOEXEC, 10), o = fcntl(s->stdout_fd, F_DUPFD_CLOEXEC, 10);
+    int er = fcntl(s->stderr_fd, F_DUPFD_CLOEXEC, 10), k = fcntl(sock, F_DUPFD_CLOEXEC, 10);
+    if (in < 0 || o < 0 || er < 0 || k < 0 || dup2(in, 0) < 0 || dup2(o, 1) < 0 ||
+        dup2(er, 2) < 0 || dup3(k, 3, O_CLOEXEC) < 0)
+        die(sock, "stdio");
+    sock = 3;
+    sbx_close_fds_from(4, -1);
+    /* 2. cwd */
+    const char *work = userns ? SANDBOX_WORK_PATH : s->work_dir;
+    if (chdir(work) != 0)
+        die(sock, "chdir work dir");
+    /* 3. Landlock (read-only but work dir and /tmp; TCP; scopes) */
+    apply_landlock(sock, s, work, abi);
+    /* 4. rlimits */
+    set_limit(sock, RLIMIT_AS, s->memory_mb, 1024 * 1024);
+    set_limit(sock, RLIMIT_NPROC, s->max_procs, 1);
+    set_limit(sock, RLIMIT_FSIZE, s->file_size_mb, 1024 * 1024);
+    set_limit(sock, RLIMIT_NOFILE, s->open_files, 1);
+    set_limit(sock, RLIMIT_CPU, s->cpu_seconds, 1);
+    struct rlimit zero = {0, 0};
+    if (setrlimit(RLIMIT_CORE, &zero) != 0)
+        die(sock, "setrlimit core");
+    /* 5. capabilities: the bounding set (needs CAP_SETPCAP, so before the ids change) */
+    for (int cap = 0; cap <= 63; cap++)
+        if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL)
+            die(sock, "drop bounding set");
+    /* 6. identity: the unprivileged inner id */
+    if (userns) {
+        if (setgroups(0, NULL) != 0 || setresgid(SBX_INNER_ID, SBX_INNER_ID, SBX_INNER_ID) != 0 ||
+            setresuid(SBX_INNER_ID, SBX_INNER_ID, SBX_INNER_ID) != 0)
+            die(sock, "set ids");
+    } else {
+        uid_t id = 65534;
+        if (setgroups(0, NULL) != 0 || setresgid(id, id, id) != 0 || setresuid(id, id, id) != 0)
+            die(sock, "set ids");
+    }
+    /* 7. ambient, effective, permitted, inheritable capabilities: none */
+    (void)prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+    struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3};
+    struct __user_cap_data_struct data[2];
+    memset(data, 0, sizeof data);
+    if (syscall(SYS_capset, &hdr, data) != 0)
+        die(sock, "capset");
+    /* 8. no_new_privs */
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+        die(sock, "no_new_privs");
+    /* 9. seccomp, last */
+    if (fp) {
+        unsigned flags = g_probe.notify_ok ? SECCOMP_FILTER_FLAG_NEW_LISTENER : 0;
+        long nfd = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, fp);
+        if (nfd < 0)
+            die(sock, "seccomp");
+        if (flags) {
+            send_fd(sock, (int)nfd);
+            close((int)nfd);
+        }
+    }
+}
+
+struct child_args {
+    const sandbox_spec *s;
+    const struct sock_fprog *fp;
+    int sock, go_fd, abi;
+    bool userns;
+};
+
+/* pid 1 of the run: build the root, start the program, reap, report its status. */
+static void run_init(struct child_args *a) {
+    const sandbox_spec *s = a->s;
+    int sock = a->sock;
+    char go;
+    if (read(a->go_fd, &go, 1) != 1) /* the parent wrote our id maps */
+        _exit(127);
+    close(a->go_fd);
+    if (a->userns) {
+        (void)sethostname("sandbox", 7);
+        build_root(sock, s);
+    }
+    pid_t prog = fork();
+    if (prog < 0)
+        die(sock, "fork");
+    if (prog == 0) {
+        sbx_enter_layers(sock, s, a->fp, a->abi, a->userns);
+        execve(s->argv[0], (char *const *)s->argv, (char *const *)s->envp);
+        die(sock, "execve");
+    }
+    /* init: keep only the status socket; reap until the program is gone, then end the rest */
+    int keep = sock;
+    for (int fd = 0; fd < 3; fd++)
+        close(fd);
+    sbx_close_fds_from(3, keep);
+    int st = 0, pst = -1;
+    for (;;) {
+        int w;
+        pid_t p = waitpid(-1, &w, 0);
+        if (p < 0) {
+            if (errno == EINTR)
+                continue;
+            break;
+        }
+        if (p == prog) {
+            pst = w;
+            if (a->userns)
+                kill(-1, SIGKILL); /* daemons die with the run */
+        }
+    }
+    st = pst;
+    char m[32];
+    int n = snprintf(m, sizeof m, "S%d", st);
+    (void)!send(sock, m, (size_t)n, MSG_NOSIGNAL);
+    _exit(0);
+}
+
+/* ---- parent side ---------------------------------------------------------------------------- */
+
+static int write_maps(pid_t pid, unsigned outer) {
+    char path[64], line[64];
+    snprintf(line, sizeof line, "%u %u 1\n", SBX_INNER_ID, outer);
+    snprintf(path, sizeof path, "/proc/%d/uid_map", (int)pid);
+    if (write_str(path, line) != 0)
+        return -1;
+    snprintf(path, sizeof path, "/proc/%d/gid_map", (int)pid);
+    return write_str(path, line);
+}
+
+static int recv_msg(int sock, char *buf, size_t n, int *fd_out, int timeout_ms) {
+    struct pollfd p = {.fd = sock, .events = POLLIN};
+    int r = poll(&p, 1, timeout_ms);
+    if (r <= 0)
+        return r == 0 ? -2 : -1;
+    struct iovec iov = {.iov_base = buf, .iov_len = n - 1};
+    union {
+        char b[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } u;
+    struct msghdr mh = {
+        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.b, .msg_controllen = sizeof u.b};
+    ssize_t got = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
+    if (got < 0)
+        return -1;
+    buf[got] = 0;
+    for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm))
+        if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS && fd_out)
+            memcpy(fd_out, CMSG_DATA(cm), sizeof(int));
+    return (int)got;
+}
+
+static void env_free(char **env) {
+    if (!env)
+        return;
+    for (char **p = env; *p; p++)
+        free(*p);
+    free(env);
+}
+
+/* A copy of spec->envp where values naming the host work/tmp dirs name the inner paths. */
+static char **env_rewrite(const sandbox_spec *s) {
+    size_t n = 0;
+    while (s->envp[n])
+        n++;
+    char **env = calloc(n + 1, sizeof *env);
+    if (!env)
+        return NULL;
+    size_t wl = strlen(s->work_dir), tl = strlen(s->tmp_dir);
+    for (size_t i = 0; i < n; i++) {
+        const char *kv = s->envp[i], *eq = strchr(kv, '=');
+        const char *v = eq ? eq + 1 : NULL;
+        const char *inner = NULL;
+        size_t cut = 0;
+        if (v && !strncmp(v, s->work_dir, wl) && (v[wl] == 0 || v[wl] == '/'))
+            inner = SANDBOX_WORK_PATH, cut = wl;
+        else if (v && !strncmp(v, s->tmp_dir, tl) && (v[tl] == 0 || v[tl] == '/'))
+            inner = "/tmp", cut = tl;
+        if (inner) {
+            size_t len = (size_t)(v - kv) + strlen(inner) + strlen(v + cut) + 1;
+            env[i] = malloc(len);
+            if (env[i])
+                snprintf(env[i], len, "%.*s%s%s", (int)(v - kv), kv, inner, v + cut);
+        } else {
+            env[i] = strdup(kv);
+        }
+        if (!env[i]) {
+            env_free(env);
+            return NULL;
+        }
+    }
+    return env;
+}
+
+sbx_code sandbox_spawn(const sandbox_spec *spec, sandbox_child **out, sbx_err *e) {
+    if (!spec || !spec->argv || !spec->argv[0] || !spec->envp || !spec->work_dir ||
+        !spec->tmp_dir || !out)
+        return sbx_fail(e, SBX_EINTERNAL, "sandbox: incomplete spec");
+    sandbox_probe();
+    bool userns = g_probe.userns;
+    struct sock_filter *prog = NULL;
+    size_t plen = 0;
+    if (g_probe.seccomp_ok &&
+        seccomp_build(spec->allow_network, g_probe.notify_ok, &prog, &plen) != 0)
+        return sbx_fail(e, SBX_EINTERNAL, "sandbox: cannot build the seccomp filter");
+    struct sock_fprog fp = {.len = (unsigned short)plen, .filter = prog};
+
+    unsigned outer = SBX_OUTER_BASE + (atomic_fetch_add(&g_next_id, 1) % SBX_OUTER_SPAN);
+    if (userns &&
+        (chown(spec->work_dir, outer, outer) != 0 || chown(spec->tmp_dir, outer, outer) != 0)) {
+        free(prog);
+        return sbx_fail(e, SBX_EINTERNAL, "sandbox: chown run dirs: %s", strerror(errno));
+    }
+
+    char **env = userns ? env_rewrite(spec) : NULL;
+    if (userns && !env) {
+        free(prog);
+        return sbx_fail(e, SBX_EINTERNAL, "sandbox: out of memory");
+    }
+    sandbox_spec local = *spec;
+    if (env)
+        local.envp = (const char *const *)env;
+    spec = &local;
+
+    sandbox_child *c = calloc(1, sizeof *c);
+    int sv[2] = {-1, -1}, go[2] = {-1, -1};
+    if (!c || socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0 ||
+        pipe2(go, O_CLOEXEC) != 0) {
+        free(c);
+        free(prog);
+        env_free(env);
+        for (int i = 0; i < 2; i++) {
+            if (sv[i] >= 0)
+                close(sv[i]);
+            if (go[i] >= 0)
+                close(go[i]);
+        }
+        return sbx_fail(e, SBX_EINTERNAL, "sandbox: %s", strerror(errno));
+    }
+    pthread_mutex_init(&c->mu, NULL);
+    c->notifyfd = -1;
+    c->pidfd = -1;
+    struct child_args a = {.s = spec,
+                           .fp = prog ? &fp : NULL,
+                           .sock = sv[1],
+                           .go_fd = go[0],
+                           .abi = g_probe.landlock_abi,
+                           .userns = userns};
+    unsigned long flags = SIGCHLD;
+    if (userns)
+        flags |= CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS |
+                 (spec->allow_network ? 0 : CLONE_NEWNET);
+    pid_t pid = (pid_t)syscall(SYS_clone, flags, NULL, NULL, NULL, NULL);
+    if (pid == 0) {
+        (void)prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+        (void)setpgid(0, 0);
+        close(sv[0]);
+        close(go[1]);
+        run_init(&a);
+        _exit(127);
+    }
+    int err = errno;
+    close(sv[1]);
+    close(go[0]);
+    free(prog);
+    env_free(env);
+    if (pid < 0) {
+        close(sv[0]);
+        close(go[1]);
+        pthread_mutex_destroy(&c->mu);
+        free(c);
+        return sbx_fail(e, SBX_EINTERNAL, "sandbox: clone: %s", strerror(err));
+    }
+    (void)setpgid(pid, pid);
+    c->pid = pid;
+    c->sock = sv[0];
+    c->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+    char msg[300];
+    bool ok = !userns || write_maps(pid, outer) == 0;
+    if (!ok)
+        snprintf(msg, sizeof msg, "write id maps: %s", strerror(errno));
+    if (ok && write(go[1], "g", 1) != 1) {
+        ok = false;
+        snprintf(msg, sizeof msg, "start child: %s", strerror(errno));
+    }
+    close(go[1]);
+    /* The first message is the notify fd ('N'), a set-up error ('E...'), or an early status. */
+    if (ok && prog) {
+        int fd = -1;
+        int r = recv_msg(c->sock, msg, sizeof msg, &fd, 10000);
+        if (r > 0 && msg[0] == 'N' && fd >= 0) {
+            c->notifyfd = fd;
+        } else {
+            if (fd >= 0)
+                close(fd);
+            ok = false;
+            if (r <= 0)
+                snprintf(msg, sizeof msg, "child did not start");
+            else
+                memmove(msg, msg + 1, strlen(msg));
+        }
+    }
+    if (!ok) {
+        LOG_W("sandbox", "spawn failed: %s", msg);
+        sandbox_free(c);
+        return sbx_fail(e, SBX_EINTERNAL, "sandbox: %s", msg);
+    }
+    if (c->notifyfd >= 0) {
+        if (pthread_create(&c->sup, NULL, supervise, c) == 0)
+            c->sup_running = true;
+    }
+    *out = c;
+    return SBX_OK;
+}
+
+static void reap(sandbox_child *c, int w) {
+    c->reaped = true;
+    c->exit_code = -1;
+    c->signo = 0;
+    if (WIFSIGNALED(w)) {
+        c->signo = WTERMSIG(w);
+        return;
+    }
+    /* init exited: the program's status is on the socket (an 'E' means set-up failed) */
+    char msg[300];
+    int r;
+    while ((r = recv_msg(c->sock, msg, sizeof msg, NULL, 0)) > 0) {
+        if (msg[0] == 'S') {
+            int st = atoi(msg + 1);
+            if (st == -1) {
+                c->exit_code = WEXITSTATUS(w) ? WEXITSTATUS(w) : 127;
+            } else if (WIFSIGNALED(st)) {
+                c->signo = WTERMSIG(st);
+            } else {
+                c->exit_code = WEXITSTATUS(st);
+            }
+            return;
+        }
+        if (msg[0] == 'E') {
+            LOG_W("sandbox", "child set-up failed: %s", msg + 1);
+            c->exit_code = 127;
+        }
+    }
+    if (c->exit_code == -1 && !c->signo)
+        c->exit_code = WEXITSTATUS(w);
+}
+
+int sandbox_wait(sandbox_child *c, int64_t deadline_ms, int *exit_code, int *signo) {
+    if (!c)
+        return 0;
+    while (!c->reaped) {
+        int w;
+        pid_t p = waitpid(c->pid, &w, WNOHANG);
+        if (p == c->pid) {
+            reap(c, w);
+            break;
+        }
+        if (p < 0 && errno != EINTR) {
+            c->reaped = true;
+            c->exit_code = -1;
+            c->signo = SIGKILL;
+            break;
+        }
+        int64_t left = deadline_ms - sbx_now_ms();
+        if (left <= 0)
+            return 0;
+        if (c->pidfd >= 0) {
+            struct pollfd pf = {.fd = c->pidfd, .events = POLLIN};
+            (void)poll(&pf, 1, left > 1000 ? 1000 : (int)left);
+        } else {
+            usleep(10000);
+        }
+    }
+    if (exit_code)
+        *exit_code = c->exit_code;
+    if (signo)
+        *signo = c->signo;
+    return 1;
+}
+
+void sandbox_kill(sandbox_child *c) {
+    if (!c || c->reaped)
+        return;
+    if (c->pidfd >= 0)
+        (void)syscall(SYS_pidfd_send_signal, c->pidfd, SIGKILL, NULL, 0);
+    else
+        kill(c->pid, SIGKILL);
+    if (!g_probe.userns)
+        sbx_kill_group(c->pid);
+}
+
+void sandbox_free(sandbox_child *c) {
+    if (!c)
+        return;
+    if (!c->reaped) {
+        sandbox_kill(c);
+        int w;
+        while (waitpid(c->pid, &w, 0) < 0 && errno == EINTR)
+            ;
+        c->reaped = true;
+    }
+    if (c->sup_running) {
+        atomic_store(&c->stop, true);
+        pthread_join(c->sup, NULL);
+    }
+    if (c->notifyfd >= 0)
+        close(c->notifyfd);
+    if (c->pidfd >= 0)
+        close(c->pidfd);
+    if (c->sock >= 0)
+        close(c->sock);
+    pthread_mutex_destroy(&c->mu);
+    free(c);
+}
