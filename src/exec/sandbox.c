@@ -45,6 +45,7 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <sys/un.h>
+#include <dirent.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -239,6 +240,8 @@ struct sandbox_child {
     bool sup_running;
     atomic_bool stop;
     pthread_mutex_t mu;
+    char *dirs[2]; /* host work dir and tmp dir, watched for the disk quota */
+    int64_t disk_bytes;
     viol v[SBX_MAX_VIOL];
     int nv;
     int lost;
@@ -321,19 +324,76 @@ static void describe(const struct seccomp_notif *req, char *kind, size_t kn, cha
     free(name);
 }
 
+/* Bytes used beneath dirfd (no symlinks followed), adding to *entries; stops early when over
+ * `cap` bytes or 100000 entries. Takes ownership of dirfd. */
+static int64_t du_at(int dirfd, int depth, int64_t *entries, int64_t cap) {
+    DIR *d = fdopendir(dirfd);
+    if (!d) {
+        close(dirfd);
+        return 0;
+    }
+    int64_t sum = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) && sum <= cap && *entries < 100000) {
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+            continue;
+        struct stat st;
+        if (fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+            continue;
+        (*entries)++;
+        sum += (int64_t)st.st_blocks * 512;
+        if (S_ISDIR(st.st_mode) && depth < 64) {
+            int fd = openat(dirfd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            if (fd >= 0)
+                sum += du_at(fd, depth + 1, entries, cap - sum);
+        }
+    }
+    closedir(d);
+    return sum;
+}
+
+/* Kill the run when its dirs hold more than the quota (or absurdly many entries). */
+static void check_disk(sandbox_child *c) {
+    int64_t sum = 0, entries = 0;
+    for (int i = 0; i < 2; i++) {
+        int fd = c->dirs[i] ? open(c->dirs[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+        if (fd >= 0)
+            sum += du_at(fd, 0, &entries, c->disk_bytes - sum);
+    }
+    if (sum > c->disk_bytes || entries >= 100000) {
+        char det[160];
+        snprintf(det, sizeof det, "disk quota of %lld MiB (work dir + /tmp) exceeded",
+                 (long long)(c->disk_bytes >> 20));
+        add_viol(c, "limit", det);
+        if (c->pidfd >= 0) /* not sandbox_kill: the owner thread may be reaping right now */
+            (void)syscall(SYS_pidfd_send_signal, c->pidfd, SIGKILL, NULL, 0);
+    }
+}
+
+/* The supervisor thread of one child: answers seccomp notifications, watches the disk quota. */
 static void *supervise(void *arg) {
     sandbox_child *c = arg;
     struct seccomp_notif *req = NULL;
     struct seccomp_notif_resp *resp = NULL;
     if (seccomp_notify_alloc(&req, &resp) != 0)
         return NULL;
+    int64_t next_du = sbx_now_ms() + 300;
+    bool notify_open = c->notifyfd >= 0;
     while (!atomic_load(&c->stop)) {
-        struct pollfd p = {.fd = c->notifyfd, .events = POLLIN};
+        if (sbx_now_ms() >= next_du) {
+            check_disk(c);
+            next_du = sbx_now_ms() + 500;
+        }
+        struct pollfd p = {.fd = notify_open ? c->notifyfd : -1, .events = POLLIN};
         int r = poll(&p, 1, 200);
         if (r < 0 && errno == EINTR)
             continue;
-        if (r < 0 || (p.revents & (POLLHUP | POLLERR | POLLNVAL)))
+        if (r < 0)
             break;
+        if (p.revents & (POLLHUP | POLLERR | POLLNVAL)) {
+            notify_open = false; /* every task of the run is gone */
+            continue;
+        }
         if (r == 0)
             continue;
         memset(req, 0, sizeof *req);
@@ -382,7 +442,7 @@ static const char *kind_line(const char *kind) {
     if (!strcmp(kind, "filesystem"))
         return "the file system outside the work directory and /tmp is read-only";
     if (!strcmp(kind, "limit"))
-        return "a resource limit was reached";
+        return "a resource limit stopped the program";
     return "this kernel interface is not available in the sandbox";
 }
 
@@ -405,7 +465,9 @@ char *sandbox_explain(sandbox_child *c) {
             }
             if (n > 4)
                 sbx_buf_addf(&b, " (and %d more)", n - 4);
-            if (n)
+            if (n && !strcmp(kinds[k], "limit"))
+                sbx_buf_addf(&b, "\n");
+            else if (n)
                 sbx_buf_addf(&b, " %s refused\n", n == 1 ? "was" : "were");
         }
         pthread_mutex_unlock(&c->mu);
@@ -984,10 +1046,12 @@ sbx_code sandbox_spawn(const sandbox_spec *spec, sandbox_child **out, sbx_err *e
         sandbox_free(c);
         return sbx_fail(e, SBX_EINTERNAL, "sandbox: %s", msg);
     }
-    if (c->notifyfd >= 0) {
-        if (pthread_create(&c->sup, NULL, supervise, c) == 0)
-            c->sup_running = true;
-    }
+    int64_t fs = spec->file_size_mb > 0 ? spec->file_size_mb : 64;
+    c->disk_bytes = (spec->disk_mb > 0 ? spec->disk_mb : 4 * fs) * 1024 * 1024;
+    c->dirs[0] = strdup(spec->work_dir);
+    c->dirs[1] = strdup(spec->tmp_dir);
+    if (pthread_create(&c->sup, NULL, supervise, c) == 0)
+        c->sup_running = true;
     *out = c;
     return SBX_OK;
 }
@@ -1004,6 +1068,13 @@ static void reap(sandbox_child *c, int w) {
     char msg[300];
     int r;
     while ((r = recv_msg(c->sock, msg, sizeof msg, NULL, 0)) > 0) {
+        if (msg[0] == 'S') {
+            int st = atoi(msg + 1);
+            if (st != -1 && WIFSIGNALED(st) && WTERMSIG(st) == SIGXCPU)
+                add_viol(c, "limit", "CPU time limit reached (SIGXCPU)");
+            if (st != -1 && WIFSIGNALED(st) && WTERMSIG(st) == SIGXFSZ)
+                add_viol(c, "limit", "file size limit reached (SIGXFSZ)");
+        }
         if (msg[0] == 'S') {
             int st = atoi(msg + 1);
             if (st == -1) {
@@ -1084,6 +1155,8 @@ void sandbox_free(sandbox_child *c) {
     }
     if (c->notifyfd >= 0)
         close(c->notifyfd);
+    free(c->dirs[0]);
+    free(c->dirs[1]);
     if (c->pidfd >= 0)
         close(c->pidfd);
     if (c->sock >= 0)

@@ -30,6 +30,7 @@ typedef struct sandbox_spec {
     int64_t file_size_mb;
     int64_t open_files;
     int64_t cpu_seconds;
+    int64_t disk_mb;    /* bytes the run may keep in its work dir + /tmp; 0: 4 x file_size_mb */
     bool allow_network; /* loosened: keep the host network, allow inet sockets */
 } sandbox_spec;
 

@@ -4,6 +4,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,9 +56,9 @@ static result run(const char *const *argv, bool net, int64_t timeout_ms) {
                       .stdin_fd = in,
                       .stdout_fd = o,
                       .stderr_fd = e,
-                      .memory_mb = 2048,
+                      .memory_mb = 512,
                       .max_procs = 64,
-                      .file_size_mb = 16,
+                      .file_size_mb = 8,
                       .open_files = 256,
                       .cpu_seconds = 30,
                       .allow_network = net};
@@ -189,6 +190,17 @@ int main(void) {
     t0 = sbx_now_ms();
     r = run(slp, false, 500);
     CHECK(r.rc == 0 && r.signo == 9 && sbx_now_ms() - t0 < 5000);
+    result_free(&r);
+
+    /* limits: a too-big file stops the program; the disk quota (4 x 8 MiB) kills the run */
+    r = sh("exec head -c 20000000 /dev/zero > big");
+    CHECK(r.rc == 1 && r.signo == SIGXFSZ);
+    CHECK(has(r.explain, "sandbox: a resource limit stopped the program; file size limit"));
+    result_free(&r);
+    t0 = sbx_now_ms();
+    r = sh("i=0; while true; do head -c 7000000 /dev/zero > f$i; i=$((i+1)); done");
+    CHECK(r.rc == 1 && r.signo == 9 && sbx_now_ms() - t0 < 10000);
+    CHECK(has(r.explain, "disk quota of 32 MiB"));
     result_free(&r);
 
     /* execve failure is an exit code, not a hang */
