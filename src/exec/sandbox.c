@@ -947,8 +947,9 @@ sbx_code sandbox_spawn(const sandbox_spec *spec, sandbox_child **out, sbx_err *e
     struct sock_fprog fp = {.len = (unsigned short)plen, .filter = prog};
 
     unsigned outer = SBX_OUTER_BASE + (atomic_fetch_add(&g_next_id, 1) % SBX_OUTER_SPAN);
-    if (userns &&
-        (chown(spec->work_dir, outer, outer) != 0 || chown(spec->tmp_dir, outer, outer) != 0)) {
+    if (!userns)
+        outer = 65534; /* the fallback runs as nobody */
+    if ((chown(spec->work_dir, outer, outer) != 0 || chown(spec->tmp_dir, outer, outer) != 0)) {
         free(prog);
         return sbx_fail(e, SBX_EINTERNAL, "sandbox: chown run dirs: %s", strerror(errno));
     }
