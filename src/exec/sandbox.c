@@ -382,10 +382,10 @@ static void *supervise(void *arg) {
     while (!atomic_load(&c->stop)) {
         if (sbx_now_ms() >= next_du) {
             check_disk(c);
-            next_du = sbx_now_ms() + 500;
+            next_du = sbx_now_ms() + 100;
         }
         struct pollfd p = {.fd = notify_open ? c->notifyfd : -1, .events = POLLIN};
-        int r = poll(&p, 1, 200);
+        int r = poll(&p, 1, 100);
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0)
@@ -644,6 +644,9 @@ static void build_root(int sock, const sandbox_spec *s) {
     if (mkdirs(SBX_STAGE, "/dev/shm", 01777) != 0 ||
         mount("sbxshm", SBX_STAGE "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, opt) != 0)
         die(sock, "mount /dev/shm");
+    if (mount(NULL, SBX_STAGE "/dev", NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NOEXEC, NULL) !=
+        0)
+        die(sock, "remount /dev read-only");
     if (mkdirs(SBX_STAGE, "/proc", 0555) != 0 ||
         mount("proc", SBX_STAGE "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) != 0)
         die(sock, "mount /proc");

@@ -1,0 +1,374 @@
+"""The escape suite: hostile Python programs POSTed to /execute against the real sandboxd and
+the real python3. Each must end with a clear result (refused, and explained in stderr where the
+sandbox refused a call), the server must stay healthy, and nothing of the run may be left:
+no process under the server, no directory under DATA_DIR/runs.
+"""
+
+import json
+import os
+import socket
+import threading
+import time
+import unittest
+
+from harness import LocalSite, ServerTestCase, descendants
+
+CANARY = "canary-" + os.urandom(6).hex()
+DISK_MB = 8  # EXEC_FILE_SIZE_MB; the disk quota is 4 x this
+
+# ctypes preamble for raw system calls (x86_64 numbers)
+RAW = """
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+def sc(nr, *args):
+    r = libc.syscall(ctypes.c_long(nr), *[ctypes.c_long(a) for a in args])
+    return r, ctypes.get_errno()
+"""
+
+
+class EscapeTest(ServerTestCase):
+    server_env = {"SBX_CANARY": CANARY, "EXEC_FILE_SIZE_MB": str(DISK_MB),
+                  "EXEC_MEMORY_MB": "256", "EXEC_MAX_PROCS": "32",
+                  "EXEC_OUTPUT_BYTES": "65536"}
+
+    def run_code(self, code, timeout_ms=10000, **extra):
+        body = {"code": code, "timeoutMs": timeout_ms}
+        body.update(extra)
+        r = self.server.post("/execute", body, timeout=timeout_ms / 1000 + 30)
+        self.assertEqual(r.status, 200, r)
+        res = r.json()
+        for k in ("exitCode", "stdout", "stderr", "uploads"):
+            self.assertIn(k, res)
+        return res
+
+    def tearDown(self):
+        # the server is healthy and nothing of the run is left
+        self.assertEqual(self.server.get("/health").status, 200)
+        runs = os.path.join(self.server.data_dir, "runs")
+        deadline = time.time() + 5
+        while True:
+            left = descendants(self.server.proc.pid)
+            dirs = os.listdir(runs) if os.path.isdir(runs) else []
+            if (not left and not dirs) or time.time() > deadline:
+                break
+            time.sleep(0.05)
+        self.assertEqual(left, [], "processes of a run outlived it")
+        self.assertEqual(dirs, [], "a run directory was left")
+
+    def assertRefused(self, res, kind, text):
+        """The sandbox refused something of `kind` and said so in stderr and violations."""
+        self.assertIn("sandbox: ", res["stderr"])
+        self.assertIn(text, res["stderr"])
+        kinds = [v["kind"] for v in res.get("violations", [])]
+        self.assertIn(kind, kinds, res)
+
+    # ---- network ----
+    def test_inet_connect(self):
+        res = self.run_code("import socket\n"
+                            "try:\n socket.create_connection(('1.1.1.1', 53), timeout=2)\n"
+                            " print('CONNECTED')\n"
+                            "except OSError as e: print('refused', e.errno)\n")
+        self.assertNotIn("CONNECTED", res["stdout"])
+        self.assertRefused(res, "network", "network access is disabled; socket(AF_INET)")
+
+    def test_inet6_connect(self):
+        res = self.run_code("import socket\n"
+                            "s = socket.socket(socket.AF_INET6)\n"
+                            "s.connect(('::1', %d))\n" % self.server.port)
+        self.assertNotEqual(res["exitCode"], 0)
+        self.assertIn("PermissionError", res["stderr"])
+        self.assertRefused(res, "network", "socket(AF_INET6)")
+
+    def test_dns(self):
+        res = self.run_code("import socket\n"
+                            "try: print('RESOLVED', socket.getaddrinfo('example.com', 80))\n"
+                            "except OSError as e: print('no dns', type(e).__name__)\n")
+        self.assertIn("no dns", res["stdout"])
+        self.assertNotIn("RESOLVED", res["stdout"])
+
+    def test_server_port_on_loopback(self):
+        res = self.run_code("import http.client\n"
+                            "c = http.client.HTTPConnection('127.0.0.1', %d, timeout=2)\n"
+                            "try:\n c.request('GET', '/health'); print('REACHED', c.getresponse().status)\n"
+                            "except OSError as e: print('refused', e.errno)\n" % self.server.port)
+        self.assertIn("refused", res["stdout"])
+        self.assertRefused(res, "network", "socket(AF_INET)")
+
+    def test_abstract_unix_socket_of_the_host(self):
+        name = "\0sbx-escape-" + os.urandom(4).hex()
+        srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        srv.bind(name)
+        srv.listen(1)
+        srv.settimeout(0.5)
+        try:
+            res = self.run_code("import socket\n"
+                                "s = socket.socket(socket.AF_UNIX)\n"
+                                "try: s.connect(%r); print('CONNECTED')\n"
+                                "except OSError as e: print('refused', e.errno)\n" % name)
+            self.assertIn("refused", res["stdout"])
+            with self.assertRaises(socket.timeout):
+                srv.accept()
+        finally:
+            srv.close()
+
+    def test_packet_alg_vsock_sockets(self):
+        res = self.run_code(
+            "import socket\n"
+            "for fam, typ in ((17, socket.SOCK_RAW), (38, socket.SOCK_SEQPACKET),"
+            " (40, socket.SOCK_STREAM), (16, socket.SOCK_RAW)):\n"
+            "    try: socket.socket(fam, typ); print('OPENED', fam)\n"
+            "    except OSError as e: print('refused', fam, e.errno)\n")
+        self.assertNotIn("OPENED", res["stdout"])
+        for fam in ("AF_PACKET", "AF_ALG", "AF_VSOCK", "AF_NETLINK"):
+            self.assertIn(fam, res["stderr"])
+        self.assertRefused(res, "network", "network access is disabled")
+
+    # ---- secrets ----
+    def test_environment_has_nothing_of_the_server(self):
+        res = self.run_code("import os\nprint(sorted(os.environ))\nprint(dict(os.environ))\n")
+        self.assertEqual(res["exitCode"], 0, res)
+        self.assertNotIn(CANARY, res["stdout"])
+        self.assertNotIn(self.server.token, res["stdout"])
+        self.assertNotIn("DATA_DIR", res["stdout"])
+        self.assertNotIn(self.server.data_dir, res["stdout"])
+
+    def test_proc_environ_and_cmdline_of_every_visible_process(self):
+        res = self.run_code(
+            "import os\n"
+            "pids = [p for p in os.listdir('/proc') if p.isdigit()]\n"
+            "print('pids', len(pids))\n"
+            "for p in pids:\n"
+            "    for f in ('environ', 'cmdline'):\n"
+            "        try: print(p, f, open('/proc/%s/%s' % (p, f), 'rb').read())\n"
+            "        except OSError as e: print(p, f, 'denied', e.errno)\n")
+        self.assertEqual(res["exitCode"], 0, res)
+        out = res["stdout"]
+        self.assertNotIn(CANARY, out)
+        self.assertNotIn(self.server.token, out)
+        self.assertNotIn("sandboxd", out)
+        # only the run's own processes are visible (init and python)
+        self.assertLessEqual(int(out.split()[1]), 3, out)
+
+    def test_server_files(self):
+        paths = [os.path.join(self.server.data_dir, "sandboxd.lock"), self.server.data_dir,
+                 os.path.join(self.server.data_dir, "runs"), self.server.tmp,
+                 self.server.log_path, "/root/.ssh", "/root", "/home", "/run", "/sys/kernel",
+                 "/etc/shadow", os.path.abspath(__file__)]
+        res = self.run_code("import os\n"
+                            "for p in %r:\n"
+                            "    try:\n"
+                            "        print('LISTED' if os.path.isdir(p) else 'READ', p,"
+                            " os.listdir(p) if os.path.isdir(p) else open(p, 'rb').read(64))\n"
+                            "    except OSError as e: print('absent', p, e.errno)\n" % paths)
+        self.assertEqual(res["exitCode"], 0, res)
+        self.assertNotIn("LISTED", res["stdout"])
+        self.assertNotIn("READ", res["stdout"])
+        self.assertEqual(res["stdout"].count("absent"), len(paths))
+
+    # ---- filesystem ----
+    def test_writes_outside_the_work_dir(self):
+        marker = os.path.join(self.server.tmp, "escaped-" + os.urandom(4).hex())
+        targets = ["/etc/passwd", "/usr/lib/evil", "/evil", "/dev/evil", "/proc/sys/kernel/hostname",
+                   marker, self.server.data_dir + "/evil"]
+        res = self.run_code("import os\n"
+                            "for p in %r:\n"
+                            "    try: open(p, 'a').write('x'); print('WROTE', p)\n"
+                            "    except OSError as e: print('denied', p, e.errno)\n"
+                            "open('ok.txt', 'w').write('fine'); open('/tmp/ok', 'w').write('fine')\n"
+                            "print('cwd ok')\n" % targets)
+        self.assertEqual(res["exitCode"], 0, res)
+        self.assertNotIn("WROTE", res["stdout"])
+        self.assertIn("cwd ok", res["stdout"])
+        self.assertFalse(os.path.exists(marker))
+        self.assertFalse(os.path.exists(self.server.data_dir + "/evil"))
+
+    def test_symlinks_planted_for_the_upload_step(self):
+        got = []
+
+        def upload(h):
+            got.append(h.body)
+            body = json.dumps({"url": "http://files.example/x"}).encode()
+            h.send_response(200)
+            h.send_header("Content-Type", "application/json")
+            h.send_header("Content-Length", str(len(body)))
+            h.end_headers()
+            h.wfile.write(body)
+
+        lock = os.path.join(self.server.data_dir, "sandboxd.lock")
+        with LocalSite({"/up": upload}) as site:
+            res = self.run_code(
+                "import os\n"
+                "os.symlink('/etc/passwd', 'passwd.txt')\n"
+                "os.symlink(%r, 'lock.txt')\n"
+                "os.symlink('/proc/1/environ', 'environ.txt')\n"
+                "os.mkdir('d'); os.symlink('/etc', 'd/etc')\n"
+                "open('real.txt', 'w').write('REAL-CONTENT')\n" % lock,
+                fileUploadUrl=site.url + "/up", uploadToken="t")
+        self.assertEqual(res["exitCode"], 0, res)
+        names = sorted(u["filename"] for u in res["uploads"])
+        self.assertEqual(names, ["real.txt"], res["uploads"])
+        sent = b"".join(got)
+        self.assertIn(b"REAL-CONTENT", sent)
+        self.assertNotIn(b"root:x:0:0", sent)
+
+    def test_tmp_does_not_persist_between_runs(self):
+        tag = os.urandom(4).hex()
+        first = self.run_code("open('/tmp/persist-%s', 'w').write('x')\n"
+                              "import os; print(os.listdir('/tmp'))\n" % tag)
+        self.assertEqual(first["exitCode"], 0, first)
+        second = self.run_code("import os; print('left', os.listdir('/tmp'))\n")
+        self.assertIn("left []", second["stdout"])
+
+    # ---- processes ----
+    def test_kill_the_server(self):
+        pid = self.server.proc.pid
+        res = self.run_code("import os, signal\n"
+                            "for p in (%d, 1, os.getppid()):\n"
+                            "    try: os.kill(p, signal.SIGKILL); print('sent', p)\n"
+                            "    except OSError as e: print('denied', p, e.errno)\n"
+                            "print('alive')\n" % pid)
+        self.assertIn("alive", res["stdout"])
+        self.assertIsNone(self.server.proc.poll())
+
+    def test_kill_minus_one(self):
+        res = self.run_code("import os, signal, time\n"
+                            "try: os.kill(-1, signal.SIGKILL)\n"
+                            "except OSError as e: print('denied', e.errno)\n"
+                            "print('still here')\n")
+        self.assertIn("still here", res["stdout"])
+        self.assertIsNone(self.server.proc.poll())
+
+    def test_ptrace_the_parent(self):
+        res = self.run_code(RAW + "print('ptrace', *sc(101, 16, os.getppid(), 0, 0))\n"
+                            "print('vm_readv', *sc(310, os.getppid(), 0, 0, 0, 0, 0))\n")
+        self.assertIn("ptrace -1 1", res["stdout"])
+        self.assertIn("vm_readv -1 1", res["stdout"])
+        self.assertRefused(res, "process", "ptrace()")
+
+    def test_fork_bomb(self):
+        t0 = time.time()
+        res = self.run_code("import os\n"
+                            "n = 0\n"
+                            "while True:\n"
+                            "    try: os.fork(); n += 1\n"
+                            "    except OSError: break\n"
+                            "print('stopped at', n)\n", timeout_ms=5000)
+        self.assertLess(time.time() - t0, 30)
+        self.assertTrue(res.get("timedOut") or "stopped at" in res["stdout"], res)
+
+    def test_thread_bomb(self):
+        res = self.run_code("import threading, time\n"
+                            "n = 0\n"
+                            "try:\n"
+                            "    while True:\n"
+                            "        threading.Thread(target=time.sleep, args=(30,), daemon=True).start(); n += 1\n"
+                            "except RuntimeError as e: print('stopped at', n, e)\n"
+                            "import os; os._exit(0)\n", timeout_ms=10000)
+        self.assertIn("stopped at", res["stdout"])
+        self.assertLess(int(res["stdout"].split()[2]), 64)
+
+    def test_memory_bomb(self):
+        res = self.run_code("chunks = []\n"
+                            "try:\n"
+                            "    while True: chunks.append(bytearray(16 << 20))\n"
+                            "except MemoryError: print('MemoryError after', len(chunks) * 16, 'MiB')\n")
+        self.assertIn("MemoryError after", res["stdout"])
+        self.assertLess(int(res["stdout"].split()[2]), 300)
+
+    def test_disk_fill(self):
+        t0 = time.time()
+        res = self.run_code("i = 0\n"
+                            "while True:\n"
+                            "    with open('fill%d' % i, 'wb') as f: f.write(b'x' * (4 << 20))\n"
+                            "    i += 1\n", timeout_ms=20000)
+        self.assertLess(time.time() - t0, 20)
+        self.assertNotEqual(res["exitCode"], 0)
+        self.assertRefused(res, "limit", "disk quota of %d MiB" % (4 * DISK_MB))
+
+    def test_output_flood(self):
+        res = self.run_code("import sys\n"
+                            "for i in range(200000): sys.stdout.write('x' * 100 + '\\n')\n"
+                            "sys.stderr.write('e' * 10000000)\n", timeout_ms=20000)
+        self.assertLessEqual(len(res["stdout"]), 65536 + 1024)
+        self.assertLessEqual(len(res["stderr"]), 65536 + 1024)
+        self.assertTrue(res.get("truncated", True))
+
+    def test_double_fork_daemon(self):
+        res = self.run_code("import os, time\n"
+                            "if os.fork() == 0:\n"
+                            "    os.setsid()\n"
+                            "    if os.fork() == 0:\n"
+                            "        time.sleep(3600)\n"
+                            "    os._exit(0)\n"
+                            "time.sleep(0.2)\nprint('parent done')\n")
+        self.assertIn("parent done", res["stdout"])
+        self.assertEqual(res["exitCode"], 0)
+        # tearDown asserts no process is left under the server
+
+    def test_busy_loop_ignoring_sigterm(self):
+        t0 = time.time()
+        res = self.run_code("import signal\n"
+                            "for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):\n"
+                            "    signal.signal(s, signal.SIG_IGN)\n"
+                            "while True: pass\n", timeout_ms=1000)
+        self.assertLess(time.time() - t0, 10)
+        self.assertIsNone(res["exitCode"])
+        self.assertTrue(res.get("timedOut"), res)
+
+    # ---- kernel surface ----
+    KERNEL_CALLS = [
+        ("unshare", "sc(272, 0x10000000)", "unshare()"),
+        ("mount", "sc(165, 0, 0, 0, 0, 0)", "mount()"),
+        ("bpf", "sc(321, 0, 0, 0)", "bpf()"),
+        ("keyctl", "sc(250, 0, 0)", "keyctl()"),
+        ("userfaultfd", "sc(323, 0)", "userfaultfd()"),
+        ("perf_event_open", "sc(298, 0, 0, -1, -1, 0)", "perf_event_open()"),
+        ("io_uring_setup", "sc(425, 1, 0)", "io_uring_setup()"),
+        ("init_module", "sc(175, 0, 0, 0)", "init_module()"),
+        ("personality", "sc(135, 0x0040000)", "personality(0x40000)"),
+    ]
+
+    def test_kernel_surface(self):
+        for name, call, detail in self.KERNEL_CALLS:
+            with self.subTest(name):
+                res = self.run_code(RAW + "print(%r, *%s)\n" % (name, call))
+                self.assertIn("%s -1 1" % name, res["stdout"], res)
+                self.assertRefused(res, "kernel", detail)
+                self.tearDown()
+
+    def test_clone3_is_enosys_and_threads_work(self):
+        res = self.run_code(RAW + "print('clone3', *sc(435, 0, 0))\n"
+                            "import threading, subprocess\n"
+                            "t = threading.Thread(target=print, args=('thread ran',)); t.start(); t.join()\n"
+                            "print(subprocess.run(['/bin/sh', '-c', 'echo from sh'],"
+                            " capture_output=True, text=True).stdout)\n")
+        self.assertIn("clone3 -1 38", res["stdout"])
+        self.assertIn("thread ran", res["stdout"])
+        self.assertIn("from sh", res["stdout"])
+
+    def test_setuid_root(self):
+        res = self.run_code("import os\n"
+                            "try: os.setuid(0); print('ROOT')\n"
+                            "except OSError as e: print('denied', e.errno)\n"
+                            "print(os.getuid(), os.geteuid())\n")
+        self.assertIn("denied 1", res["stdout"])
+        self.assertNotIn("ROOT", res["stdout"])
+
+    def test_tiocsti(self):
+        res = self.run_code("import fcntl, termios, sys\n"
+                            "for fd in (0, 1, 2):\n"
+                            "    try: fcntl.ioctl(fd, termios.TIOCSTI, b'x'); print('INJECTED')\n"
+                            "    except OSError as e: print('denied', e.errno)\n")
+        self.assertNotIn("INJECTED", res["stdout"])
+        self.assertRefused(res, "kernel", "ioctl(TIOCSTI)")
+
+    def test_status_shows_no_new_privs_and_seccomp(self):
+        res = self.run_code("print(open('/proc/self/status').read())\n")
+        self.assertIn("NoNewPrivs:\t1", res["stdout"])
+        self.assertIn("Seccomp:\t2", res["stdout"])
+        self.assertIn("CapEff:\t0000000000000000", res["stdout"])
+        self.assertIn("CapBnd:\t0000000000000000", res["stdout"])
+
+
+if __name__ == "__main__":
+    unittest.main()
