@@ -7,6 +7,9 @@
  *
  * Thread safety: sandbox_probe() once at start-up; a sandbox_child belongs to one thread at a
  * time; different children may be used from different threads at once.
+ * The child's init gets SIGKILL when the *thread* that called sandbox_spawn exits
+ * (PR_SET_PDEATHSIG), so a crashed server leaves no run behind: spawn from the thread that
+ * keeps the run (waits for it), not from a short-lived helper thread.
  */
 #ifndef SBX_SANDBOX_H
 #define SBX_SANDBOX_H
