@@ -180,14 +180,21 @@ static int seccomp_build(bool allow_network, bool notify, struct sock_filter **p
         if (nr != __NR_SCMP_ERROR && seccomp_rule_add(ctx, act, nr, 0) != 0)
             goto out;
     }
-    /* socket(): only AF_UNIX (and inet when loosened) */
-    const int fams[] = {AF_UNIX, AF_INET, AF_INET6};
-    int nfam = allow_network ? 3 : 1;
-    struct scmp_arg_cmp cmp[3];
-    for (int i = 0; i < nfam; i++)
-        cmp[i] = SCMP_A0(SCMP_CMP_NE, (scmp_datum_t)fams[i]);
-    if (seccomp_rule_add_array(ctx, act, SCMP_SYS(socket), (unsigned)nfam, cmp) != 0)
+    /* socket(): only AF_UNIX (1), and AF_INET (2) / AF_INET6 (10) when loosened. libseccomp
+     * takes one comparison per argument and rule, so refuse the other values range by range. */
+    if (seccomp_rule_add(ctx, act, SCMP_SYS(socket), 1, SCMP_A0(SCMP_CMP_EQ, 0)) != 0)
         goto out;
+    if (!allow_network) {
+        if (seccomp_rule_add(ctx, act, SCMP_SYS(socket), 1, SCMP_A0(SCMP_CMP_GE, AF_UNIX + 1)) != 0)
+            goto out;
+    } else {
+        for (int f = AF_INET + 1; f < AF_INET6; f++)
+            if (seccomp_rule_add(ctx, act, SCMP_SYS(socket), 1, SCMP_A0(SCMP_CMP_EQ, f)) != 0)
+                goto out;
+        if (seccomp_rule_add(ctx, act, SCMP_SYS(socket), 1, SCMP_A0(SCMP_CMP_GE, AF_INET6 + 1)) !=
+            0)
+            goto out;
+    }
     const uint64_t nsflags[] = {CLONE_NEWNS,  CLONE_NEWUSER, CLONE_NEWPID,   CLONE_NEWNET,
                                 CLONE_NEWIPC, CLONE_NEWUTS,  CLONE_NEWCGROUP};
     for (size_t i = 0; i < sizeof nsflags / sizeof *nsflags; i++)
@@ -475,6 +482,18 @@ char *sandbox_explain(sandbox_child *c) {
     char *s = sbx_buf_take(&b, NULL);
     sbx_buf_free(&b);
     return s ? s : strdup("");
+}
+
+char *sandbox_explain_output(const char *err, size_t len) {
+    static const char *const marks[] = {"[Errno 30] Read-only file system",
+                                        "[Errno 13] Permission denied"};
+    if (!err)
+        return NULL;
+    for (size_t i = 0; i < sizeof marks / sizeof *marks; i++)
+        if (memmem(err, len, marks[i], strlen(marks[i])))
+            return strdup("sandbox: the file system is read-only outside the work directory "
+                          "(" SANDBOX_WORK_PATH ") and /tmp; write files there\n");
+    return NULL;
 }
 
 /* ---- child side: no malloc from here to execve ---------------------------------------------- */

@@ -72,6 +72,11 @@ cJSON *sandbox_violations(sandbox_child *c);
  * Returns a malloc'd string (possibly empty). */
 char *sandbox_explain(sandbox_child *c);
 
+/* A helper for the runner: when the program's captured stderr shows a write refused by the
+ * read-only mounts or Landlock (EROFS / EACCES on a path, which seccomp cannot see), one
+ * "sandbox: ..." line explaining it (malloc'd, caller frees); otherwise NULL. Any thread. */
+char *sandbox_explain_output(const char *err, size_t len);
+
 /* Kill (if still running), reap, close every fd, free. sandbox_free(NULL) is a no-op. */
 void sandbox_free(sandbox_child *c);
 

@@ -203,6 +203,26 @@ int main(void) {
     CHECK(has(r.explain, "disk quota of 32 MiB"));
     result_free(&r);
 
+    /* the explanation helper for refused writes */
+    char *line = sandbox_explain_output("OSError: [Errno 30] Read-only file system: '/x'", 49);
+    CHECK(has(line, "sandbox: the file system is read-only"));
+    free(line);
+    CHECK(sandbox_explain_output("all fine", 8) == NULL);
+
+    /* loosened: inet sockets allowed (host network), other families still refused */
+    const char *netpy[] = {"/usr/bin/python3", "-c",
+                           "import socket\n"
+                           "socket.socket(socket.AF_INET); socket.socket(socket.AF_INET6)\n"
+                           "try: socket.socket(socket.AF_PACKET, socket.SOCK_RAW); print('OPEN')\n"
+                           "except OSError as e: print('refused', e.errno)\n",
+                           NULL};
+    r = run(netpy, true, 30000);
+    CHECK(r.code == 0 && has(r.out, "refused 1") && !has(r.out, "OPEN"));
+    if (r.code != 0)
+        fprintf(stderr, "net: %s %s\n", r.out, r.err);
+    CHECK(cJSON_GetArraySize(r.viol) == 1 && has(r.explain, "socket(AF_PACKET)"));
+    result_free(&r);
+
     /* execve failure is an exit code, not a hang */
     const char *missing[] = {"/nonexistent", NULL};
     r = run(missing, false, 5000);
