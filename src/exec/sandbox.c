@@ -92,7 +92,8 @@ void sandbox_probe(void) {
         g_probe.landlock_ok = g_probe.landlock_abi >= 1;
         g_probe.seccomp_ok = prctl(PR_GET_SECCOMP, 0, 0, 0, 0) >= 0;
         g_probe.notify_ok = seccomp_api_get() >= 6;
-        (void)mkdir(SBX_STAGE, 0755);
+        if (sbx_mkdir_p(SBX_STAGE, 0755) != 0)
+            LOG_W("sandbox", "cannot create %s: %s", SBX_STAGE, strerror(errno));
         LOG_I("sandbox", "layers: namespaces=%s landlock_abi=%d seccomp=%s notify=%s",
               g_probe.userns ? "user,pid,net,mount,ipc,uts" : "none", g_probe.landlock_abi,
               g_probe.seccomp_ok ? "yes" : "no", g_probe.notify_ok ? "yes" : "no");
