@@ -1,11 +1,386 @@
-/* exec.c -- placeholder until the exec service lands. */
+/* exec.c -- the Python execution service: run slots, the registry of live runs, and one run
+ * from directory creation to cleanup (spawn in the sandbox, drain output, deadline, uploads).
+ *
+ * A run lives on the thread that called exec_run (the sandbox kills a run whose spawning
+ * thread exits, so the caller must wait). Shutdown kills every registered run; their threads
+ * then finish the cleanup and exec_shutdown waits for them, bounded.
+ */
+#define _GNU_SOURCE
 #include "exec.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "../common/config.h"
+#include "../common/log.h"
+#include "../common/sweep.h"
+#include "../common/util.h"
+#include "sandbox.h"
+#include "upload.h"
+
+#define MAX_RUNS_TRACKED 256
+#define CODE_ARG_MAX     (100 * 1024) /* larger programs go through a file in the run's /tmp */
+
+static char *python;
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t slot_cv;
+static int running;
+static bool stopping;
+static sandbox_child *live[MAX_RUNS_TRACKED];
 
 int exec_init(sbx_err *e) {
     (void)e;
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&slot_cv, &ca);
+    pthread_condattr_destroy(&ca);
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    const char *want = sbx_cfg->python_path;
+    if (want && *want)
+        python = sbx_which(want);
+    else if (!(python = sbx_which("/usr/bin/python3")))
+        python = sbx_which("python3");
+    if (python)
+        LOG_I("exec", "python: %s; up to %lld runs at once", python,
+              (long long)sbx_cfg->exec_max_runs);
+    else
+        LOG_W("exec", "no python3 found (set PYTHON_PATH); POST /execute will answer 503");
+    sandbox_probe();
     return 0;
 }
-void exec_shutdown(void) {}
+
+void exec_shutdown(void) {
+    pthread_mutex_lock(&mu);
+    stopping = true;
+    for (int i = 0; i < MAX_RUNS_TRACKED; i++)
+        if (live[i])
+            sandbox_kill(live[i]);
+    pthread_cond_broadcast(&slot_cv);
+    int64_t deadline = sbx_now_ms() + 10000;
+    while (running > 0 && sbx_now_ms() < deadline) {
+        pthread_mutex_unlock(&mu);
+        usleep(10000);
+        pthread_mutex_lock(&mu);
+    }
+    pthread_mutex_unlock(&mu);
+    if (python) {
+        curl_global_cleanup();
+        free(python);
+        python = NULL;
+    }
+}
+
 cJSON *exec_health(void) {
-    return cJSON_CreateObject();
+    cJSON *o = cJSON_CreateObject();
+    if (python)
+        cJSON_AddStringToObject(o, "python", python);
+    else
+        cJSON_AddNullToObject(o, "python");
+    pthread_mutex_lock(&mu);
+    cJSON_AddNumberToObject(o, "running", running);
+    pthread_mutex_unlock(&mu);
+    cJSON_AddNumberToObject(o, "maxRuns", (double)sbx_cfg->exec_max_runs);
+    cJSON_AddItemToObject(o, "sandbox", sandbox_layers());
+    return o;
+}
+
+/* ---- slots ---- */
+
+static sbx_code take_slot(sbx_err *e) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    int64_t wait = sbx_cfg->exec_queue_wait_ms;
+    ts.tv_sec += wait / 1000;
+    ts.tv_nsec += (wait % 1000) * 1000000;
+    if (ts.tv_nsec >= 1000000000)
+        ts.tv_sec++, ts.tv_nsec -= 1000000000;
+    pthread_mutex_lock(&mu);
+    while (!stopping && running >= sbx_cfg->exec_max_runs)
+        if (pthread_cond_timedwait(&slot_cv, &mu, &ts) == ETIMEDOUT)
+            break;
+    sbx_code rc = SBX_OK;
+    if (stopping)
+        rc = sbx_fail(e, SBX_EUNAVAIL, "the server is shutting down");
+    else if (running >= sbx_cfg->exec_max_runs) {
+        rc = sbx_fail(e, SBX_EBUSY,
+                      "all %lld run slots stayed busy for %lld ms; retry later or raise "
+                      "EXEC_MAX_RUNS",
+                      (long long)sbx_cfg->exec_max_runs, (long long)wait);
+        e->retry_after = 1;
+    } else
+        running++;
+    pthread_mutex_unlock(&mu);
+    return rc;
+}
+
+static void give_slot(void) {
+    pthread_mutex_lock(&mu);
+    running--;
+    pthread_cond_signal(&slot_cv);
+    pthread_mutex_unlock(&mu);
+}
+
+static int track(sandbox_child *c) {
+    pthread_mutex_lock(&mu);
+    int slot = -1;
+    for (int i = 0; i < MAX_RUNS_TRACKED && slot < 0; i++)
+        if (!live[i])
+            live[slot = i] = c;
+    if (stopping)
+        sandbox_kill(c);
+    pthread_mutex_unlock(&mu);
+    return slot;
+}
+
+static void untrack(int slot) {
+    if (slot < 0)
+        return;
+    pthread_mutex_lock(&mu);
+    live[slot] = NULL;
+    pthread_mutex_unlock(&mu);
+}
+
+/* ---- one run ---- */
+
+typedef struct stream {
+    int fd;
+    sbx_buf buf;
+} stream;
+
+/* Read what is there; returns 0 at EOF, 1 otherwise. */
+static int drain(stream *s, int which, exec_output_fn fn, void *ctx, bool *client_gone) {
+    char chunk[65536];
+    ssize_t n = read(s->fd, chunk, sizeof chunk);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+        close(s->fd);
+        s->fd = -1;
+        return 0;
+    }
+    if (n < 0)
+        return 1;
+    size_t room = s->buf.max - s->buf.len;
+    sbx_buf_add(&s->buf, chunk, (size_t)n);
+    if (fn && room && fn(ctx, which, chunk, (size_t)n < room ? (size_t)n : room) < 0)
+        *client_gone = true;
+    return 1;
+}
+
+static void mark_cut(sbx_buf *b, cJSON *res, const char *field) {
+    const char *text = b->data ? b->data : "";
+    if (b->truncated) {
+        sbx_buf out;
+        sbx_buf_init(&out, b->len + 128);
+        sbx_buf_add(&out, text, b->len);
+        sbx_buf_addf(&out, "\n[sandboxd: %s truncated at %zu bytes (EXEC_OUTPUT_BYTES)]\n", field,
+                     b->max);
+        cJSON_AddStringToObject(res, field, out.data);
+        sbx_buf_free(&out);
+    } else {
+        cJSON_AddStringToObject(res, field, text);
+    }
+}
+
+static int write_file(const char *path, const char *data, size_t len, uid_t mode) {
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+    if (fd < 0)
+        return -1;
+    int rc = write(fd, data, len) == (ssize_t)len ? 0 : -1;
+    close(fd);
+    return rc;
+}
+
+cJSON *exec_run(const exec_request *rq, exec_output_fn fn, void *ctx, sbx_err *e) {
+    if (!python) {
+        sbx_fail(e, SBX_EUNAVAIL,
+                 "no Python interpreter is installed (set PYTHON_PATH or "
+                 "install python3)");
+        return NULL;
+    }
+    if (take_slot(e) != SBX_OK)
+        return NULL;
+    int64_t t0 = sbx_now_ms();
+    char id[SBX_ID_LEN], dir[PATH_MAX - 64], work[PATH_MAX], tmp[PATH_MAX - 32], codefile[PATH_MAX];
+    cJSON *res = NULL;
+    sandbox_child *child = NULL;
+    stream out = {.fd = -1}, err = {.fd = -1};
+    int outp[2] = {-1, -1}, errp[2] = {-1, -1}, devnull = -1, slot = -1;
+    sbx_buf_init(&out.buf, (size_t)sbx_cfg->exec_output_bytes);
+    sbx_buf_init(&err.buf, (size_t)sbx_cfg->exec_output_bytes);
+
+    sbx_random_id(id);
+    snprintf(dir, sizeof dir, "%s/runs/%s", sbx_cfg->data_dir, id);
+    snprintf(work, sizeof work, "%s/work", dir);
+    snprintf(tmp, sizeof tmp, "%s/tmp", dir);
+    if (mkdir(dir, 0711) < 0 || mkdir(work, 0700) < 0 || mkdir(tmp, 0700) < 0) {
+        sbx_fail(e, SBX_EINTERNAL, "cannot create the run directory under DATA_DIR: %s",
+                 strerror(errno));
+        goto done;
+    }
+    size_t code_len = strlen(rq->code);
+    const char *argv[5] = {python, "-c", rq->code, NULL, NULL};
+    if (code_len > CODE_ARG_MAX) {
+        snprintf(codefile, sizeof codefile, "%s/.sandboxd-main.py", tmp);
+        if (write_file(codefile, rq->code, code_len, 0644) < 0) {
+            sbx_fail(e, SBX_EINTERNAL, "cannot store the program: %s", strerror(errno));
+            goto done;
+        }
+        argv[2] = "import sys\nsrc = open('/tmp/.sandboxd-main.py').read()\n"
+                  "exec(compile(src, '<string>', 'exec'), {'__name__': '__main__'})";
+    }
+    char home[PATH_MAX + 8];
+    snprintf(home, sizeof home, "HOME=%s", work);
+    const char *envp[] = {"PATH=/usr/local/bin:/usr/bin:/bin",
+                          home,
+                          "LANG=C.UTF-8",
+                          "TMPDIR=/tmp",
+                          "PYTHONUNBUFFERED=1",
+                          "PYTHONDONTWRITEBYTECODE=1",
+                          "MPLBACKEND=Agg",
+                          NULL};
+    if (pipe2(outp, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0 ||
+        (devnull = open("/dev/null", O_RDONLY | O_CLOEXEC)) < 0) {
+        sbx_fail(e, SBX_EINTERNAL, "cannot create pipes: %s", strerror(errno));
+        goto done;
+    }
+    sandbox_spec spec = {
+        .argv = argv,
+        .envp = envp,
+        .work_dir = work,
+        .tmp_dir = tmp,
+        .stdin_fd = devnull,
+        .stdout_fd = outp[1],
+        .stderr_fd = errp[1],
+        .memory_mb = sbx_cfg->exec_memory_mb,
+        .max_procs = sbx_cfg->exec_max_procs,
+        .file_size_mb = sbx_cfg->exec_file_size_mb,
+        .open_files = sbx_cfg->exec_open_files,
+        .cpu_seconds = rq->timeout_ms / 1000 + 2,
+        .allow_network = sbx_cfg->exec_allow_network,
+    };
+    if (sandbox_spawn(&spec, &child, e) != SBX_OK)
+        goto done;
+    close(outp[1]), close(errp[1]), close(devnull);
+    outp[1] = errp[1] = devnull = -1;
+    out.fd = outp[0], err.fd = errp[0];
+    outp[0] = errp[0] = -1;
+    fcntl(out.fd, F_SETFL, O_NONBLOCK);
+    fcntl(err.fd, F_SETFL, O_NONBLOCK);
+    sbx_owner_record(dir, sandbox_pid(child));
+    slot = track(child);
+    LOG_I("exec", "run=%s started (pid %d, timeout %lld ms)", id, (int)sandbox_pid(child),
+          (long long)rq->timeout_ms);
+    bool client_gone = false;
+    if (fn && fn(ctx, 0, id, strlen(id)) < 0)
+        client_gone = true;
+
+    int64_t deadline = t0 + rq->timeout_ms;
+    bool timed_out = false, exited = false;
+    int code = -1, sig = 0;
+    while (out.fd >= 0 || err.fd >= 0 || !exited) {
+        if (!exited && sandbox_wait(child, sbx_now_ms(), &code, &sig) == 1) {
+            exited = true;
+            deadline = sbx_now_ms() + 200; /* drain what is still in the pipes */
+        }
+        int64_t now = sbx_now_ms();
+        if (now >= deadline || client_gone) {
+            if (!exited) {
+                timed_out = !client_gone;
+                sandbox_kill(child);
+                sandbox_wait(child, sbx_now_ms() + 5000, &code, &sig);
+                exited = true;
+            }
+            break;
+        }
+        struct pollfd p[2] = {{.fd = out.fd, .events = POLLIN}, {.fd = err.fd, .events = POLLIN}};
+        int wait = (int)(deadline - now < 50 ? deadline - now : 50);
+        if (poll(p, 2, wait) > 0) {
+            if (out.fd >= 0 && p[0].revents)
+                drain(&out, 1, fn, ctx, &client_gone);
+            if (err.fd >= 0 && p[1].revents)
+                drain(&err, 2, fn, ctx, &client_gone);
+        }
+    }
+
+    res = cJSON_CreateObject();
+    if (!timed_out && sig == 0 && code >= 0)
+        cJSON_AddNumberToObject(res, "exitCode", code);
+    else
+        cJSON_AddNullToObject(res, "exitCode");
+    mark_cut(&out.buf, res, "stdout");
+    /* stderr gains one "sandbox: ..." line per kind of refusal */
+    char *why = sandbox_explain(child);
+    char *why_out = sandbox_explain_output(err.buf.data ? err.buf.data : "", err.buf.len);
+    sbx_buf full;
+    sbx_buf_init(&full, err.buf.len + 8192);
+    sbx_buf_add(&full, err.buf.data ? err.buf.data : "", err.buf.len);
+    if (err.buf.truncated)
+        sbx_buf_addf(&full, "\n[sandboxd: stderr truncated at %zu bytes (EXEC_OUTPUT_BYTES)]\n",
+                     err.buf.max);
+    if (timed_out)
+        sbx_buf_addf(&full,
+                     "%ssandbox: the program ran out of time; it was stopped after "
+                     "%lld ms (timeoutMs)\n",
+                     full.len && full.data[full.len - 1] != '\n' ? "\n" : "",
+                     (long long)rq->timeout_ms);
+    for (const char *w = why; w; w = w == why ? why_out : NULL)
+        if (w && *w)
+            sbx_buf_addf(&full, "%s%s%s", full.len && full.data[full.len - 1] != '\n' ? "\n" : "",
+                         w, w[strlen(w) - 1] == '\n' ? "" : "\n");
+    cJSON_AddStringToObject(res, "stderr", full.data ? full.data : "");
+    sbx_buf_free(&full);
+    free(why);
+    free(why_out);
+    cJSON_AddNumberToObject(res, "durationMs", (double)(sbx_now_ms() - t0));
+    cJSON_AddBoolToObject(res, "timedOut", timed_out);
+    if (sig > 0 && !timed_out)
+        cJSON_AddStringToObject(res, "signal", sigabbrev_np(sig) ? sigabbrev_np(sig) : "?");
+    else
+        cJSON_AddNullToObject(res, "signal");
+    cJSON_AddItemToObject(res, "violations", sandbox_violations(child));
+    cJSON_AddBoolToObject(res, "truncated", out.buf.truncated || err.buf.truncated);
+    cJSON_AddStringToObject(res, "runId", id);
+    sandbox_free(child); /* the tree is gone before anything reads the work dir */
+    child = NULL;
+    untrack(slot);
+    slot = -1;
+    cJSON_AddItemToObject(res, "uploads",
+                          rq->upload_url
+                              ? upload_dir(work, rq->upload_url, rq->upload_token, rq->public_)
+                              : cJSON_CreateArray());
+    LOG_I("exec", "run=%s ended: exit %d signal %d%s in %lld ms", id, code, sig,
+          timed_out ? " (timed out)" : "", (long long)(sbx_now_ms() - t0));
+
+done:
+    untrack(slot);
+    sandbox_free(child);
+    for (int i = 0; i < 2; i++) {
+        if (outp[i] >= 0)
+            close(outp[i]);
+        if (errp[i] >= 0)
+            close(errp[i]);
+    }
+    if (devnull >= 0)
+        close(devnull);
+    if (out.fd >= 0)
+        close(out.fd);
+    if (err.fd >= 0)
+        close(err.fd);
+    sbx_buf_free(&out.buf);
+    sbx_buf_free(&err.buf);
+    if (sbx_rmtree(dir) < 0)
+        LOG_W("exec", "run=%s: could not remove %s", id, dir);
+    give_slot();
+    return res;
 }

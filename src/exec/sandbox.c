@@ -668,7 +668,8 @@ static void build_root(int sock, const sandbox_spec *s) {
         0)
         die(sock, "remount /dev read-only");
     if (mkdirs(SBX_STAGE, "/proc", 0555) != 0 ||
-        mount("proc", SBX_STAGE "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) != 0)
+        mount("proc", SBX_STAGE "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+              "hidepid=invisible") != 0) /* the init (a clone of the server) stays unseen */
         die(sock, "mount /proc");
     if (bind_in(tpath, "/tmp", true, true) != 0)
         die(sock, "bind /tmp");

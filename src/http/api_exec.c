@@ -1,4 +1,103 @@
-/* api_exec.c -- placeholder route table until POST /execute lands. */
+/* api_exec.c -- POST /execute: validate the request, run it, answer as JSON or as SSE. */
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "../common/config.h"
+#include "../common/jfield.h"
+#include "../exec/exec.h"
 #include "http.h"
 
-const http_route api_exec_routes[] = {{0}};
+typedef struct sse_run {
+    exec_request rq;
+    char *code, *url, *token;
+} sse_run;
+
+static void sse_run_free(void *arg) {
+    sse_run *s = arg;
+    free(s->code);
+    free(s->url);
+    free(s->token);
+    free(s);
+}
+
+static int sse_output(void *ctx, int stream, const char *data, size_t len) {
+    http_stream *s = ctx;
+    cJSON *o = cJSON_CreateObject();
+    const char *event = stream == 0 ? "start" : stream == 1 ? "stdout" : "stderr";
+    char *copy = strndup(data, len);
+    cJSON_AddStringToObject(o, stream == 0 ? "runId" : "data", copy ? copy : "");
+    free(copy);
+    char *text = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    int rc = text ? http_stream_sse(s, event, text) : -1;
+    free(text);
+    return rc;
+}
+
+static void sse_produce(http_stream *s, void *arg) {
+    sse_run *run = arg;
+    sbx_err e = {0};
+    cJSON *res = exec_run(&run->rq, sse_output, s, &e);
+    if (!res) {
+        res = cJSON_CreateObject();
+        cJSON *err = cJSON_AddObjectToObject(res, "error");
+        cJSON_AddStringToObject(err, "code", sbx_code_name(e.code));
+        cJSON_AddStringToObject(err, "message", e.msg);
+    }
+    char *text = cJSON_PrintUnformatted(res);
+    http_stream_sse(s, cJSON_GetObjectItem(res, "error") ? "error" : "done", text ? text : "{}");
+    free(text);
+    cJSON_Delete(res);
+}
+
+static bool wants_sse(http_req *r) {
+    const char *accept = http_header(r, "Accept");
+    return accept && strstr(accept, "text/event-stream");
+}
+
+static bool is_http_url(const char *u) {
+    return !strncasecmp(u, "http://", 7) || !strncasecmp(u, "https://", 8);
+}
+
+static void execute(http_req *r) {
+    sbx_err e = {0};
+    cJSON *body = http_json_body(r, &e);
+    exec_request rq = {.timeout_ms = sbx_cfg->exec_timeout_ms};
+    if (!body || jf_only(body, "code|timeoutMs|fileUploadUrl|uploadToken|public", &e) ||
+        jf_string(body, "code", true, &rq.code, &e) ||
+        jf_int(body, "timeoutMs", false, 1, 120000, &rq.timeout_ms, &e) ||
+        jf_string(body, "fileUploadUrl", false, &rq.upload_url, &e) ||
+        jf_string(body, "uploadToken", false, &rq.upload_token, &e) ||
+        jf_bool(body, "public", false, &rq.public_, &e)) {
+        http_reply_error(r, &e);
+        return;
+    }
+    if (rq.upload_url && !is_http_url(rq.upload_url)) {
+        http_fail(r, SBX_EINVAL, "field 'fileUploadUrl' must be an http:// or https:// URL");
+        return;
+    }
+    if (wants_sse(r)) {
+        sse_run *s = calloc(1, sizeof *s);
+        if (!s) {
+            http_fail(r, SBX_EINTERNAL, "out of memory");
+            return;
+        }
+        s->rq = rq;
+        s->rq.code = s->code = strdup(rq.code);
+        s->rq.upload_url = s->url = rq.upload_url ? strdup(rq.upload_url) : NULL;
+        s->rq.upload_token = s->token = rq.upload_token ? strdup(rq.upload_token) : NULL;
+        http_reply_stream(r, 200, "text/event-stream; charset=utf-8", sse_produce, s, sse_run_free);
+        return;
+    }
+    cJSON *res = exec_run(&rq, NULL, NULL, &e);
+    if (!res)
+        http_reply_error(r, &e);
+    else
+        http_reply_json(r, 200, res);
+}
+
+const http_route api_exec_routes[] = {
+    {"POST", "/execute", execute, "exec", false},
+    {0},
+};

@@ -1,0 +1,142 @@
+"""Lifecycle: SIGTERM with runs and browsers in flight leaves nothing behind; a server started
+after a SIGKILL sweeps what the dead one left (and only what it can prove was its own)."""
+
+import os
+import signal
+import subprocess
+import threading
+import time
+import unittest
+
+from harness import Server, descendants
+from harness import TOKEN  # noqa: F401  (the servers below use it)
+
+
+def procs_by_comm(names):
+    """{pid: comm} of live processes whose comm is one of names."""
+    out = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/comm") as f:
+                comm = f.read().strip()
+            with open(f"/proc/{d}/stat") as f:
+                state = f.read().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if comm in names and state != "Z":
+            out[int(d)] = comm
+    return out
+
+
+WATCHED = ("python3", "chromium", "chrome", "chrome_crashpad", "chrome_crashpad_handler")
+
+
+def wait_until(pred, timeout, step=0.05):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if pred():
+            return True
+        time.sleep(step)
+    return pred()
+
+
+def chromium_available(srv):
+    return bool(srv.get("/health").json().get("browser", {}).get("chromium"))
+
+
+class TestShutdown(unittest.TestCase):
+    def test_sigterm_with_work_in_flight(self):
+        before = set(procs_by_comm(WATCHED))
+        srv = Server(env={"SHUTDOWN_GRACE_MS": "1000"})
+        try:
+            srv.start()
+            sessions = []
+            if chromium_available(srv):
+                for _ in range(2):
+                    r = srv.post("/browser/sessions", body={})
+                    self.assertEqual(r.status, 201, r)
+                    sessions.append(r.json()["sessionId"])
+            replies = []
+
+            def long_run():
+                try:
+                    replies.append(srv.post("/execute", body={
+                        "code": "import time\nprint('started', flush=True)\ntime.sleep(60)",
+                        "timeoutMs": 60000}, timeout=30))
+                except OSError as e:  # the connection may be cut at shutdown
+                    replies.append(e)
+
+            t = threading.Thread(target=long_run)
+            t.start()
+            runs = os.path.join(srv.data_dir, "runs")
+            self.assertTrue(wait_until(lambda: os.listdir(runs), 10), "the run never started")
+            time.sleep(0.3)
+            pid = srv.proc.pid
+            t0 = time.time()
+            self.assertEqual(srv.stop(signal.SIGTERM, timeout=20), 0)
+            self.assertLess(time.time() - t0, 15)
+            t.join(30)
+            self.assertEqual(descendants(pid), [])
+            self.assertEqual(srv.data_entries(), [])
+            leaked = set(procs_by_comm(WATCHED)) - before
+            self.assertTrue(wait_until(lambda: not (set(procs_by_comm(WATCHED)) - before), 5),
+                            f"processes left behind: {leaked}")
+        finally:
+            srv.cleanup()
+
+
+class TestRestartSweep(unittest.TestCase):
+    def test_sweep_after_sigkill(self):
+        before = set(procs_by_comm(WATCHED))
+        srv = Server()
+        bystander = None
+        try:
+            srv.start()
+            has_browser = chromium_available(srv)
+            if has_browser:
+                self.assertEqual(srv.post("/browser/sessions", body={}).status, 201)
+            threading.Thread(target=lambda: self._quiet_post(srv), daemon=True).start()
+            runs = os.path.join(srv.data_dir, "runs")
+            self.assertTrue(wait_until(lambda: os.listdir(runs), 10), "the run never started")
+
+            # A directory whose owner record names a live process that is NOT ours (a pid
+            # reused by someone else): the sweep must remove the directory but spare the process.
+            bystander = subprocess.Popen(["sleep", "60"])
+            forged = os.path.join(srv.data_dir, "browser", "forged")
+            os.makedirs(forged)
+            with open(os.path.join(forged, ".owner"), "w") as f:
+                f.write(f"{bystander.pid} 1\n")
+
+            srv.proc.send_signal(signal.SIGKILL)
+            srv.proc.wait()
+            srv.log.close()
+
+            second = Server(reuse=srv)
+            second.start()
+            try:
+                self.assertTrue(wait_until(lambda: not (set(procs_by_comm(WATCHED)) - before), 10),
+                                f"leftovers still running: {set(procs_by_comm(WATCHED)) - before}")
+                self.assertEqual(second.data_entries(), [])
+                self.assertIsNone(bystander.poll(), "the sweep killed a process it did not own")
+                self.assertIn(b"swept", second.read_log())
+            finally:
+                self.assertEqual(second.stop(), 0)
+        finally:
+            if bystander:
+                bystander.kill()
+                bystander.wait()
+            srv.cleanup()
+
+    @staticmethod
+    def _quiet_post(srv):
+        try:
+            srv.post("/execute", body={"code": "import time\ntime.sleep(60)", "timeoutMs": 60000},
+                     timeout=90)
+        except OSError:
+            pass
+
+
+if __name__ == "__main__":
+    unittest.main()
