@@ -12,17 +12,6 @@
 #include "../common/log.h"
 #include "http.h"
 
-/* Actions and capture live in src/browser/actions.c and capture.c. While a tree lacks them,
- * the references are weak and the routes answer 503 (a weak reference alone would not pull the
- * object out of the static sbx_core archive, hence the check at compile time). */
-#if !__has_include("../browser/actions.c")
-#pragma weak br_action
-#endif
-#if !__has_include("../browser/capture.c")
-#pragma weak br_screenshot
-#pragma weak br_pdf
-#endif
-
 static void fail(http_req *r, const sbx_err *e) {
     http_reply_error(r, e);
 }
@@ -178,10 +167,6 @@ static void h_action(http_req *r) {
     }
     if (!timeout_field(r, body, &to))
         return;
-    if (!br_action) {
-        http_fail(r, SBX_EUNAVAIL, "actions are not available in this build");
-        return;
-    }
     br_session *s = session_of(r);
     if (!s)
         return;
@@ -235,10 +220,6 @@ static void h_screenshot(http_req *r) {
     const char *sel = http_query(r, "selector");
     if (sel && *sel)
         o.selector = sel;
-    if (!br_screenshot) {
-        http_fail(r, SBX_EUNAVAIL, "screenshots are not available in this build");
-        return;
-    }
     br_session *s = session_of(r);
     if (!s)
         return;
@@ -255,10 +236,6 @@ static void h_screenshot(http_req *r) {
 
 static void h_pdf(http_req *r) {
     sbx_err e = {0};
-    if (!br_pdf) {
-        http_fail(r, SBX_EUNAVAIL, "PDF printing is not available in this build");
-        return;
-    }
     br_session *s = session_of(r);
     if (!s)
         return;

@@ -1,0 +1,593 @@
+/* actions.c -- POST /browser/sessions/{id}/action: what acts on one page (click, type, fill,
+ * press, hover, focus, select, scroll, waitForSelector, evaluate).
+ *
+ * Built only on page.h: element lookups, visibility and hit tests run as small JavaScript
+ * snippets through br_page_eval (polled until the caller's deadline); mouse and keyboard input
+ * goes through CDP Input.* via br_page_call so page listeners see real, trusted events.
+ *
+ * Thread safety: br_action runs on an HTTP handler thread and keeps no state between calls.
+ */
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../common/jfield.h"
+#include "../common/util.h"
+#include "page.h"
+
+#define POLL_MS 50
+#define JS_MAX (256 * 1024) /* cap on one generated snippet (selector/text come from outside) */
+
+static const char KNOWN[] =
+    "click, type, fill, press, hover, focus, select, scroll, waitForSelector, evaluate";
+
+static void sleep_ms(int ms) {
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* Milliseconds left before `deadline`, at least `floor`. */
+static int64_t left_ms(int64_t deadline, int64_t floor) {
+    int64_t l = deadline - sbx_now_ms();
+    return l < floor ? floor : l;
+}
+
+/* JSON text of `v` (a JS literal too); caller frees. */
+static char *js_lit(const cJSON *v) {
+    return v ? cJSON_PrintUnformatted(v) : strdup("null");
+}
+
+static char *js_str(const char *s) {
+    cJSON *t = cJSON_CreateString(s ? s : "");
+    char *o = cJSON_PrintUnformatted(t);
+    cJSON_Delete(t);
+    return o;
+}
+
+/* The common prologue: `el` is the element, `sel` the selector, `arg` the action's argument.
+ * Results: {bad: msg} invalid selector, {missing: 1} not there (or not visible when asked),
+ * {v: value} the body's value, {fail: kind, msg} a failure the body reports. */
+static const char JS_HEAD[] =
+    "(async (sel, arg, needVis) => {"
+    " const desc = (n) => { if (!n || !n.tagName) return String(n);"
+    "  let s = '<' + n.tagName.toLowerCase();"
+    "  if (n.id) s += ' id=\"' + n.id + '\"';"
+    "  const c = n.getAttribute('class'); if (c) s += ' class=\"' + c + '\"';"
+    "  return s + '>'; };"
+    " const visible = (n) => { const r = n.getBoundingClientRect();"
+    "  return r.width > 0 && r.height > 0 && getComputedStyle(n).visibility !== 'hidden'; };"
+    " let el; try { el = document.querySelector(sel); }"
+    " catch (e) { return {bad: String(e && e.message || e)}; }"
+    " if (!el) return {missing: 1};"
+    " if (needVis && !visible(el)) return {missing: 1, hidden: 1};"
+    " const fail = (kind, msg) => ({fail: kind, msg});"
+    " const center = () => { el.scrollIntoView({block: 'center', inline: 'center', behavior: "
+    "'instant'});"
+    "  const r = el.getBoundingClientRect(); const x = r.left + r.width / 2, y = r.top + r.height "
+    "/ 2;"
+    "  const hit = document.elementFromPoint(x, y);"
+    "  if (hit && hit !== el && !el.contains(hit)) return fail('covered', desc(hit));"
+    "  return {x, y}; };"
+    " const body = async () => {";
+static const char JS_TAIL_FMT[] = "};"
+                                  " const v = await body();"
+                                  " if (v && v.fail) return v;"
+                                  " return {v: v === undefined ? null : v};"
+                                  "})(%s, %s, %s)";
+
+/* Poll the element `sel` and run `body` (JS, may use el, arg, center(), fail()) once it is
+ * there (and visible when `need_vis`). On success *val gets the body's value (caller frees).
+ * A body failure {fail:'covered'} is retried until the deadline, then 409 naming the cover;
+ * {fail:'input'} is 400 at once. */
+static sbx_code with_element(br_page *p, const char *sel, bool need_vis, const char *body,
+                             const cJSON *arg, int64_t deadline, int64_t timeout_ms, cJSON **val,
+                             sbx_err *e) {
+    char *sl = js_str(sel), *al = js_lit(arg);
+    sbx_buf b;
+    sbx_buf_init(&b, JS_MAX);
+    sbx_buf_add(&b, JS_HEAD, strlen(JS_HEAD));
+    sbx_buf_add(&b, body, strlen(body));
+    sbx_buf_addf(&b, JS_TAIL_FMT, sl, al, need_vis ? "true" : "false");
+    free(sl);
+    free(al);
+    if (b.truncated) {
+        sbx_buf_free(&b);
+        return sbx_fail(e, SBX_EINVAL, "selector or argument too long");
+    }
+    char *js = sbx_buf_take(&b, NULL);
+    sbx_code rc = SBX_OK;
+    char cover[256] = "";
+    bool hidden = false;
+    for (;;) {
+        cJSON *r = NULL;
+        rc = br_page_eval(p, js, left_ms(deadline, 500), &r, e);
+        if (rc != SBX_OK)
+            break;
+        const cJSON *bad = cJSON_GetObjectItemCaseSensitive(r, "bad");
+        const cJSON *fk = cJSON_GetObjectItemCaseSensitive(r, "fail");
+        const cJSON *fm = cJSON_GetObjectItemCaseSensitive(r, "msg");
+        const char *fmsg = cJSON_IsString(fm) ? fm->valuestring : "";
+        if (cJSON_IsString(bad)) {
+            rc = sbx_fail(e, SBX_EINVAL, "selector: invalid CSS selector '%s': %s", sel,
+                          bad->valuestring);
+            cJSON_Delete(r);
+            break;
+        }
+        if (cJSON_IsString(fk) && strcmp(fk->valuestring, "covered") != 0) {
+            rc = sbx_fail(e, SBX_EINVAL, "%s", fmsg);
+            cJSON_Delete(r);
+            break;
+        }
+        if (cJSON_IsString(fk))
+            snprintf(cover, sizeof cover, "%s", fmsg);
+        else
+            cover[0] = '\0';
+        hidden = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "hidden")) ||
+                 cJSON_GetObjectItemCaseSensitive(r, "hidden") != NULL;
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(r, "v");
+        if (v) {
+            *val = cJSON_Duplicate(v, 1);
+            cJSON_Delete(r);
+            break;
+        }
+        cJSON_Delete(r);
+        if (sbx_now_ms() + POLL_MS >= deadline) {
+            if (cover[0])
+                rc = sbx_fail(e, SBX_ECONFLICT, "element '%s' is covered by %s", sel, cover);
+            else
+                rc = sbx_fail(e, SBX_ENOELEMENT, "element '%s' %s within %lld ms", sel,
+                              hidden ? "was not visible" : "was not found", (long long)timeout_ms);
+            break;
+        }
+        sleep_ms(POLL_MS);
+    }
+    free(js);
+    return rc;
+}
+
+/* ---- input events ---- */
+
+static sbx_code mouse(br_page *p, const char *type, double x, double y, const char *button,
+                      int buttons, int count, int64_t deadline, sbx_err *e) {
+    cJSON *a = cJSON_CreateObject();
+    cJSON_AddStringToObject(a, "type", type);
+    cJSON_AddNumberToObject(a, "x", x);
+    cJSON_AddNumberToObject(a, "y", y);
+    cJSON_AddStringToObject(a, "button", button);
+    cJSON_AddNumberToObject(a, "buttons", buttons);
+    cJSON_AddNumberToObject(a, "clickCount", count);
+    return br_page_call(p, "Input.dispatchMouseEvent", a, left_ms(deadline, 500), NULL, e);
+}
+
+typedef struct keydef {
+    const char *key, *code;
+    int vk;
+    const char *text;
+} keydef;
+
+static const keydef KEYS[] = {
+    {"Enter", "Enter", 13, "\r"},        {"Tab", "Tab", 9, NULL},
+    {"Escape", "Escape", 27, NULL},      {"Backspace", "Backspace", 8, NULL},
+    {"Delete", "Delete", 46, NULL},      {"ArrowUp", "ArrowUp", 38, NULL},
+    {"ArrowDown", "ArrowDown", 40, NULL}, {"ArrowLeft", "ArrowLeft", 37, NULL},
+    {"ArrowRight", "ArrowRight", 39, NULL}, {"Home", "Home", 36, NULL},
+    {"End", "End", 35, NULL},            {"PageUp", "PageUp", 33, NULL},
+    {"PageDown", "PageDown", 34, NULL},  {"Insert", "Insert", 45, NULL},
+    {"Space", "Space", 32, " "},         {" ", "Space", 32, " "},
+    {"Shift", "ShiftLeft", 16, NULL},    {"Control", "ControlLeft", 17, NULL},
+    {"Alt", "AltLeft", 18, NULL},        {"Meta", "MetaLeft", 91, NULL},
+};
+
+/* Length in bytes of the UTF-8 sequence starting at `s` (1 for stray bytes). */
+static size_t utf8_len(const unsigned char *s) {
+    size_t n = (*s < 0x80) ? 1 : (*s >> 5) == 6 ? 2 : (*s >> 4) == 14 ? 3 : (*s >> 3) == 30 ? 4 : 1;
+    for (size_t i = 1; i < n; i++)
+        if ((s[i] & 0xC0) != 0x80)
+            return 1;
+    return n;
+}
+
+/* keyDown (with text when the key types something) then keyUp. */
+static sbx_code key_event(br_page *p, const keydef *k, int64_t deadline, sbx_err *e) {
+    for (int up = 0; up < 2; up++) {
+        cJSON *a = cJSON_CreateObject();
+        cJSON_AddStringToObject(a, "type", up ? "keyUp" : k->text ? "keyDown" : "rawKeyDown");
+        cJSON_AddStringToObject(a, "key", k->key);
+        cJSON_AddStringToObject(a, "code", k->code);
+        cJSON_AddNumberToObject(a, "windowsVirtualKeyCode", k->vk);
+        cJSON_AddNumberToObject(a, "nativeVirtualKeyCode", k->vk);
+        if (k->text && !up) {
+            cJSON_AddStringToObject(a, "text", k->text);
+            cJSON_AddStringToObject(a, "unmodifiedText", k->text);
+        }
+        sbx_code rc =
+            br_page_call(p, "Input.dispatchKeyEvent", a, left_ms(deadline, 500), NULL, e);
+        if (rc != SBX_OK)
+            return rc;
+    }
+    return SBX_OK;
+}
+
+/* The key definition for one character (`ch`, one UTF-8 sequence); fills the caller's
+ * buffers. */
+static void char_key(const char *ch, keydef *k, char code[16]) {
+    unsigned char c = (unsigned char)ch[0];
+    k->key = ch;
+    k->text = ch;
+    k->vk = 0;
+    code[0] = '\0';
+    if (ch[1] == '\0' && c < 0x80) {
+        if (c >= 'a' && c <= 'z') {
+            k->vk = c - 'a' + 'A';
+            snprintf(code, 16, "Key%c", c - 'a' + 'A');
+        } else if (c >= 'A' && c <= 'Z') {
+            k->vk = c;
+            snprintf(code, 16, "Key%c", c);
+        } else if (c >= '0' && c <= '9') {
+            k->vk = c;
+            snprintf(code, 16, "Digit%c", c);
+        } else if (c == ' ') {
+            k->vk = 32;
+            snprintf(code, 16, "Space");
+        }
+    }
+    k->code = code;
+}
+
+/* Type `text` one character at a time ("\n" presses Enter). */
+static sbx_code type_text(br_page *p, const char *text, int64_t deadline, sbx_err *e) {
+    const unsigned char *s = (const unsigned char *)text;
+    while (*s) {
+        if (sbx_now_ms() >= deadline)
+            return sbx_fail(e, SBX_ETIMEOUT, "typing did not finish within the timeout");
+        size_t n = utf8_len(s);
+        sbx_code rc;
+        if (*s == '\n') {
+            rc = key_event(p, &KEYS[0], deadline, e);
+        } else {
+            char ch[8], code[16];
+            memcpy(ch, s, n);
+            ch[n] = '\0';
+            keydef k;
+            char_key(ch, &k, code);
+            rc = key_event(p, &k, deadline, e);
+        }
+        if (rc != SBX_OK)
+            return rc;
+        s += n;
+    }
+    return SBX_OK;
+}
+
+/* ---- actions ---- */
+
+typedef struct act {
+    br_page *p;
+    const cJSON *req;
+    const char *sel;
+    int64_t deadline, timeout_ms;
+    cJSON *out; /* reply being built */
+} act;
+
+static sbx_code need_selector(act *a, sbx_err *e) {
+    if (jf_string(a->req, "selector", true, &a->sel, e) != SBX_OK)
+        return SBX_EINVAL;
+    if (!a->sel[0])
+        return sbx_fail(e, SBX_EINVAL, "selector: must not be empty");
+    return SBX_OK;
+}
+
+static sbx_code act_pointer(act *a, bool click, sbx_err *e) {
+    const char *button = "left";
+    int64_t count = 1;
+    if (click && (jf_enum(a->req, "button", false, "left|right|middle", &button, e) ||
+                  jf_int(a->req, "clickCount", false, 1, 3, &count, e)))
+        return SBX_EINVAL;
+    cJSON *pt = NULL;
+    sbx_code rc = with_element(a->p, a->sel, true, "return center();", NULL, a->deadline,
+                               a->timeout_ms, &pt, e);
+    if (rc != SBX_OK)
+        return rc;
+    const cJSON *jx = cJSON_GetObjectItemCaseSensitive(pt, "x");
+    const cJSON *jy = cJSON_GetObjectItemCaseSensitive(pt, "y");
+    double x = cJSON_IsNumber(jx) ? jx->valuedouble : 0, y = cJSON_IsNumber(jy) ? jy->valuedouble : 0;
+    cJSON_Delete(pt);
+    rc = mouse(a->p, "mouseMoved", x, y, "none", 0, 0, a->deadline, e);
+    int bits = strcmp(button, "left") == 0 ? 1 : strcmp(button, "right") == 0 ? 2 : 4;
+    for (int i = 1; click && rc == SBX_OK && i <= count; i++) {
+        rc = mouse(a->p, "mousePressed", x, y, button, bits, i, a->deadline, e);
+        if (rc == SBX_OK)
+            rc = mouse(a->p, "mouseReleased", x, y, button, 0, i, a->deadline, e);
+    }
+    return rc;
+}
+
+/* Focus the element and put the caret at the end of what it holds. */
+static const char JS_FOCUS_END[] =
+    "el.focus();"
+    " if ((el instanceof HTMLInputElement || el instanceof HTMLTextAreaElement)) {"
+    "  try { el.setSelectionRange(el.value.length, el.value.length); } catch (e) {} }"
+    " else if (el.isContentEditable) { const r = document.createRange();"
+    "  r.selectNodeContents(el); r.collapse(false); const s = getSelection();"
+    "  s.removeAllRanges(); s.addRange(r); }"
+    " return true;";
+
+static sbx_code act_type(act *a, sbx_err *e) {
+    const char *text;
+    if (jf_string(a->req, "text", true, &text, e) != SBX_OK)
+        return SBX_EINVAL;
+    cJSON *v = NULL;
+    sbx_code rc =
+        with_element(a->p, a->sel, true, JS_FOCUS_END, NULL, a->deadline, a->timeout_ms, &v, e);
+    cJSON_Delete(v);
+    return rc == SBX_OK ? type_text(a->p, text, a->deadline, e) : rc;
+}
+
+static sbx_code act_fill(act *a, sbx_err *e) {
+    const char *value;
+    if (jf_string(a->req, "value", true, &value, e) != SBX_OK)
+        return SBX_EINVAL;
+    static const char body[] =
+        "if (el instanceof HTMLInputElement || el instanceof HTMLTextAreaElement) {"
+        "  el.focus(); const d = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(el), "
+        "'value');"
+        "  if (d && d.set) d.set.call(el, arg); else el.value = arg; }"
+        " else if (el.isContentEditable) { el.focus(); el.textContent = arg; }"
+        " else return fail('input', 'element \\'' + sel + '\\' is ' + desc(el) +"
+        " ', not an input, textarea or contenteditable element');"
+        " el.dispatchEvent(new Event('input', {bubbles: true}));"
+        " el.dispatchEvent(new Event('change', {bubbles: true}));"
+        " return true;";
+    cJSON *arg = cJSON_CreateString(value), *v = NULL;
+    sbx_code rc = with_element(a->p, a->sel, true, body, arg, a->deadline, a->timeout_ms, &v, e);
+    cJSON_Delete(arg);
+    cJSON_Delete(v);
+    return rc;
+}
+
+static sbx_code act_press(act *a, sbx_err *e) {
+    const char *key;
+    if (jf_string(a->req, "key", true, &key, e) != SBX_OK)
+        return SBX_EINVAL;
+    if (jf_string(a->req, "selector", false, &a->sel, e) != SBX_OK)
+        return SBX_EINVAL;
+    const keydef *k = NULL;
+    keydef ck;
+    char code[16];
+    for (size_t i = 0; i < sizeof KEYS / sizeof KEYS[0]; i++)
+        if (strcmp(KEYS[i].key, key) == 0)
+            k = &KEYS[i];
+    if (!k && key[0] && utf8_len((const unsigned char *)key) == strlen(key)) {
+        char_key(key, &ck, code);
+        k = &ck;
+    }
+    if (!k)
+        return sbx_fail(e, SBX_EINVAL,
+                        "key: unknown key '%s' (use one character or a name such as Enter, Tab, "
+                        "Escape, Backspace, Delete, ArrowUp, ArrowDown, ArrowLeft, ArrowRight, "
+                        "Home, End, PageUp, PageDown, Space)",
+                        key);
+    if (a->sel) {
+        cJSON *v = NULL;
+        sbx_code rc = with_element(a->p, a->sel, false, "el.focus(); return true;", NULL,
+                                   a->deadline, a->timeout_ms, &v, e);
+        cJSON_Delete(v);
+        if (rc != SBX_OK)
+            return rc;
+    }
+    return key_event(a->p, k, a->deadline, e);
+}
+
+static sbx_code act_focus(act *a, sbx_err *e) {
+    cJSON *v = NULL;
+    sbx_code rc = with_element(a->p, a->sel, false, "el.focus(); return true;", NULL, a->deadline,
+                               a->timeout_ms, &v, e);
+    cJSON_Delete(v);
+    return rc;
+}
+
+static sbx_code act_select(act *a, sbx_err *e) {
+    const cJSON *vals = cJSON_GetObjectItemCaseSensitive(a->req, "values");
+    if (!cJSON_IsArray(vals))
+        return sbx_fail(e, SBX_EINVAL, "values: required, an array of strings");
+    const cJSON *it;
+    cJSON_ArrayForEach(it, vals) {
+        if (!cJSON_IsString(it))
+            return sbx_fail(e, SBX_EINVAL, "values: must be an array of strings");
+    }
+    static const char body[] =
+        "if (!(el instanceof HTMLSelectElement)) return fail('input', 'element \\'' + sel +"
+        " '\\' is ' + desc(el) + ', not a <select>');"
+        " const opts = Array.from(el.options);"
+        " for (const want of arg) { if (!opts.some(o => o.value === want || o.label === want))"
+        "  return fail('input', 'values: no option with value or label \\'' + want + '\\' in \\''"
+        " + sel + '\\''); }"
+        " if (!el.multiple && arg.length > 1) return fail('input', 'values: \\'' + sel +"
+        " '\\' is not a multiple select; give one value');"
+        " let first = true;"
+        " for (const o of opts) { const on = arg.some(w => o.value === w || o.label === w);"
+        "  o.selected = on && (el.multiple || first); if (on) first = false; }"
+        " if (!arg.length) el.selectedIndex = -1;"
+        " el.dispatchEvent(new Event('input', {bubbles: true}));"
+        " el.dispatchEvent(new Event('change', {bubbles: true}));"
+        " return opts.filter(o => o.selected).map(o => o.value);";
+    cJSON *v = NULL;
+    sbx_code rc = with_element(a->p, a->sel, false, body, vals, a->deadline, a->timeout_ms, &v, e);
+    if (rc == SBX_OK)
+        cJSON_AddItemToObject(a->out, "selected", v);
+    return rc;
+}
+
+static sbx_code act_scroll(act *a, sbx_err *e) {
+    double x = 0, y = 0;
+    if (jf_string(a->req, "selector", false, &a->sel, e) ||
+        jf_number(a->req, "x", false, -1e9, 1e9, &x, e) ||
+        jf_number(a->req, "y", false, -1e9, 1e9, &y, e))
+        return SBX_EINVAL;
+    bool has_xy = cJSON_GetObjectItemCaseSensitive(a->req, "x") ||
+                  cJSON_GetObjectItemCaseSensitive(a->req, "y");
+    if (!a->sel && !has_xy)
+        return sbx_fail(e, SBX_EINVAL, "selector: scroll needs a selector or x/y");
+    if (a->sel && has_xy)
+        return sbx_fail(e, SBX_EINVAL, "selector: give either a selector or x/y, not both");
+    cJSON *v = NULL;
+    sbx_code rc;
+    if (a->sel) {
+        rc = with_element(a->p, a->sel, false,
+                          "el.scrollIntoView({block: 'center', inline: 'center', behavior: "
+                          "'instant'}); return [scrollX, scrollY];",
+                          NULL, a->deadline, a->timeout_ms, &v, e);
+    } else {
+        char js[160];
+        snprintf(js, sizeof js,
+                 "(() => { window.scrollTo({left: %.17g, top: %.17g, behavior: 'instant'});"
+                 " return [scrollX, scrollY]; })()",
+                 x, y);
+        rc = br_page_eval(a->p, js, left_ms(a->deadline, 500), &v, e);
+    }
+    if (rc != SBX_OK)
+        return rc;
+    if (cJSON_GetArraySize(v) == 2) {
+        cJSON_AddNumberToObject(a->out, "scrollX", cJSON_GetArrayItem(v, 0)->valuedouble);
+        cJSON_AddNumberToObject(a->out, "scrollY", cJSON_GetArrayItem(v, 1)->valuedouble);
+    }
+    cJSON_Delete(v);
+    return SBX_OK;
+}
+
+static sbx_code act_wait(act *a, sbx_err *e) {
+    const char *state = "visible";
+    if (jf_enum(a->req, "state", false, "attached|visible|hidden", &state, e) != SBX_OK)
+        return SBX_EINVAL;
+    if (strcmp(state, "hidden") != 0) {
+        cJSON *v = NULL;
+        sbx_code rc = with_element(a->p, a->sel, strcmp(state, "visible") == 0, "return true;",
+                                   NULL, a->deadline, a->timeout_ms, &v, e);
+        cJSON_Delete(v);
+        return rc;
+    }
+    /* hidden: absent, or present but not visible. */
+    char *sl = js_str(a->sel);
+    sbx_buf b;
+    sbx_buf_init(&b, JS_MAX);
+    sbx_buf_addf(&b,
+                 "((sel) => { let el; try { el = document.querySelector(sel); }"
+                 " catch (e) { return {bad: String(e && e.message || e)}; }"
+                 " if (!el) return {hidden: true}; const r = el.getBoundingClientRect();"
+                 " return {hidden: !(r.width > 0 && r.height > 0 &&"
+                 " getComputedStyle(el).visibility !== 'hidden')}; })(%s)",
+                 sl);
+    free(sl);
+    if (b.truncated) {
+        sbx_buf_free(&b);
+        return sbx_fail(e, SBX_EINVAL, "selector: too long");
+    }
+    char *js = sbx_buf_take(&b, NULL);
+    sbx_code rc;
+    for (;;) {
+        cJSON *r = NULL;
+        rc = br_page_eval(a->p, js, left_ms(a->deadline, 500), &r, e);
+        if (rc != SBX_OK)
+            break;
+        const cJSON *bad = cJSON_GetObjectItemCaseSensitive(r, "bad");
+        bool hidden = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "hidden"));
+        if (cJSON_IsString(bad))
+            rc = sbx_fail(e, SBX_EINVAL, "selector: invalid CSS selector '%s': %s", a->sel,
+                          bad->valuestring);
+        cJSON_Delete(r);
+        if (rc != SBX_OK || hidden)
+            break;
+        if (sbx_now_ms() + POLL_MS >= a->deadline) {
+            rc = sbx_fail(e, SBX_ETIMEOUT, "element '%s' was still visible after %lld ms", a->sel,
+                          (long long)a->timeout_ms);
+            break;
+        }
+        sleep_ms(POLL_MS);
+    }
+    free(js);
+    return rc;
+}
+
+static sbx_code act_evaluate(act *a, sbx_err *e) {
+    const char *expr;
+    if (jf_string(a->req, "expression", true, &expr, e) != SBX_OK)
+        return SBX_EINVAL;
+    cJSON *v = NULL;
+    sbx_code rc = br_page_eval(a->p, expr, left_ms(a->deadline, 500), &v, e);
+    if (rc == SBX_ETIMEOUT)
+        return sbx_fail(e, SBX_ETIMEOUT, "expression did not finish within %lld ms",
+                        (long long)a->timeout_ms);
+    if (rc != SBX_OK)
+        return rc;
+    cJSON_AddItemToObject(a->out, "result", v);
+    return SBX_OK;
+}
+
+typedef struct action_def {
+    const char *name;
+    const char *fields; /* allowed besides action|tabId|timeoutMs */
+    bool selector;      /* selector required */
+} action_def;
+
+static const action_def ACTIONS[] = {
+    {"click", "selector|button|clickCount", true},
+    {"type", "selector|text", true},
+    {"fill", "selector|value", true},
+    {"press", "selector|key", false},
+    {"hover", "selector", true},
+    {"focus", "selector", true},
+    {"select", "selector|values", true},
+    {"scroll", "selector|x|y", false},
+    {"waitForSelector", "selector|state", true},
+    {"evaluate", "expression", false},
+};
+
+sbx_code br_action(br_page *p, const cJSON *req, int64_t timeout_ms, cJSON **out, sbx_err *e) {
+    *out = NULL;
+    const char *name;
+    if (!cJSON_IsObject(req))
+        return sbx_fail(e, SBX_EINVAL, "body: must be a JSON object");
+    if (jf_string(req, "action", true, &name, e) != SBX_OK)
+        return sbx_fail(e, SBX_EINVAL, "action: required, one of %s", KNOWN);
+    const action_def *d = NULL;
+    for (size_t i = 0; i < sizeof ACTIONS / sizeof ACTIONS[0]; i++)
+        if (strcmp(ACTIONS[i].name, name) == 0)
+            d = &ACTIONS[i];
+    if (!d)
+        return sbx_fail(e, SBX_EINVAL, "action: unknown action '%s'; known actions: %s", name,
+                        KNOWN);
+    char known[128];
+    snprintf(known, sizeof known, "action|tabId|timeoutMs|%s", d->fields);
+    if (jf_only(req, known, e) != SBX_OK)
+        return SBX_EINVAL;
+    act a = {.p = p,
+             .req = req,
+             .sel = NULL,
+             .deadline = sbx_now_ms() + timeout_ms,
+             .timeout_ms = timeout_ms,
+             .out = cJSON_CreateObject()};
+    cJSON_AddBoolToObject(a.out, "ok", 1);
+    sbx_code rc = d->selector ? need_selector(&a, e) : SBX_OK;
+    if (rc == SBX_OK) {
+        switch (d - ACTIONS) {
+        case 0: rc = act_pointer(&a, true, e); break;
+        case 1: rc = act_type(&a, e); break;
+        case 2: rc = act_fill(&a, e); break;
+        case 3: rc = act_press(&a, e); break;
+        case 4: rc = act_pointer(&a, false, e); break;
+        case 5: rc = act_focus(&a, e); break;
+        case 6: rc = act_select(&a, e); break;
+        case 7: rc = act_scroll(&a, e); break;
+        case 8: rc = act_wait(&a, e); break;
+        default: rc = act_evaluate(&a, e); break;
+        }
+    }
+    if (rc != SBX_OK) {
+        cJSON_Delete(a.out);
+        return rc;
+    }
+    *out = a.out;
+    return SBX_OK;
+}

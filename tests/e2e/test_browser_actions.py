@@ -1,0 +1,187 @@
+"""Browser actions, screenshots and PDFs against real Chromium: each action is checked by
+reading the page's own state back, not just by the ok flag."""
+
+import struct
+import unittest
+
+from harness import LocalSite, ServerTestCase
+
+FORM = """<!doctype html><html><head><title>form</title><style>
+#hov:hover { color: rgb(255, 0, 0); } #tall { height: 3000px; }
+#cover { position: fixed; left: 0; top: 0; width: 100%; height: 100%; display: none; }
+#box { width: 120px; height: 80px; background: #08f; }
+</style></head><body>
+<form id="f" onsubmit="window.submitted = (window.submitted || 0) + 1; return false;">
+  <input id="name" value="ab">
+  <input id="other">
+  <textarea id="bio"></textarea>
+  <select id="color"><option value="r">Red</option><option value="g">Green</option></select>
+  <button type="submit" id="save">save</button>
+</form>
+<button id="btn" onclick="window.clicks = (window.clicks || 0) + 1">go</button>
+<span id="hov">hover me</span>
+<div id="box"></div>
+<div id="cover" class="overlay big"></div>
+<div id="tall"></div>
+<script>
+window.events = [];
+const name = document.getElementById('name');
+name.addEventListener('keydown', e => events.push('keydown:' + e.key));
+document.getElementById('bio').addEventListener('input', () => events.push('input'));
+document.getElementById('bio').addEventListener('change', () => events.push('change'));
+document.getElementById('color').addEventListener('change', () => events.push('select-change'));
+document.getElementById('hov').addEventListener('mouseover', () => window.hovered = true);
+setTimeout(() => { const d = document.createElement('p'); d.id = 'late'; d.textContent = 'late';
+  document.body.appendChild(d); }, 300);
+</script></body></html>"""
+
+
+class TestActions(ServerTestCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.site = LocalSite({"/form": (200, "text/html", FORM)})
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.site.close()
+        super().tearDownClass()
+
+    def setUp(self):
+        r = self.server.post("/browser/sessions", {})
+        self.assertEqual(r.status, 201, r)
+        self.sid = r.json()["sessionId"]
+        r = self.server.post(f"/browser/sessions/{self.sid}/navigate",
+                             {"url": self.site.url + "/form"})
+        self.assertEqual(r.status, 200, r)
+
+    def tearDown(self):
+        self.server.delete(f"/browser/sessions/{self.sid}")
+
+    def act(self, body, status=200):
+        r = self.server.post(f"/browser/sessions/{self.sid}/action", body)
+        self.assertEqual(r.status, status, r)
+        return r.json()
+
+    def js(self, expr):
+        return self.act({"action": "evaluate", "expression": expr})["result"]
+
+    def test_click_uses_real_mouse_events(self):
+        self.act({"action": "click", "selector": "#btn"})
+        self.act({"action": "click", "selector": "#btn"})
+        self.assertEqual(self.js("window.clicks"), 2)
+        self.assertTrue(self.js("(() => { let t = false; document.getElementById('btn')"
+                                ".addEventListener('click', e => window.trusted = e.isTrusted);"
+                                " return true; })()"))
+        self.act({"action": "click", "selector": "#btn"})
+        self.assertTrue(self.js("window.trusted"))
+
+    def test_click_on_covered_element_names_the_cover(self):
+        self.js("document.getElementById('cover').style.display = 'block'")
+        err = self.act({"action": "click", "selector": "#btn"}, 409)["error"]
+        self.assertIn("div#cover.overlay.big", err["message"])
+        self.assertIsNone(self.js("window.clicks ?? null"))
+
+    def test_type_appends_with_key_events(self):
+        self.act({"action": "type", "selector": "#name", "text": "cd"})
+        self.assertEqual(self.js("document.getElementById('name').value"), "abcd")
+        self.assertIn("keydown:c", self.js("events"))
+
+    def test_fill_replaces_and_fires_events(self):
+        self.act({"action": "fill", "selector": "#bio", "value": "new text"})
+        self.assertEqual(self.js("document.getElementById('bio').value"), "new text")
+        self.assertEqual(self.js("events"), ["input", "change"])
+
+    def test_press_enter_submits_and_tab_moves_focus(self):
+        self.act({"action": "press", "selector": "#name", "key": "Enter"})
+        self.assertEqual(self.js("window.submitted"), 1)
+        self.act({"action": "press", "selector": "#name", "key": "Tab"})
+        self.assertEqual(self.js("document.activeElement.id"), "other")
+
+    def test_hover_and_focus(self):
+        self.act({"action": "hover", "selector": "#hov"})
+        self.assertTrue(self.js("window.hovered"))
+        self.assertEqual(self.js("getComputedStyle(document.getElementById('hov')).color"),
+                         "rgb(255, 0, 0)")
+        self.act({"action": "focus", "selector": "#bio"})
+        self.assertEqual(self.js("document.activeElement.id"), "bio")
+
+    def test_select(self):
+        res = self.act({"action": "select", "selector": "#color", "values": ["g"]})
+        self.assertEqual(res["selected"], ["g"])
+        self.assertEqual(self.js("document.getElementById('color').value"), "g")
+        self.assertIn("select-change", self.js("events"))
+        err = self.act({"action": "select", "selector": "#name", "values": ["x"]}, 400)["error"]
+        self.assertIn("select", err["message"])
+
+    def test_scroll(self):
+        self.act({"action": "scroll", "x": 0, "y": 700})
+        self.assertEqual(self.js("window.scrollY"), 700)
+        self.act({"action": "scroll", "selector": "#btn"})
+        self.assertLess(self.js("window.scrollY"), 700)
+
+    def test_wait_for_selector_states(self):
+        self.act({"action": "waitForSelector", "selector": "#late", "timeoutMs": 5000})
+        self.assertEqual(self.js("document.getElementById('late').textContent"), "late")
+        self.act({"action": "waitForSelector", "selector": "#cover", "state": "hidden"})
+        self.act({"action": "waitForSelector", "selector": "#cover", "state": "attached"})
+        err = self.act({"action": "waitForSelector", "selector": "#cover", "timeoutMs": 200},
+                       422)["error"]
+        self.assertEqual(err["code"], "element_not_found")
+
+    def test_missing_element_is_422_quickly(self):
+        err = self.act({"action": "click", "selector": "#nope", "timeoutMs": 300}, 422)["error"]
+        self.assertEqual(err["code"], "element_not_found")
+        self.assertIn("#nope", err["message"])
+
+    def test_evaluate_and_errors(self):
+        self.assertEqual(self.js("({a: [1, 2], b: 'x'})"), {"a": [1, 2], "b": "x"})
+        self.assertEqual(self.js("Promise.resolve(41 + 1)"), 42)
+        err = self.act({"action": "evaluate", "expression": "throw new Error('boom')"},
+                       400)["error"]
+        self.assertIn("boom", err["message"])
+        err = self.act({"action": "dance", "selector": "#btn"}, 400)["error"]
+        self.assertIn("waitForSelector", err["message"])
+        err = self.act({"action": "click"}, 400)["error"]
+        self.assertIn("selector", err["message"])
+        err = self.act({"action": "click", "selector": "##bad"}, 400)["error"]
+        self.assertIn("selector", err["message"])
+
+
+def png_size(data):
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    return struct.unpack(">II", data[16:24])
+
+
+class TestCapture(ServerTestCase):
+    def test_screenshots_and_pdf(self):
+        with LocalSite({"/form": (200, "text/html", FORM)}) as site:
+            sid = self.server.post("/browser/sessions", {}).json()["sessionId"]
+            try:
+                base = f"/browser/sessions/{sid}"
+                self.assertEqual(self.server.post(base + "/navigate",
+                                                  {"url": site.url + "/form"}).status, 200)
+                r = self.server.get(base + "/screenshot")
+                self.assertEqual(r.status, 200, r)
+                self.assertEqual(r.header("Content-Type"), "image/png")
+                w, h = png_size(r.body)
+                full = png_size(self.server.get(base + "/screenshot?fullPage=true").body)
+                self.assertEqual(full[0], w)
+                self.assertGreater(full[1], 3000)
+                self.assertLess(h, 3000)
+                box = png_size(self.server.get(base + "/screenshot?selector=%23box").body)
+                self.assertEqual(box, (120, 80))
+                j = self.server.get(base + "/screenshot?format=jpeg&quality=50")
+                self.assertEqual(j.status, 200)
+                self.assertEqual(j.body[:3], b"\xff\xd8\xff")
+                miss = self.server.get(base + "/screenshot?selector=%23nope")
+                self.assertEqual(miss.status, 422, miss)
+                pdf = self.server.get(base + "/pdf")
+                self.assertEqual(pdf.status, 200)
+                self.assertTrue(pdf.body.startswith(b"%PDF-"))
+            finally:
+                self.server.delete(f"/browser/sessions/{sid}")
+
+
+if __name__ == "__main__":
+    unittest.main()
