@@ -204,7 +204,8 @@ int main(void) {
     result_free(&r);
 
     /* the explanation helper for refused writes */
-    char *line = sandbox_explain_output("OSError: [Errno 30] Read-only file system: '/x'", 49);
+    const char *ro = "OSError: [Errno 30] Read-only file system: '/x'";
+    char *line = sandbox_explain_output(ro, strlen(ro));
     CHECK(has(line, "sandbox: the file system is read-only"));
     free(line);
     CHECK(sandbox_explain_output("all fine", 8) == NULL);
