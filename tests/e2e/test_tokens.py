@@ -24,6 +24,7 @@ class TestTokens(ServerTestCase):
         self.assertEqual(self.server.get("/openapi.json", token=t["token"]).status, 200)
         err = self.assertError(self.server.get("/metrics", token=t["token"]), 403, "forbidden")
         self.assertIn("admin", err["message"])
+        self.assertError(self.server.get("/browser/sessions", token=t["token"]), 403, "forbidden")
         self.assertError(self.server.post("/tokens", body={"label": "x", "scopes": ["exec"]},
                                           token=t["token"]), 403, "forbidden")
         admin = self.mint(["admin"])
