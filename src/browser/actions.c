@@ -18,7 +18,7 @@
 #include "page.h"
 
 #define POLL_MS 50
-#define JS_MAX (256 * 1024) /* cap on one generated snippet (selector/text come from outside) */
+#define JS_MAX  (256 * 1024) /* cap on one generated snippet (selector/text come from outside) */
 
 static const char KNOWN[] =
     "click, type, fill, press, hover, focus, select, scroll, waitForSelector, evaluate";
@@ -52,10 +52,9 @@ static char *js_str(const char *s) {
 static const char JS_HEAD[] =
     "(async (sel, arg, needVis) => {"
     " const desc = (n) => { if (!n || !n.tagName) return String(n);"
-    "  let s = '<' + n.tagName.toLowerCase();"
-    "  if (n.id) s += ' id=\"' + n.id + '\"';"
-    "  const c = n.getAttribute('class'); if (c) s += ' class=\"' + c + '\"';"
-    "  return s + '>'; };"
+    "  let s = n.tagName.toLowerCase(); if (n.id) s += '#' + n.id;"
+    "  for (const c of n.classList) s += '.' + c;"
+    "  return s; };"
     " const visible = (n) => { const r = n.getBoundingClientRect();"
     "  return r.width > 0 && r.height > 0 && getComputedStyle(n).visibility !== 'hidden'; };"
     " let el; try { el = document.querySelector(sel); }"
@@ -168,16 +167,26 @@ typedef struct keydef {
 } keydef;
 
 static const keydef KEYS[] = {
-    {"Enter", "Enter", 13, "\r"},        {"Tab", "Tab", 9, NULL},
-    {"Escape", "Escape", 27, NULL},      {"Backspace", "Backspace", 8, NULL},
-    {"Delete", "Delete", 46, NULL},      {"ArrowUp", "ArrowUp", 38, NULL},
-    {"ArrowDown", "ArrowDown", 40, NULL}, {"ArrowLeft", "ArrowLeft", 37, NULL},
-    {"ArrowRight", "ArrowRight", 39, NULL}, {"Home", "Home", 36, NULL},
-    {"End", "End", 35, NULL},            {"PageUp", "PageUp", 33, NULL},
-    {"PageDown", "PageDown", 34, NULL},  {"Insert", "Insert", 45, NULL},
-    {"Space", "Space", 32, " "},         {" ", "Space", 32, " "},
-    {"Shift", "ShiftLeft", 16, NULL},    {"Control", "ControlLeft", 17, NULL},
-    {"Alt", "AltLeft", 18, NULL},        {"Meta", "MetaLeft", 91, NULL},
+    {"Enter", "Enter", 13, "\r"},
+    {"Tab", "Tab", 9, NULL},
+    {"Escape", "Escape", 27, NULL},
+    {"Backspace", "Backspace", 8, NULL},
+    {"Delete", "Delete", 46, NULL},
+    {"ArrowUp", "ArrowUp", 38, NULL},
+    {"ArrowDown", "ArrowDown", 40, NULL},
+    {"ArrowLeft", "ArrowLeft", 37, NULL},
+    {"ArrowRight", "ArrowRight", 39, NULL},
+    {"Home", "Home", 36, NULL},
+    {"End", "End", 35, NULL},
+    {"PageUp", "PageUp", 33, NULL},
+    {"PageDown", "PageDown", 34, NULL},
+    {"Insert", "Insert", 45, NULL},
+    {"Space", "Space", 32, " "},
+    {" ", "Space", 32, " "},
+    {"Shift", "ShiftLeft", 16, NULL},
+    {"Control", "ControlLeft", 17, NULL},
+    {"Alt", "AltLeft", 18, NULL},
+    {"Meta", "MetaLeft", 91, NULL},
 };
 
 /* Length in bytes of the UTF-8 sequence starting at `s` (1 for stray bytes). */
@@ -202,8 +211,7 @@ static sbx_code key_event(br_page *p, const keydef *k, int64_t deadline, sbx_err
             cJSON_AddStringToObject(a, "text", k->text);
             cJSON_AddStringToObject(a, "unmodifiedText", k->text);
         }
-        sbx_code rc =
-            br_page_call(p, "Input.dispatchKeyEvent", a, left_ms(deadline, 500), NULL, e);
+        sbx_code rc = br_page_call(p, "Input.dispatchKeyEvent", a, left_ms(deadline, 500), NULL, e);
         if (rc != SBX_OK)
             return rc;
     }
@@ -292,7 +300,8 @@ static sbx_code act_pointer(act *a, bool click, sbx_err *e) {
         return rc;
     const cJSON *jx = cJSON_GetObjectItemCaseSensitive(pt, "x");
     const cJSON *jy = cJSON_GetObjectItemCaseSensitive(pt, "y");
-    double x = cJSON_IsNumber(jx) ? jx->valuedouble : 0, y = cJSON_IsNumber(jy) ? jy->valuedouble : 0;
+    double x = cJSON_IsNumber(jx) ? jx->valuedouble : 0,
+           y = cJSON_IsNumber(jy) ? jy->valuedouble : 0;
     cJSON_Delete(pt);
     rc = mouse(a->p, "mouseMoved", x, y, "none", 0, 0, a->deadline, e);
     int bits = strcmp(button, "left") == 0 ? 1 : strcmp(button, "right") == 0 ? 2 : 4;
@@ -572,16 +581,36 @@ sbx_code br_action(br_page *p, const cJSON *req, int64_t timeout_ms, cJSON **out
     sbx_code rc = d->selector ? need_selector(&a, e) : SBX_OK;
     if (rc == SBX_OK) {
         switch (d - ACTIONS) {
-        case 0: rc = act_pointer(&a, true, e); break;
-        case 1: rc = act_type(&a, e); break;
-        case 2: rc = act_fill(&a, e); break;
-        case 3: rc = act_press(&a, e); break;
-        case 4: rc = act_pointer(&a, false, e); break;
-        case 5: rc = act_focus(&a, e); break;
-        case 6: rc = act_select(&a, e); break;
-        case 7: rc = act_scroll(&a, e); break;
-        case 8: rc = act_wait(&a, e); break;
-        default: rc = act_evaluate(&a, e); break;
+        case 0:
+            rc = act_pointer(&a, true, e);
+            break;
+        case 1:
+            rc = act_type(&a, e);
+            break;
+        case 2:
+            rc = act_fill(&a, e);
+            break;
+        case 3:
+            rc = act_press(&a, e);
+            break;
+        case 4:
+            rc = act_pointer(&a, false, e);
+            break;
+        case 5:
+            rc = act_focus(&a, e);
+            break;
+        case 6:
+            rc = act_select(&a, e);
+            break;
+        case 7:
+            rc = act_scroll(&a, e);
+            break;
+        case 8:
+            rc = act_wait(&a, e);
+            break;
+        default:
+            rc = act_evaluate(&a, e);
+            break;
         }
     }
     if (rc != SBX_OK) {
