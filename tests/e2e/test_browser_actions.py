@@ -148,6 +148,84 @@ class TestActions(ServerTestCase):
         self.assertIn("selector", err["message"])
 
 
+MORE = """<!doctype html><html><head><title>more</title></head><body>
+<div id="ed" contenteditable="true">old</div>
+<textarea id="ta">x</textarea>
+<input id="one">
+<button id="b" style="margin-top: 1500px">b</button>
+<script>
+window.log = [];
+const b = document.getElementById('b');
+b.addEventListener('click', () => log.push('click'));
+b.addEventListener('dblclick', () => log.push('dblclick'));
+b.addEventListener('contextmenu', e => { log.push('contextmenu'); e.preventDefault(); });
+document.getElementById('ed').addEventListener('input', () => log.push('ed-input'));
+document.getElementById('ta').addEventListener('input', () => log.push('ta-input'));
+</script></body></html>"""
+
+
+class TestActionDetails(ServerTestCase):
+    """Less common fields and failures, one session per device to stay fast."""
+
+    def session(self, site, device):
+        r = self.server.post("/browser/sessions", {"device": device})
+        self.assertEqual(r.status, 201, r)
+        sid = r.json()["sessionId"]
+        self.addCleanup(lambda: self.server.delete(f"/browser/sessions/{sid}"))
+        r = self.server.post(f"/browser/sessions/{sid}/navigate", {"url": site.url + "/more"})
+        self.assertEqual(r.status, 200, r)
+        return sid
+
+    def act(self, sid, body, status=200):
+        r = self.server.post(f"/browser/sessions/{sid}/action", body)
+        self.assertEqual(r.status, status, r)
+        return r.json()
+
+    def js(self, sid, expr):
+        return self.act(sid, {"action": "evaluate", "expression": expr})["result"]
+
+    def test_fields_and_failures(self):
+        with LocalSite({"/more": (200, "text/html", MORE)}) as site:
+            sid = self.session(site, "desktop")
+            self.act(sid, {"action": "fill", "selector": "#ed", "value": "new"})
+            self.assertEqual(self.js(sid, "document.getElementById('ed').textContent"), "new")
+            self.act(sid, {"action": "type", "selector": "#ta", "text": "y\u00e9z"})
+            self.assertEqual(self.js(sid, "document.getElementById('ta').value"), "xy\u00e9z")
+            self.assertEqual(self.js(sid, "log.filter(x => x == 'ta-input').length"), 3)
+            self.act(sid, {"action": "focus", "selector": "#one"})
+            self.act(sid, {"action": "press", "key": "q"})
+            self.assertEqual(self.js(sid, "document.getElementById('one').value"), "q")
+            self.act(sid, {"action": "click", "selector": "#b", "clickCount": 2})
+            self.act(sid, {"action": "click", "selector": "#b", "button": "right"})
+            self.assertIn("dblclick", self.js(sid, "log"))
+            self.assertIn("contextmenu", self.js(sid, "log"))
+            self.assertGreater(self.js(sid, "scrollY"), 0)  # scrolled into view to click
+            self.assertIsNone(self.js(sid, "undefined"))
+            r = self.act(sid, {"action": "waitForSelector", "selector": "#b", "state": "hidden",
+                               "timeoutMs": 200}, 504)
+            self.assertIn("#b", r["error"]["message"])
+            for body, word in [
+                ({"action": "click", "selector": "#b", "bogus": 1}, "bogus"),
+                ({"action": "waitForSelector", "selector": "a[", "timeoutMs": 200}, "selector"),
+                ({"action": "select", "selector": "#one", "values": "x"}, "values"),
+                ({"action": "scroll"}, "selector"),
+                ({"action": "press", "key": "Hyper"}, "key"),
+                ({"action": "type", "selector": "#ta"}, "text"),
+                ({"action": "click", "selector": "#b", "button": "side"}, "button"),
+                ({"action": "fill", "selector": "#b", "value": "v"}, "#b"),
+            ]:
+                err = self.act(sid, body, 400)["error"]
+                self.assertIn(word, err["message"], body)
+
+    def test_mobile_click(self):
+        with LocalSite({"/more": (200, "text/html", MORE)}) as site:
+            sid = self.session(site, "mobile")
+            self.act(sid, {"action": "click", "selector": "#b"})
+            self.assertIn("click", self.js(sid, "log"))
+            self.act(sid, {"action": "type", "selector": "#one", "text": "ok"})
+            self.assertEqual(self.js(sid, "document.getElementById('one').value"), "ok")
+
+
 def png_size(data):
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     return struct.unpack(">II", data[16:24])
