@@ -123,8 +123,7 @@ static sbx_code with_element(br_page *p, const char *sel, bool need_vis, const c
             snprintf(cover, sizeof cover, "%s", fmsg);
         else
             cover[0] = '\0';
-        hidden = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "hidden")) ||
-                 cJSON_GetObjectItemCaseSensitive(r, "hidden") != NULL;
+        hidden = cJSON_GetObjectItemCaseSensitive(r, "hidden") != NULL;
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(r, "v");
         if (v) {
             *val = cJSON_Duplicate(v, 1);
