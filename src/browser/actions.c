@@ -46,6 +46,12 @@ static char *js_str(const char *s) {
     return o;
 }
 
+/* True when an evaluation failed because the page navigated away underneath it. */
+static bool context_gone(const sbx_err *e) {
+    return e && (strstr(e->msg, "context was destroyed") || strstr(e->msg, "Cannot find context") ||
+                 strstr(e->msg, "Inspected target navigated"));
+}
+
 /* The common prologue: `el` is the element, `sel` the selector, `arg` the action's argument.
  * Results: {bad: msg} invalid selector, {missing: 1} not there (or not visible when asked),
  * {v: value} the body's value, {fail: kind, msg} a failure the body reports. */
@@ -102,6 +108,10 @@ static sbx_code with_element(br_page *p, const char *sel, bool need_vis, const c
     for (;;) {
         cJSON *r = NULL;
         rc = br_page_eval(p, js, left_ms(deadline, 500), &r, e);
+        if (rc == SBX_EINVAL && context_gone(e) && sbx_now_ms() + POLL_MS < deadline) {
+            sleep_ms(POLL_MS); /* a navigation replaced the document: look in the new one */
+            continue;
+        }
         if (rc != SBX_OK)
             break;
         const cJSON *bad = cJSON_GetObjectItemCaseSensitive(r, "bad");

@@ -152,6 +152,7 @@ MORE = """<!doctype html><html><head><title>more</title></head><body>
 <div id="ed" contenteditable="true">old</div>
 <textarea id="ta">x</textarea>
 <input id="one">
+<a id="go" href="/next">next</a>
 <button id="b" style="margin-top: 1500px">b</button>
 <script>
 window.log = [];
@@ -224,6 +225,17 @@ class TestActionDetails(ServerTestCase):
             self.assertIn("click", self.js(sid, "log"))
             self.act(sid, {"action": "type", "selector": "#one", "text": "ok"})
             self.assertEqual(self.js(sid, "document.getElementById('one').value"), "ok")
+
+    def test_wait_across_a_navigation(self):
+        slow = ("<!doctype html><p id='first'>1</p><script>setTimeout(() => {"
+                " const p = document.createElement('p'); p.id = 'second';"
+                " document.body.appendChild(p); p.textContent = '2'; }, 300)</script>")
+        with LocalSite({"/more": (200, "text/html", MORE),
+                        "/next": (200, "text/html", slow)}) as site:
+            sid = self.session(site, "desktop")
+            self.act(sid, {"action": "click", "selector": "#go"})
+            self.act(sid, {"action": "waitForSelector", "selector": "#second", "timeoutMs": 5000})
+            self.assertTrue(self.js(sid, "location.href").endswith("/next"))
 
 
 def png_size(data):
