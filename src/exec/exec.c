@@ -37,6 +37,7 @@ static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t slot_cv;
 static int running;
 static bool stopping;
+static bool curl_ready;
 static sandbox_child *live[MAX_RUNS_TRACKED];
 
 int exec_init(sbx_err *e) {
@@ -46,7 +47,7 @@ int exec_init(sbx_err *e) {
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&slot_cv, &ca);
     pthread_condattr_destroy(&ca);
-    curl_global_init(CURL_GLOBAL_DEFAULT);
+    curl_ready = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
     const char *want = sbx_cfg->python_path;
     if (want && *want)
         python = sbx_which(want);
@@ -75,11 +76,12 @@ void exec_shutdown(void) {
         pthread_mutex_lock(&mu);
     }
     pthread_mutex_unlock(&mu);
-    if (python) {
+    if (curl_ready) {
         curl_global_cleanup();
-        free(python);
-        python = NULL;
+        curl_ready = false;
     }
+    free(python);
+    python = NULL;
 }
 
 cJSON *exec_health(void) {
@@ -288,7 +290,14 @@ cJSON *exec_run(const exec_request *rq, exec_output_fn fn, void *ctx, sbx_err *e
     int64_t deadline = t0 + rq->timeout_ms;
     bool timed_out = false, exited = false;
     int code = -1, sig = 0;
+    int64_t last_sign = sbx_now_ms();
     while (out.fd >= 0 || err.fd >= 0 || !exited) {
+        /* a silent program still shows whether the streaming client is there */
+        if (fn && !client_gone && sbx_now_ms() - last_sign >= 1000) {
+            last_sign = sbx_now_ms();
+            if (fn(ctx, 3, "", 0) < 0)
+                client_gone = true;
+        }
         if (!exited && sandbox_wait(child, sbx_now_ms(), &code, &sig) == 1) {
             exited = true;
             deadline = sbx_now_ms() + 200; /* drain what is still in the pipes */

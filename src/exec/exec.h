@@ -31,7 +31,8 @@ typedef struct exec_request {
 } exec_request;
 
 /* Output observer for streaming: called on the run's thread with stream 0 (start; data is the
- * run id), 1 (stdout) or 2 (stderr). Returning -1 (the client left) kills the run. */
+ * run id), 1 (stdout), 2 (stderr) or 3 (a keep-alive with no data, about once a second while
+ * the program is silent). Returning -1 (the client left) kills the run. */
 typedef int (*exec_output_fn)(void *ctx, int stream, const char *data, size_t len);
 
 /* Run one program in a fresh sandbox and wait for it. Returns the result object

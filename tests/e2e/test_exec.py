@@ -60,12 +60,24 @@ class TestExecute(ServerTestCase):
         self.assertEqual(res["stdout"], "before\n")
         self.assertIn("timeoutMs", res["stderr"])
 
+    def rss_kib(self):
+        with open("/proc/%d/status" % self.server.proc.pid) as f:
+            return int(next(l for l in f if l.startswith("VmRSS:")).split()[1])
+
     def test_output_cap_is_marked(self):
         res = self.run_code("print('x' * 5_000_000)")
         self.assertTrue(res["truncated"])
         self.assertLess(len(res["stdout"]), 65536 + 200)
         self.assertIn("truncated at 65536 bytes", res["stdout"])
         self.assertEqual(res["exitCode"], 0)
+        # a flood far larger than the cap leaves the server's memory where it was
+        before = self.rss_kib()
+        res = self.run_code("import sys\nfor _ in range(60):\n"
+                            "    sys.stdout.write('y' * 1_000_000); sys.stderr.write('z' * 1_000_000)",
+                            timeoutMs=30000)
+        self.assertTrue(res["truncated"])
+        self.assertEqual(res["exitCode"], 0, res["stderr"][-300:])
+        self.assertLess(self.rss_kib() - before, 40 * 1024)
 
     def test_chatty_program_does_not_deadlock(self):
         res = self.run_code("import sys\nfor i in range(20000):\n"
@@ -162,6 +174,25 @@ class TestExecute(ServerTestCase):
         done = events[-1][1]
         self.assertEqual(done["exitCode"], 0)
         self.assertEqual(done["stdout"], "first\nsecond\n")
+
+    def test_sse_client_leaving_kills_the_run(self):
+        conn = http.client.HTTPConnection("127.0.0.1", self.server.port, timeout=30)
+        conn.request("POST", "/execute", body=json.dumps(
+            {"code": "import time\ntime.sleep(3600)", "timeoutMs": 60000}), headers={
+            "Authorization": "Bearer " + TOKEN, "Content-Type": "application/json",
+            "Accept": "text/event-stream"})
+        r = conn.getresponse()
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.readline().decode().strip(), "event: start")
+        runs = os.path.join(self.server.data_dir, "runs")
+        self.assertEqual(len(os.listdir(runs)), 1)
+        conn.sock.shutdown(2)
+        conn.close()
+        deadline = time.time() + 15
+        while os.listdir(runs) and time.time() < deadline:
+            time.sleep(0.1)
+        self.assertEqual(os.listdir(runs), [], "the run outlived its client")
+        self.assertEqual(self.server.get("/health").json()["exec"]["running"], 0)
 
 
 class TestBusy(ServerTestCase):
