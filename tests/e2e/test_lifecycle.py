@@ -12,25 +12,27 @@ from harness import Server, descendants
 from harness import TOKEN  # noqa: F401  (the servers below use it)
 
 
-def procs_by_comm(names):
-    """{pid: comm} of live processes whose comm is one of names."""
-    out = {}
+def strays(*markers):
+    """Live processes whose command line mentions one of markers: this test's runs carry a
+    unique marker in their code (passed with -c), this server's Chromiums its DATA_DIR. Other
+    tests running in parallel are not counted."""
+    out = []
     for d in os.listdir("/proc"):
-        if not d.isdigit():
+        if not d.isdigit() or int(d) == os.getpid():
             continue
         try:
-            with open(f"/proc/{d}/comm") as f:
-                comm = f.read().strip()
+            with open(f"/proc/{d}/cmdline", "rb") as f:
+                cmd = f.read()
             with open(f"/proc/{d}/stat") as f:
                 state = f.read().rsplit(")", 1)[1].split()[0]
         except OSError:
             continue
-        if comm in names and state != "Z":
-            out[int(d)] = comm
+        if state != "Z" and any(m.encode() in cmd for m in markers):
+            out.append(int(d))
     return out
 
 
-WATCHED = ("python3", "chromium", "chrome", "chrome_crashpad", "chrome_crashpad_handler")
+MARK = "sandboxd-lifecycle-" + os.urandom(6).hex()
 
 
 def wait_until(pred, timeout, step=0.05):
@@ -48,7 +50,6 @@ def chromium_available(srv):
 
 class TestShutdown(unittest.TestCase):
     def test_sigterm_with_work_in_flight(self):
-        before = set(procs_by_comm(WATCHED))
         srv = Server(env={"SHUTDOWN_GRACE_MS": "1000"})
         try:
             srv.start()
@@ -63,7 +64,7 @@ class TestShutdown(unittest.TestCase):
             def long_run():
                 try:
                     replies.append(srv.post("/execute", body={
-                        "code": "import time\nprint('started', flush=True)\ntime.sleep(60)",
+                        "code": f"# {MARK}\nimport time\nprint('started', flush=True)\ntime.sleep(60)",
                         "timeoutMs": 60000}, timeout=30))
                 except OSError as e:  # the connection may be cut at shutdown
                     replies.append(e)
@@ -72,7 +73,8 @@ class TestShutdown(unittest.TestCase):
             t.start()
             runs = os.path.join(srv.data_dir, "runs")
             self.assertTrue(wait_until(lambda: os.listdir(runs), 10), "the run never started")
-            time.sleep(0.3)
+            # the check below can see this run: its marker is on a live process now
+            self.assertTrue(wait_until(lambda: strays(MARK), 5), "the run's process is not visible")
             pid = srv.proc.pid
             t0 = time.time()
             self.assertEqual(srv.stop(signal.SIGTERM, timeout=20), 0)
@@ -80,16 +82,14 @@ class TestShutdown(unittest.TestCase):
             t.join(30)
             self.assertEqual(descendants(pid), [])
             self.assertEqual(srv.data_entries(), [])
-            leaked = set(procs_by_comm(WATCHED)) - before
-            self.assertTrue(wait_until(lambda: not (set(procs_by_comm(WATCHED)) - before), 5),
-                            f"processes left behind: {leaked}")
+            self.assertTrue(wait_until(lambda: not strays(MARK, srv.data_dir), 5),
+                            f"processes left behind: {strays(MARK, srv.data_dir)}")
         finally:
             srv.cleanup()
 
 
 class TestRestartSweep(unittest.TestCase):
     def test_sweep_after_sigkill(self):
-        before = set(procs_by_comm(WATCHED))
         srv = Server()
         bystander = None
         try:
@@ -99,7 +99,11 @@ class TestRestartSweep(unittest.TestCase):
                 self.assertEqual(srv.post("/browser/sessions", body={}).status, 201)
             threading.Thread(target=lambda: self._quiet_post(srv), daemon=True).start()
             runs = os.path.join(srv.data_dir, "runs")
-            self.assertTrue(wait_until(lambda: os.listdir(runs), 10), "the run never started")
+            # the run's owner record (pid + start time) is what lets the sweep prove it is ours
+            self.assertTrue(wait_until(lambda: any(
+                os.path.exists(os.path.join(runs, d, ".owner")) for d in os.listdir(runs)), 10),
+                "the run never started")
+            self.assertTrue(wait_until(lambda: strays(MARK), 5), "the run's process is not visible")
 
             # A directory whose owner record names a live process that is NOT ours (a pid
             # reused by someone else): the sweep must remove the directory but spare the process.
@@ -116,8 +120,8 @@ class TestRestartSweep(unittest.TestCase):
             second = Server(reuse=srv)
             second.start()
             try:
-                self.assertTrue(wait_until(lambda: not (set(procs_by_comm(WATCHED)) - before), 10),
-                                f"leftovers still running: {set(procs_by_comm(WATCHED)) - before}")
+                self.assertTrue(wait_until(lambda: not strays(MARK, srv.data_dir), 10),
+                                f"leftovers still running: {strays(MARK, srv.data_dir)}")
                 self.assertEqual(second.data_entries(), [])
                 self.assertIsNone(bystander.poll(), "the sweep killed a process it did not own")
                 self.assertIn(b"swept", second.read_log())
@@ -132,7 +136,8 @@ class TestRestartSweep(unittest.TestCase):
     @staticmethod
     def _quiet_post(srv):
         try:
-            srv.post("/execute", body={"code": "import time\ntime.sleep(60)", "timeoutMs": 60000},
+            srv.post("/execute", body={"code": f"# {MARK}\nimport time\ntime.sleep(60)",
+                                       "timeoutMs": 60000},
                      timeout=90)
         except OSError:
             pass
