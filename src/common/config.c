@@ -78,6 +78,11 @@ static const setting settings[] = {
      "30000", 100, 600000, NULL, "Time limit of each upload to fileUploadUrl."},
     {"exec-allow-network", "EXEC_ALLOW_NETWORK", T_BOOL, OFF(exec_allow_network), "false", 0, 0,
      NULL, "Loosen the sandbox: runs share the host network and may open inet sockets."},
+    {"exec-mode", "EXEC_MODE", T_STR, OFF(exec_mode), "zygote", 0, 0, "zygote|fork",
+     "zygote: runs fork from a sandboxed interpreter with modules preloaded; fork: cold start."},
+    {"exec-preload", "EXEC_PRELOAD", T_STR, OFF(exec_preload), "auto", 0, 0, NULL,
+     "Comma-separated modules the zygote imports (auto: common stdlib, numpy, pandas, "
+     "matplotlib when installed; empty: none)."},
 
     /* browser */
     {"chromium-path", "CHROMIUM_PATH", T_STR, OFF(chromium_path), "", 0, 0, NULL,
@@ -100,6 +105,8 @@ static const setting settings[] = {
     {"chromium-profile-dir", "CHROMIUM_PROFILE_DIR", T_STR, OFF(browser_profile_dir),
      SBX_DEFAULT_PROFILE_DIR, 0, 0, NULL,
      "Profile template copied into every new session's directory."},
+    {"browser-pool-size", "BROWSER_POOL_SIZE", T_INT, OFF(browser_pool_size), "2", 0, 64, NULL,
+     "Chromium instances kept launched and answering, each handed to one new session (0: off)."},
 };
 
 #define NSETTINGS (sizeof settings / sizeof settings[0])

@@ -41,6 +41,8 @@ typedef struct sbx_config {
     int64_t exec_upload_max_mb; /* largest file sent to fileUploadUrl */
     int64_t exec_upload_timeout_ms;
     bool exec_allow_network; /* loosen: keep the host network, allow inet sockets */
+    char *exec_mode;         /* "zygote" (pre-forked interpreter) or "fork" (cold start) */
+    char *exec_preload;      /* comma-separated modules the zygote imports; "auto" = defaults */
 
     /* browser */
     char *chromium_path;
@@ -52,6 +54,7 @@ typedef struct sbx_config {
     char *browser_allow_hosts; /* comma-separated; empty = any host */
     char *browser_deny_hosts;  /* comma-separated; checked first */
     char *browser_profile_dir; /* template copied into each session */
+    int64_t browser_pool_size; /* warm Chromium instances kept ready; 0 = no pool */
 } sbx_config;
 
 /* The parsed configuration (valid after config_load succeeded). */
