@@ -35,6 +35,7 @@
 #include <grp.h>
 #include <linux/capability.h>
 #include <stddef.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
@@ -51,23 +52,10 @@
 
 #include "../common/log.h"
 #include "../common/util.h"
+#include "layers.h"
 
-#define SBX_INNER_ID   1000u       /* uid/gid the program sees */
-#define SBX_OUTER_BASE 1500000000u /* outside ids: one per run, never a real user */
-#define SBX_OUTER_SPAN 100000u
-#define SBX_STAGE      "/run/sandboxd-root" /* mount point of each run's new root (private ns) */
-#define SBX_MAX_VIOL   64
-
-/* Landlock bits newer than Debian 12's headers (uapi values, stable ABI). */
-#define LL_FS_TRUNCATE         (1ull << 14)
-#define LL_FS_IOCTL_DEV        (1ull << 15)
-#define LL_NET_BIND_TCP        (1ull << 0)
-#define LL_NET_CONNECT_TCP     (1ull << 1)
-#define LL_SCOPE_ABSTRACT_UNIX (1ull << 0)
-#define LL_SCOPE_SIGNAL        (1ull << 1)
-struct ll_ruleset_attr {
-    uint64_t handled_access_fs, handled_access_net, scoped;
-};
+#define SBX_STAGE    "/run/sandboxd-root" /* mount point of each run's new root (private ns) */
+#define SBX_MAX_VIOL 64
 
 /* ---- the kernel's layers, probed once ------------------------------------------------------ */
 
@@ -242,6 +230,7 @@ struct sandbox_child {
     int pidfd; /* of init */
     int sock;  /* parent end of the status socket */
     int notifyfd;
+    int wakefd; /* eventfd: tells the supervisor to stop now */
     bool reaped;
     int exit_code, signo;
     pthread_t sup;
@@ -257,6 +246,10 @@ struct sandbox_child {
 
 pid_t sandbox_pid(const sandbox_child *c) {
     return c ? c->pid : -1;
+}
+
+int sandbox_pollfd(const sandbox_child *c) {
+    return c && !c->reaped ? c->pidfd : -1;
 }
 
 static void add_viol(sandbox_child *c, const char *kind, const char *detail) {
@@ -392,13 +385,14 @@ static void *supervise(void *arg) {
             check_disk(c);
             next_du = sbx_now_ms() + 100;
         }
-        struct pollfd p = {.fd = notify_open ? c->notifyfd : -1, .events = POLLIN};
-        int r = poll(&p, 1, 100);
+        struct pollfd p[2] = {{.fd = notify_open ? c->notifyfd : -1, .events = POLLIN},
+                              {.fd = c->wakefd, .events = POLLIN}};
+        int r = poll(p, 2, 100);
         if (r < 0 && errno == EINTR)
             continue;
-        if (r < 0)
+        if (r < 0 || p[1].revents)
             break;
-        if (p.revents & (POLLHUP | POLLERR | POLLNVAL)) {
+        if (p[0].revents & (POLLHUP | POLLERR | POLLNVAL)) {
             notify_open = false; /* every task of the run is gone */
             continue;
         }
@@ -499,25 +493,6 @@ char *sandbox_explain_output(const char *err, size_t len) {
 
 /* ---- child side: no malloc from here to execve ---------------------------------------------- */
 
-/* Report a fatal set-up error to the parent and die. */
-static void die(int sock, const char *what) {
-    char m[256];
-    const char *why = strerrordesc_np(errno);
-    int n = snprintf(m, sizeof m, "E%s: %s", what, why ? why : "error");
-    if (n > 0)
-        (void)!send(sock, m, (size_t)(n < (int)sizeof m ? n : (int)sizeof m - 1), MSG_NOSIGNAL);
-    _exit(127);
-}
-
-static int write_str(const char *path, const char *s) {
-    int fd = open(path, O_WRONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    ssize_t n = write(fd, s, strlen(s));
-    close(fd);
-    return n == (ssize_t)strlen(s) ? 0 : -1;
-}
-
 /* mkdir -p for a path inside the new root; `path` is absolute; no malloc. */
 static int mkdirs(const char *root, const char *path, mode_t mode) {
     char p[PATH_MAX];
@@ -606,231 +581,88 @@ static const char *const k_etc_binds[] = {
     "/etc/host.conf",     "/etc/resolv.conf",     "/etc/protocols",
     "/etc/services",      "/etc/timezone",
 };
-static const char *const k_dev_nodes[] = {"/dev/null", "/dev/zero", "/dev/full", "/dev/random",
-                                          "/dev/urandom"};
-
 /* Build the private root at SBX_STAGE and pivot into it (in init, with userns caps). */
 static void build_root(int sock, const sandbox_spec *s) {
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
-        die(sock, "make / private");
+        lay_die(sock, "make / private");
     /* Reach the run dirs while still the host's root (their parents may be 0700), then become
      * the mapped id so that files created in our own tmpfs have an owner; caps stay (KEEPCAPS). */
     int wfd = open(s->work_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
     int tfd = open(s->tmp_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (wfd < 0 || tfd < 0)
-        die(sock, "open run dirs");
+        lay_die(sock, "open run dirs");
     struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3};
     struct __user_cap_data_struct cd[2];
     if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0 || syscall(SYS_capget, &hdr, cd) != 0 ||
         setresgid(SBX_INNER_ID, SBX_INNER_ID, SBX_INNER_ID) != 0 ||
         setresuid(SBX_INNER_ID, SBX_INNER_ID, SBX_INNER_ID) != 0)
-        die(sock, "become the sandbox id");
+        lay_die(sock, "become the sandbox id");
     cd[0].effective = cd[0].permitted;
     cd[1].effective = cd[1].permitted;
     if (syscall(SYS_capset, &hdr, cd) != 0)
-        die(sock, "keep capabilities");
+        lay_die(sock, "keep capabilities");
     char wpath[32], tpath[32];
     snprintf(wpath, sizeof wpath, "/proc/self/fd/%d", wfd);
     snprintf(tpath, sizeof tpath, "/proc/self/fd/%d", tfd);
     if (mount("sbxroot", SBX_STAGE, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=16m") != 0)
-        die(sock, "mount root tmpfs");
+        lay_die(sock, "mount root tmpfs");
     for (size_t i = 0; i < sizeof k_sys_binds / sizeof *k_sys_binds; i++)
         if (bind_in(k_sys_binds[i], k_sys_binds[i], false, false) != 0)
-            die(sock, k_sys_binds[i]);
+            lay_die(sock, k_sys_binds[i]);
     if (mkdirs(SBX_STAGE, "/etc", 0755) != 0)
-        die(sock, "mkdir /etc");
+        lay_die(sock, "mkdir /etc");
     for (size_t i = 0; i < sizeof k_etc_binds / sizeof *k_etc_binds; i++)
         if (bind_in(k_etc_binds[i], k_etc_binds[i], false, false) != 0)
-            die(sock, k_etc_binds[i]);
+            lay_die(sock, k_etc_binds[i]);
     /* /dev: a small tmpfs with the harmless nodes and a private /dev/shm */
     if (mkdirs(SBX_STAGE, "/dev", 0755) != 0 ||
         mount("sbxdev", SBX_STAGE "/dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755,size=64k") !=
             0)
-        die(sock, "mount /dev");
-    for (size_t i = 0; i < sizeof k_dev_nodes / sizeof *k_dev_nodes; i++) {
+        lay_die(sock, "mount /dev");
+    for (size_t i = 0; i < sizeof lay_dev_nodes / sizeof *lay_dev_nodes; i++) {
         char dst[PATH_MAX];
-        snprintf(dst, sizeof dst, SBX_STAGE "%s", k_dev_nodes[i]);
-        if (touch(dst) != 0 || mount(k_dev_nodes[i], dst, NULL, MS_BIND, NULL) != 0)
-            die(sock, k_dev_nodes[i]);
+        snprintf(dst, sizeof dst, SBX_STAGE "%s", lay_dev_nodes[i]);
+        if (touch(dst) != 0 || mount(lay_dev_nodes[i], dst, NULL, MS_BIND, NULL) != 0)
+            lay_die(sock, lay_dev_nodes[i]);
     }
     if (symlink("/proc/self/fd", SBX_STAGE "/dev/fd") != 0 ||
         symlink("/proc/self/fd/0", SBX_STAGE "/dev/stdin") != 0 ||
         symlink("/proc/self/fd/1", SBX_STAGE "/dev/stdout") != 0 ||
         symlink("/proc/self/fd/2", SBX_STAGE "/dev/stderr") != 0)
-        die(sock, "/dev links");
+        lay_die(sock, "/dev links");
     char opt[64];
     snprintf(opt, sizeof opt, "mode=1777,size=%lldm",
              (long long)(s->file_size_mb > 0 ? s->file_size_mb : 64));
     if (mkdirs(SBX_STAGE, "/dev/shm", 01777) != 0 ||
         mount("sbxshm", SBX_STAGE "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, opt) != 0)
-        die(sock, "mount /dev/shm");
+        lay_die(sock, "mount /dev/shm");
     if (mount(NULL, SBX_STAGE "/dev", NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NOEXEC, NULL) !=
         0)
-        die(sock, "remount /dev read-only");
+        lay_die(sock, "remount /dev read-only");
     if (mkdirs(SBX_STAGE, "/proc", 0555) != 0 ||
         mount("proc", SBX_STAGE "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC,
               "hidepid=invisible") != 0) /* the init (a clone of the server) stays unseen */
-        die(sock, "mount /proc");
+        lay_die(sock, "mount /proc");
     if (bind_in(tpath, "/tmp", true, true) != 0)
-        die(sock, "bind /tmp");
+        lay_die(sock, "bind /tmp");
     if (bind_in(wpath, SANDBOX_WORK_PATH, true, true) != 0)
-        die(sock, "bind work dir");
+        lay_die(sock, "bind work dir");
     close(wfd);
     close(tfd);
     if (mkdirs(SBX_STAGE, "/.old", 0700) != 0)
-        die(sock, "mkdir .old");
+        lay_die(sock, "mkdir .old");
     if (syscall(SYS_pivot_root, SBX_STAGE, SBX_STAGE "/.old") != 0)
-        die(sock, "pivot_root");
+        lay_die(sock, "pivot_root");
     if (chdir("/") != 0 || umount2("/.old", MNT_DETACH) != 0 || rmdir("/.old") != 0)
-        die(sock, "detach old root");
+        lay_die(sock, "detach old root");
     if (mount(NULL, "/", NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) != 0)
-        die(sock, "remount / read-only");
-}
-
-static void ll_path(int sock, int rfd, const char *path, uint64_t access) {
-    struct landlock_path_beneath_attr pb = {.allowed_access = access};
-    pb.parent_fd = open(path, O_PATH | O_CLOEXEC);
-    if (pb.parent_fd < 0)
-        return; /* not in this root: nothing to allow */
-    if (syscall(SYS_landlock_add_rule, rfd, LANDLOCK_RULE_PATH_BENEATH, &pb, 0) != 0)
-        die(sock, "landlock rule");
-    close(pb.parent_fd);
-}
-
-static void apply_landlock(int sock, const sandbox_spec *s, const char *work, int abi) {
-    if (abi < 1)
-        return;
-    uint64_t all = (LANDLOCK_ACCESS_FS_MAKE_SYM << 1) - 1;
-    if (abi >= 2)
-        all |= LANDLOCK_ACCESS_FS_REFER;
-    if (abi >= 3)
-        all |= LL_FS_TRUNCATE;
-    if (abi >= 5)
-        all |= LL_FS_IOCTL_DEV;
-    struct ll_ruleset_attr ra = {.handled_access_fs = all};
-    size_t rsize = sizeof ra;
-    if (abi >= 4 && !s->allow_network)
-        ra.handled_access_net = LL_NET_BIND_TCP | LL_NET_CONNECT_TCP;
-    if (abi >= 6)
-        ra.scoped = LL_SCOPE_ABSTRACT_UNIX | LL_SCOPE_SIGNAL;
-    else if (abi >= 4)
-        rsize = offsetof(struct ll_ruleset_attr, scoped);
-    else
-        rsize = offsetof(struct ll_ruleset_attr, handled_access_net);
-    int rfd = (int)syscall(SYS_landlock_create_ruleset, &ra, rsize, 0);
-    if (rfd < 0)
-        die(sock, "landlock ruleset");
-    const uint64_t ro =
-        LANDLOCK_ACCESS_FS_EXECUTE | LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_READ_DIR;
-    const uint64_t file_rw = LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_WRITE_FILE |
-                             (abi >= 3 ? LL_FS_TRUNCATE : 0) | (abi >= 5 ? LL_FS_IOCTL_DEV : 0);
-    ll_path(sock, rfd, "/", ro);
-    ll_path(sock, rfd, work, all);
-    ll_path(sock, rfd, "/tmp", all);
-    ll_path(sock, rfd, "/dev/shm", all & ~LL_FS_IOCTL_DEV);
-    for (size_t i = 0; i < sizeof k_dev_nodes / sizeof *k_dev_nodes; i++)
-        ll_path(sock, rfd, k_dev_nodes[i], file_rw);
-    if (syscall(SYS_landlock_restrict_self, rfd, 0) != 0)
-        die(sock, "landlock restrict");
-    close(rfd);
-}
-
-static void set_limit(int sock, int res, int64_t v, rlim_t scale) {
-    if (v <= 0)
-        return;
-    struct rlimit rl = {.rlim_cur = (rlim_t)v * scale, .rlim_max = (rlim_t)v * scale};
-    if (setrlimit(res, &rl) != 0)
-        die(sock, "setrlimit");
-}
-
-static void send_fd(int sock, int fd) {
-    char byte = 'N';
-    struct iovec iov = {.iov_base = &byte, .iov_len = 1};
-    union {
-        char buf[CMSG_SPACE(sizeof(int))];
-        struct cmsghdr align;
-    } u;
-    memset(&u, 0, sizeof u);
-    struct msghdr mh = {
-        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf};
-    struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-    cm->cmsg_level = SOL_SOCKET;
-    cm->cmsg_type = SCM_RIGHTS;
-    cm->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(cm), &fd, sizeof fd);
-    if (sendmsg(sock, &mh, MSG_NOSIGNAL) != 1)
-        die(sock, "send notify fd");
-}
-
-/* The per-process layers, in order, for a process already inside the namespaces and root:
- * process group, fds, cwd, Landlock, rlimits, identity, capabilities, no_new_privs, seccomp.
- * A pre-forked interpreter's child applies exactly this list. Returns only on success. */
-static void sbx_enter_layers(int sock, const sandbox_spec *s, const struct sock_fprog *fp, int abi,
-                             bool userns) {
-    /* 1. stdio and nothing else open (the status socket is closed by execve) */
-    int in = fcntl(s->stdin_fd, F_DUPFD_CLOEXEC, 10), o = fcntl(s->stdout_fd, F_DUPFD_CLOEXEC, 10);
-    int er = fcntl(s->stderr_fd, F_DUPFD_CLOEXEC, 10), k = fcntl(sock, F_DUPFD_CLOEXEC, 10);
-    if (in < 0 || o < 0 || er < 0 || k < 0 || dup2(in, 0) < 0 || dup2(o, 1) < 0 ||
-        dup2(er, 2) < 0 || dup3(k, 3, O_CLOEXEC) < 0)
-        die(sock, "stdio");
-    sock = 3;
-    sbx_close_fds_from(4, -1);
-    /* 2. cwd */
-    const char *work = userns ? SANDBOX_WORK_PATH : s->work_dir;
-    if (chdir(work) != 0)
-        die(sock, "chdir work dir");
-    /* 3. Landlock (read-only but work dir and /tmp; TCP; scopes) */
-    apply_landlock(sock, s, work, abi);
-    /* 4. rlimits */
-    set_limit(sock, RLIMIT_AS, s->memory_mb, 1024 * 1024);
-    set_limit(sock, RLIMIT_NPROC, s->max_procs, 1);
-    set_limit(sock, RLIMIT_FSIZE, s->file_size_mb, 1024 * 1024);
-    set_limit(sock, RLIMIT_NOFILE, s->open_files, 1);
-    set_limit(sock, RLIMIT_CPU, s->cpu_seconds, 1);
-    struct rlimit zero = {0, 0};
-    if (setrlimit(RLIMIT_CORE, &zero) != 0)
-        die(sock, "setrlimit core");
-    /* 5. capabilities: the bounding set (needs CAP_SETPCAP, so before the ids change) */
-    for (int cap = 0; cap <= 63; cap++)
-        if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL)
-            die(sock, "drop bounding set");
-    /* 6. identity: the unprivileged inner id */
-    if (userns) {
-        if (setgroups(0, NULL) != 0 || setresgid(SBX_INNER_ID, SBX_INNER_ID, SBX_INNER_ID) != 0 ||
-            setresuid(SBX_INNER_ID, SBX_INNER_ID, SBX_INNER_ID) != 0)
-            die(sock, "set ids");
-    } else {
-        uid_t id = 65534;
-        if (setgroups(0, NULL) != 0 || setresgid(id, id, id) != 0 || setresuid(id, id, id) != 0)
-            die(sock, "set ids");
-    }
-    /* 7. ambient, effective, permitted, inheritable capabilities: none */
-    (void)prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
-    struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3};
-    struct __user_cap_data_struct data[2];
-    memset(data, 0, sizeof data);
-    if (syscall(SYS_capset, &hdr, data) != 0)
-        die(sock, "capset");
-    /* 8. no_new_privs */
-    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
-        die(sock, "no_new_privs");
-    /* 9. seccomp, last */
-    if (fp) {
-        unsigned flags = g_probe.notify_ok ? SECCOMP_FILTER_FLAG_NEW_LISTENER : 0;
-        long nfd = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, fp);
-        if (nfd < 0)
-            die(sock, "seccomp");
-        if (flags) {
-            send_fd(sock, (int)nfd);
-            close((int)nfd);
-        }
-    }
+        lay_die(sock, "remount / read-only");
 }
 
 struct child_args {
     const sandbox_spec *s;
-    const struct sock_fprog *fp;
-    int sock, go_fd, abi;
+    lay_spec lay;
+    int sock, go_fd;
     bool userns;
 };
 
@@ -845,41 +677,23 @@ static void run_init(struct child_args *a) {
     if (a->userns) {
         (void)sethostname("sandbox", 7);
         build_root(sock, s);
+        /* becoming the sandbox id cleared the parent-death signal: set it again, then make sure
+         * the server did not die in between (its end of the status socket would be closed) */
+        (void)prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+        struct pollfd pf = {.fd = sock, .events = POLLRDHUP};
+        if (poll(&pf, 1, 0) > 0 && (pf.revents & (POLLHUP | POLLRDHUP)))
+            _exit(127);
     }
     /* raw clone, not fork(): glibc's fork takes locks a thread of the server may have held */
     pid_t prog = (pid_t)syscall(SYS_clone, SIGCHLD, NULL, NULL, NULL, NULL);
     if (prog < 0)
-        die(sock, "fork");
+        lay_die(sock, "fork");
     if (prog == 0) {
-        sbx_enter_layers(sock, s, a->fp, a->abi, a->userns);
+        lay_enter(sock, &a->lay);
         execve(s->argv[0], (char *const *)s->argv, (char *const *)s->envp);
-        die(sock, "execve");
+        lay_die(3, "execve");
     }
-    /* init: keep only the status socket; reap until the program is gone, then end the rest */
-    int keep = sock;
-    for (int fd = 0; fd < 3; fd++)
-        close(fd);
-    sbx_close_fds_from(3, keep);
-    int st = 0, pst = -1;
-    for (;;) {
-        int w;
-        pid_t p = waitpid(-1, &w, 0);
-        if (p < 0) {
-            if (errno == EINTR)
-                continue;
-            break;
-        }
-        if (p == prog) {
-            pst = w;
-            if (a->userns)
-                kill(-1, SIGKILL); /* daemons die with the run */
-        }
-    }
-    st = pst;
-    char m[32];
-    int n = snprintf(m, sizeof m, "S%d", st);
-    (void)!send(sock, m, (size_t)n, MSG_NOSIGNAL);
-    _exit(0);
+    lay_init_loop(sock, prog, a->userns);
 }
 
 /* ---- parent side ---------------------------------------------------------------------------- */
@@ -888,10 +702,10 @@ static int write_maps(pid_t pid, unsigned outer) {
     char path[64], line[64];
     snprintf(line, sizeof line, "%u %u 1\n", SBX_INNER_ID, outer);
     snprintf(path, sizeof path, "/proc/%d/uid_map", (int)pid);
-    if (write_str(path, line) != 0)
+    if (lay_write_str(path, line) != 0)
         return -1;
     snprintf(path, sizeof path, "/proc/%d/gid_map", (int)pid);
-    return write_str(path, line);
+    return lay_write_str(path, line);
 }
 
 static int recv_msg(int sock, char *buf, size_t n, int *fd_out, int timeout_ms) {
@@ -1007,12 +821,22 @@ sbx_code sandbox_spawn(const sandbox_spec *spec, sandbox_child **out, sbx_err *e
     pthread_mutex_init(&c->mu, NULL);
     c->notifyfd = -1;
     c->pidfd = -1;
-    struct child_args a = {.s = spec,
-                           .fp = prog ? &fp : NULL,
-                           .sock = sv[1],
-                           .go_fd = go[0],
-                           .abi = g_probe.landlock_abi,
-                           .userns = userns};
+    c->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    struct child_args a = {.s = spec, .sock = sv[1], .go_fd = go[0], .userns = userns};
+    a.lay = (lay_spec){.stdin_fd = spec->stdin_fd,
+                       .stdout_fd = spec->stdout_fd,
+                       .stderr_fd = spec->stderr_fd,
+                       .work = userns ? SANDBOX_WORK_PATH : spec->work_dir,
+                       .memory_mb = spec->memory_mb,
+                       .max_procs = spec->max_procs,
+                       .file_size_mb = spec->file_size_mb,
+                       .open_files = spec->open_files,
+                       .cpu_seconds = spec->cpu_seconds,
+                       .allow_network = spec->allow_network,
+                       .userns = userns,
+                       .landlock_abi = g_probe.landlock_abi,
+                       .notify = g_probe.notify_ok,
+                       .bpf = prog ? &fp : NULL};
     unsigned long flags = SIGCHLD;
     if (userns)
         flags |= CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS |
@@ -1177,8 +1001,13 @@ void sandbox_free(sandbox_child *c) {
     }
     if (c->sup_running) {
         atomic_store(&c->stop, true);
+        uint64_t one = 1;
+        if (c->wakefd >= 0)
+            (void)!write(c->wakefd, &one, sizeof one);
         pthread_join(c->sup, NULL);
     }
+    if (c->wakefd >= 0)
+        close(c->wakefd);
     if (c->notifyfd >= 0)
         close(c->notifyfd);
     free(c->dirs[0]);

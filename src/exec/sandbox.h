@@ -21,6 +21,7 @@
 #include <cjson/cJSON.h>
 
 #include "../common/err.h"
+#include "layers.h"
 
 typedef struct sandbox_spec {
     const char *const *argv;            /* argv[0]: absolute path of the program; NULL-terminated */
@@ -37,9 +38,9 @@ typedef struct sandbox_spec {
     bool allow_network; /* loosened: keep the host network, allow inet sockets */
 } sandbox_spec;
 
-/* Where the work dir appears inside the sandbox (the child's cwd). sandbox_spawn rewrites
- * environment values that start with the host work_dir / tmp_dir to this path / "/tmp". */
-#define SANDBOX_WORK_PATH "/work"
+/* The work dir appears inside the sandbox at SANDBOX_WORK_PATH (layers.h; the child's cwd).
+ * sandbox_spawn rewrites environment values that start with the host work_dir / tmp_dir to
+ * that path / "/tmp". */
 
 typedef struct sandbox_child sandbox_child;
 
@@ -56,6 +57,9 @@ sbx_code sandbox_spawn(const sandbox_spec *spec, sandbox_child **out, sbx_err *e
 
 /* Outer pid of the child's process-group leader (for .owner records and logs). */
 pid_t sandbox_pid(const sandbox_child *c);
+
+/* A descriptor that polls readable (POLLIN) once the child has exited, or -1. */
+int sandbox_pollfd(const sandbox_child *c);
 
 /* Wait until the child exits or `deadline_ms` (sbx_now_ms clock) passes.
  * Returns 1 when it exited (*exit_code = code, or -1 when killed by *signo), 0 on timeout. */
