@@ -300,6 +300,8 @@ cJSON *exec_run(const exec_request *rq, exec_output_fn fn, void *ctx, sbx_err *e
         }
         if (!exited && sandbox_wait(child, sbx_now_ms(), &code, &sig) == 1) {
             exited = true;
+            if (out.fd < 0 && err.fd < 0)
+                break;
             deadline = sbx_now_ms() + 200; /* drain what is still in the pipes */
         }
         int64_t now = sbx_now_ms();
@@ -312,9 +314,11 @@ cJSON *exec_run(const exec_request *rq, exec_output_fn fn, void *ctx, sbx_err *e
             }
             break;
         }
-        struct pollfd p[2] = {{.fd = out.fd, .events = POLLIN}, {.fd = err.fd, .events = POLLIN}};
-        int wait = (int)(deadline - now < 50 ? deadline - now : 50);
-        if (poll(p, 2, wait) > 0) {
+        struct pollfd p[3] = {{.fd = out.fd, .events = POLLIN},
+                              {.fd = err.fd, .events = POLLIN},
+                              {.fd = exited ? -1 : sandbox_pollfd(child), .events = POLLIN}};
+        int wait = (int)(deadline - now < 250 ? deadline - now : 250);
+        if (poll(p, 3, wait) > 0) {
             if (out.fd >= 0 && p[0].revents)
                 drain(&out, 1, fn, ctx, &client_gone);
             if (err.fd >= 0 && p[1].revents)
