@@ -96,14 +96,16 @@ static int prepare_data_dir(int *lock_fd) {
         fprintf(f, "%d\n", (int)getpid());
         fclose(f);
     }
-    static const char *const subdirs[] = {"runs", "browser"};
-    for (size_t i = 0; i < 2; i++) {
+    static const char *const subdirs[] = {"runs", "browser", "zygote"}; /* zygote: on demand */
+    for (size_t i = 0; i < 3; i++) {
         snprintf(path, sizeof path, "%s/%s", dir, subdirs[i]);
         int n = sbx_sweep_dir(path);
         if (n > 0)
             LOG_W("main", "swept %d leftover %s director%s of an earlier run", n, subdirs[i],
                   n == 1 ? "y" : "ies");
-        if (sbx_mkdir_p(path, 0711) < 0) {
+        if (i == 2)
+            (void)rmdir(path);
+        else if (sbx_mkdir_p(path, 0711) < 0) {
             fprintf(stderr, "sandboxd: cannot create %s: %s\n", path, strerror(errno));
             return -1;
         }

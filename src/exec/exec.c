@@ -28,6 +28,7 @@
 #include "../common/util.h"
 #include "sandbox.h"
 #include "upload.h"
+#include "zygote.h"
 
 #define MAX_RUNS_TRACKED 256
 #define CODE_ARG_MAX     (100 * 1024) /* larger programs go through a file in the run's /tmp */
@@ -38,7 +39,14 @@ static pthread_cond_t slot_cv;
 static int running;
 static bool stopping;
 static bool curl_ready;
+static bool zygote_on; /* EXEC_MODE=zygote and the zygote thread runs */
 static sandbox_child *live[MAX_RUNS_TRACKED];
+static uint64_t started_zygote, started_cold; /* under mu */
+
+/* Every run's environment (HOME is added per run: its work dir, /work inside). */
+static const char *const k_run_env[] = {
+    "PATH=/usr/local/bin:/usr/bin:/bin", "LANG=C.UTF-8",   "TMPDIR=/tmp", "PYTHONUNBUFFERED=1",
+    "PYTHONDONTWRITEBYTECODE=1",         "MPLBACKEND=Agg", NULL};
 
 int exec_init(sbx_err *e) {
     (void)e;
@@ -59,6 +67,16 @@ int exec_init(sbx_err *e) {
     else
         LOG_W("exec", "no python3 found (set PYTHON_PATH); POST /execute will answer 503");
     sandbox_probe();
+    if (python && sbx_cfg->exec_mode && !strcmp(sbx_cfg->exec_mode, "zygote")) {
+        sbx_err ze = {0};
+        if (sbx_cfg->exec_allow_network)
+            LOG_W("exec", "EXEC_MODE=zygote: the zygote has no network, so with "
+                          "EXEC_ALLOW_NETWORK every run starts cold");
+        else if (zygote_start(python, k_run_env, &ze) != 0)
+            LOG_W("exec", "zygote not started (%s); runs start cold", ze.msg);
+        else
+            zygote_on = true;
+    }
     return 0;
 }
 
@@ -76,6 +94,8 @@ void exec_shutdown(void) {
         pthread_mutex_lock(&mu);
     }
     pthread_mutex_unlock(&mu);
+    zygote_stop();
+    zygote_on = false;
     if (curl_ready) {
         curl_global_cleanup();
         curl_ready = false;
@@ -92,7 +112,14 @@ cJSON *exec_health(void) {
         cJSON_AddNullToObject(o, "python");
     pthread_mutex_lock(&mu);
     cJSON_AddNumberToObject(o, "running", running);
+    cJSON_AddNumberToObject(o, "startedZygote", (double)started_zygote);
+    cJSON_AddNumberToObject(o, "startedCold", (double)started_cold);
     pthread_mutex_unlock(&mu);
+    cJSON_AddStringToObject(o, "mode", sbx_cfg->exec_mode ? sbx_cfg->exec_mode : "fork");
+    if (zygote_on)
+        cJSON_AddItemToObject(o, "zygote", zygote_health());
+    else
+        cJSON_AddNullToObject(o, "zygote");
     cJSON_AddNumberToObject(o, "maxRuns", (double)sbx_cfg->exec_max_runs);
     cJSON_AddItemToObject(o, "sandbox", sandbox_layers());
     return o;
@@ -243,14 +270,12 @@ cJSON *exec_run(const exec_request *rq, exec_output_fn fn, void *ctx, sbx_err *e
     }
     char home[PATH_MAX + 8];
     snprintf(home, sizeof home, "HOME=%s", work);
-    const char *envp[] = {"PATH=/usr/local/bin:/usr/bin:/bin",
-                          home,
-                          "LANG=C.UTF-8",
-                          "TMPDIR=/tmp",
-                          "PYTHONUNBUFFERED=1",
-                          "PYTHONDONTWRITEBYTECODE=1",
-                          "MPLBACKEND=Agg",
-                          NULL};
+    const char *envp[sizeof k_run_env / sizeof *k_run_env + 1];
+    size_t ne = 0;
+    for (; k_run_env[ne]; ne++)
+        envp[ne] = k_run_env[ne];
+    envp[ne++] = home;
+    envp[ne] = NULL;
     if (pipe2(outp, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0 ||
         (devnull = open("/dev/null", O_RDONLY | O_CLOEXEC)) < 0) {
         sbx_fail(e, SBX_EINTERNAL, "cannot create pipes: %s", strerror(errno));
@@ -270,19 +295,36 @@ cJSON *exec_run(const exec_request *rq, exec_output_fn fn, void *ctx, sbx_err *e
         .open_files = sbx_cfg->exec_open_files,
         .cpu_seconds = rq->timeout_ms / 1000 + 2,
         .allow_network = sbx_cfg->exec_allow_network,
+        .owner_dir = dir,
+        .code = rq->code,
+        .code_len = code_len,
     };
-    if (sandbox_spawn(&spec, &child, e) != SBX_OK)
+    bool via_zygote = false;
+    if (zygote_on) {
+        sbx_err ze = {0};
+        via_zygote = sandbox_spawn_zygote(&spec, &child, &ze) == SBX_OK;
+        if (!via_zygote && ze.code != SBX_EUNAVAIL) {
+            *e = ze;
+            goto done;
+        }
+    }
+    if (!via_zygote && sandbox_spawn(&spec, &child, e) != SBX_OK)
         goto done;
+    pthread_mutex_lock(&mu);
+    if (via_zygote)
+        started_zygote++;
+    else
+        started_cold++;
+    pthread_mutex_unlock(&mu);
     close(outp[1]), close(errp[1]), close(devnull);
     outp[1] = errp[1] = devnull = -1;
     out.fd = outp[0], err.fd = errp[0];
     outp[0] = errp[0] = -1;
     fcntl(out.fd, F_SETFL, O_NONBLOCK);
     fcntl(err.fd, F_SETFL, O_NONBLOCK);
-    sbx_owner_record(dir, sandbox_pid(child));
     slot = track(child);
-    LOG_I("exec", "run=%s started (pid %d, timeout %lld ms)", id, (int)sandbox_pid(child),
-          (long long)rq->timeout_ms);
+    LOG_I("exec", "run=%s started (pid %d, %s, timeout %lld ms)", id, (int)sandbox_pid(child),
+          via_zygote ? "zygote" : "cold", (long long)rq->timeout_ms);
     bool client_gone = false;
     if (fn && fn(ctx, 0, id, strlen(id)) < 0)
         client_gone = true;

@@ -33,12 +33,16 @@ struct ll_ruleset_attr {
 const char *const lay_dev_nodes[5] = {"/dev/null", "/dev/zero", "/dev/full", "/dev/random",
                                       "/dev/urandom"};
 
-void lay_die(int sock, const char *what) {
+void lay_report(int sock, const char *what) {
     char m[256];
     const char *why = strerrordesc_np(errno);
     int n = snprintf(m, sizeof m, "E%s: %s", what, why ? why : "error");
     if (n > 0)
         (void)!send(sock, m, (size_t)(n < (int)sizeof m ? n : (int)sizeof m - 1), MSG_NOSIGNAL);
+}
+
+void lay_die(int sock, const char *what) {
+    lay_report(sock, what);
     _exit(127);
 }
 
@@ -172,14 +176,19 @@ void lay_enter(int sock, const lay_spec *s) {
     for (int cap = 0; cap <= 63; cap++)
         if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL)
             lay_die(sock, "drop bounding set");
-    /* 6. identity: the unprivileged inner id */
+    /* 6. identity: the unprivileged inner id. Raw system calls: glibc's set*id() signals every
+     * thread it believes exists, and a clone of the multithreaded server inherits that list
+     * (it hangs when a thread was being created at the moment of the clone). */
     if (s->userns) {
-        if (setgroups(0, NULL) != 0 || setresgid(SBX_INNER_ID, SBX_INNER_ID, SBX_INNER_ID) != 0 ||
-            setresuid(SBX_INNER_ID, SBX_INNER_ID, SBX_INNER_ID) != 0)
+        if ((int)syscall(SYS_setgroups, 0, NULL) != 0 ||
+            (int)syscall(SYS_setresgid, SBX_INNER_ID, SBX_INNER_ID, SBX_INNER_ID) != 0 ||
+            (int)syscall(SYS_setresuid, SBX_INNER_ID, SBX_INNER_ID, SBX_INNER_ID) != 0)
             lay_die(sock, "set ids");
     } else {
         uid_t id = 65534;
-        if (setgroups(0, NULL) != 0 || setresgid(id, id, id) != 0 || setresuid(id, id, id) != 0)
+        if ((int)syscall(SYS_setgroups, 0, NULL) != 0 ||
+            (int)syscall(SYS_setresgid, id, id, id) != 0 ||
+            (int)syscall(SYS_setresuid, id, id, id) != 0)
             lay_die(sock, "set ids");
     }
     /* 7. ambient, effective, permitted, inheritable capabilities: none */

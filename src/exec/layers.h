@@ -34,7 +34,9 @@ typedef struct lay_spec {
 /* The device nodes a sandbox offers (bound read-write into its /dev). */
 extern const char *const lay_dev_nodes[5];
 
-/* Report "E<what>: <strerror(errno)>" on `sock` and _exit(127). */
+/* Report "E<what>: <strerror(errno)>" on `sock`. */
+void lay_report(int sock, const char *what);
+/* lay_report, then _exit(127). */
 void lay_die(int sock, const char *what) __attribute__((noreturn));
 
 /* Write all of `s` to `path` (e.g. /proc/PID/uid_map). 0 or -1. */

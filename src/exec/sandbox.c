@@ -51,8 +51,11 @@
 #include <unistd.h>
 
 #include "../common/log.h"
+#include "../common/sweep.h"
 #include "../common/util.h"
 #include "layers.h"
+#include "zygote.h"
+#include "zygote_proto.h"
 
 #define SBX_STAGE    "/run/sandboxd-root" /* mount point of each run's new root (private ns) */
 #define SBX_MAX_VIOL 64
@@ -218,6 +221,21 @@ out:
     return rc;
 }
 
+/* The two filters (network refused / loosened), built once and kept for the server's life. */
+static struct sock_filter *g_bpf[2];
+static size_t g_bpf_len[2];
+
+static int filter_for(bool allow_network, struct sock_filter **prog, size_t *len) {
+    pthread_mutex_lock(&g_probe_mu);
+    int i = allow_network ? 1 : 0, rc = 0;
+    if (!g_bpf[i])
+        rc = seccomp_build(allow_network, g_probe.notify_ok, &g_bpf[i], &g_bpf_len[i]);
+    *prog = g_bpf[i];
+    *len = g_bpf_len[i];
+    pthread_mutex_unlock(&g_probe_mu);
+    return rc;
+}
+
 /* ---- the child object ----------------------------------------------------------------------- */
 
 typedef struct viol {
@@ -230,7 +248,9 @@ struct sandbox_child {
     int pidfd; /* of init */
     int sock;  /* parent end of the status socket */
     int notifyfd;
-    int wakefd; /* eventfd: tells the supervisor to stop now */
+    int wakefd;  /* eventfd: tells the supervisor to stop now */
+    bool zygote; /* started by the zygote: init is not our child (pidfd and socket only) */
+    bool got_status;
     bool reaped;
     int exit_code, signo;
     pthread_t sup;
@@ -593,9 +613,10 @@ static void build_root(int sock, const sandbox_spec *s) {
         lay_die(sock, "open run dirs");
     struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3};
     struct __user_cap_data_struct cd[2];
+    unsigned id = s->zygote_init ? 0 : SBX_INNER_ID; /* the zygote is root of its namespace */
     if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0 || syscall(SYS_capget, &hdr, cd) != 0 ||
-        setresgid(SBX_INNER_ID, SBX_INNER_ID, SBX_INNER_ID) != 0 ||
-        setresuid(SBX_INNER_ID, SBX_INNER_ID, SBX_INNER_ID) != 0)
+        (int)syscall(SYS_setresgid, id, id, id) != 0 ||
+        (int)syscall(SYS_setresuid, id, id, id) != 0)
         lay_die(sock, "become the sandbox id");
     cd[0].effective = cd[0].permitted;
     cd[1].effective = cd[1].permitted;
@@ -659,6 +680,41 @@ static void build_root(int sock, const sandbox_spec *s) {
         lay_die(sock, "remount / read-only");
 }
 
+/* The zygote's own process: stdio, the passed fds at 4.., cwd, no core dumps, a bounding set
+ * of CAP_SETUID and CAP_SETGID (enough to map its runs' ids; each run's fresh user namespace
+ * gets its own full set), no_new_privs. Its runs apply every other layer themselves. */
+static void enter_zygote(int sock, const sandbox_spec *s) {
+    int in = fcntl(s->stdin_fd, F_DUPFD_CLOEXEC, 10), o = fcntl(s->stdout_fd, F_DUPFD_CLOEXEC, 10);
+    int er = fcntl(s->stderr_fd, F_DUPFD_CLOEXEC, 10), k = fcntl(sock, F_DUPFD_CLOEXEC, 10);
+    if (in < 0 || o < 0 || er < 0 || k < 0 || s->npass > 4)
+        lay_die(sock, "stdio");
+    int pass[4];
+    for (int i = 0; i < s->npass; i++)
+        if ((pass[i] = fcntl(s->pass_fds[i], F_DUPFD_CLOEXEC, 10)) < 0)
+            lay_die(sock, "pass fds");
+    if (dup2(in, 0) < 0 || dup2(o, 1) < 0 || dup2(er, 2) < 0 || dup3(k, 3, O_CLOEXEC) < 0)
+        lay_die(sock, "stdio");
+    sock = 3;
+    for (int i = 0; i < s->npass; i++)
+        if (dup2(pass[i], 4 + i) < 0)
+            lay_die(sock, "pass fds");
+    lay_close_from(4 + s->npass, -1);
+    if (chdir(SANDBOX_WORK_PATH) != 0)
+        lay_die(sock, "chdir work dir");
+    struct rlimit zero = {0, 0};
+    if (setrlimit(RLIMIT_CORE, &zero) != 0)
+        lay_die(sock, "setrlimit core");
+    for (int cap = 0; cap <= 63; cap++)
+        if (cap != CAP_SETUID && cap != CAP_SETGID && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 &&
+            errno != EINVAL)
+            lay_die(sock, "drop bounding set");
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+        lay_die(sock, "no_new_privs");
+    char n = 'N'; /* no seccomp listener: say so, as a run would send its listener */
+    if (send(sock, &n, 1, MSG_NOSIGNAL) != 1)
+        lay_die(sock, "report");
+}
+
 struct child_args {
     const sandbox_spec *s;
     lay_spec lay;
@@ -689,7 +745,10 @@ static void run_init(struct child_args *a) {
     if (prog < 0)
         lay_die(sock, "fork");
     if (prog == 0) {
-        lay_enter(sock, &a->lay);
+        if (s->zygote_init)
+            enter_zygote(sock, s);
+        else
+            lay_enter(sock, &a->lay);
         execve(s->argv[0], (char *const *)s->argv, (char *const *)s->envp);
         lay_die(3, "execve");
     }
@@ -698,9 +757,13 @@ static void run_init(struct child_args *a) {
 
 /* ---- parent side ---------------------------------------------------------------------------- */
 
-static int write_maps(pid_t pid, unsigned outer) {
-    char path[64], line[64];
-    snprintf(line, sizeof line, "%u %u 1\n", SBX_INNER_ID, outer);
+static int write_maps(pid_t pid, unsigned outer, bool zygote) {
+    char path[64], line[96];
+    if (zygote) /* root of its namespace, and 1..SPAN for the runs it starts */
+        snprintf(line, sizeof line, "0 %u 1\n1 %u %u\n", SBX_ZYGOTE_OUTER, SBX_OUTER_BASE,
+                 SBX_OUTER_SPAN);
+    else
+        snprintf(line, sizeof line, "%u %u 1\n", SBX_INNER_ID, outer);
     snprintf(path, sizeof path, "/proc/%d/uid_map", (int)pid);
     if (lay_write_str(path, line) != 0)
         return -1;
@@ -780,22 +843,25 @@ sbx_code sandbox_spawn(const sandbox_spec *spec, sandbox_child **out, sbx_err *e
     bool userns = g_probe.userns;
     struct sock_filter *prog = NULL;
     size_t plen = 0;
-    if (g_probe.seccomp_ok &&
-        seccomp_build(spec->allow_network, g_probe.notify_ok, &prog, &plen) != 0)
+    if (g_probe.seccomp_ok && filter_for(spec->allow_network, &prog, &plen) != 0)
         return sbx_fail(e, SBX_EINTERNAL, "sandbox: cannot build the seccomp filter");
     struct sock_fprog fp = {.len = (unsigned short)plen, .filter = prog};
 
     unsigned outer = SBX_OUTER_BASE + (atomic_fetch_add(&g_next_id, 1) % SBX_OUTER_SPAN);
     if (!userns)
         outer = 65534; /* the fallback runs as nobody */
+    if (spec->zygote_init) {
+        if (!userns) {
+            return sbx_fail(e, SBX_EUNAVAIL, "sandbox: the zygote needs user namespaces");
+        }
+        outer = SBX_ZYGOTE_OUTER;
+    }
     if ((chown(spec->work_dir, outer, outer) != 0 || chown(spec->tmp_dir, outer, outer) != 0)) {
-        free(prog);
         return sbx_fail(e, SBX_EINTERNAL, "sandbox: chown run dirs: %s", strerror(errno));
     }
 
     char **env = userns ? env_rewrite(spec) : NULL;
     if (userns && !env) {
-        free(prog);
         return sbx_fail(e, SBX_EINTERNAL, "sandbox: out of memory");
     }
     sandbox_spec local = *spec;
@@ -808,7 +874,6 @@ sbx_code sandbox_spawn(const sandbox_spec *spec, sandbox_child **out, sbx_err *e
     if (!c || socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0 ||
         pipe2(go, O_CLOEXEC) != 0) {
         free(c);
-        free(prog);
         env_free(env);
         for (int i = 0; i < 2; i++) {
             if (sv[i] >= 0)
@@ -853,7 +918,6 @@ sbx_code sandbox_spawn(const sandbox_spec *spec, sandbox_child **out, sbx_err *e
     int err = errno;
     close(sv[1]);
     close(go[0]);
-    free(prog);
     env_free(env);
     if (pid < 0) {
         close(sv[0]);
@@ -863,11 +927,13 @@ sbx_code sandbox_spawn(const sandbox_spec *spec, sandbox_child **out, sbx_err *e
         return sbx_fail(e, SBX_EINTERNAL, "sandbox: clone: %s", strerror(err));
     }
     (void)setpgid(pid, pid);
+    if (spec->owner_dir) /* before it runs anything: a SIGKILLed server's sweep can prove it */
+        sbx_owner_record(spec->owner_dir, pid);
     c->pid = pid;
     c->sock = sv[0];
     c->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
     char msg[300];
-    bool ok = !userns || write_maps(pid, outer) == 0;
+    bool ok = !userns || write_maps(pid, outer, spec->zygote_init) == 0;
     if (!ok)
         snprintf(msg, sizeof msg, "write id maps: %s", strerror(errno));
     if (ok && write(go[1], "g", 1) != 1) {
@@ -879,7 +945,7 @@ sbx_code sandbox_spawn(const sandbox_spec *spec, sandbox_child **out, sbx_err *e
     if (ok && prog) {
         int fd = -1;
         int r = recv_msg(c->sock, msg, sizeof msg, &fd, 10000);
-        if (r > 0 && msg[0] == 'N' && fd >= 0) {
+        if (r > 0 && msg[0] == 'N' && (fd >= 0 || spec->zygote_init)) {
             c->notifyfd = fd;
         } else {
             if (fd >= 0)
@@ -906,6 +972,166 @@ sbx_code sandbox_spawn(const sandbox_spec *spec, sandbox_child **out, sbx_err *e
     return SBX_OK;
 }
 
+/* The host pid behind a pidfd (its "Pid:" line in fdinfo), or -1. */
+static pid_t pidfd_pid(int pidfd) {
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/fdinfo/%d", pidfd);
+    char *info = sbx_read_file(path, 4096, NULL);
+    const char *p = info ? strstr(info, "\nPid:") : NULL;
+    pid_t pid = p ? (pid_t)atoi(p + 5) : -1;
+    free(info);
+    return pid;
+}
+
+/* A detached copy of `dir` (nosuid, nodev) that the run's init mounts as its own. */
+static int tree_of(const char *dir) {
+    int fd = (int)syscall(SYS_open_tree, AT_FDCWD, dir, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    struct mount_attr ma = {.attr_set = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV};
+    if (syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH, &ma, sizeof ma) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static void close_all(int *fds, int n) {
+    for (int i = 0; i < n; i++)
+        if (fds[i] >= 0) {
+            close(fds[i]);
+            fds[i] = -1;
+        }
+}
+
+sbx_code sandbox_spawn_zygote(const sandbox_spec *spec, sandbox_child **out, sbx_err *e) {
+    if (!spec || !spec->code || !spec->work_dir || !spec->tmp_dir || !out)
+        return sbx_fail(e, SBX_EINTERNAL, "sandbox: incomplete spec");
+    sandbox_probe();
+    if (!g_probe.userns || spec->allow_network || !zygote_ready())
+        return sbx_fail(e, SBX_EUNAVAIL, "sandbox: the zygote is not available");
+    struct sock_filter *bpf = NULL;
+    size_t blen = 0;
+    if (g_probe.seccomp_ok && (filter_for(false, &bpf, &blen) != 0 || blen > ZYG_MAX_BPF))
+        return sbx_fail(e, SBX_EUNAVAIL, "sandbox: no seccomp filter for the zygote");
+
+    unsigned k = atomic_fetch_add(&g_next_id, 1) % SBX_OUTER_SPAN;
+    unsigned outer = SBX_OUTER_BASE + k;
+    if (chown(spec->work_dir, outer, outer) != 0 || chown(spec->tmp_dir, outer, outer) != 0)
+        return sbx_fail(e, SBX_EINTERNAL, "sandbox: chown run dirs: %s", strerror(errno));
+    zyg_req *rq = calloc(1, sizeof *rq);
+    sandbox_child *c = calloc(1, sizeof *c);
+    int fds[ZYG_NFDS], sv[2] = {-1, -1};
+    for (int i = 0; i < ZYG_NFDS; i++)
+        fds[i] = -1;
+    char why[300] = "out of memory";
+    sbx_code rc = SBX_EUNAVAIL; /* until the program may have run, a failure is a fallback */
+    if (!rq || !c)
+        goto fail;
+    pthread_mutex_init(&c->mu, NULL);
+    c->zygote = true;
+    c->notifyfd = c->pidfd = c->sock = -1;
+    c->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
+        snprintf(why, sizeof why, "socketpair: %s", strerror(errno));
+        goto fail;
+    }
+    c->sock = sv[0];
+    fds[ZYG_FD_STATUS] = sv[1];
+    fds[ZYG_FD_STDIN] = fcntl(spec->stdin_fd, F_DUPFD_CLOEXEC, 3);
+    fds[ZYG_FD_STDOUT] = fcntl(spec->stdout_fd, F_DUPFD_CLOEXEC, 3);
+    fds[ZYG_FD_STDERR] = fcntl(spec->stderr_fd, F_DUPFD_CLOEXEC, 3);
+    fds[ZYG_FD_WORK] = tree_of(spec->work_dir);
+    fds[ZYG_FD_TMP] = tree_of(spec->tmp_dir);
+    fds[ZYG_FD_CODE] = memfd_create("sbx-code", MFD_CLOEXEC);
+    for (int i = 0; i < ZYG_NFDS; i++)
+        if (fds[i] < 0) {
+            snprintf(why, sizeof why, "prepare fd %d: %s", i, strerror(errno));
+            goto fail;
+        }
+    for (size_t off = 0; off < spec->code_len;) {
+        ssize_t n = write(fds[ZYG_FD_CODE], spec->code + off, spec->code_len - off);
+        if (n <= 0) {
+            snprintf(why, sizeof why, "store the program: %s", strerror(errno));
+            goto fail;
+        }
+        off += (size_t)n;
+    }
+    *rq = (zyg_req){.magic = ZYG_MAGIC,
+                    .run_uid = k + 1, /* the zygote maps its 1..SPAN to BASE.. */
+                    .memory_mb = spec->memory_mb > 0 ? spec->memory_mb + zygote_preload_mb() : 0,
+                    .max_procs = spec->max_procs,
+                    .file_size_mb = spec->file_size_mb,
+                    .open_files = spec->open_files,
+                    .cpu_seconds = spec->cpu_seconds,
+                    .landlock_abi = g_probe.landlock_abi,
+                    .notify = g_probe.notify_ok,
+                    .bpf_len = (uint32_t)blen};
+    if (blen)
+        memcpy(rq->bpf, bpf, blen * sizeof *bpf);
+    if (zygote_submit(rq, fds, e) != SBX_OK)
+        goto fail_quiet;
+    close_all(fds, ZYG_NFDS);
+    /* 'P' with the init's pidfd, then 'N' with the listener (or 'E...' on a set-up error) */
+    char msg[300];
+    int pfd = -1;
+    int r = recv_msg(c->sock, msg, sizeof msg, &pfd, 5000);
+    if (r <= 0 || msg[0] != 'P' || pfd < 0) {
+        if (pfd >= 0)
+            close(pfd);
+        snprintf(why, sizeof why, "%s",
+                 r == -2                  ? "the zygote did not answer in 5 s"
+                 : r > 0 && msg[0] == 'E' ? msg + 1
+                                          : "the zygote closed the run");
+        goto fail;
+    }
+    c->pidfd = pfd;
+    c->pid = pidfd_pid(pfd);
+    if (spec->owner_dir && c->pid > 0)
+        sbx_owner_record(spec->owner_dir, c->pid);
+    if (bpf) {
+        int nfd = -1;
+        r = recv_msg(c->sock, msg, sizeof msg, &nfd, 5000);
+        if (r <= 0 || msg[0] != 'N' || nfd < 0) {
+            if (nfd >= 0)
+                close(nfd);
+            snprintf(why, sizeof why, "%s",
+                     r == -2                  ? "the run did not start in 5 s"
+                     : r > 0 && msg[0] == 'E' ? msg + 1
+                                              : "the run ended before it started");
+            goto fail;
+        }
+        c->notifyfd = nfd;
+    }
+    free(rq);
+    int64_t fs = spec->file_size_mb > 0 ? spec->file_size_mb : 64;
+    c->disk_bytes = (spec->disk_mb > 0 ? spec->disk_mb : 4 * fs) * 1024 * 1024;
+    c->dirs[0] = strdup(spec->work_dir);
+    c->dirs[1] = strdup(spec->tmp_dir);
+    if (pthread_create(&c->sup, NULL, supervise, c) == 0)
+        c->sup_running = true;
+    *out = c;
+    return SBX_OK;
+
+fail:
+    sbx_fail(e, rc, "sandbox: zygote: %s", why);
+fail_quiet:
+    LOG_W("sandbox", "zygote run not started: %s", e && e->msg[0] ? e->msg : why);
+    close_all(fds, ZYG_NFDS);
+    free(rq);
+    if (c && c->sock >= 0) {
+        if (c->pidfd < 0)
+            c->reaped = true; /* no init to kill: without its pidfd it dies on our closed socket */
+        sandbox_free(c);
+    } else if (c) {
+        if (c->wakefd >= 0)
+            close(c->wakefd);
+        pthread_mutex_destroy(&c->mu);
+        free(c);
+    }
+    return rc;
+}
+
 static void reap(sandbox_child *c, int w) {
     c->reaped = true;
     c->exit_code = -1;
@@ -927,6 +1153,7 @@ static void reap(sandbox_child *c, int w) {
         }
         if (msg[0] == 'S') {
             int st = atoi(msg + 1);
+            c->got_status = true;
             if (st == -1) {
                 c->exit_code = WEXITSTATUS(w) ? WEXITSTATUS(w) : 127;
             } else if (WIFSIGNALED(st)) {
@@ -945,8 +1172,34 @@ static void reap(sandbox_child *c, int w) {
         c->exit_code = WEXITSTATUS(w);
 }
 
+/* A zygote run's init is not our child: its end shows on the pidfd and the program's status
+ * comes on the socket; no status means init was killed before it could report. */
+static void reap_zygote(sandbox_child *c) {
+    reap(c, 0);
+    if (!c->got_status && c->exit_code != 127) {
+        c->exit_code = -1;
+        c->signo = SIGKILL;
+    }
+}
+
+static int wait_zygote(sandbox_child *c, int64_t deadline_ms) {
+    for (;;) {
+        struct pollfd pf = {.fd = c->pidfd, .events = POLLIN};
+        int64_t left = deadline_ms - sbx_now_ms();
+        int r = poll(&pf, 1, left <= 0 ? 0 : left > 1000 ? 1000 : (int)left);
+        if (r > 0 || (r < 0 && errno != EINTR)) {
+            reap_zygote(c);
+            return 1;
+        }
+        if (left <= 0)
+            return 0;
+    }
+}
+
 int sandbox_wait(sandbox_child *c, int64_t deadline_ms, int *exit_code, int *signo) {
     if (!c)
+        return 0;
+    if (c->zygote && !c->reaped && !wait_zygote(c, deadline_ms))
         return 0;
     while (!c->reaped) {
         int w;
@@ -992,7 +1245,11 @@ void sandbox_kill(sandbox_child *c) {
 void sandbox_free(sandbox_child *c) {
     if (!c)
         return;
-    if (!c->reaped) {
+    if (!c->reaped && c->zygote) {
+        sandbox_kill(c);
+        wait_zygote(c, sbx_now_ms() + 5000);
+        c->reaped = true;
+    } else if (!c->reaped) {
         sandbox_kill(c);
         int w;
         while (waitpid(c->pid, &w, 0) < 0 && errno == EINTR)

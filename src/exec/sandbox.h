@@ -34,8 +34,18 @@ typedef struct sandbox_spec {
     int64_t file_size_mb;
     int64_t open_files;
     int64_t cpu_seconds;
-    int64_t disk_mb;    /* bytes the run may keep in its work dir + /tmp; 0: 4 x file_size_mb */
-    bool allow_network; /* loosened: keep the host network, allow inet sockets */
+    int64_t disk_mb;       /* bytes the run may keep in its work dir + /tmp; 0: 4 x file_size_mb */
+    bool allow_network;    /* loosened: keep the host network, allow inet sockets */
+    const char *owner_dir; /* if set: write its .owner (sweep.h) as soon as the child exists */
+    /* the zygote itself (zygote.c): stays root of its user namespace (ids 1..SBX_OUTER_SPAN
+     * mapped for its runs), keeps CAP_SETUID/CAP_SETGID only, gets no Landlock, rlimits or
+     * seccomp (its children apply them); pass_fds become fds 4, 5, ... */
+    bool zygote_init;
+    const int *pass_fds;
+    int npass;
+    /* the program's source, for sandbox_spawn_zygote (a cold run takes it from argv) */
+    const char *code;
+    size_t code_len;
 } sandbox_spec;
 
 /* The work dir appears inside the sandbox at SANDBOX_WORK_PATH (layers.h; the child's cwd).
@@ -54,6 +64,15 @@ cJSON *sandbox_layers(void);
 /* Start a child as `spec` says. On success returns SBX_OK and *out owns the child; on failure
  * nothing is left running and *out is untouched. Borrows `spec` for the call only. */
 sbx_code sandbox_spawn(const sandbox_spec *spec, sandbox_child **out, sbx_err *e);
+
+/* Start the run through the zygote (zygote.h) instead of a cold interpreter: same layers, same
+ * result shape. SBX_EUNAVAIL when the zygote cannot take it (not ready, died, a loosened
+ * network, or it failed before the program started): then nothing ran and the caller may use
+ * sandbox_spawn. Other failures as sandbox_spawn. */
+sbx_code sandbox_spawn_zygote(const sandbox_spec *spec, sandbox_child **out, sbx_err *e);
+
+/* The uid map of the zygote's user namespace (root of it, plus the range its runs use). */
+#define SBX_ZYGOTE_OUTER (SBX_OUTER_BASE + SBX_OUTER_SPAN)
 
 /* Outer pid of the child's process-group leader (for .owner records and logs). */
 pid_t sandbox_pid(const sandbox_child *c);

@@ -1,0 +1,39 @@
+/* zygote.h -- the pre-forked Python of EXEC_MODE=zygote: one sandboxed interpreter with the
+ * EXEC_PRELOAD modules imported, from which every run is cloned (see zygote_so/serve.c).
+ *
+ * A thread of its own starts the zygote (sandbox_spawn with zygote_init), waits for its "ready"
+ * message, and restarts it when it dies, with a growing pause (0.1 s up to 5 s). Runs never wait
+ * for it: while it is not ready they start cold (sandbox_spawn). The thread is long-lived on
+ * purpose: the zygote dies with the thread that spawned it (PR_SET_PDEATHSIG).
+ *
+ * Thread safety: zygote_start/zygote_stop from the main thread; the rest from any thread.
+ */
+#ifndef SBX_ZYGOTE_H
+#define SBX_ZYGOTE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#include "../common/err.h"
+#include "zygote_proto.h"
+
+/* Start the zygote thread for `python` with the run environment `envp` (copied). 0 or -1. */
+int zygote_start(const char *python, const char *const *envp, sbx_err *e);
+/* Stop the thread and kill the zygote (runs it started die with it). Idempotent. */
+void zygote_stop(void);
+
+/* Whether a zygote is up and waiting for runs. */
+bool zygote_ready(void);
+/* MiB of address space the preloaded modules took (added to a zygote run's memory limit, so a
+ * run keeps the headroom a cold run has). */
+int64_t zygote_preload_mb(void);
+/* Hand one run request (and its ZYG_NFDS descriptors) to the zygote. SBX_EUNAVAIL when it is
+ * not ready or the send failed (it is then restarted). The descriptors stay the caller's. */
+sbx_code zygote_submit(const zyg_req *rq, const int fds[ZYG_NFDS], sbx_err *e);
+
+/* {"mode", "ready", "pid", "starts", "modules": [...], "preloadMiB"}; caller frees. */
+cJSON *zygote_health(void);
+
+#endif

@@ -1,0 +1,42 @@
+/* zygote_proto.h -- what the server and the zygote say to each other (both sides include it).
+ *
+ * One SOCK_SEQPACKET control socket. The zygote speaks first, once: "R" followed by a JSON
+ * object {"modules": [...], "preloadKiB": n} when it has imported its modules and waits. Then
+ * every message from the server is one zyg_req carrying ZYG_NFDS descriptors (SCM_RIGHTS) in
+ * the order of the enum; the zygote answers nothing on the control socket: each run reports on
+ * its own status socket exactly as a cold run does ("P" with a pidfd of the run's init first,
+ * then "N" with the seccomp listener, or "E..." on a set-up error, and "S<status>" at the end).
+ * Closing the control socket stops the zygote.
+ */
+#ifndef SBX_ZYGOTE_PROTO_H
+#define SBX_ZYGOTE_PROTO_H
+
+#include <linux/filter.h>
+#include <stdint.h>
+
+#define ZYG_MAGIC   0x5a594731u /* "ZYG1" */
+#define ZYG_MAX_BPF 1024        /* seccomp instructions */
+#define ZYG_CTRL_FD 4           /* the control socket, in the zygote */
+#define ZYG_SO_FD   5           /* the zygote's shared object (a memfd), until it is loaded */
+
+enum {
+    ZYG_FD_STATUS,
+    ZYG_FD_STDIN,
+    ZYG_FD_STDOUT,
+    ZYG_FD_STDERR,
+    ZYG_FD_WORK,
+    ZYG_FD_TMP,
+    ZYG_FD_CODE,
+    ZYG_NFDS
+};
+
+typedef struct zyg_req {
+    uint32_t magic;
+    uint32_t run_uid; /* id in the zygote's user namespace that the run's SBX_INNER_ID maps to */
+    int64_t memory_mb, max_procs, file_size_mb, open_files, cpu_seconds;
+    int32_t landlock_abi, notify;
+    uint32_t bpf_len; /* instructions used in bpf[] */
+    struct sock_filter bpf[ZYG_MAX_BPF];
+} zyg_req;
+
+#endif

@@ -1,0 +1,133 @@
+# driver.py -- the zygote's Python half, read from fd 6 by `python3 -c <boot> zygote <modules>`
+# inside the sandbox's namespaces (embedded in the server; see serve.c for the C half).
+#
+# It imports the preload list, then hands control to sbx_zygote_serve() in the shared object
+# the server passed as fd 5. That call only returns in a run's program process, already inside
+# its own namespaces and every per-process layer (seccomp last); the program then runs here as
+# `python3 -c` would run it: a fresh __main__, sys.argv == ['-c'], the same traceback shape
+# and exit status, buffered files flushed by a normal interpreter exit.
+import sys
+
+
+def _sbx_zygote():
+    import ctypes
+    import gc
+    import json
+    import os
+
+    def vm_kib():
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmSize:"):
+                    return int(line.split()[1])
+        return 0
+
+    before = vm_kib()
+    loaded = []
+    for name in filter(None, (sys.argv[2] if len(sys.argv) > 2 else "").split(",")):
+        try:
+            __import__(name)
+            loaded.append(name)
+        except BaseException as e:  # noqa: BLE001 -- a broken module must not stop the zygote
+            print(f"cannot preload {name}: {type(e).__name__}: {e}", file=sys.stderr)
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
+                "NUMEXPR_NUM_THREADS"):
+        os.environ.pop(var, None)  # only the import needed one thread; runs see the cold env
+    ready = json.dumps({"modules": loaded, "preloadKiB": max(0, vm_kib() - before)})
+    lib = ctypes.PyDLL("/proc/self/fd/5")
+    os.close(5)
+    serve = lib.sbx_zygote_serve
+    serve.restype = ctypes.c_void_p
+    serve.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.POINTER(ctypes.c_size_t)]
+    n = ctypes.c_size_t(0)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    gc.collect()
+    gc.freeze()  # keep the preloaded objects' pages shared with every run
+    p = serve(4, ready.encode(), ctypes.byref(n))
+    if not p:
+        sys.exit(0)  # the server closed the control socket
+    # From here on: a run's program process (pid 2 of its own namespaces).
+    ctypes.pythonapi.PyOS_AfterFork_Child()  # what os.fork() does in a child: locks, at-fork hooks
+    src = ctypes.string_at(p, n.value)
+    lib.sbx_zygote_free(ctypes.c_void_p(p))
+    if "numpy.random" in sys.modules:
+        sys.modules["numpy.random"].seed()  # the global RandomState was seeded in the zygote
+    import importlib
+    sys.path_importer_cache.clear()
+    importlib.invalidate_caches()
+    return os.fsdecode(src)
+
+
+def _sbx_exit_code(e):
+    code = e.code
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code & 0xFF
+    try:
+        print(code, file=__import__("sys").stderr)
+    except Exception:  # noqa: BLE001
+        pass
+    return 1
+
+
+def _sbx_run(src):
+    # Locals only: the globals are cleared below, before the program runs in them.
+    import gc
+    import io
+    import os
+    import sys
+
+    exit_code = _sbx_exit_code
+    sys.argv[:] = ["-c"]
+    if hasattr(sys, "orig_argv"):
+        sys.orig_argv[:] = [sys.executable, "-c", src]
+    g = sys.modules["__main__"].__dict__
+    keep = ("__name__", "__doc__", "__package__", "__loader__", "__spec__", "__annotations__",
+            "__builtins__")
+    saved = {k: g[k] for k in keep if k in g}
+    g.clear()
+    g.update(saved)
+    code = 0
+    try:
+        exec(compile(src, "<string>", "exec"), g)
+    except SystemExit as e:
+        code = exit_code(e)
+    except BaseException as e:  # noqa: BLE001 -- print it as the interpreter would
+        tb = e.__traceback__.tb_next if e.__traceback__ else None
+        try:
+            sys.excepthook(type(e), e.with_traceback(tb), tb)
+        except Exception:  # noqa: BLE001
+            pass
+        code = 1
+    # The end of an interpreter, minus the teardown of the preloaded modules (tens of ms of
+    # page copying for nothing): wait for threads, run atexit, finalize what the program made
+    # (its __main__ globals and garbage), flush every file still open, then leave.
+    try:
+        if "threading" in sys.modules:
+            sys.modules["threading"]._shutdown()
+        import atexit
+        atexit._run_exitfuncs()
+        g.clear()
+        gc.collect()
+        for o in gc.get_objects():
+            if isinstance(o, io.IOBase):
+                try:
+                    if not o.closed:
+                        o.flush()
+                except Exception:  # noqa: BLE001
+                    pass
+    except SystemExit as e:
+        code = exit_code(e)
+    except BaseException:  # noqa: BLE001
+        code = code or 120
+    for f in (sys.stdout, sys.stderr):
+        try:
+            f.flush()
+        except Exception:  # noqa: BLE001
+            code = code or 120
+    os._exit(code)
+
+
+_sbx_run(_sbx_zygote())
