@@ -25,9 +25,24 @@ SOURCE_DIR = os.environ.get("SANDBOXD_SOURCE_DIR") or os.path.abspath(
 TOKEN = "test-token-" + os.urandom(8).hex()
 
 
-def descendants(pid):
-    """All live descendants of pid (by walking /proc), as a list of pids."""
-    children = {}
+ZYGOTE_MARK = b"\x00zygote\x00"  # in the zygote's command line: python3 -c <boot> zygote ...
+
+
+def _cmdline(pid):
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read()
+    except OSError:
+        return b""
+
+
+def descendants(pid, with_zygote=False):
+    """All live descendants of pid (by walking /proc), as a list of pids. The server's Python
+    zygote (its init and the interpreter that waits for runs) is part of the server, not of any
+    run, so it is left out unless with_zygote; the processes of runs it started are counted
+    (they are clones of the zygote, so they carry its command line, under a parent that does
+    too)."""
+    children, parent = {}, {}
     for d in os.listdir("/proc"):
         if not d.isdigit():
             continue
@@ -38,13 +53,20 @@ def descendants(pid):
         except (OSError, ValueError, IndexError):
             continue
         children.setdefault(ppid, []).append(int(d))
+        parent[int(d)] = ppid
     out, todo = [], [pid]
     while todo:
         p = todo.pop()
         for c in children.get(p, []):
             out.append(c)
             todo.append(c)
-    return out
+    if with_zygote:
+        return out
+    skip = set()
+    for p in out:
+        if ZYGOTE_MARK in _cmdline(p) and ZYGOTE_MARK not in _cmdline(parent.get(p, 0)):
+            skip.update((p, parent.get(p, 0)))  # the zygote and its init
+    return [p for p in out if p not in skip]
 
 
 def pids_with_env_marker(marker):
@@ -202,12 +224,15 @@ class Server:
         return self.request("DELETE", path, **kw)
 
     # ---- leftovers ----
-    def data_entries(self):
-        """What is left in DATA_DIR (ignoring the server's own lock/pid files)."""
+    def data_entries(self, running=False):
+        """What is left in DATA_DIR (ignoring the server's own lock/pid files). running: the
+        server is up, so its Python zygote's directory is expected too."""
         out = []
         for root, dirs, files in os.walk(self.data_dir):
             for n in dirs + files:
                 p = os.path.relpath(os.path.join(root, n), self.data_dir)
+                if running and (p == "zygote" or p.startswith("zygote/")):
+                    continue
                 if p not in ("runs", "browser", "sandboxd.lock", "sandboxd.pid", "tokens.json"):
                     out.append(p)
         return out

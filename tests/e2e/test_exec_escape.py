@@ -27,9 +27,27 @@ def sc(nr, *args):
 
 
 class EscapeTest(ServerTestCase):
+    """Every program against runs cloned from the pre-forked zygote (EXEC_MODE=zygote);
+    EscapeTestFork below runs the same programs against cold starts."""
+
     server_env = {"SBX_CANARY": CANARY, "EXEC_FILE_SIZE_MB": str(DISK_MB),
                   "EXEC_MEMORY_MB": "256", "EXEC_MAX_PROCS": "32",
-                  "EXEC_OUTPUT_BYTES": "65536"}
+                  "EXEC_OUTPUT_BYTES": "65536", "BROWSER_POOL_SIZE": "0",
+                  "EXEC_MODE": "zygote"}
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        if cls.server_env["EXEC_MODE"] == "zygote":
+            deadline = time.time() + 60
+            while not (cls.server.get("/health").json()["exec"]["zygote"] or {}).get("ready"):
+                if time.time() > deadline:
+                    raise AssertionError("the zygote never became ready")
+                time.sleep(0.1)
+
+    def started(self):
+        ex = self.server.get("/health").json()["exec"]
+        return ex["startedZygote"], ex["startedCold"]
 
     def run_code(self, code, timeout_ms=10000, **extra):
         body = {"code": code, "timeoutMs": timeout_ms}
@@ -54,6 +72,14 @@ class EscapeTest(ServerTestCase):
             time.sleep(0.05)
         self.assertEqual(left, [], "processes of a run outlived it")
         self.assertEqual(dirs, [], "a run directory was left")
+        # every run took the path this class is about
+        zygote, cold = self.started()
+        if self.server_env["EXEC_MODE"] == "zygote":
+            self.assertEqual(cold, 0, "a run started cold instead of from the zygote")
+            self.assertTrue(self.server.get("/health").json()["exec"]["zygote"]["ready"],
+                            "a program broke the zygote")
+        else:
+            self.assertEqual(zygote, 0, "a run came from a zygote in fork mode")
 
     def assertRefused(self, res, kind, text):
         """The sandbox refused something of `kind` and said so in stderr and violations."""
@@ -368,6 +394,12 @@ class EscapeTest(ServerTestCase):
         self.assertIn("Seccomp:\t2", res["stdout"])
         self.assertIn("CapEff:\t0000000000000000", res["stdout"])
         self.assertIn("CapBnd:\t0000000000000000", res["stdout"])
+
+
+class EscapeTestFork(EscapeTest):
+    """The same programs against cold starts (EXEC_MODE=fork)."""
+
+    server_env = dict(EscapeTest.server_env, EXEC_MODE="fork")
 
 
 if __name__ == "__main__":

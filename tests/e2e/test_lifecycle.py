@@ -33,6 +33,18 @@ def strays(*markers):
 
 
 MARK = "sandboxd-lifecycle-" + os.urandom(6).hex()
+# A run that sleeps with MARK in its command line: a run cloned from the zygote carries the
+# zygote's command line, so it re-executes itself with the marker first.
+SLEEPER = ("import os, sys\n"
+           f"os.execv(sys.executable, [sys.executable, '-c', 'import time; time.sleep(60)  # {MARK}'])")
+
+
+def _alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
 
 
 def wait_until(pred, timeout, step=0.05):
@@ -64,8 +76,8 @@ class TestShutdown(unittest.TestCase):
             def long_run():
                 try:
                     replies.append(srv.post("/execute", body={
-                        "code": f"# {MARK}\nimport time\nprint('started', flush=True)\ntime.sleep(60)",
-                        "timeoutMs": 60000}, timeout=30))
+                        "code": "print('started', flush=True)\n" + SLEEPER, "timeoutMs": 60000},
+                        timeout=30))
                 except OSError as e:  # the connection may be cut at shutdown
                     replies.append(e)
 
@@ -113,16 +125,22 @@ class TestRestartSweep(unittest.TestCase):
             with open(os.path.join(forged, ".owner"), "w") as f:
                 f.write(f"{bystander.pid} 1\n")
 
+            # the server's own Python zygote (its init and interpreter) must die with it too
+            zygote = [p for p in descendants(srv.proc.pid, with_zygote=True)
+                      if p not in descendants(srv.proc.pid)]
             srv.proc.send_signal(signal.SIGKILL)
             srv.proc.wait()
             srv.log.close()
+            self.assertTrue(wait_until(lambda: not [p for p in zygote if _alive(p)], 10),
+                            f"the zygote outlived its server: {zygote}")
 
-            second = Server(reuse=srv)
+            # no warm pool: its fresh Chromiums would carry DATA_DIR in their command lines
+            second = Server(reuse=srv, env={"BROWSER_POOL_SIZE": "0"})
             second.start()
             try:
                 self.assertTrue(wait_until(lambda: not strays(MARK, srv.data_dir), 10),
                                 f"leftovers still running: {strays(MARK, srv.data_dir)}")
-                self.assertEqual(second.data_entries(), [])
+                self.assertEqual(second.data_entries(running=True), [])
                 self.assertIsNone(bystander.poll(), "the sweep killed a process it did not own")
                 self.assertIn(b"swept", second.read_log())
             finally:
@@ -136,9 +154,7 @@ class TestRestartSweep(unittest.TestCase):
     @staticmethod
     def _quiet_post(srv):
         try:
-            srv.post("/execute", body={"code": f"# {MARK}\nimport time\ntime.sleep(60)",
-                                       "timeoutMs": 60000},
-                     timeout=90)
+            srv.post("/execute", body={"code": SLEEPER, "timeoutMs": 60000}, timeout=90)
         except OSError:
             pass
 
