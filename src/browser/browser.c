@@ -1,4 +1,5 @@
-/* browser.c -- the browser service seen by main(): start-up, janitor thread, health, shutdown. */
+/* browser.c -- the browser service seen by main(): start-up, janitor thread, warm pool, health,
+ * metrics, shutdown. */
 #define _GNU_SOURCE
 #include "browser.h"
 
@@ -11,6 +12,7 @@
 #include "../common/log.h"
 #include "cdp.h"
 #include "chromium.h"
+#include "pool.h"
 #include "session.h"
 
 static pthread_mutex_t jmu = PTHREAD_MUTEX_INITIALIZER;
@@ -71,6 +73,10 @@ int browser_init(sbx_err *e) {
     }
     jrunning = true;
     started = true;
+    if (br_pool_start(e) != 0) {
+        browser_shutdown();
+        return -1;
+    }
     return 0;
 }
 
@@ -85,6 +91,7 @@ void browser_shutdown(void) {
         pthread_join(jthread, NULL);
         jrunning = false;
     }
+    br_pool_stop();
     br_sessions_shutdown();
     chromium_shutdown();
     cdp_stop();
@@ -101,5 +108,20 @@ cJSON *browser_health(void) {
     cJSON_AddNumberToObject(o, "sessions", br_sessions_count());
     cJSON_AddNumberToObject(o, "maxSessions",
                             (double)(sbx_cfg ? sbx_cfg->browser_max_sessions : 0));
+    br_pool_stats st;
+    br_pool_stats_get(&st);
+    cJSON *pool = cJSON_AddObjectToObject(o, "pool");
+    cJSON_AddNumberToObject(pool, "size", st.size);
+    cJSON_AddNumberToObject(pool, "ready", st.ready);
     return o;
+}
+
+void browser_stats_get(browser_stats *out) {
+    br_pool_stats st;
+    br_pool_stats_get(&st);
+    out->pool_size = st.size;
+    out->pool_ready = st.ready;
+    out->pool_failures = st.failures;
+    out->created_pooled = st.pooled;
+    out->created_cold = st.cold;
 }

@@ -1,24 +1,39 @@
 /* browser.h -- the browser-session service: lifecycle seen by main() and /health.
  *
- * Thread safety: browser_init/browser_shutdown from the main thread only; browser_health
- * from any.
+ * Thread safety: browser_init/browser_shutdown from the main thread only; browser_health and
+ * browser_stats_get from any.
  */
 #ifndef SBX_BROWSER_H
 #define SBX_BROWSER_H
+
+#include <stdint.h>
 
 #include <cjson/cJSON.h>
 
 #include "../common/err.h"
 
-/* Find Chromium, start the CDP service thread, create DATA_DIR/browser. Returns 0; a missing
- * Chromium is not fatal (session creation answers 503). */
+/* Find Chromium, start the CDP service thread, the janitor and the warm pool's refill thread
+ * (BROWSER_POOL_SIZE > 0). Returns 0; a missing Chromium is not fatal (session creation answers
+ * 503, and there is no pool). */
 int browser_init(sbx_err *e);
 
-/* Close every session: kill each Chromium's process tree, remove its directory, stop the
- * service thread. Idempotent. */
+/* Close every session and pooled browser: kill each Chromium's process tree, remove its
+ * directory, stop the threads. Idempotent. */
 void browser_shutdown(void);
 
-/* {"chromium": path or null, "sessions": n, ...}; caller frees. */
+/* {"chromium": path or null, "sessions": n, "maxSessions": n, "pool": {"size", "ready"}};
+ * caller frees. */
 cJSON *browser_health(void);
+
+/* What /metrics shows of the browser service. */
+typedef struct browser_stats {
+    int pool_size;           /* BROWSER_POOL_SIZE while the pool runs, else 0 */
+    int pool_ready;          /* pooled browsers waiting for a session */
+    uint64_t pool_failures;  /* pool launches that failed */
+    uint64_t created_pooled; /* sessions that got a pooled browser */
+    uint64_t created_cold;   /* sessions that launched their own */
+} browser_stats;
+
+void browser_stats_get(browser_stats *out);
 
 #endif

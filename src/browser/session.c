@@ -3,16 +3,19 @@
 #include "session.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/wait.h>
 #include <time.h>
 
 #include "../common/config.h"
 #include "../common/log.h"
 #include "cdp.h"
 #include "chromium.h"
+#include "pool.h"
 
 #define MAX_TABS 64
 #define MOBILE_UA                                                                                  \
@@ -58,6 +61,7 @@ struct br_session {
 static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
 static br_session *reg;
 static int reserved; /* sessions being created */
+static int cold;     /* of those, launching their own Chromium */
 static char *chromium_bin;
 static int alive;          /* allocated sessions, listed or not */
 static bool shutting_down; /* no session is listed any more */
@@ -337,10 +341,30 @@ static void session_free(br_session *s) {
     pthread_mutex_lock(&reg_mu);
     alive--;
     pthread_mutex_unlock(&reg_mu);
+    br_pool_kick();
 }
 
 void br_session_discard(br_session *s) {
     session_free(s);
+}
+
+const char *br_session_id(const br_session *s) {
+    return s->id;
+}
+
+bool br_session_usable(br_session *s) {
+    pthread_mutex_lock(&s->mu);
+    bool ok = !s->crashed && !s->closing && s->conn && !cdp_dead(s->conn);
+    pthread_mutex_unlock(&s->mu);
+    pid_t pid = __atomic_load_n(&s->proc.pid, __ATOMIC_SEQ_CST);
+    if (ok && pid > 0) {
+        /* Has the leader exited? WNOWAIT leaves it to be reaped by kill_browser. */
+        siginfo_t si;
+        memset(&si, 0, sizeof si);
+        if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) != 0 || si.si_pid != 0)
+            ok = false;
+    }
+    return ok && pid > 0;
 }
 
 br_session *br_session_launch(int64_t timeout_ms, sbx_err *e) {
@@ -471,6 +495,26 @@ int br_sessions_count(void) {
     return n;
 }
 
+void br_sessions_load(int *in_use, int *cold_launches) {
+    pthread_mutex_lock(&reg_mu);
+    *in_use = live_count_locked() + reserved;
+    *cold_launches = cold;
+    pthread_mutex_unlock(&reg_mu);
+}
+
+/* Take a launched browser and make it the session: fills sid and tab; `s` is gone on failure. */
+static sbx_code hand_out(br_session *s, bool mobile, char sid[SBX_ID_LEN], char tab[SBX_ID_LEN],
+                         sbx_err *e) {
+    memcpy(sid, s->id, SBX_ID_LEN);
+    sbx_code rc = br_session_publish(s, mobile, e);
+    if (rc == SBX_OK) {
+        pthread_mutex_lock(&s->mu);
+        memcpy(tab, s->current->tab_id, SBX_ID_LEN);
+        pthread_mutex_unlock(&s->mu);
+    }
+    return rc;
+}
+
 sbx_code br_session_create(bool mobile, char sid[SBX_ID_LEN], char tab[SBX_ID_LEN], sbx_err *e) {
     if (!chromium_bin)
         return sbx_fail(e, SBX_EUNAVAIL,
@@ -485,22 +529,40 @@ sbx_code br_session_create(bool mobile, char sid[SBX_ID_LEN], char tab[SBX_ID_LE
     }
     reserved++;
     pthread_mutex_unlock(&reg_mu);
-    sbx_code rc = SBX_OK;
-    br_session *s = br_session_launch(sbx_cfg->browser_launch_timeout_ms, e);
-    if (!s)
-        rc = e->code;
-    else {
-        memcpy(sid, s->id, SBX_ID_LEN);
-        rc = br_session_publish(s, mobile, e);
-        if (rc == SBX_OK) {
-            pthread_mutex_lock(&s->mu);
-            memcpy(tab, s->current->tab_id, SBX_ID_LEN);
-            pthread_mutex_unlock(&s->mu);
-        }
+    sbx_code rc = SBX_EUNAVAIL;
+    bool pooled = false;
+    /* A pooled browser first; one that fails at hand-out is gone, and a cold launch follows. */
+    br_session *s = br_pool_take();
+    bool took = s != NULL;
+    if (took) {
+        char id[SBX_ID_LEN];
+        memcpy(id, br_session_id(s), SBX_ID_LEN);
+        rc = hand_out(s, mobile, sid, tab, e);
+        pooled = rc == SBX_OK;
+        if (rc != SBX_OK)
+            LOG_W("browser", "session=%s pooled browser failed at hand-out: %s", id, e->msg);
     }
+    pthread_mutex_lock(&reg_mu);
+    bool launch = rc != SBX_OK && !shutting_down;
+    if (launch)
+        cold++;
+    pthread_mutex_unlock(&reg_mu);
+    if (!launch && !took)
+        rc = sbx_fail(e, SBX_EUNAVAIL, "the server is shutting down");
+    if (launch) {
+        s = br_session_launch(sbx_cfg->browser_launch_timeout_ms, e);
+        pthread_mutex_lock(&reg_mu);
+        cold--;
+        pthread_mutex_unlock(&reg_mu);
+        br_pool_kick();
+        rc = s ? hand_out(s, mobile, sid, tab, e) : e->code;
+    }
+    if (rc == SBX_OK)
+        br_pool_note_session(pooled);
     pthread_mutex_lock(&reg_mu);
     reserved--;
     pthread_mutex_unlock(&reg_mu);
+    br_pool_kick();
     return rc;
 }
 

@@ -3,7 +3,8 @@
  * A session is one Chromium (its own process group and directory DATA_DIR/browser/<id>) with
  * one CDP connection and its tabs (br_page, flattened target sessions). Launching a Chromium
  * until it answers CDP (br_session_launch) is separate from making it a user's session
- * (br_session_publish), so a pool can hold pre-launched browsers.
+ * (br_session_publish), so the pool (pool.h) can hold pre-launched browsers; br_session_create
+ * takes a pooled browser when there is one and launches one otherwise.
  *
  * Thread safety: every function may be called from any thread. br_session_get borrows a
  * session (kept alive until br_session_put); br_page pointers stay valid while their session
@@ -31,6 +32,9 @@ void br_sessions_shutdown(void);
 void br_sessions_tick(void);
 /* Live sessions (crashed ones excluded). */
 int br_sessions_count(void);
+/* *in_use: live sessions + creates in progress; *cold_launches: creates launching their own
+ * Chromium now (what the pool weighs before it launches one). */
+void br_sessions_load(int *in_use, int *cold_launches);
 const char *br_sessions_chromium(void);
 
 /* Launch a Chromium in a fresh directory and wait for its first CDP reply. Not listed. */
@@ -39,8 +43,14 @@ br_session *br_session_launch(int64_t timeout_ms, sbx_err *e);
 sbx_code br_session_publish(br_session *s, bool mobile, sbx_err *e);
 /* Kill and free a session that is not listed (e.g. a pool browser). NULL ok. */
 void br_session_discard(br_session *s);
+/* The session's id (also its directory's name); borrowed, valid while `s` is. */
+const char *br_session_id(const br_session *s);
+/* For a launched, unlisted browser: true while its Chromium leader has not exited, its CDP
+ * connection is up and nothing marked it crashed. Reaps nothing. */
+bool br_session_usable(br_session *s);
 
-/* Create a listed session (checks BROWSER_MAX_SESSIONS). Fills its id and first tab's id. */
+/* Create a listed session (checks BROWSER_MAX_SESSIONS) from a pooled browser, else from a
+ * new launch. Fills its id and first tab's id. */
 sbx_code br_session_create(bool mobile, char sid[SBX_ID_LEN], char tab[SBX_ID_LEN], sbx_err *e);
 
 /* Borrow a session: SBX_ENOTFOUND, or SBX_ECRASHED once for a crashed one (then it is gone). */

@@ -46,6 +46,28 @@ static void metrics(http_req *r) {
     metrics_render(&b);
     sbx_buf_addf(&b, "# TYPE sandboxd_http_inflight gauge\nsandboxd_http_inflight %d\n",
                  server_inflight());
+    browser_stats bs;
+    browser_stats_get(&bs);
+    sbx_buf_addf(&b,
+                 "# HELP sandboxd_browser_pool_size Warm Chromium browsers the pool keeps ready "
+                 "(BROWSER_POOL_SIZE; 0 when off).\n"
+                 "# TYPE sandboxd_browser_pool_size gauge\n"
+                 "sandboxd_browser_pool_size %d\n"
+                 "# HELP sandboxd_browser_pool_ready Pooled browsers launched and waiting for a "
+                 "session.\n"
+                 "# TYPE sandboxd_browser_pool_ready gauge\n"
+                 "sandboxd_browser_pool_ready %d\n"
+                 "# HELP sandboxd_browser_pool_launch_failures_total Pool launches that failed.\n"
+                 "# TYPE sandboxd_browser_pool_launch_failures_total counter\n"
+                 "sandboxd_browser_pool_launch_failures_total %llu\n"
+                 "# HELP sandboxd_browser_sessions_created_total Browser sessions created, by "
+                 "where their Chromium came from (pool: pre-launched; cold: launched for the "
+                 "session).\n"
+                 "# TYPE sandboxd_browser_sessions_created_total counter\n"
+                 "sandboxd_browser_sessions_created_total{source=\"pool\"} %llu\n"
+                 "sandboxd_browser_sessions_created_total{source=\"cold\"} %llu\n",
+                 bs.pool_size, bs.pool_ready, (unsigned long long)bs.pool_failures,
+                 (unsigned long long)bs.created_pooled, (unsigned long long)bs.created_cold);
     size_t len;
     char *text = sbx_buf_take(&b, &len);
     if (!text) {
