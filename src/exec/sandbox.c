@@ -1008,7 +1008,8 @@ sbx_code sandbox_spawn_zygote(const sandbox_spec *spec, sandbox_child **out, sbx
     if (!spec || !spec->code || !spec->work_dir || !spec->tmp_dir || !out)
         return sbx_fail(e, SBX_EINTERNAL, "sandbox: incomplete spec");
     sandbox_probe();
-    if (!g_probe.userns || spec->allow_network || !zygote_ready())
+    int tier = g_probe.userns && !spec->allow_network ? zygote_pick(spec->code) : -1;
+    if (tier < 0)
         return sbx_fail(e, SBX_EUNAVAIL, "sandbox: the zygote is not available");
     struct sock_filter *bpf = NULL;
     size_t blen = 0;
@@ -1057,19 +1058,20 @@ sbx_code sandbox_spawn_zygote(const sandbox_spec *spec, sandbox_child **out, sbx
         }
         off += (size_t)n;
     }
-    *rq = (zyg_req){.magic = ZYG_MAGIC,
-                    .run_uid = k + 1, /* the zygote maps its 1..SPAN to BASE.. */
-                    .memory_mb = spec->memory_mb > 0 ? spec->memory_mb + zygote_preload_mb() : 0,
-                    .max_procs = spec->max_procs,
-                    .file_size_mb = spec->file_size_mb,
-                    .open_files = spec->open_files,
-                    .cpu_seconds = spec->cpu_seconds,
-                    .landlock_abi = g_probe.landlock_abi,
-                    .notify = g_probe.notify_ok,
-                    .bpf_len = (uint32_t)blen};
+    *rq =
+        (zyg_req){.magic = ZYG_MAGIC,
+                  .run_uid = k + 1, /* the zygote maps its 1..SPAN to BASE.. */
+                  .memory_mb = spec->memory_mb > 0 ? spec->memory_mb + zygote_preload_mb(tier) : 0,
+                  .max_procs = spec->max_procs,
+                  .file_size_mb = spec->file_size_mb,
+                  .open_files = spec->open_files,
+                  .cpu_seconds = spec->cpu_seconds,
+                  .landlock_abi = g_probe.landlock_abi,
+                  .notify = g_probe.notify_ok,
+                  .bpf_len = (uint32_t)blen};
     if (blen)
         memcpy(rq->bpf, bpf, blen * sizeof *bpf);
-    if (zygote_submit(rq, fds, e) != SBX_OK)
+    if (zygote_submit(tier, rq, fds, e) != SBX_OK)
         goto fail_quiet;
     close_all(fds, ZYG_NFDS);
     /* 'P' with the init's pidfd, then 'N' with the listener (or 'E...' on a set-up error) */

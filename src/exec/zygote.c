@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "zygote.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -46,19 +47,27 @@ static const char *const k_thread_env[] = {"OPENBLAS_NUM_THREADS=1", "OMP_NUM_TH
 #define BACKOFF_MIN   100
 #define BACKOFF_MAX   5000
 
-static struct {
+/* One zygote: a tier of the preload list, kept alive by its own thread. */
+typedef struct zyg {
+    const char *name; /* "light" (the standard-library part) or "full" (everything) */
     pthread_mutex_t mu;
     pthread_t thread;
-    bool thread_up, stopping, ready;
-    int wake; /* eventfd: stop now */
+    bool thread_up, ready;
     int ctrl; /* server end of the control socket while ready */
     pid_t pid;
-    int pidfd;
-    int64_t starts, preload_mb;
+    int64_t starts, runs, preload_mb;
     cJSON *modules;
+} zyg;
+
+static struct {
+    bool stopping;
+    int wake; /* eventfd: stop now */
     char *python, *preload;
     char **envp;
-} Z = {.mu = PTHREAD_MUTEX_INITIALIZER, .wake = -1, .ctrl = -1, .pidfd = -1};
+    zyg tier[2];
+} Z = {.wake = -1,
+       .tier = {{.name = "light", .mu = PTHREAD_MUTEX_INITIALIZER, .ctrl = -1},
+                {.name = "full", .mu = PTHREAD_MUTEX_INITIALIZER, .ctrl = -1}}};
 
 static bool module_list_ok(const char *csv) {
     for (const char *p = csv; *p; p++)
@@ -99,7 +108,7 @@ static void log_lines(int fd, sbx_buf *acc) {
     }
 }
 
-static bool take_ready(int ctrl, int64_t t0) {
+static bool take_ready(zyg *z, int ctrl, int64_t t0) {
     char msg[16384];
     ssize_t n = recv(ctrl, msg, sizeof msg - 1, MSG_DONTWAIT);
     if (n <= 0 || msg[0] != 'R')
@@ -108,26 +117,26 @@ static bool take_ready(int ctrl, int64_t t0) {
     cJSON *j = cJSON_Parse(msg + 1);
     cJSON *mods = cJSON_DetachItemFromObject(j, "modules");
     cJSON *kib = cJSON_GetObjectItem(j, "preloadKiB");
-    pthread_mutex_lock(&Z.mu);
-    cJSON_Delete(Z.modules);
-    Z.modules = cJSON_IsArray(mods) ? mods : cJSON_CreateArray();
+    pthread_mutex_lock(&z->mu);
+    cJSON_Delete(z->modules);
+    z->modules = cJSON_IsArray(mods) ? mods : cJSON_CreateArray();
     if (!cJSON_IsArray(mods))
         cJSON_Delete(mods);
-    Z.preload_mb = cJSON_IsNumber(kib) ? (int64_t)kib->valuedouble / 1024 + 1 : 0;
-    Z.ctrl = ctrl;
-    Z.ready = true;
-    Z.starts++;
-    int nmods = cJSON_GetArraySize(Z.modules);
-    int64_t mb = Z.preload_mb;
-    pthread_mutex_unlock(&Z.mu);
+    z->preload_mb = cJSON_IsNumber(kib) ? (int64_t)kib->valuedouble / 1024 + 1 : 0;
+    z->ctrl = ctrl;
+    z->ready = true;
+    z->starts++;
+    int nmods = cJSON_GetArraySize(z->modules);
+    int64_t mb = z->preload_mb;
+    pthread_mutex_unlock(&z->mu);
     cJSON_Delete(j);
-    LOG_I("zygote", "ready in %lld ms (pid %d): %d modules preloaded, %lld MiB",
-          (long long)(sbx_now_ms() - t0), (int)Z.pid, nmods, (long long)mb);
+    LOG_I("zygote", "%s: ready in %lld ms (pid %d): %d modules preloaded, %lld MiB", z->name,
+          (long long)(sbx_now_ms() - t0), (int)z->pid, nmods, (long long)mb);
     return true;
 }
 
 /* One zygote from start to death (or to stop). */
-static void run_once(void) {
+static void run_once(zyg *z) {
     char id[SBX_ID_LEN], dir[PATH_MAX - 64], work[PATH_MAX], tmp[PATH_MAX];
     sbx_random_id(id);
     snprintf(dir, sizeof dir, "%s/zygote/%s", sbx_cfg->data_dir, id);
@@ -139,7 +148,7 @@ static void run_once(void) {
     sbx_buf_init(&acc, 8192);
     int64_t t0 = sbx_now_ms();
     if (sbx_mkdir_p(work, 0700) != 0 || mkdir(tmp, 0700) != 0) {
-        LOG_E("zygote", "cannot create %s: %s", dir, strerror(errno));
+        LOG_E("zygote", "%s: cannot create %s: %s", z->name, dir, strerror(errno));
         goto out;
     }
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ctrl) != 0 ||
@@ -149,12 +158,12 @@ static void run_once(void) {
         write(driver, sbx_zygote_driver, sbx_zygote_driver_len) != (ssize_t)sbx_zygote_driver_len ||
         lseek(driver, 0, SEEK_SET) != 0 ||
         (devnull = open("/dev/null", O_RDONLY | O_CLOEXEC)) < 0) {
-        LOG_E("zygote", "cannot prepare: %s", strerror(errno));
+        LOG_E("zygote", "%s: cannot prepare: %s", z->name, strerror(errno));
         goto out;
     }
     /* The driver comes on fd 6, so the command line (visible to runs, which are clones of the
      * zygote) says only this. */
-    const char *argv[] = {Z.python, "-c", k_boot, "zygote", Z.preload, NULL};
+    const char *argv[] = {Z.python, "-c", k_boot, "zygote", Z.preload, z->name, NULL};
     int pass[3] = {ctrl[1], so, driver};
     sandbox_spec spec = {.argv = argv,
                          .envp = (const char *const *)Z.envp,
@@ -180,15 +189,15 @@ static void run_once(void) {
         if (*e == home)
             *e = "HOME=";
     if (rc != SBX_OK) {
-        LOG_E("zygote", "cannot start: %s", err.msg);
+        LOG_E("zygote", "%s: cannot start: %s", z->name, err.msg);
         goto out;
     }
     fcntl(logp[0], F_SETFL, O_NONBLOCK);
     close(ctrl[1]), close(so), close(driver), close(logp[1]), close(devnull);
     ctrl[1] = so = driver = logp[1] = devnull = -1;
-    pthread_mutex_lock(&Z.mu);
-    Z.pid = sandbox_pid(child);
-    pthread_mutex_unlock(&Z.mu);
+    pthread_mutex_lock(&z->mu);
+    z->pid = sandbox_pid(child);
+    pthread_mutex_unlock(&z->mu);
     bool ready = false;
     while (!Z.stopping) {
         struct pollfd p[4] = {{.fd = ready ? -1 : ctrl[0], .events = POLLIN},
@@ -207,27 +216,28 @@ static void run_once(void) {
         if (p[2].revents || p[3].revents)
             break;
         if (!ready && p[0].revents) {
-            if (!(ready = take_ready(ctrl[0], t0)))
+            if (!(ready = take_ready(z, ctrl[0], t0)))
                 break; /* it closed the socket or said something else */
         }
         if (!ready && sbx_now_ms() - t0 > READY_WAIT_MS) {
-            LOG_E("zygote", "not ready after %d s; restarting it", READY_WAIT_MS / 1000);
+            LOG_E("zygote", "%s: not ready after %d s; restarting it", z->name,
+                  READY_WAIT_MS / 1000);
             break;
         }
     }
 
 out:
-    pthread_mutex_lock(&Z.mu);
-    Z.ready = false;
-    Z.ctrl = -1; /* submitters hold the lock while they use it: safe to close now */
-    Z.pid = 0;
-    pthread_mutex_unlock(&Z.mu);
+    pthread_mutex_lock(&z->mu);
+    z->ready = false;
+    z->ctrl = -1; /* submitters hold the lock while they use it: safe to close now */
+    z->pid = 0;
+    pthread_mutex_unlock(&z->mu);
     if (child) {
         sandbox_kill(child);
         int code = 0, sig = 0;
         sandbox_wait(child, sbx_now_ms() + 5000, &code, &sig);
         if (!Z.stopping)
-            LOG_W("zygote", "exited (code %d, signal %d) after %lld ms", code, sig,
+            LOG_W("zygote", "%s: exited (code %d, signal %d) after %lld ms", z->name, code, sig,
                   (long long)(sbx_now_ms() - t0));
         sandbox_free(child);
     }
@@ -239,20 +249,21 @@ out:
             close(fds[i]);
     sbx_buf_free(&acc);
     if (sbx_rmtree(dir) != 0)
-        LOG_W("zygote", "could not remove %s", dir);
+        LOG_W("zygote", "%s: could not remove %s", z->name, dir);
 }
 
 static void *zygote_main(void *arg) {
-    (void)arg;
+    zyg *z = arg;
     int backoff = BACKOFF_MIN;
     while (!Z.stopping) {
         int64_t t0 = sbx_now_ms();
-        run_once();
+        run_once(z);
         if (Z.stopping)
             break;
         if (sbx_now_ms() - t0 > 30000)
             backoff = BACKOFF_MIN; /* it served a while: a fresh failure, not a crash loop */
-        LOG_W("zygote", "restarting in %d ms; runs start cold meanwhile", backoff);
+        LOG_W("zygote", "%s: restarting in %d ms; its runs start elsewhere meanwhile", z->name,
+              backoff);
         pause_ms(backoff);
         backoff = backoff * 2 > BACKOFF_MAX ? BACKOFF_MAX : backoff * 2;
     }
@@ -291,21 +302,28 @@ int zygote_start(const char *python, const char *const *envp, sbx_err *e) {
         sbx_fail(e, SBX_EINTERNAL, "zygote: cannot create %s: %s", zdir, strerror(errno));
         return -1;
     }
-    if (pthread_create(&Z.thread, NULL, zygote_main, NULL) != 0) {
-        sbx_fail(e, SBX_EINTERNAL, "zygote: cannot start its thread");
-        return -1;
+    for (int i = 0; i < 2; i++) {
+        if (pthread_create(&Z.tier[i].thread, NULL, zygote_main, &Z.tier[i]) != 0) {
+            sbx_fail(e, SBX_EINTERNAL, "zygote: cannot start its thread");
+            return -1;
+        }
+        Z.tier[i].thread_up = true;
     }
-    Z.thread_up = true;
     return 0;
 }
 
 void zygote_stop(void) {
-    if (Z.thread_up) {
-        Z.stopping = true;
-        uint64_t one = 1;
+    Z.stopping = true;
+    uint64_t one = 1;
+    if (Z.wake >= 0)
         (void)!write(Z.wake, &one, sizeof one);
-        pthread_join(Z.thread, NULL);
-        Z.thread_up = false;
+    for (int i = 0; i < 2; i++) {
+        zyg *z = &Z.tier[i];
+        if (z->thread_up)
+            pthread_join(z->thread, NULL);
+        z->thread_up = false;
+        cJSON_Delete(z->modules);
+        z->modules = NULL;
     }
     if (Z.wake >= 0)
         close(Z.wake);
@@ -313,8 +331,6 @@ void zygote_stop(void) {
     char zdir[PATH_MAX];
     snprintf(zdir, sizeof zdir, "%s/zygote", sbx_cfg->data_dir);
     (void)rmdir(zdir); /* each zygote removed its own directory in it */
-    cJSON_Delete(Z.modules);
-    Z.modules = NULL;
     free(Z.envp);
     free(Z.python);
     free(Z.preload);
@@ -322,21 +338,79 @@ void zygote_stop(void) {
     Z.python = Z.preload = NULL;
 }
 
-bool zygote_ready(void) {
-    pthread_mutex_lock(&Z.mu);
-    bool r = Z.ready;
-    pthread_mutex_unlock(&Z.mu);
+/* Whether a line of `code` that says "import" names (as a whole word) the top-level package of
+ * a module only the full tier preloaded (numpy of numpy.linalg, say). */
+static bool mentions_heavy(const char *code) {
+    zyg *full = &Z.tier[1], *light = &Z.tier[0];
+    bool hit = false;
+    pthread_mutex_lock(&full->mu);
+    pthread_mutex_lock(&light->mu);
+    cJSON *m;
+    cJSON_ArrayForEach(m, full->modules) {
+        const char *name = cJSON_GetStringValue(m);
+        if (!name || hit)
+            continue;
+        size_t len = strcspn(name, ".");
+        bool in_light = false;
+        cJSON *l;
+        cJSON_ArrayForEach(l, light->modules) {
+            const char *ln = cJSON_GetStringValue(l);
+            if (ln && strlen(ln) >= len && !strncmp(ln, name, len) && (!ln[len] || ln[len] == '.'))
+                in_light = true;
+        }
+        if (in_light)
+            continue;
+        for (const char *p = code; !hit && (p = strstr(p, "import")); p += 6) {
+            /* "import numpy" / "from numpy import" / "import x, numpy as np": find the name
+             * as a whole word anywhere on the statement's line */
+            const char *ls = p, *le = strchr(p, '\n');
+            while (ls > code && ls[-1] != '\n')
+                ls--;
+            if (!le)
+                le = p + strlen(p);
+            for (const char *q = ls; q + len <= le; q++) {
+                bool left = q == ls || !(isalnum((unsigned char)q[-1]) || q[-1] == '_');
+                bool right = q + len == le || !(isalnum((unsigned char)q[len]) || q[len] == '_');
+                if (left && right && !strncmp(q, name, len)) {
+                    hit = true;
+                    break;
+                }
+            }
+        }
+    }
+    pthread_mutex_unlock(&light->mu);
+    pthread_mutex_unlock(&full->mu);
+    return hit;
+}
+
+static bool tier_ready(zyg *z) {
+    pthread_mutex_lock(&z->mu);
+    bool r = z->ready;
+    pthread_mutex_unlock(&z->mu);
     return r;
 }
 
-int64_t zygote_preload_mb(void) {
-    pthread_mutex_lock(&Z.mu);
-    int64_t mb = Z.preload_mb;
-    pthread_mutex_unlock(&Z.mu);
+bool zygote_ready(void) {
+    return tier_ready(&Z.tier[0]) || tier_ready(&Z.tier[1]);
+}
+
+int zygote_pick(const char *code) {
+    int want = mentions_heavy(code) ? 1 : 0;
+    if (tier_ready(&Z.tier[want]))
+        return want;
+    return tier_ready(&Z.tier[1 - want]) ? 1 - want : -1;
+}
+
+int64_t zygote_preload_mb(int tier) {
+    zyg *z = &Z.tier[tier & 1];
+    pthread_mutex_lock(&z->mu);
+    int64_t mb = z->preload_mb;
+    pthread_mutex_unlock(&z->mu);
     return mb;
 }
 
-sbx_code zygote_submit(const zyg_req *rq, const int fds[ZYG_NFDS], sbx_err *e) {
+sbx_code zygote_submit(int tier, const zyg_req *rq, const int fds[ZYG_NFDS], sbx_err *e) {
+    zyg *z = &Z.tier[tier & 1];
     struct iovec iov = {.iov_base = (void *)rq, .iov_len = sizeof *rq};
     union {
         char buf[CMSG_SPACE(sizeof(int) * ZYG_NFDS)];
@@ -350,34 +424,46 @@ sbx_code zygote_submit(const zyg_req *rq, const int fds[ZYG_NFDS], sbx_err *e) {
     cm->cmsg_type = SCM_RIGHTS;
     cm->cmsg_len = CMSG_LEN(sizeof(int) * ZYG_NFDS);
     memcpy(CMSG_DATA(cm), fds, sizeof(int) * ZYG_NFDS);
-    pthread_mutex_lock(&Z.mu);
+    pthread_mutex_lock(&z->mu);
     sbx_code rc = SBX_OK;
-    if (!Z.ready) {
-        rc = sbx_fail(e, SBX_EUNAVAIL, "the zygote is not ready");
-    } else if (sendmsg(Z.ctrl, &mh, MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)sizeof *rq) {
+    if (!z->ready) {
+        rc = sbx_fail(e, SBX_EUNAVAIL, "the %s zygote is not ready", z->name);
+    } else if (sendmsg(z->ctrl, &mh, MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)sizeof *rq) {
         int err = errno;
-        rc = sbx_fail(e, SBX_EUNAVAIL, "the zygote did not take the run: %s", strerror(err));
-        if (err != EAGAIN && Z.pid > 0) { /* broken: have the thread start a new one */
-            Z.ready = false;
-            kill(Z.pid, SIGKILL);
+        rc = sbx_fail(e, SBX_EUNAVAIL, "the %s zygote did not take the run: %s", z->name,
+                      strerror(err));
+        if (err != EAGAIN && z->pid > 0) { /* broken: have its thread start a new one */
+            z->ready = false;
+            kill(z->pid, SIGKILL);
         }
+    } else {
+        z->runs++;
     }
-    pthread_mutex_unlock(&Z.mu);
+    pthread_mutex_unlock(&z->mu);
     return rc;
 }
 
 cJSON *zygote_health(void) {
     cJSON *o = cJSON_CreateObject();
-    pthread_mutex_lock(&Z.mu);
-    cJSON_AddBoolToObject(o, "ready", Z.ready);
-    if (Z.ready)
-        cJSON_AddNumberToObject(o, "pid", Z.pid);
-    else
-        cJSON_AddNullToObject(o, "pid");
-    cJSON_AddNumberToObject(o, "starts", (double)Z.starts);
-    cJSON_AddItemToObject(o, "modules",
-                          Z.modules ? cJSON_Duplicate(Z.modules, 1) : cJSON_CreateArray());
-    cJSON_AddNumberToObject(o, "preloadMiB", (double)Z.preload_mb);
-    pthread_mutex_unlock(&Z.mu);
+    cJSON_AddBoolToObject(o, "ready", tier_ready(&Z.tier[0]) && tier_ready(&Z.tier[1]));
+    cJSON *tiers = cJSON_AddArrayToObject(o, "tiers");
+    for (int i = 0; i < 2; i++) {
+        zyg *z = &Z.tier[i];
+        cJSON *t = cJSON_CreateObject();
+        pthread_mutex_lock(&z->mu);
+        cJSON_AddStringToObject(t, "name", z->name);
+        cJSON_AddBoolToObject(t, "ready", z->ready);
+        if (z->ready)
+            cJSON_AddNumberToObject(t, "pid", z->pid);
+        else
+            cJSON_AddNullToObject(t, "pid");
+        cJSON_AddNumberToObject(t, "starts", (double)z->starts);
+        cJSON_AddNumberToObject(t, "runs", (double)z->runs);
+        cJSON_AddItemToObject(t, "modules",
+                              z->modules ? cJSON_Duplicate(z->modules, 1) : cJSON_CreateArray());
+        cJSON_AddNumberToObject(t, "preloadMiB", (double)z->preload_mb);
+        pthread_mutex_unlock(&z->mu);
+        cJSON_AddItemToArray(tiers, t);
+    }
     return o;
 }

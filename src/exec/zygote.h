@@ -1,7 +1,12 @@
-/* zygote.h -- the pre-forked Python of EXEC_MODE=zygote: one sandboxed interpreter with the
+/* zygote.h -- the pre-forked Python of EXEC_MODE=zygote: sandboxed interpreters with the
  * EXEC_PRELOAD modules imported, from which every run is cloned (see zygote_so/serve.c).
  *
- * A thread of its own starts the zygote (sandbox_spawn with zygote_init), waits for its "ready"
+ * Two tiers, because cloning costs in proportion to what is mapped: "light" imports only the
+ * standard-library modules of the list (a clone takes about a millisecond), "full" imports the
+ * whole list (numpy and pandas make a clone several times dearer). A run goes to the full tier
+ * when its source imports one of the modules only that tier has.
+ *
+ * A thread per tier starts its zygote (sandbox_spawn with zygote_init), waits for its "ready"
  * message, and restarts it when it dies, with a growing pause (0.1 s up to 5 s). Runs never wait
  * for it: while it is not ready they start cold (sandbox_spawn). The thread is long-lived on
  * purpose: the zygote dies with the thread that spawned it (PR_SET_PDEATHSIG).
@@ -24,16 +29,21 @@ int zygote_start(const char *python, const char *const *envp, sbx_err *e);
 /* Stop the thread and kill the zygote (runs it started die with it). Idempotent. */
 void zygote_stop(void);
 
-/* Whether a zygote is up and waiting for runs. */
+/* Whether a zygote (of either tier) is up and waiting for runs. */
 bool zygote_ready(void);
-/* MiB of address space the preloaded modules took (added to a zygote run's memory limit, so a
+/* The tier for a program: 1 (full) when a line of it with "import" names a module only the full
+ * tier preloaded (e.g. numpy), else 0 (light); the other tier when that one is not ready; -1
+ * when neither is. Only a choice of speed: both tiers run any program identically. */
+int zygote_pick(const char *code);
+/* MiB of address space the tier's preloaded modules took (added to its runs' memory limit, so a
  * run keeps the headroom a cold run has). */
-int64_t zygote_preload_mb(void);
-/* Hand one run request (and its ZYG_NFDS descriptors) to the zygote. SBX_EUNAVAIL when it is
- * not ready or the send failed (it is then restarted). The descriptors stay the caller's. */
-sbx_code zygote_submit(const zyg_req *rq, const int fds[ZYG_NFDS], sbx_err *e);
+int64_t zygote_preload_mb(int tier);
+/* Hand one run request (and its ZYG_NFDS descriptors) to a tier. SBX_EUNAVAIL when it is not
+ * ready or the send failed (it is then restarted). The descriptors stay the caller's. */
+sbx_code zygote_submit(int tier, const zyg_req *rq, const int fds[ZYG_NFDS], sbx_err *e);
 
-/* {"mode", "ready", "pid", "starts", "modules": [...], "preloadMiB"}; caller frees. */
+/* {"ready": both tiers, "tiers": [{"name", "ready", "pid", "starts", "runs", "modules": [...],
+ * "preloadMiB"}, ...]}; caller frees. */
 cJSON *zygote_health(void);
 
 #endif

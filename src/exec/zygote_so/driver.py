@@ -24,7 +24,10 @@ def _sbx_zygote():
 
     before = vm_kib()
     loaded = []
-    for name in filter(None, (sys.argv[2] if len(sys.argv) > 2 else "").split(",")):
+    names = list(filter(None, (sys.argv[2] if len(sys.argv) > 2 else "").split(",")))
+    if len(sys.argv) > 3 and sys.argv[3] == "light":  # only the standard library's part
+        names = [n for n in names if n.split(".")[0] in sys.stdlib_module_names]
+    for name in names:
         try:
             __import__(name)
             loaded.append(name)
@@ -90,11 +93,13 @@ def _sbx_run(src):
     g.clear()
     g.update(saved)
     code = 0
+    interrupted = False
     try:
         exec(compile(src, "<string>", "exec"), g)
     except SystemExit as e:
         code = exit_code(e)
     except BaseException as e:  # noqa: BLE001 -- print it as the interpreter would
+        interrupted = isinstance(e, KeyboardInterrupt)
         tb = e.__traceback__.tb_next if e.__traceback__ else None
         try:
             sys.excepthook(type(e), e.with_traceback(tb), tb)
@@ -127,6 +132,10 @@ def _sbx_run(src):
             f.flush()
         except Exception:  # noqa: BLE001
             code = code or 120
+    if interrupted:  # as the interpreter does: end by the signal itself
+        import signal
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGINT)
     os._exit(code)
 
 
