@@ -11,22 +11,27 @@
  * reports exactly like a cold run's init.
  *
  * Built without sanitizers and without libraries beyond libc (it is loaded into python3).
- * The zygote process is single-threaded, so malloc after clone is safe here.
+ * The zygote process is single-threaded; the program's process may malloc because the serve loop
+ * never holds a libc lock (see sbx_zygote_serve).
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/mount.h>
 #include <poll.h>
+#include <setjmp.h>
+#include <stdbool.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "../layers.h"
@@ -82,13 +87,33 @@ static void attach(int sock, int tree, const char *where) {
         lay_die(sock, where);
 }
 
-/* The run's init (pid 1 of its namespaces). Returns only in the program's process. */
-static char *run_init(const zyg_req *rq, int fds[ZYG_NFDS], int go, size_t *code_len) {
+/* What a run's init needs, copied before it starts: the zygote reuses its own buffers for the
+ * next request while the init (which shares its memory) still runs. Lives at the bottom of the
+ * init's stack mapping. */
+typedef struct run_args {
+    zyg_req rq;
+    int fds[ZYG_NFDS];
+    int go;
+} run_args;
+
+/* Where a run's program process goes back into Python (set once, by the zygote's thread). */
+static jmp_buf g_entry;
+static char *g_code;
+static size_t g_code_len;
+
+/* The run's init (pid 1 of its namespaces): a thread-like clone that shares the zygote's memory
+ * (so no page tables are copied for it) on a stack of its own; it touches only its run_args and
+ * its stack, and never returns. Its child, the program's process, is an ordinary copy and goes
+ * back into Python through g_entry. */
+static int run_init(void *arg) {
+    run_args *a = arg;
+    const zyg_req *rq = &a->rq;
+    int *fds = a->fds;
     int sock = fds[ZYG_FD_STATUS];
     char g;
-    if (read(go, &g, 1) != 1) /* the zygote wrote our id maps */
+    if (read(a->go, &g, 1) != 1) /* the zygote wrote our id maps */
         _exit(127);
-    close(go);
+    close(a->go);
     close(ZYG_CTRL_FD);
     signal(SIGCHLD, SIG_DFL);
     send_pidfd(sock);
@@ -108,7 +133,8 @@ static char *run_init(const zyg_req *rq, int fds[ZYG_NFDS], int go, size_t *code
     if (prog < 0)
         lay_die(sock, "fork");
     if (prog == 0) {
-        char *code = read_code(sock, fds[ZYG_FD_CODE], code_len);
+        /* a copy of the zygote's memory, on a copy of this stack */
+        g_code = read_code(sock, fds[ZYG_FD_CODE], &g_code_len);
         struct sock_fprog fp = {.len = (unsigned short)rq->bpf_len,
                                 .filter = (struct sock_filter *)rq->bpf};
         lay_spec s = {.stdin_fd = fds[ZYG_FD_STDIN],
@@ -127,7 +153,7 @@ static char *run_init(const zyg_req *rq, int fds[ZYG_NFDS], int go, size_t *code
                       .bpf = rq->bpf_len ? &fp : NULL};
         lay_enter(sock, &s);
         close(3); /* the status socket: a cold run's execve closes it */
-        return code;
+        longjmp(g_entry, 1);
     }
     lay_init_loop(sock, prog, true);
 }
@@ -166,25 +192,71 @@ static int recv_req(int ctrl, zyg_req *rq, int fds[ZYG_NFDS]) {
     return 1;
 }
 
-static void start_run(const zyg_req *rq, int fds[ZYG_NFDS], char **code, size_t *code_len) {
+#define INIT_MAP  (256 * 1024) /* guard page, run_args, then the init's stack */
+#define MAX_INITS 512
+/* Inits alive (or not yet reaped), with their stack mappings to unmap once they are gone. */
+static struct {
+    pid_t pid;
+    void *map;
+} g_inits[MAX_INITS];
+
+static void reap_inits(bool block) {
+    for (;;) {
+        int st;
+        pid_t p = waitpid(-1, &st, block ? 0 : WNOHANG);
+        if (p <= 0)
+            return;
+        block = false;
+        for (int i = 0; i < MAX_INITS; i++)
+            if (g_inits[i].pid == p) {
+                munmap(g_inits[i].map, INIT_MAP);
+                g_inits[i].pid = 0;
+                break;
+            }
+    }
+}
+
+static void start_run(const zyg_req *rq, const int fds[ZYG_NFDS]) {
+    int slot = -1;
+    for (int tries = 0; slot < 0 && tries < 2; tries++) {
+        for (int i = 0; i < MAX_INITS && slot < 0; i++)
+            if (!g_inits[i].pid)
+                slot = i;
+        if (slot < 0)
+            reap_inits(true); /* every slot busy: wait for a run to end */
+    }
     int go[2];
-    if (pipe2(go, O_CLOEXEC) != 0) {
-        lay_report(fds[ZYG_FD_STATUS], "pipe");
+    void *map = MAP_FAILED;
+    if (slot < 0 || pipe2(go, O_CLOEXEC) != 0) {
+        lay_report(fds[ZYG_FD_STATUS], "prepare the run");
         return;
     }
-    pid_t pid = (pid_t)syscall(SYS_clone,
-                               CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWNET |
-                                   CLONE_NEWIPC | CLONE_NEWUTS | SIGCHLD,
-                               NULL, NULL, NULL, NULL);
-    if (pid == 0) {
+    map = mmap(NULL, INIT_MAP, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1,
+               0);
+    if (map == MAP_FAILED || mprotect(map, 4096, PROT_NONE) != 0) {
+        lay_report(fds[ZYG_FD_STATUS], "init stack");
+        if (map != MAP_FAILED)
+            munmap(map, INIT_MAP);
+        close(go[0]);
         close(go[1]);
-        *code = run_init(rq, fds, go[0], code_len);
         return;
     }
+    run_args *a = (run_args *)((char *)map + 4096);
+    memcpy(&a->rq, rq, sizeof *rq);
+    memcpy(a->fds, fds, sizeof a->fds);
+    a->go = go[0];
+    char *top = (char *)map + INIT_MAP;
+    pid_t pid = clone(run_init, top,
+                      CLONE_VM | CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWNET |
+                          CLONE_NEWIPC | CLONE_NEWUTS | SIGCHLD,
+                      a);
     close(go[0]);
     if (pid < 0) {
         lay_report(fds[ZYG_FD_STATUS], "clone");
+        munmap(map, INIT_MAP);
     } else {
+        g_inits[slot].pid = pid;
+        g_inits[slot].map = map;
         char path[64], line[64];
         snprintf(line, sizeof line, "%u %u 1\n", SBX_INNER_ID, rq->run_uid);
         snprintf(path, sizeof path, "/proc/%d/uid_map", (int)pid);
@@ -203,9 +275,17 @@ static void start_run(const zyg_req *rq, int fds[ZYG_NFDS], char **code, size_t 
 
 /* Serve run requests on `ctrl` after announcing `ready`. Returns NULL when the server closed
  * the socket (the zygote should exit), or, in a run's program process only, the program's
- * source (*code_len bytes; free with sbx_zygote_free). */
+ * source (*code_len bytes; free with sbx_zygote_free).
+ *
+ * From the first run on, this loop must take no libc lock (no malloc, no stdio): a program's
+ * process is a copy of this memory taken while the loop may be anywhere. */
 EXPORT char *sbx_zygote_serve(int ctrl, const char *ready, size_t *code_len) {
-    signal(SIGCHLD, SIG_IGN); /* run inits are reaped by the kernel */
+    static size_t *volatile out_len;
+    out_len = code_len;
+    if (setjmp(g_entry)) { /* a run's program process, sandboxed, back from its init's stack */
+        *out_len = g_code_len;
+        return g_code;
+    }
     size_t rl = strlen(ready);
     char *msg = malloc(rl + 2);
     if (!msg)
@@ -216,8 +296,12 @@ EXPORT char *sbx_zygote_serve(int ctrl, const char *ready, size_t *code_len) {
     free(msg);
     if (sent < 0)
         return NULL;
-    static zyg_req rq; /* 8 KiB: not on the stack of every clone */
+    static zyg_req rq; /* 8 KiB: not on the stack */
     for (;;) {
+        reap_inits(false);
+        struct pollfd pf = {.fd = ctrl, .events = POLLIN};
+        if (poll(&pf, 1, 1000) == 0) /* a quiet second: still reap the inits that ended */
+            continue;
         int fds[ZYG_NFDS];
         int r = recv_req(ctrl, &rq, fds);
         if (r == 0)
@@ -229,10 +313,7 @@ EXPORT char *sbx_zygote_serve(int ctrl, const char *ready, size_t *code_len) {
         }
         if (r < 0)
             continue;
-        char *code = NULL;
-        start_run(&rq, fds, &code, code_len);
-        if (code)
-            return code; /* the program's process */
+        start_run(&rq, fds);
         for (int i = 0; i < ZYG_NFDS; i++)
             close(fds[i]);
     }
