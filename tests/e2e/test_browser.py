@@ -386,7 +386,9 @@ def _alive(pid):
 
 class TestLimits(unittest.TestCase):
     def test_idle_expiry_and_max_sessions(self):
-        with Server(env={"BROWSER_IDLE_TIMEOUT_S": "2", "BROWSER_MAX_SESSIONS": "1"}) as srv:
+        # no warm pool: it would refill the freed slot with a Chromium of its own
+        with Server(env={"BROWSER_IDLE_TIMEOUT_S": "2", "BROWSER_MAX_SESSIONS": "1",
+                         "BROWSER_POOL_SIZE": "0"}) as srv:
             if not srv.get("/health").json()["browser"].get("chromium"):
                 self.skipTest("no Chromium installed")
             r = srv.post("/browser/sessions", body={})
