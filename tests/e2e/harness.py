@@ -168,7 +168,21 @@ class Server:
                 self.proc.wait()
                 raise AssertionError("sandboxd did not exit within %ss of signal %s" % (timeout, sig))
         self.log.close()
+        self.check_sanitizers()
         return self.proc.returncode
+
+    SANITIZER_MARKS = (b"ERROR: AddressSanitizer", b"ERROR: LeakSanitizer", b"runtime error: ",
+                       b"WARNING: AddressSanitizer")
+
+    def check_sanitizers(self):
+        """In an ASan/UBSan build a report does not always change the exit code (UBSan may go
+        on, a report can come from a child): any report in the server's log fails the test."""
+        log = self.read_log()
+        for mark in self.SANITIZER_MARKS:
+            at = log.find(mark)
+            if at >= 0:
+                raise AssertionError("sanitizer report in the server log:\n"
+                                     + log[max(0, at - 200):at + 3000].decode(errors="replace"))
 
     def cleanup(self):
         if self.proc and self.proc.poll() is None:
