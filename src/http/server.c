@@ -313,8 +313,18 @@ int http_stream_write(http_stream *s, const void *data, size_t len) {
     const char *p = data;
     pthread_mutex_lock(&s->mu);
     while (len) {
+        /* A reader that takes nothing for CONN_TIMEOUT_S counts as gone: the producer (a run,
+         * say) must not be held past its own deadline by a stalled client. */
+        int64_t stall_s = sbx_cfg ? sbx_cfg->conn_timeout_s : 30;
+        struct timespec until;
+        deadline_in(&until, stall_s * 1000);
         while (s->len == STREAM_RING && !s->client_gone)
-            pthread_cond_wait(&s->cv, &s->mu);
+            if (pthread_cond_timedwait(&s->cv, &s->mu, &until) == ETIMEDOUT &&
+                s->len == STREAM_RING) {
+                s->client_gone = true;
+                LOG_W("http", "a streaming client read nothing for %lld s; ending its stream",
+                      (long long)stall_s);
+            }
         if (s->client_gone) {
             pthread_mutex_unlock(&s->mu);
             return -1;

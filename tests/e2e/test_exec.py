@@ -195,6 +195,43 @@ class TestExecute(ServerTestCase):
         self.assertEqual(self.server.get("/health").json()["exec"]["running"], 0)
 
 
+class TestStalledReader(ServerTestCase):
+    """A streaming client that stops reading must not hold its run (and the run's slot) past
+    the run's own deadline: after CONN_TIMEOUT_S without progress it counts as gone."""
+
+    server_env = {"CONN_TIMEOUT_S": "2", "EXEC_OUTPUT_BYTES": str(32 * 1024 * 1024),
+                  "BROWSER_POOL_SIZE": "0"}
+
+    def test_stalled_sse_reader_ends_the_run(self):
+        import socket
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect(("127.0.0.1", self.server.port))
+        body = json.dumps({"code": "import sys, time\nfor _ in range(64):\n"
+                                   "    sys.stdout.write('x' * 262144)\n"
+                                   "time.sleep(3600)",
+                           "timeoutMs": 3000}).encode()
+        sock.sendall(b"POST /execute HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
+                     TOKEN.encode() + b"\r\nContent-Type: application/json\r\n"
+                     b"Accept: text/event-stream\r\nContent-Length: " +
+                     str(len(body)).encode() + b"\r\n\r\n" + body)
+        try:
+            # never read: the program's 16 MiB fill the socket buffers and the stream's ring
+            t0 = time.time()
+            runs = os.path.join(self.server.data_dir, "runs")
+            while time.time() - t0 < 20:
+                if (self.server.get("/health").json()["exec"]["running"] == 0
+                        and b"read nothing" in self.server.read_log()):
+                    break
+                time.sleep(0.2)
+            self.assertIn(b"read nothing", self.server.read_log())
+            self.assertEqual(self.server.get("/health").json()["exec"]["running"], 0)
+            self.assertEqual(os.listdir(runs), [])
+            self.assertLess(time.time() - t0, 15)
+        finally:
+            sock.close()
+
+
 class TestBusy(ServerTestCase):
     server_env = {"EXEC_MAX_RUNS": "1", "EXEC_QUEUE_WAIT_MS": "200"}
 
