@@ -165,8 +165,18 @@ static void run_once(zyg *z) {
      * zygote) says only this. */
     const char *argv[] = {Z.python, "-c", k_boot, "zygote", Z.preload, z->name, NULL};
     int pass[3] = {ctrl[1], so, driver};
+    /* the environment of a run, plus HOME naming this zygote's work dir (/work inside, as for
+     * a run); a copy per zygote: the tiers start at the same time */
+    char home[PATH_MAX + 8];
+    snprintf(home, sizeof home, "HOME=%s", work);
+    const char *envp[64];
+    size_t ne = 0;
+    for (char **e = Z.envp; *e && ne < 62; e++)
+        envp[ne++] = *e;
+    envp[ne++] = home;
+    envp[ne] = NULL;
     sandbox_spec spec = {.argv = argv,
-                         .envp = (const char *const *)Z.envp,
+                         .envp = envp,
                          .work_dir = work,
                          .tmp_dir = tmp,
                          .stdin_fd = devnull,
@@ -177,17 +187,8 @@ static void run_once(zyg *z) {
                          .zygote_init = true,
                          .pass_fds = pass,
                          .npass = 3};
-    /* HOME names this zygote's work dir (it becomes /work inside, as for a run) */
-    char home[PATH_MAX + 8];
-    snprintf(home, sizeof home, "HOME=%s", work);
-    for (char **e = Z.envp; *e; e++)
-        if (!strncmp(*e, "HOME=", 5))
-            *e = home;
     sbx_err err = {0};
     sbx_code rc = sandbox_spawn(&spec, &child, &err);
-    for (char **e = Z.envp; *e; e++)
-        if (*e == home)
-            *e = "HOME=";
     if (rc != SBX_OK) {
         LOG_E("zygote", "%s: cannot start: %s", z->name, err.msg);
         goto out;
@@ -282,7 +283,7 @@ int zygote_start(const char *python, const char *const *envp, sbx_err *e) {
     while (envp[n])
         n++;
     size_t nt = sizeof k_thread_env / sizeof *k_thread_env;
-    Z.envp = calloc(n + nt + 2, sizeof *Z.envp);
+    Z.envp = calloc(n + nt + 1, sizeof *Z.envp);
     Z.python = strdup(python);
     Z.preload = strdup(want);
     Z.wake = eventfd(0, EFD_CLOEXEC);
@@ -295,7 +296,6 @@ int zygote_start(const char *python, const char *const *envp, sbx_err *e) {
         Z.envp[k++] = (char *)envp[i];
     for (size_t i = 0; i < nt; i++)
         Z.envp[k++] = (char *)k_thread_env[i];
-    Z.envp[k++] = "HOME=";
     char zdir[PATH_MAX];
     snprintf(zdir, sizeof zdir, "%s/zygote", sbx_cfg->data_dir);
     if (sbx_mkdir_p(zdir, 0711) != 0) {
