@@ -157,8 +157,48 @@ static sbx_code with_element(br_page *p, const char *sel, bool need_vis, const c
 
 /* ---- input events ---- */
 
-static sbx_code mouse(br_page *p, const char *type, double x, double y, const char *button,
-                      int buttons, int count, int64_t deadline, sbx_err *e) {
+/* Input events queued to go to the page in one round trip (they still run in order). */
+typedef struct batch {
+    br_page *p;
+    cdp_cmd cmd[CDP_MAX_BATCH];
+    int n;
+    int64_t deadline;
+} batch;
+
+static sbx_code flush(batch *b, sbx_err *e) {
+    int n = b->n;
+    b->n = 0;
+    return n ? br_page_call_all(b->p, b->cmd, n, left_ms(b->deadline, 500), e) : SBX_OK;
+}
+
+/* Free what is queued (after an error). */
+static void drop(batch *b) {
+    for (int i = 0; i < b->n; i++)
+        cJSON_Delete(b->cmd[i].params);
+    b->n = 0;
+}
+
+/* Send what is queued; on an error, drop the rest. */
+static sbx_code finish(batch *b, sbx_code rc, sbx_err *e) {
+    if (rc == SBX_OK)
+        return flush(b, e);
+    drop(b);
+    return rc;
+}
+
+/* Queue one command, sending what is queued first when the batch is full. */
+static sbx_code queue(batch *b, const char *method, cJSON *params, sbx_err *e) {
+    sbx_code rc = b->n == CDP_MAX_BATCH ? flush(b, e) : SBX_OK;
+    if (rc != SBX_OK) {
+        cJSON_Delete(params);
+        return rc;
+    }
+    b->cmd[b->n++] = (cdp_cmd){method, params};
+    return SBX_OK;
+}
+
+static sbx_code mouse(batch *b, const char *type, double x, double y, const char *button,
+                      int buttons, int count, sbx_err *e) {
     cJSON *a = cJSON_CreateObject();
     cJSON_AddStringToObject(a, "type", type);
     cJSON_AddNumberToObject(a, "x", x);
@@ -166,7 +206,7 @@ static sbx_code mouse(br_page *p, const char *type, double x, double y, const ch
     cJSON_AddStringToObject(a, "button", button);
     cJSON_AddNumberToObject(a, "buttons", buttons);
     cJSON_AddNumberToObject(a, "clickCount", count);
-    return br_page_call(p, "Input.dispatchMouseEvent", a, left_ms(deadline, 500), NULL, e);
+    return queue(b, "Input.dispatchMouseEvent", a, e);
 }
 
 typedef struct keydef {
@@ -208,8 +248,9 @@ static size_t utf8_len(const unsigned char *s) {
 }
 
 /* keyDown (with text when the key types something) then keyUp. */
-static sbx_code key_event(br_page *p, const keydef *k, int64_t deadline, sbx_err *e) {
-    for (int up = 0; up < 2; up++) {
+static sbx_code key_event(batch *b, const keydef *k, sbx_err *e) {
+    sbx_code rc = SBX_OK;
+    for (int up = 0; up < 2 && rc == SBX_OK; up++) {
         cJSON *a = cJSON_CreateObject();
         cJSON_AddStringToObject(a, "type", up ? "keyUp" : k->text ? "keyDown" : "rawKeyDown");
         cJSON_AddStringToObject(a, "key", k->key);
@@ -220,11 +261,9 @@ static sbx_code key_event(br_page *p, const keydef *k, int64_t deadline, sbx_err
             cJSON_AddStringToObject(a, "text", k->text);
             cJSON_AddStringToObject(a, "unmodifiedText", k->text);
         }
-        sbx_code rc = br_page_call(p, "Input.dispatchKeyEvent", a, left_ms(deadline, 500), NULL, e);
-        if (rc != SBX_OK)
-            return rc;
+        rc = queue(b, "Input.dispatchKeyEvent", a, e);
     }
-    return SBX_OK;
+    return rc;
 }
 
 /* The key definition for one character (`ch`, one UTF-8 sequence); fills the caller's
@@ -253,29 +292,30 @@ static void char_key(const char *ch, keydef *k, char code[16]) {
     k->code = code;
 }
 
-/* Type `text` one character at a time ("\n" presses Enter). */
+/* Type `text` one character at a time ("\n" presses Enter), a few characters a round trip. */
 static sbx_code type_text(br_page *p, const char *text, int64_t deadline, sbx_err *e) {
     const unsigned char *s = (const unsigned char *)text;
-    while (*s) {
-        if (sbx_now_ms() >= deadline)
-            return sbx_fail(e, SBX_ETIMEOUT, "typing did not finish within the timeout");
+    batch b = {.p = p, .deadline = deadline};
+    sbx_code rc = SBX_OK;
+    while (*s && rc == SBX_OK) {
+        if (sbx_now_ms() >= deadline) {
+            rc = sbx_fail(e, SBX_ETIMEOUT, "typing did not finish within the timeout");
+            break;
+        }
         size_t n = utf8_len(s);
-        sbx_code rc;
         if (*s == '\n') {
-            rc = key_event(p, &KEYS[0], deadline, e);
+            rc = key_event(&b, &KEYS[0], e);
         } else {
             char ch[8], code[16];
             memcpy(ch, s, n);
             ch[n] = '\0';
             keydef k;
             char_key(ch, &k, code);
-            rc = key_event(p, &k, deadline, e);
+            rc = key_event(&b, &k, e);
         }
-        if (rc != SBX_OK)
-            return rc;
         s += n;
     }
-    return SBX_OK;
+    return finish(&b, rc, e);
 }
 
 /* ---- actions ---- */
@@ -312,14 +352,16 @@ static sbx_code act_pointer(act *a, bool click, sbx_err *e) {
     double x = cJSON_IsNumber(jx) ? jx->valuedouble : 0,
            y = cJSON_IsNumber(jy) ? jy->valuedouble : 0;
     cJSON_Delete(pt);
-    rc = mouse(a->p, "mouseMoved", x, y, "none", 0, 0, a->deadline, e);
+    /* The move and every press and release in one round trip: 1 + 2 * 3 <= CDP_MAX_BATCH. */
+    batch b = {.p = a->p, .deadline = a->deadline};
+    rc = mouse(&b, "mouseMoved", x, y, "none", 0, 0, e);
     int bits = strcmp(button, "left") == 0 ? 1 : strcmp(button, "right") == 0 ? 2 : 4;
     for (int i = 1; click && rc == SBX_OK && i <= count; i++) {
-        rc = mouse(a->p, "mousePressed", x, y, button, bits, i, a->deadline, e);
+        rc = mouse(&b, "mousePressed", x, y, button, bits, i, e);
         if (rc == SBX_OK)
-            rc = mouse(a->p, "mouseReleased", x, y, button, 0, i, a->deadline, e);
+            rc = mouse(&b, "mouseReleased", x, y, button, 0, i, e);
     }
-    return rc;
+    return finish(&b, rc, e);
 }
 
 /* Focus the element and put the caret at the end of what it holds. */
@@ -395,7 +437,8 @@ static sbx_code act_press(act *a, sbx_err *e) {
         if (rc != SBX_OK)
             return rc;
     }
-    return key_event(a->p, k, a->deadline, e);
+    batch b = {.p = a->p, .deadline = a->deadline};
+    return finish(&b, key_event(&b, k, e), e);
 }
 
 static sbx_code act_focus(act *a, sbx_err *e) {

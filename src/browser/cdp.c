@@ -494,59 +494,100 @@ bool cdp_dead(cdp_conn *c) {
     return d;
 }
 
-sbx_code cdp_call(cdp_conn *c, const char *sid, const char *method, cJSON *params,
-                  int64_t timeout_ms, cJSON **result, sbx_err *e) {
+/* Send cmds[0..n) to session `sid` back to back and wait for every reply; *result (if
+ * non-NULL) receives the last command's "result". The first failure is the one reported. */
+static sbx_code call_all(cdp_conn *c, const char *sid, const cdp_cmd *cmds, int n,
+                         int64_t timeout_ms, cJSON **result, sbx_err *e) {
     if (result)
         *result = NULL;
-    pending p;
-    memset(&p, 0, sizeof p);
-    p.want = result != NULL;
+    pending p[CDP_MAX_BATCH];
+    outmsg *o[CDP_MAX_BATCH];
+    memset(p, 0, sizeof p);
+    memset(o, 0, sizeof o);
     pthread_mutex_lock(&mu);
-    p.id = c->next_id++;
+    for (int i = 0; i < n; i++)
+        p[i].id = c->next_id++;
     bool ok = c->state == ST_OPEN && !c->want_close;
     pthread_mutex_unlock(&mu);
-    if (!ok) {
-        cJSON_Delete(params);
-        return sbx_fail(e, SBX_ECRASHED, "the session's Chromium is gone");
+    bool built = true;
+    for (int i = 0; i < n; i++) {
+        o[i] = ok ? build(c, p[i].id, sid, cmds[i].method, cmds[i].params) : NULL;
+        if (ok && !o[i])
+            built = false;
+        if (!ok)
+            cJSON_Delete(cmds[i].params);
     }
-    outmsg *o = build(c, p.id, sid, method, params);
-    if (!o)
+    if (!ok)
+        return sbx_fail(e, SBX_ECRASHED, "the session's Chromium is gone");
+    if (!built) {
+        for (int i = 0; i < n; i++)
+            free(o[i]);
         return sbx_fail(e, SBX_EINTERNAL, "out of memory");
+    }
+    p[n - 1].want = result != NULL;
     int64_t deadline = sbx_now_ms() + timeout_ms;
     pthread_mutex_lock(&mu);
     if (c->state != ST_OPEN || c->want_close) {
         pthread_mutex_unlock(&mu);
-        free(o);
+        for (int i = 0; i < n; i++)
+            free(o[i]);
         return sbx_fail(e, SBX_ECRASHED, "the session's Chromium is gone");
     }
-    p.next = c->pend;
-    c->pend = &p;
-    enqueue_locked(c, o);
+    for (int i = 0; i < n; i++) {
+        p[i].next = c->pend;
+        c->pend = &p[i];
+        enqueue_locked(c, o[i]);
+    }
     pthread_mutex_unlock(&mu);
     lws_cancel_service(ctx);
     pthread_mutex_lock(&mu);
-    while (!p.done && sbx_now_ms() < deadline)
-        wait_deadline(deadline);
-    for (pending **pp = &c->pend; *pp; pp = &(*pp)->next) {
-        if (*pp == &p) {
-            *pp = p.next;
+    int late = -1; /* the first command without a reply */
+    for (;;) {
+        late = -1;
+        for (int i = n - 1; i >= 0; i--)
+            if (!p[i].done)
+                late = i;
+        if (late < 0 || sbx_now_ms() >= deadline)
             break;
-        }
+        wait_deadline(deadline);
+    }
+    for (pending **pp = &c->pend; *pp;) {
+        bool ours = false;
+        for (int i = 0; i < n && !ours; i++)
+            ours = *pp == &p[i];
+        if (ours)
+            *pp = (*pp)->next;
+        else
+            pp = &(*pp)->next;
     }
     pthread_cond_broadcast(&cv);
     pthread_mutex_unlock(&mu);
-    if (!p.done) {
-        cJSON_Delete(p.result);
-        return sbx_fail(e, SBX_ETIMEOUT, "%s did not answer within %lld ms", method,
-                        (long long)timeout_ms);
-    }
-    if (p.code != SBX_OK) {
-        cJSON_Delete(p.result);
-        return sbx_fail(e, p.code, "%s: %s", method, p.msg);
-    }
-    if (result)
-        *result = p.result;
+    sbx_code rc = SBX_OK;
+    for (int i = 0; i < n && rc == SBX_OK; i++)
+        if (p[i].done && p[i].code != SBX_OK)
+            rc = sbx_fail(e, p[i].code, "%s: %s", cmds[i].method, p[i].msg);
+    if (rc == SBX_OK && late >= 0)
+        rc = sbx_fail(e, SBX_ETIMEOUT, "%s did not answer within %lld ms", cmds[late].method,
+                      (long long)timeout_ms);
+    if (rc == SBX_OK && result)
+        *result = p[n - 1].result;
     else
-        cJSON_Delete(p.result);
-    return SBX_OK;
+        cJSON_Delete(p[n - 1].result);
+    return rc;
+}
+
+sbx_code cdp_call(cdp_conn *c, const char *sid, const char *method, cJSON *params,
+                  int64_t timeout_ms, cJSON **result, sbx_err *e) {
+    cdp_cmd one = {method, params};
+    return call_all(c, sid, &one, 1, timeout_ms, result, e);
+}
+
+sbx_code cdp_call_all(cdp_conn *c, const char *sid, const cdp_cmd *cmds, int n, int64_t timeout_ms,
+                      sbx_err *e) {
+    if (n < 1 || n > CDP_MAX_BATCH) {
+        for (int i = 0; i < n; i++)
+            cJSON_Delete(cmds[i].params);
+        return sbx_fail(e, SBX_EINTERNAL, "a batch of %d CDP commands", n);
+    }
+    return call_all(c, sid, cmds, n, timeout_ms, NULL, e);
 }

@@ -49,6 +49,18 @@ void cdp_close(cdp_conn *c);
 sbx_code cdp_call(cdp_conn *c, const char *sid, const char *method, cJSON *params,
                   int64_t timeout_ms, cJSON **result, sbx_err *e);
 
+/* A command of a batch: params taken. */
+typedef struct cdp_cmd {
+    const char *method;
+    cJSON *params;
+} cdp_cmd;
+#define CDP_MAX_BATCH 8
+/* Send 1..CDP_MAX_BATCH commands to session `sid` back to back, without waiting between them
+ * (Chromium runs one session's commands in the order they arrive), then wait for all replies:
+ * one round trip instead of n. The first command that failed, or did not answer within
+ * `timeout_ms`, is the error. */
+sbx_code cdp_call_all(cdp_conn *c, const char *sid, const cdp_cmd *cmds, int n, int64_t timeout_ms,
+                      sbx_err *e);
 /* Send without waiting (the reply is dropped). Params taken. */
 void cdp_send(cdp_conn *c, const char *sid, const char *method, cJSON *params);
 

@@ -18,6 +18,7 @@
 #include <cjson/cJSON.h>
 
 #include "../common/err.h"
+#include "cdp.h"
 
 typedef struct br_page br_page;
 
@@ -29,6 +30,10 @@ typedef struct br_page br_page;
  * is being cleaned up), SBX_EINVAL/SBX_EINTERNAL carrying CDP's error message. */
 sbx_code br_page_call(br_page *p, const char *method, cJSON *params, int64_t timeout_ms,
                       cJSON **result, sbx_err *e);
+
+/* Send 1..CDP_MAX_BATCH commands to the page back to back and wait for all replies (one round
+ * trip; they still run in order). Errors as br_page_call, for the first command that failed. */
+sbx_code br_page_call_all(br_page *p, const cdp_cmd *cmds, int n, int64_t timeout_ms, sbx_err *e);
 
 /* Evaluate a JavaScript expression in the page (awaitPromise, returnByValue). On success
  * *value receives the JSON value (caller frees; JSON null for undefined). A thrown exception is

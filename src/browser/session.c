@@ -147,31 +147,29 @@ static void apply_device(br_session *s, const char *sid) {
     cdp_send(s->conn, sid, "Emulation.setUserAgentOverride", u);
 }
 
-/* The tab's set-up, waiting for each reply (an HTTP thread, before the tab is handed out). */
+/* The tab's set-up, in one round trip (an HTTP thread, before the tab is handed out). It
+ * repeats what on_attached queued, and its replies mean all of it is in force: a new document
+ * must not be created before the emulation is applied (commands run in order, but Chromium
+ * applies some of them in the renderer after it has answered, and a navigation can overtake
+ * them there). */
 static sbx_code page_setup_sync(br_session *s, const char *sid, int64_t timeout_ms, sbx_err *e) {
-    sbx_code rc = cdp_call(s->conn, sid, "Page.enable", NULL, timeout_ms, NULL, e);
-    if (rc == SBX_OK)
-        rc = cdp_call(s->conn, sid, "Page.setLifecycleEventsEnabled",
-                      cJSON_CreateRaw("{\"enabled\":true}"), timeout_ms, NULL, e);
-    if (rc == SBX_OK)
-        rc = cdp_call(s->conn, sid, "Network.enable", NULL, timeout_ms, NULL, e);
-    if (rc == SBX_OK && s->mobile) {
-        rc = cdp_call(s->conn, sid, "Emulation.setDeviceMetricsOverride",
-                      cJSON_CreateRaw("{\"width\":390,\"height\":844,\"deviceScaleFactor\":3,"
-                                      "\"mobile\":true}"),
-                      timeout_ms, NULL, e);
-        if (rc == SBX_OK)
-            rc = cdp_call(s->conn, sid, "Emulation.setTouchEmulationEnabled",
-                          cJSON_CreateRaw("{\"enabled\":true,\"maxTouchPoints\":5}"), timeout_ms,
-                          NULL, e);
-        if (rc == SBX_OK) {
-            cJSON *u = cJSON_CreateObject();
-            cJSON_AddStringToObject(u, "userAgent", MOBILE_UA);
-            cJSON_AddStringToObject(u, "platform", "Linux armv8l");
-            rc = cdp_call(s->conn, sid, "Emulation.setUserAgentOverride", u, timeout_ms, NULL, e);
-        }
+    cdp_cmd c[6];
+    int n = 0;
+    c[n++] = (cdp_cmd){"Page.enable", NULL};
+    c[n++] = (cdp_cmd){"Page.setLifecycleEventsEnabled", cJSON_CreateRaw("{\"enabled\":true}")};
+    c[n++] = (cdp_cmd){"Network.enable", NULL};
+    if (s->mobile) {
+        c[n++] = (cdp_cmd){"Emulation.setDeviceMetricsOverride",
+                           cJSON_CreateRaw("{\"width\":390,\"height\":844,"
+                                           "\"deviceScaleFactor\":3,\"mobile\":true}")};
+        c[n++] = (cdp_cmd){"Emulation.setTouchEmulationEnabled",
+                           cJSON_CreateRaw("{\"enabled\":true,\"maxTouchPoints\":5}")};
+        cJSON *u = cJSON_CreateObject();
+        cJSON_AddStringToObject(u, "userAgent", MOBILE_UA);
+        cJSON_AddStringToObject(u, "platform", "Linux armv8l");
+        c[n++] = (cdp_cmd){"Emulation.setUserAgentOverride", u};
     }
-    return rc;
+    return cdp_call_all(s->conn, sid, c, n, timeout_ms, e);
 }
 
 /* ---- CDP events (service thread) ---- */
@@ -426,16 +424,13 @@ br_session *br_session_launch(int64_t timeout_ms, sbx_err *e) {
 sbx_code br_session_publish(br_session *s, bool mobile, sbx_err *e) {
     s->mobile = mobile;
     int64_t to = sbx_cfg->browser_launch_timeout_ms;
-    cJSON *d = cJSON_CreateObject();
-    cJSON_AddBoolToObject(d, "discover", 1);
-    sbx_code rc = cdp_call(s->conn, NULL, "Target.setDiscoverTargets", d, to, NULL, e);
-    if (rc == SBX_OK) {
-        cJSON *a = cJSON_CreateObject();
-        cJSON_AddBoolToObject(a, "autoAttach", 1);
-        cJSON_AddBoolToObject(a, "waitForDebuggerOnStart", 1);
-        cJSON_AddBoolToObject(a, "flatten", 1);
-        rc = cdp_call(s->conn, NULL, "Target.setAutoAttach", a, to, NULL, e);
-    }
+    cdp_cmd c[] = {
+        {"Target.setDiscoverTargets", cJSON_CreateRaw("{\"discover\":true}")},
+        {"Target.setAutoAttach",
+         cJSON_CreateRaw("{\"autoAttach\":true,"
+                         "\"waitForDebuggerOnStart\":true,\"flatten\":true}")},
+    };
+    sbx_code rc = cdp_call_all(s->conn, NULL, c, 2, to, e);
     br_page *first = NULL;
     if (rc == SBX_OK) {
         int64_t deadline = sbx_now_ms() + 3000;
@@ -458,7 +453,12 @@ sbx_code br_session_publish(br_session *s, bool mobile, sbx_err *e) {
                 rc = sbx_fail(e, SBX_EUNAVAIL, "Chromium opened no tab");
         }
     }
-    if (rc == SBX_OK)
+    /* A desktop session's first tab needs nothing applied before its next document, so its
+     * set-up (queued by on_attached before `current` was set, and so before any call a client
+     * makes) is not waited for: a fresh Chromium's renderer takes ~80 ms more to answer it,
+     * and the first call on the tab waits for that instead of the create. A phone's emulation
+     * must be in force first. */
+    if (rc == SBX_OK && mobile)
         rc = page_setup_sync(s, first->cdp_sid, to, e);
     if (rc != SBX_OK) {
         session_free(s);
@@ -877,7 +877,6 @@ sbx_code br_tab_create(br_session *s, const char *url, int64_t timeout_ms, char 
         return sbx_fail(e, SBX_ECRASHED, "the session's Chromium died");
     if (!p)
         return sbx_fail(e, SBX_ETIMEOUT, "the new tab did not attach in time");
-    /* Emulation must be in force before the first document is created. */
     rc = page_setup_sync(s, p->cdp_sid, deadline - sbx_now_ms(), e);
     if (rc != SBX_OK)
         return rc;
@@ -980,22 +979,37 @@ sbx_code br_url_check(const char *url, sbx_err *e) {
 
 /* ---- page calls ---- */
 
-sbx_code br_page_call(br_page *p, const char *method, cJSON *params, int64_t timeout_ms,
-                      cJSON **result, sbx_err *e) {
+/* One command (cmds[0], with its result) or a batch; a broken connection marks the session
+ * crashed. */
+static sbx_code page_call(br_page *p, const cdp_cmd *cmds, int n, int64_t timeout_ms,
+                          cJSON **result, sbx_err *e) {
     br_session *s = p->s;
     if (result)
         *result = NULL;
     if (crashed_err(s, e) != SBX_OK) {
-        cJSON_Delete(params);
+        for (int i = 0; i < n; i++)
+            cJSON_Delete(cmds[i].params);
         return SBX_ECRASHED;
     }
-    sbx_code rc = cdp_call(s->conn, p->cdp_sid, method, params, timeout_ms, result, e);
+    sbx_code rc = n == 1 ? cdp_call(s->conn, p->cdp_sid, cmds[0].method, cmds[0].params, timeout_ms,
+                                    result, e)
+                         : cdp_call_all(s->conn, p->cdp_sid, cmds, n, timeout_ms, e);
     if (rc == SBX_ECRASHED) {
         pthread_mutex_lock(&s->mu);
         mark_crashed_locked(s, "the DevTools connection broke");
         pthread_mutex_unlock(&s->mu);
     }
     return rc;
+}
+
+sbx_code br_page_call(br_page *p, const char *method, cJSON *params, int64_t timeout_ms,
+                      cJSON **result, sbx_err *e) {
+    cdp_cmd one = {method, params};
+    return page_call(p, &one, 1, timeout_ms, result, e);
+}
+
+sbx_code br_page_call_all(br_page *p, const cdp_cmd *cmds, int n, int64_t timeout_ms, sbx_err *e) {
+    return page_call(p, cmds, n, timeout_ms, NULL, e);
 }
 
 sbx_code br_page_eval(br_page *p, const char *expression, int64_t timeout_ms, cJSON **value,
@@ -1088,12 +1102,19 @@ sbx_code br_navigate(br_page *p, const char *url, const char *wait_until, int64_
             return sbx_fail(e, SBX_ETIMEOUT, "navigation to %s did not reach %s within %lld ms",
                             url, wait_until ? wait_until : "load", (long long)timeout_ms);
     }
-    cJSON *info = NULL;
+    /* URL and title as the browser process holds them (its navigation entry, which the page's
+     * title and history changes reach before its load event does): unlike an evaluate, this
+     * does not queue behind the renderer's work right after the load. */
+    cJSON *hist = NULL;
     int64_t left = deadline - sbx_now_ms();
-    rc = br_page_eval(p, "({url: location.href, title: document.title})", left > 1000 ? left : 1000,
-                      &info, e);
+    rc = br_page_call(p, "Page.getNavigationHistory", NULL, left > 1000 ? left : 1000, &hist, e);
     if (rc != SBX_OK)
         return rc;
+    const cJSON *cur = cJSON_GetObjectItemCaseSensitive(hist, "currentIndex");
+    const cJSON *info =
+        cJSON_IsNumber(cur)
+            ? cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(hist, "entries"), cur->valueint)
+            : NULL;
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "url", jstr(info, "url") ? jstr(info, "url") : url);
     if (status > 0)
@@ -1101,7 +1122,7 @@ sbx_code br_navigate(br_page *p, const char *url, const char *wait_until, int64_
     else
         cJSON_AddNullToObject(o, "status");
     cJSON_AddStringToObject(o, "title", jstr(info, "title") ? jstr(info, "title") : "");
-    cJSON_Delete(info);
+    cJSON_Delete(hist);
     *out = o;
     return SBX_OK;
 }

@@ -75,6 +75,11 @@ PAGES = {
                     " ua: navigator.userAgent, touch: 'ontouchstart' in window,"
                     " points: navigator.maxTouchPoints, dpr: devicePixelRatio});</script>"),
     "/slow.html": very_slow,
+    # Its load handler renames it and moves it with pushState: navigate reports what it became.
+    "/renamed.html": (200, HTML, "<!doctype html><title>before load</title><script>"
+                      "addEventListener('load', () => { document.title = 'after load';"
+                      " history.pushState({}, '', '/moved.html'); });</script>"),
+    "/untitled.html": (200, HTML, "<!doctype html><p>no title here</p>"),
     # About 6 MB of DOM built by script: its content crosses the WebSocket in many fragments.
     "/big.html": (200, HTML, "<!doctype html><title>big</title><div id=b></div><script>"
                   "document.getElementById('b').textContent = 'x'.repeat(6 * 1024 * 1024)"
@@ -197,6 +202,15 @@ class TestNavigate(BrowserCase):
         self.assertIn("written by script", html)
         self.assertNotIn(">static<", html)
         self.assertTrue(html.lower().startswith("<!doctype html>"))
+
+    def test_title_and_url_are_what_the_page_made_them_by_load(self):
+        sid, _ = self.new_session()
+        r = self.nav(sid, "/renamed.html")
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json(), {"url": self.site.url + "/moved.html", "status": 200,
+                                    "title": "after load"})
+        r = self.nav(sid, "/untitled.html")
+        self.assertEqual(r.json()["title"], "", r)  # document.title, not the URL shown instead
 
     def test_multi_megabyte_content(self):
         sid, _ = self.new_session()
