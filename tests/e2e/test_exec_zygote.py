@@ -35,6 +35,11 @@ PARITY = {
     # zygote's, which it cannot reach: compare the set of mount points)
     "hostname and mounts": ("import socket\nprint(socket.gethostname())\n"
                             "print(sorted({l.split()[1] for l in open('/proc/self/mounts')}))\n"),
+    # The import system must see this run's directories, not what the zygote cached of its own.
+    "import from the work dir": ("open('helper_mod.py', 'w').write('VALUE = 41 + 1')\n"
+                                 "import helper_mod\nprint(helper_mod.VALUE)\n"),
+    "import from /tmp": ("import sys\nopen('/tmp/tmp_mod.py', 'w').write('X = \"from tmp\"')\n"
+                         "sys.path.insert(0, '/tmp')\nimport tmp_mod\nprint(tmp_mod.X)\n"),
     "limits": ("import resource\nprint([resource.getrlimit(getattr(resource, n)) for n in "
                "('RLIMIT_NPROC', 'RLIMIT_NOFILE', 'RLIMIT_FSIZE', 'RLIMIT_CORE')])\n"),
 }
@@ -93,6 +98,11 @@ class TestZygote(unittest.TestCase):
                 a, b = run(self.zyg, code), run(self.cold, code)
                 for k in ("exitCode", "stdout", "stderr", "signal", "timedOut", "violations"):
                     self.assertEqual(a[k], b[k], f"{name}: {k} differs (zygote vs cold)")
+
+    def test_a_run_imports_modules_it_wrote(self):
+        for name, want in (("import from the work dir", "42\n"), ("import from /tmp", "from tmp\n")):
+            r = run(self.zyg, PARITY[name])
+            self.assertEqual((r["exitCode"], r["stdout"]), (0, want), r)
 
     def test_numpy_goes_to_the_full_tier_and_the_rest_to_the_light_one(self):
         def runs():
