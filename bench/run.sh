@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# run.sh -- the benchmarks in one command: install what is missing, build sandboxd for speed
+# (Release, in build-bench/), install the npm packages (puppeteer-core and ws, pinned by
+# package-lock.json; nothing downloads a browser), then run bench.mjs against the real server,
+# the Debian Chromium and python3. Prints medians, p90 and ratios; writes bench/results.md.
+#
+#   sudo bench/run.sh              the full run (about 10 minutes on 2 cores)
+#   sudo bench/run.sh --quick      fewer rounds, for a smoke run
+#   sudo bench/run.sh --only exec,throughput,session,work,memory
+#
+# Run it on an otherwise idle machine: every row alternates sandboxd and its baseline, but a
+# busy neighbour still adds noise. Environment: BUILD_DIR (default build-bench).
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+if [[ ${1:-} == -h || ${1:-} == --help ]]; then
+    sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
+    exit 0
+fi
+build=${BUILD_DIR:-build-bench}
+
+scripts/install-deps.sh build runtime
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    scripts/install-deps.sh bench
+fi
+
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DSANDBOXD_SANITIZE=OFF >/dev/null
+cmake --build "$build" -j"$(nproc)" --target sandboxd
+
+if [[ ! -d bench/node_modules/puppeteer-core || bench/package-lock.json -nt bench/node_modules ]]; then
+    (cd bench && PUPPETEER_SKIP_DOWNLOAD=1 npm ci --no-audit --no-fund)
+    touch bench/node_modules
+fi
+
+exec node bench/bench.mjs --bin "$build/sandboxd" "$@"
