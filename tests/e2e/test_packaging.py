@@ -6,6 +6,7 @@ host uses), the runtime stage runs as a non-root user on 0.0.0.0 with a HEALTHCH
 and every shared library build/sandboxd links comes from a package the runtime stage installs.
 """
 
+import json
 import os
 import re
 import shlex
@@ -212,11 +213,28 @@ class ScriptsTest(unittest.TestCase):
         scripts = [os.path.join(SOURCE_DIR, ".ci", "run")]
         sdir = os.path.join(SOURCE_DIR, "scripts")
         scripts += [os.path.join(sdir, n) for n in sorted(os.listdir(sdir)) if n.endswith(".sh")]
-        self.assertGreaterEqual(len(scripts), 4)
+        scripts.append(os.path.join(SOURCE_DIR, "bench", "run.sh"))
+        self.assertGreaterEqual(len(scripts), 5)
         for path in scripts:
             r = subprocess.run(["bash", "-n", path], capture_output=True, text=True)
             self.assertEqual(r.returncode, 0, f"{path}: {r.stderr}")
             self.assertTrue(os.access(path, os.X_OK), f"{path} is not executable")
+
+    def test_benchmark_parses_and_pins_its_npm_packages(self):
+        # Not run here (it is not a test); but it must not rot unnoticed.
+        bench = os.path.join(SOURCE_DIR, "bench")
+        if subprocess.run(["which", "node"], capture_output=True).returncode == 0:
+            r = subprocess.run(["node", "--check", os.path.join(bench, "bench.mjs")],
+                               capture_output=True, text=True, timeout=60)
+            self.assertEqual(r.returncode, 0, r.stderr)
+        with open(os.path.join(bench, "package.json")) as f:
+            deps = json.load(f)["dependencies"]
+        with open(os.path.join(bench, "package-lock.json")) as f:
+            locked = json.load(f)["packages"]
+        for name, version in deps.items():
+            self.assertRegex(version, r"^\d+\.\d+\.\d+$", f"{name} must be pinned exactly")
+            self.assertEqual(locked[f"node_modules/{name}"]["version"], version, name)
+        self.assertNotIn("puppeteer", deps, "the full puppeteer package downloads a browser")
 
     def test_install_deps_refuses_an_unknown_group(self):
         r = subprocess.run(["bash", INSTALL, "no-such-group"], capture_output=True, text=True,
