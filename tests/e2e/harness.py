@@ -28,6 +28,17 @@ TOKEN = "test-token-" + os.urandom(8).hex()
 ZYGOTE_MARK = b"\x00zygote\x00"  # in the zygote's command line: python3 -c <boot> zygote ...
 
 
+SPARE_COMM = "sbx-spare"  # the comm of a zygote's spare init and program (serve.c)
+
+
+def _comm(pid):
+    try:
+        with open(f"/proc/{pid}/comm") as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
 def _cmdline(pid):
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as f:
@@ -41,7 +52,8 @@ def descendants(pid, with_zygote=False):
     zygote (its init and the interpreter that waits for runs) is part of the server, not of any
     run, so it is left out unless with_zygote; the processes of runs it started are counted
     (they are clones of the zygote, so they carry its command line, under a parent that does
-    too)."""
+    too). A spare init and its program, which the zygote starts ahead of the next run, are
+    the server's too until a run arrives: they go by SPARE_COMM until then."""
     children, parent = {}, {}
     for d in os.listdir("/proc"):
         if not d.isdigit():
@@ -66,6 +78,8 @@ def descendants(pid, with_zygote=False):
     for p in out:
         if ZYGOTE_MARK in _cmdline(p) and ZYGOTE_MARK not in _cmdline(parent.get(p, 0)):
             skip.update((p, parent.get(p, 0)))  # the zygote and its init
+        elif ZYGOTE_MARK in _cmdline(p) and _comm(p) == SPARE_COMM:
+            skip.add(p)  # a spare init or its program, started ahead of the next run
     return [p for p in out if p not in skip]
 
 

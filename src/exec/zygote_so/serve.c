@@ -10,6 +10,13 @@
  * sbx_zygote_serve with the program's source: the interpreter then runs it. The init reaps and
  * reports exactly like a cold run's init.
  *
+ * Copying the zygote's memory for the program is the slowest step (3-4 ms with numpy, pandas
+ * and matplotlib loaded), so one init is kept ready as a spare: its namespaces exist and its
+ * program's process is already forked, both blocked on a socket with nothing of any run yet.
+ * A request writes the spare's id maps and hands it the run; the loop then starts the next
+ * spare while this run goes on. Without a spare (it died, or could not be started) a request
+ * starts a fresh init as before.
+ *
  * Built without sanitizers and without libraries beyond libc (it is loaded into python3).
  * The zygote process is single-threaded; the program's process may malloc because the serve loop
  * never holds a libc lock (see sbx_zygote_serve).
@@ -27,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -38,6 +46,11 @@
 #include "../zygote_proto.h"
 
 #define EXPORT __attribute__((visibility("default")))
+
+/* A spare init and its program's process go by SPARE_NAME (their comm) until a run arrives,
+ * then by the interpreter's usual name, as a fresh run's processes do. */
+#define SPARE_NAME "sbx-spare"
+#define RUN_NAME   "python3"
 
 static void send_pidfd(int sock) {
     int pfd = (int)syscall(SYS_pidfd_open, getpid(), 0);
@@ -87,77 +100,6 @@ static void attach(int sock, int tree, const char *where) {
         lay_die(sock, where);
 }
 
-/* What a run's init needs, copied before it starts: the zygote reuses its own buffers for the
- * next request while the init (which shares its memory) still runs. Lives at the bottom of the
- * init's stack mapping. */
-typedef struct run_args {
-    zyg_req rq;
-    int fds[ZYG_NFDS];
-    int go;
-} run_args;
-
-/* Where a run's program process goes back into Python (set once, by the zygote's thread). */
-static jmp_buf g_entry;
-static char *g_code;
-static size_t g_code_len;
-
-/* The run's init (pid 1 of its namespaces): a thread-like clone that shares the zygote's memory
- * (so no page tables are copied for it) on a stack of its own; it touches only its run_args and
- * its stack, and never returns. Its child, the program's process, is an ordinary copy and goes
- * back into Python through g_entry. */
-static int run_init(void *arg) {
-    run_args *a = arg;
-    const zyg_req *rq = &a->rq;
-    int *fds = a->fds;
-    int sock = fds[ZYG_FD_STATUS];
-    char g;
-    if (read(a->go, &g, 1) != 1) /* the zygote wrote our id maps */
-        _exit(127);
-    close(a->go);
-    close(ZYG_CTRL_FD);
-    signal(SIGCHLD, SIG_DFL);
-    send_pidfd(sock);
-    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
-        lay_die(sock, "make / private");
-    attach(sock, fds[ZYG_FD_WORK], SANDBOX_WORK_PATH);
-    attach(sock, fds[ZYG_FD_TMP], "/tmp");
-    if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, "hidepid=invisible") != 0)
-        lay_die(sock, "mount /proc");
-    char opt[64];
-    snprintf(opt, sizeof opt, "mode=1777,size=%lldm",
-             (long long)(rq->file_size_mb > 0 ? rq->file_size_mb : 64));
-    if (mount("sbxshm", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, opt) != 0)
-        lay_die(sock, "mount /dev/shm");
-    (void)sethostname("sandbox", 7);
-    pid_t prog = (pid_t)syscall(SYS_clone, SIGCHLD, NULL, NULL, NULL, NULL);
-    if (prog < 0)
-        lay_die(sock, "fork");
-    if (prog == 0) {
-        /* a copy of the zygote's memory, on a copy of this stack */
-        g_code = read_code(sock, fds[ZYG_FD_CODE], &g_code_len);
-        struct sock_fprog fp = {.len = (unsigned short)rq->bpf_len,
-                                .filter = (struct sock_filter *)rq->bpf};
-        lay_spec s = {.stdin_fd = fds[ZYG_FD_STDIN],
-                      .stdout_fd = fds[ZYG_FD_STDOUT],
-                      .stderr_fd = fds[ZYG_FD_STDERR],
-                      .work = SANDBOX_WORK_PATH,
-                      .memory_mb = rq->memory_mb,
-                      .max_procs = rq->max_procs,
-                      .file_size_mb = rq->file_size_mb,
-                      .open_files = rq->open_files,
-                      .cpu_seconds = rq->cpu_seconds,
-                      .allow_network = false,
-                      .userns = true,
-                      .landlock_abi = rq->landlock_abi,
-                      .notify = rq->notify != 0,
-                      .bpf = rq->bpf_len ? &fp : NULL};
-        lay_enter(sock, &s);
-        close(3); /* the status socket: a cold run's execve closes it */
-        longjmp(g_entry, 1);
-    }
-    lay_init_loop(sock, prog, true);
-}
-
 static int recv_req(int ctrl, zyg_req *rq, int fds[ZYG_NFDS]) {
     struct iovec iov = {.iov_base = rq, .iov_len = sizeof *rq};
     union {
@@ -192,6 +134,145 @@ static int recv_req(int ctrl, zyg_req *rq, int fds[ZYG_NFDS]) {
     return 1;
 }
 
+/* One request (rq and its ZYG_NFDS descriptors) on a SOCK_SEQPACKET socket, as the server
+ * sends it: how the zygote hands a run to a spare init, and the init to its program. */
+static int send_req(int sock, const zyg_req *rq, const int fds[ZYG_NFDS]) {
+    struct iovec iov = {.iov_base = (void *)rq, .iov_len = sizeof *rq};
+    union {
+        char buf[CMSG_SPACE(sizeof(int) * ZYG_NFDS)];
+        struct cmsghdr align;
+    } u;
+    memset(&u, 0, sizeof u);
+    struct msghdr mh = {
+        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf};
+    struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+    cm->cmsg_level = SOL_SOCKET;
+    cm->cmsg_type = SCM_RIGHTS;
+    cm->cmsg_len = CMSG_LEN(sizeof(int) * ZYG_NFDS);
+    memcpy(CMSG_DATA(cm), fds, sizeof(int) * ZYG_NFDS);
+    return sendmsg(sock, &mh, MSG_NOSIGNAL) == (ssize_t)sizeof *rq ? 0 : -1;
+}
+
+/* What a run's init needs, copied before it starts: the zygote reuses its own buffers for the
+ * next request while the init (which shares its memory) still runs. Lives at the bottom of the
+ * init's stack mapping. */
+typedef struct run_args {
+    zyg_req rq;
+    int fds[ZYG_NFDS];
+    int go;   /* fresh init: the pipe the zygote writes one byte to once the id maps are in */
+    int sock; /* spare init: its end of the socket the run request arrives on */
+    int peer; /* spare init: the zygote's end of it (closed in the init) */
+    bool spare;
+} run_args;
+
+/* Where a run's program process goes back into Python (set once, by the zygote's thread). */
+static jmp_buf g_entry;
+static char *g_code;
+static size_t g_code_len;
+
+/* The program's process: sandboxed by the same per-process layers as a cold run (seccomp
+ * last), then back into Python through g_entry. Never returns. */
+static void run_program(const zyg_req *rq, const int fds[ZYG_NFDS]) {
+    int sock = fds[ZYG_FD_STATUS];
+    g_code = read_code(sock, fds[ZYG_FD_CODE], &g_code_len);
+    struct sock_fprog fp = {.len = (unsigned short)rq->bpf_len,
+                            .filter = (struct sock_filter *)rq->bpf};
+    lay_spec s = {.stdin_fd = fds[ZYG_FD_STDIN],
+                  .stdout_fd = fds[ZYG_FD_STDOUT],
+                  .stderr_fd = fds[ZYG_FD_STDERR],
+                  .work = SANDBOX_WORK_PATH,
+                  .memory_mb = rq->memory_mb,
+                  .max_procs = rq->max_procs,
+                  .file_size_mb = rq->file_size_mb,
+                  .open_files = rq->open_files,
+                  .cpu_seconds = rq->cpu_seconds,
+                  .allow_network = false,
+                  .userns = true,
+                  .landlock_abi = rq->landlock_abi,
+                  .notify = rq->notify != 0,
+                  .bpf = rq->bpf_len ? &fp : NULL};
+    lay_enter(sock, &s);
+    close(3); /* the status socket: a cold run's execve closes it */
+    longjmp(g_entry, 1);
+}
+
+/* The run's init (pid 1 of its namespaces): a thread-like clone that shares the zygote's memory
+ * (so no page tables are copied for it) on a stack of its own; it touches only its run_args and
+ * its stack, and never returns. Its child, the program's process, is an ordinary copy and goes
+ * back into Python through g_entry.
+ *
+ * A fresh init is started for a request: it waits for its id maps, sets up, then forks the
+ * program. A spare init is started before any request, forks the program's process at once
+ * (the copy of the zygote's memory, the slowest step of a start) and both wait: the init for
+ * the request (its id maps are written just before), the program for the init to pass it on
+ * once the mounts are in place. */
+static int run_init(void *arg) {
+    run_args *a = arg;
+    int *fds = a->fds;
+    close(ZYG_CTRL_FD);
+    signal(SIGCHLD, SIG_DFL);
+    pid_t prog = -1;
+    int to_prog = -1;
+    if (a->spare) {
+        close(a->peer);
+        int pp[2];
+        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pp) != 0)
+            _exit(127);
+        prog = (pid_t)syscall(SYS_clone, SIGCHLD, NULL, NULL, NULL, NULL);
+        if (prog < 0)
+            _exit(127);
+        if (prog == 0) {
+            /* a copy of the zygote's memory, on a copy of this stack: wait for the run */
+            static zyg_req rq;
+            int pfds[ZYG_NFDS];
+            close(pp[0]);
+            close(a->sock);
+            if (recv_req(pp[1], &rq, pfds) != 1)
+                _exit(127); /* the init is gone: nothing to run */
+            close(pp[1]);
+            (void)prctl(PR_SET_NAME, RUN_NAME);
+            run_program(&rq, pfds);
+        }
+        close(pp[1]);
+        to_prog = pp[0];
+        if (recv_req(a->sock, &a->rq, fds) != 1)
+            _exit(127); /* the zygote stopped, or dropped this spare */
+        close(a->sock);
+        (void)prctl(PR_SET_NAME, RUN_NAME);
+    } else {
+        char g;
+        if (read(a->go, &g, 1) != 1) /* the zygote wrote our id maps */
+            _exit(127);
+        close(a->go);
+    }
+    int sock = fds[ZYG_FD_STATUS];
+    send_pidfd(sock);
+    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
+        lay_die(sock, "make / private");
+    attach(sock, fds[ZYG_FD_WORK], SANDBOX_WORK_PATH);
+    attach(sock, fds[ZYG_FD_TMP], "/tmp");
+    if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, "hidepid=invisible") != 0)
+        lay_die(sock, "mount /proc");
+    char opt[64];
+    snprintf(opt, sizeof opt, "mode=1777,size=%lldm",
+             (long long)(a->rq.file_size_mb > 0 ? a->rq.file_size_mb : 64));
+    if (mount("sbxshm", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, opt) != 0)
+        lay_die(sock, "mount /dev/shm");
+    (void)sethostname("sandbox", 7);
+    if (a->spare) {
+        if (send_req(to_prog, &a->rq, fds) != 0)
+            lay_die(sock, "hand the run to its program");
+        close(to_prog);
+    } else {
+        prog = (pid_t)syscall(SYS_clone, SIGCHLD, NULL, NULL, NULL, NULL);
+        if (prog < 0)
+            lay_die(sock, "fork");
+        if (prog == 0)
+            run_program(&a->rq, fds); /* a copy of the zygote's memory, on a copy of this stack */
+    }
+    lay_init_loop(sock, prog, true);
+}
+
 #define INIT_MAP  (256 * 1024) /* guard page, run_args, then the init's stack */
 #define MAX_INITS 512
 /* Inits alive (or not yet reaped), with their stack mappings to unmap once they are gone. */
@@ -200,6 +281,20 @@ static struct {
     void *map;
 } g_inits[MAX_INITS];
 
+/* The spare init, started ahead of the next request (pid 0: none), and the zygote's end of
+ * the socket the request goes to it on. */
+static struct {
+    pid_t pid;
+    int sock;
+} g_spare = {0, -1};
+
+static void drop_spare(void) {
+    if (g_spare.sock >= 0)
+        close(g_spare.sock);
+    g_spare.pid = 0;
+    g_spare.sock = -1;
+}
+
 static void reap_inits(bool block) {
     for (;;) {
         int st;
@@ -207,6 +302,8 @@ static void reap_inits(bool block) {
         if (p <= 0)
             return;
         block = false;
+        if (p == g_spare.pid)
+            drop_spare(); /* it died waiting: the next loop starts another */
         for (int i = 0; i < MAX_INITS; i++)
             if (g_inits[i].pid == p) {
                 munmap(g_inits[i].map, INIT_MAP);
@@ -216,59 +313,132 @@ static void reap_inits(bool block) {
     }
 }
 
-static void start_run(const zyg_req *rq, const int fds[ZYG_NFDS]) {
-    int slot = -1;
-    for (int tries = 0; slot < 0 && tries < 2; tries++) {
-        for (int i = 0; i < MAX_INITS && slot < 0; i++)
+/* A free slot of g_inits and a fresh init stack with its run_args; NULL when there is none. */
+static run_args *new_init_args(int *slot, void **map) {
+    *slot = -1;
+    for (int tries = 0; *slot < 0 && tries < 2; tries++) {
+        for (int i = 0; i < MAX_INITS && *slot < 0; i++)
             if (!g_inits[i].pid)
-                slot = i;
-        if (slot < 0)
+                *slot = i;
+        if (*slot < 0)
             reap_inits(true); /* every slot busy: wait for a run to end */
     }
-    int go[2];
-    void *map = MAP_FAILED;
-    if (slot < 0 || pipe2(go, O_CLOEXEC) != 0) {
-        lay_report(fds[ZYG_FD_STATUS], "prepare the run");
-        return;
+    if (*slot < 0)
+        return NULL;
+    *map = mmap(NULL, INIT_MAP, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1,
+                0);
+    if (*map == MAP_FAILED)
+        return NULL;
+    if (mprotect(*map, 4096, PROT_NONE) != 0) {
+        munmap(*map, INIT_MAP);
+        return NULL;
     }
-    map = mmap(NULL, INIT_MAP, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1,
-               0);
-    if (map == MAP_FAILED || mprotect(map, 4096, PROT_NONE) != 0) {
-        lay_report(fds[ZYG_FD_STATUS], "init stack");
-        if (map != MAP_FAILED)
-            munmap(map, INIT_MAP);
-        close(go[0]);
-        close(go[1]);
-        return;
-    }
-    run_args *a = (run_args *)((char *)map + 4096);
-    memcpy(&a->rq, rq, sizeof *rq);
-    memcpy(a->fds, fds, sizeof a->fds);
-    a->go = go[0];
-    char *top = (char *)map + INIT_MAP;
-    pid_t pid = clone(run_init, top,
+    run_args *a = (run_args *)((char *)*map + 4096);
+    a->go = a->sock = a->peer = -1;
+    return a;
+}
+
+static pid_t clone_init(run_args *a, void *map, int slot) {
+    pid_t pid = clone(run_init, (char *)map + INIT_MAP,
                       CLONE_VM | CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWNET |
                           CLONE_NEWIPC | CLONE_NEWUTS | SIGCHLD,
                       a);
-    close(go[0]);
     if (pid < 0) {
-        lay_report(fds[ZYG_FD_STATUS], "clone");
         munmap(map, INIT_MAP);
     } else {
         g_inits[slot].pid = pid;
         g_inits[slot].map = map;
-        char path[64], line[64];
-        snprintf(line, sizeof line, "%u %u 1\n", SBX_INNER_ID, rq->run_uid);
-        snprintf(path, sizeof path, "/proc/%d/uid_map", (int)pid);
-        int ok = lay_write_str(path, line) == 0;
-        snprintf(path, sizeof path, "/proc/%d/gid_map", (int)pid);
-        ok = ok && lay_write_str(path, line) == 0;
-        if (!ok) {
-            lay_report(fds[ZYG_FD_STATUS], "write id maps");
-            kill(pid, SIGKILL);
-        } else if (write(go[1], "g", 1) != 1) {
-            kill(pid, SIGKILL);
-        }
+    }
+    return pid;
+}
+
+/* Map the run's SBX_INNER_ID to its id in the zygote's namespace (uid and gid). */
+static int write_id_maps(pid_t pid, uint32_t run_uid) {
+    char path[64], line[64];
+    snprintf(line, sizeof line, "%u %u 1\n", SBX_INNER_ID, run_uid);
+    snprintf(path, sizeof path, "/proc/%d/uid_map", (int)pid);
+    if (lay_write_str(path, line) != 0)
+        return -1;
+    snprintf(path, sizeof path, "/proc/%d/gid_map", (int)pid);
+    return lay_write_str(path, line);
+}
+
+/* Start the spare init (which forks its program's process at once); on any failure there is
+ * simply no spare, and the next request starts a fresh init. */
+static void make_spare(void) {
+    int sv[2], slot;
+    void *map;
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
+        return;
+    run_args *a = new_init_args(&slot, &map);
+    if (!a) {
+        close(sv[0]);
+        close(sv[1]);
+        return;
+    }
+    a->spare = true;
+    a->sock = sv[1];
+    a->peer = sv[0];
+    /* Born with the spare's name (a comm is inherited), so that no moment shows an idle spare
+     * under a run's name; the zygote takes its own back at once. */
+    char name[16] = "";
+    (void)prctl(PR_GET_NAME, name);
+    (void)prctl(PR_SET_NAME, SPARE_NAME);
+    pid_t pid = clone_init(a, map, slot);
+    (void)prctl(PR_SET_NAME, name);
+    close(sv[1]);
+    if (pid < 0) {
+        close(sv[0]);
+        return;
+    }
+    g_spare.pid = pid;
+    g_spare.sock = sv[0];
+}
+
+/* Hand the request to the spare init; false (and the spare is gone) if it could not take it. */
+static bool run_on_spare(const zyg_req *rq, const int fds[ZYG_NFDS]) {
+    pid_t pid = g_spare.pid;
+    if (!pid)
+        return false;
+    int sock = g_spare.sock;
+    g_spare.pid = 0;
+    g_spare.sock = -1;
+    bool ok = write_id_maps(pid, rq->run_uid) == 0 && send_req(sock, rq, fds) == 0;
+    close(sock);
+    if (!ok)
+        kill(pid, SIGKILL); /* reaped by the loop; a fresh init takes the run */
+    return ok;
+}
+
+static void start_run(const zyg_req *rq, const int fds[ZYG_NFDS]) {
+    if (run_on_spare(rq, fds))
+        return;
+    int go[2], slot;
+    void *map;
+    if (pipe2(go, O_CLOEXEC) != 0) {
+        lay_report(fds[ZYG_FD_STATUS], "prepare the run");
+        return;
+    }
+    run_args *a = new_init_args(&slot, &map);
+    if (!a) {
+        lay_report(fds[ZYG_FD_STATUS], "init stack");
+        close(go[0]);
+        close(go[1]);
+        return;
+    }
+    memcpy(&a->rq, rq, sizeof *rq);
+    memcpy(a->fds, fds, sizeof a->fds);
+    a->go = go[0];
+    a->spare = false;
+    pid_t pid = clone_init(a, map, slot);
+    close(go[0]);
+    if (pid < 0) {
+        lay_report(fds[ZYG_FD_STATUS], "clone");
+    } else if (write_id_maps(pid, rq->run_uid) != 0) {
+        lay_report(fds[ZYG_FD_STATUS], "write id maps");
+        kill(pid, SIGKILL);
+    } else if (write(go[1], "g", 1) != 1) {
+        kill(pid, SIGKILL);
     }
     close(go[1]);
 }
@@ -299,6 +469,8 @@ EXPORT char *sbx_zygote_serve(int ctrl, const char *ready, size_t *code_len) {
     static zyg_req rq; /* 8 KiB: not on the stack */
     for (;;) {
         reap_inits(false);
+        if (!g_spare.pid)
+            make_spare();
         struct pollfd pf = {.fd = ctrl, .events = POLLIN};
         if (poll(&pf, 1, 1000) == 0) /* a quiet second: still reap the inits that ended */
             continue;
