@@ -454,13 +454,16 @@ function addRow(r) {
     const f = (s) => (s ? `${fmt(median(s))} (p90 ${fmt(quantile(s, 0.9))})` : "");
     r.ratio = r.base ? median(r.ours) / median(r.base) : null;
     console.log(`  ${r.work}: ${f(r.ours)} ${r.unit}` +
-        (r.base ? `  vs ${f(r.base)}  ratio ${r.ratio.toFixed(2)}x` : "") +
+        (r.base ? `  vs ${f(r.base)}  ratio ${fmtRatio(r.ratio)}` : "") +
         (r.target ? `  target ${r.target}` : ""));
 }
 
 function fmt(v) {
     return v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2);
 }
+
+// Two decimals, three below 0.1 (a 0.049 must not read as the 0.05 it missed or met).
+const fmtRatio = (x) => x.toFixed(x < 0.1 ? 3 : 2) + "x";
 
 function met(r) {
     if (!r.target) return "";
@@ -797,7 +800,7 @@ function markdown(info, when) {
     ];
     for (const r of rows)
         lines.push(`| ${r.work} | ${f(r.ours)} ${r.unit} | ${r.baseline || ""} | ` +
-            `${r.base ? f(r.base) + " " + r.unit : ""} | ${r.base ? r.ratio.toFixed(2) + "x" : ""} | ` +
+            `${r.base ? f(r.base) + " " + r.unit : ""} | ${r.base ? fmtRatio(r.ratio) : ""} | ` +
             `${r.target ? r.target.replace("<=", "≤").replace(">=", "≥") : ""} | ${met(r)} |`);
     return `Measured ${when} by \`bench/run.sh\`${opt.quick ? " --quick" : ""} on ${info[0]}; ` +
         `${info[1]}; ${info[2]}.\n\n${lines.join("\n")}\n`;
