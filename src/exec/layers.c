@@ -129,22 +129,31 @@ static void set_limit(int sock, int res, int64_t v, rlim_t scale) {
         lay_die(sock, "setrlimit");
 }
 
-static void send_fd(int sock, int fd) {
-    char byte = 'N';
-    struct iovec iov = {.iov_base = &byte, .iov_len = 1};
+ssize_t lay_send_fds(int sock, const void *msg, size_t len, const int *fds, int nfds, int flags) {
+    if (nfds < 0 || nfds > LAY_MAX_FDS) {
+        errno = EINVAL;
+        return -1;
+    }
+    struct iovec iov = {.iov_base = (void *)msg, .iov_len = len};
     union {
-        char buf[CMSG_SPACE(sizeof(int))];
+        char buf[CMSG_SPACE(sizeof(int) * LAY_MAX_FDS)];
         struct cmsghdr align;
     } u;
     memset(&u, 0, sizeof u);
-    struct msghdr mh = {
-        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf};
+    struct msghdr mh = {.msg_iov = &iov,
+                        .msg_iovlen = 1,
+                        .msg_control = u.buf,
+                        .msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nfds)};
     struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
     cm->cmsg_level = SOL_SOCKET;
     cm->cmsg_type = SCM_RIGHTS;
-    cm->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(cm), &fd, sizeof fd);
-    if (sendmsg(sock, &mh, MSG_NOSIGNAL) != 1)
+    cm->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
+    memcpy(CMSG_DATA(cm), fds, sizeof(int) * (size_t)nfds);
+    return sendmsg(sock, &mh, MSG_NOSIGNAL | flags);
+}
+
+static void send_fd(int sock, int fd) {
+    if (lay_send_fds(sock, "N", 1, &fd, 1, 0) != 1)
         lay_die(sock, "send notify fd");
 }
 

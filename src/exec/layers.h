@@ -39,6 +39,12 @@ void lay_report(int sock, const char *what);
 /* lay_report, then _exit(127). */
 void lay_die(int sock, const char *what) __attribute__((noreturn));
 
+/* Send `len` bytes of `msg` with `nfds` (at most LAY_MAX_FDS) descriptors attached
+ * (SCM_RIGHTS) in one sendmsg(MSG_NOSIGNAL | flags); returns what sendmsg did. No allocation:
+ * safe in a freshly cloned child. */
+#define LAY_MAX_FDS 8
+ssize_t lay_send_fds(int sock, const void *msg, size_t len, const int *fds, int nfds, int flags);
+
 /* Write all of `s` to `path` (e.g. /proc/PID/uid_map). 0 or -1. */
 int lay_write_str(const char *path, const char *s);
 

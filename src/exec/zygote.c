@@ -22,6 +22,7 @@
 #include "../common/config.h"
 #include "../common/log.h"
 #include "../common/util.h"
+#include "layers.h"
 #include "sandbox.h"
 
 /* embedded by CMake (cmake/embed_file.cmake) */
@@ -411,24 +412,12 @@ int64_t zygote_preload_mb(int tier) {
 
 sbx_code zygote_submit(int tier, const zyg_req *rq, const int fds[ZYG_NFDS], sbx_err *e) {
     zyg *z = &Z.tier[tier & 1];
-    struct iovec iov = {.iov_base = (void *)rq, .iov_len = sizeof *rq};
-    union {
-        char buf[CMSG_SPACE(sizeof(int) * ZYG_NFDS)];
-        struct cmsghdr align;
-    } u;
-    memset(&u, 0, sizeof u);
-    struct msghdr mh = {
-        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf};
-    struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-    cm->cmsg_level = SOL_SOCKET;
-    cm->cmsg_type = SCM_RIGHTS;
-    cm->cmsg_len = CMSG_LEN(sizeof(int) * ZYG_NFDS);
-    memcpy(CMSG_DATA(cm), fds, sizeof(int) * ZYG_NFDS);
     pthread_mutex_lock(&z->mu);
     sbx_code rc = SBX_OK;
     if (!z->ready) {
         rc = sbx_fail(e, SBX_EUNAVAIL, "the %s zygote is not ready", z->name);
-    } else if (sendmsg(z->ctrl, &mh, MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)sizeof *rq) {
+    } else if (lay_send_fds(z->ctrl, rq, sizeof *rq, fds, ZYG_NFDS, MSG_DONTWAIT) !=
+               (ssize_t)sizeof *rq) {
         int err = errno;
         rc = sbx_fail(e, SBX_EUNAVAIL, "the %s zygote did not take the run: %s", z->name,
                       strerror(err));

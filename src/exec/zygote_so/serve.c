@@ -56,21 +56,7 @@ static void send_pidfd(int sock) {
     int pfd = (int)syscall(SYS_pidfd_open, getpid(), 0);
     if (pfd < 0)
         lay_die(sock, "pidfd_open");
-    char byte = 'P';
-    struct iovec iov = {.iov_base = &byte, .iov_len = 1};
-    union {
-        char buf[CMSG_SPACE(sizeof(int))];
-        struct cmsghdr align;
-    } u;
-    memset(&u, 0, sizeof u);
-    struct msghdr mh = {
-        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf};
-    struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-    cm->cmsg_level = SOL_SOCKET;
-    cm->cmsg_type = SCM_RIGHTS;
-    cm->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(cm), &pfd, sizeof pfd);
-    if (sendmsg(sock, &mh, MSG_NOSIGNAL) != 1)
+    if (lay_send_fds(sock, "P", 1, &pfd, 1, 0) != 1)
         lay_die(sock, "send pidfd");
     close(pfd);
 }
@@ -137,20 +123,7 @@ static int recv_req(int ctrl, zyg_req *rq, int fds[ZYG_NFDS]) {
 /* One request (rq and its ZYG_NFDS descriptors) on a SOCK_SEQPACKET socket, as the server
  * sends it: how the zygote hands a run to a spare init, and the init to its program. */
 static int send_req(int sock, const zyg_req *rq, const int fds[ZYG_NFDS]) {
-    struct iovec iov = {.iov_base = (void *)rq, .iov_len = sizeof *rq};
-    union {
-        char buf[CMSG_SPACE(sizeof(int) * ZYG_NFDS)];
-        struct cmsghdr align;
-    } u;
-    memset(&u, 0, sizeof u);
-    struct msghdr mh = {
-        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf};
-    struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-    cm->cmsg_level = SOL_SOCKET;
-    cm->cmsg_type = SCM_RIGHTS;
-    cm->cmsg_len = CMSG_LEN(sizeof(int) * ZYG_NFDS);
-    memcpy(CMSG_DATA(cm), fds, sizeof(int) * ZYG_NFDS);
-    return sendmsg(sock, &mh, MSG_NOSIGNAL) == (ssize_t)sizeof *rq ? 0 : -1;
+    return lay_send_fds(sock, rq, sizeof *rq, fds, ZYG_NFDS, 0) == (ssize_t)sizeof *rq ? 0 : -1;
 }
 
 /* What a run's init needs, copied before it starts: the zygote reuses its own buffers for the
