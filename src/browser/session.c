@@ -877,9 +877,14 @@ sbx_code br_tab_create(br_session *s, const char *url, int64_t timeout_ms, char 
         return sbx_fail(e, SBX_ECRASHED, "the session's Chromium died");
     if (!p)
         return sbx_fail(e, SBX_ETIMEOUT, "the new tab did not attach in time");
-    rc = page_setup_sync(s, p->cdp_sid, deadline - sbx_now_ms(), e);
-    if (rc != SBX_OK)
-        return rc;
+    /* As for a session's first tab: on_attached queued the set-up before the tab could be
+     * seen, so a desktop tab's next call is ordered behind it and need not wait for its
+     * renderer here (~20 ms); a phone's emulation must be in force first. */
+    if (s->mobile) {
+        rc = page_setup_sync(s, p->cdp_sid, deadline - sbx_now_ms(), e);
+        if (rc != SBX_OK)
+            return rc;
+    }
     if (url) {
         cJSON *out = NULL;
         rc = br_navigate(p, url, "load", deadline - sbx_now_ms(), &out, e);

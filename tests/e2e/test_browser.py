@@ -293,6 +293,29 @@ class TestTabs(BrowserCase):
         r = self.server.post(f"/browser/sessions/{sid}/tabs", body={})
         self.assertEqual(r.status, 201, r)
 
+    def test_new_tab_answers_its_first_call_at_once(self):
+        # A new tab is handed out before its renderer has answered its set-up; whatever a
+        # client does with it straight away must still see that set-up in force.
+        sid, _ = self.new_session()
+        tabs = f"/browser/sessions/{sid}/tabs"
+        for i in range(4):
+            t = self.server.post(tabs, body={}).json()["tabId"]
+            wait = ("load", "networkidle0", "domcontentloaded", "networkidle2")[i]
+            r = self.nav(sid, f"/fetch.html?i={i}", tabId=t, waitUntil=wait)
+            self.assertEqual(r.status, 200, r)
+            self.assertEqual(r.json()["title"], "Fetcher")
+            self.assertEqual(r.json()["status"], 200)
+            if wait == "networkidle0":
+                self.assertIn("answer=42", self.content(sid, t))
+
+            t = self.server.post(tabs, body={}).json()["tabId"]
+            self.assertIn("<body></body>", self.content(sid, t))
+
+            t = self.server.post(tabs, body={}).json()["tabId"]
+            self.assertEqual(self.server.delete(f"{tabs}/{t}").status, 204)
+            listed = {x["tabId"] for x in self.server.get(tabs).json()["tabs"]}
+            self.assertNotIn(t, listed)
+
 
 class TestMobile(BrowserCase):
     def test_mobile_is_visible_to_the_page(self):
