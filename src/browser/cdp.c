@@ -24,6 +24,7 @@ typedef struct outmsg {
 typedef struct pending {
     struct pending *next;
     int64_t id;
+    char sid[64]; /* the target session it went to ("" = the browser) */
     bool done, want;
     sbx_code code;
     char msg[256];
@@ -487,6 +488,19 @@ void cdp_send(cdp_conn *c, const char *sid, const char *method, cJSON *params) {
     lws_cancel_service(ctx);
 }
 
+void cdp_fail_session(cdp_conn *c, const char *sid, sbx_code code, const char *why) {
+    pthread_mutex_lock(&mu);
+    for (pending *p = c->pend; p; p = p->next) {
+        if (!p->done && strcmp(p->sid, sid) == 0) {
+            p->done = true;
+            p->code = code;
+            snprintf(p->msg, sizeof p->msg, "%s", why);
+        }
+    }
+    pthread_cond_broadcast(&cv);
+    pthread_mutex_unlock(&mu);
+}
+
 bool cdp_dead(cdp_conn *c) {
     pthread_mutex_lock(&mu);
     bool d = c->state == ST_DEAD || c->want_close;
@@ -534,6 +548,7 @@ static sbx_code call_all(cdp_conn *c, const char *sid, const cdp_cmd *cmds, int 
         return sbx_fail(e, SBX_ECRASHED, "the session's Chromium is gone");
     }
     for (int i = 0; i < n; i++) {
+        snprintf(p[i].sid, sizeof p[i].sid, "%s", sid ? sid : "");
         p[i].next = c->pend;
         c->pend = &p[i];
         enqueue_locked(c, o[i]);

@@ -64,6 +64,10 @@ sbx_code cdp_call_all(cdp_conn *c, const char *sid, const cdp_cmd *cmds, int n, 
 /* Send without waiting (the reply is dropped). Params taken. */
 void cdp_send(cdp_conn *c, const char *sid, const char *method, cJSON *params);
 
+/* End every call waiting on target session `sid` now with `code` and `why` (a target that
+ * crashed answers nothing until it is loaded again). Any thread, callbacks included. */
+void cdp_fail_session(cdp_conn *c, const char *sid, sbx_code code, const char *why);
+
 /* True once the socket closed or broke. */
 bool cdp_dead(cdp_conn *c);
 

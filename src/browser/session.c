@@ -35,6 +35,8 @@ struct br_page {
     unsigned lc_mask;
     char doc_req[64];
     int doc_status;
+    bool crashed;       /* its renderer died; a navigation loads it again */
+    char crash_why[32]; /* Chromium's status: "crashed", "killed", "oom", ... */
 };
 
 struct br_session {
@@ -172,6 +174,9 @@ static sbx_code page_setup_sync(br_session *s, const char *sid, int64_t timeout_
     return cdp_call_all(s->conn, sid, c, n, timeout_ms, e);
 }
 
+static const char tab_crashed_msg[] =
+    "the tab's renderer died; navigate the tab to load a page again, or close it";
+
 /* ---- CDP events (service thread) ---- */
 
 static void on_attached(br_session *s, const cJSON *params) {
@@ -216,6 +221,7 @@ static void on_attached(br_session *s, const cJSON *params) {
 
 static void on_event(void *ud, const char *method, const char *sid, const cJSON *params) {
     br_session *s = ud;
+    char crashed_sid[64] = "";
     if (strcmp(method, "Target.attachedToTarget") == 0) {
         on_attached(s, params);
         return;
@@ -274,9 +280,25 @@ static void on_event(void *ud, const char *method, const char *sid, const cJSON 
         if (p)
             p->closed = true;
         pthread_cond_broadcast(&s->cv);
-    } else if (strcmp(method, "Inspector.targetCrashed") == 0 ||
-               strcmp(method, "Target.targetCrashed") == 0) {
-        mark_crashed_locked(s, "a Chromium renderer crashed");
+    } else if (strcmp(method, "Target.targetCrashed") == 0 ||
+               strcmp(method, "Inspector.targetCrashed") == 0) {
+        /* A renderer died: the tabs it drew are dead until navigated again (Chromium answers
+         * nothing sent to them meanwhile), the session and its other tabs live on. */
+        br_page *p = sid ? page_by_sid(s, sid) : page_by_target(s, jstr(params, "targetId"));
+        if (p && (!p->crashed || jstr(params, "status"))) {
+            if (!p->crashed)
+                LOG_W("browser", "session=%s tab=%s renderer died (%s)", s->id, p->tab_id,
+                      jstr(params, "status") ? jstr(params, "status") : "crashed");
+            p->crashed = true;
+            snprintf(p->crash_why, sizeof p->crash_why, "%s",
+                     jstr(params, "status") ? jstr(params, "status") : "crashed");
+            snprintf(crashed_sid, sizeof crashed_sid, "%s", p->cdp_sid);
+            pthread_cond_broadcast(&s->cv);
+        }
+    } else if (strcmp(method, "Inspector.targetReloadedAfterCrash") == 0) {
+        br_page *p = page_by_sid(s, sid);
+        if (p)
+            p->crashed = false;
     }
     if (s->current && s->current->closed) {
         s->current = NULL;
@@ -285,6 +307,8 @@ static void on_event(void *ud, const char *method, const char *sid, const cJSON 
                 s->current = s->pages[i];
     }
     pthread_mutex_unlock(&s->mu);
+    if (crashed_sid[0])
+        cdp_fail_session(s->conn, crashed_sid, SBX_ETABCRASHED, tab_crashed_msg);
 }
 
 static void on_close(void *ud, const char *why) {
@@ -667,6 +691,7 @@ static cJSON *tabs_json_locked(br_session *s) {
         cJSON_AddStringToObject(t, "url", p->url ? p->url : "");
         cJSON_AddStringToObject(t, "title", p->title ? p->title : "");
         cJSON_AddBoolToObject(t, "active", p == s->current);
+        cJSON_AddBoolToObject(t, "crashed", p->crashed);
         cJSON_AddItemToArray(arr, t);
     }
     return arr;
@@ -996,6 +1021,16 @@ static sbx_code page_call(br_page *p, const cdp_cmd *cmds, int n, int64_t timeou
             cJSON_Delete(cmds[i].params);
         return SBX_ECRASHED;
     }
+    pthread_mutex_lock(&s->mu);
+    bool dead_tab = p->crashed && strcmp(cmds[0].method, "Page.navigate") != 0;
+    char why[sizeof p->crash_why];
+    snprintf(why, sizeof why, "%s", p->crash_why);
+    pthread_mutex_unlock(&s->mu);
+    if (dead_tab) {
+        for (int i = 0; i < n; i++)
+            cJSON_Delete(cmds[i].params);
+        return sbx_fail(e, SBX_ETABCRASHED, "%s (%s)", tab_crashed_msg, why);
+    }
     sbx_code rc = n == 1 ? cdp_call(s->conn, p->cdp_sid, cmds[0].method, cmds[0].params, timeout_ms,
                                     result, e)
                          : cdp_call_all(s->conn, p->cdp_sid, cmds, n, timeout_ms, e);
@@ -1087,20 +1122,29 @@ sbx_code br_navigate(br_page *p, const char *url, const char *wait_until, int64_
     if (jstr(res, "loaderId"))
         snprintf(loader, sizeof loader, "%s", jstr(res, "loaderId"));
     cJSON_Delete(res);
+    /* A crashed tab that accepted a navigation has a renderer again (Chromium says so with
+     * Inspector.targetReloadedAfterCrash, which comes first). */
+    pthread_mutex_lock(&s->mu);
+    p->crashed = false;
+    pthread_mutex_unlock(&s->mu);
     int status = 0;
     if (loader[0]) {
         pthread_mutex_lock(&s->mu);
-        while (!s->crashed && !s->closing && !p->closed &&
+        while (!s->crashed && !s->closing && !p->closed && !p->crashed &&
                !(strcmp(p->lc_loader, loader) == 0 && (p->lc_mask & need) == need) &&
                sbx_now_ms() < deadline)
             timed_wait(s, deadline);
         bool ok = strcmp(p->lc_loader, loader) == 0 && (p->lc_mask & need) == need;
         bool crashed = s->crashed || s->closing;
+        bool tab_crashed = !ok && p->crashed;
         if (strcmp(p->doc_req, loader) == 0)
             status = p->doc_status;
         pthread_mutex_unlock(&s->mu);
         if (crashed)
             return sbx_fail(e, SBX_ECRASHED, "the session's Chromium died");
+        if (tab_crashed)
+            return sbx_fail(e, SBX_ETABCRASHED, "the tab's renderer died while loading %s; %s", url,
+                            "navigate the tab again, or close it");
         if (!ok && p->closed)
             return sbx_fail(e, SBX_ENOTFOUND, "the tab was closed");
         if (!ok)

@@ -26,6 +26,7 @@ static const struct {
     [SBX_EUNAVAIL] = {503, "unavailable"},
     [SBX_ETIMEOUT] = {504, "timeout"},
     [SBX_ENETWORK] = {502, "navigation_failed"},
+    [SBX_ETABCRASHED] = {502, "tab_crashed"},
 };
 
 sbx_code sbx_fail(sbx_err *e, sbx_code code, const char *fmt, ...) {

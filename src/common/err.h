@@ -30,6 +30,7 @@ typedef enum sbx_code {
     SBX_EUNAVAIL,    /* 503 unavailable */
     SBX_ETIMEOUT,    /* 504 timeout (we were too slow: navigation, CDP call) */
     SBX_ENETWORK,    /* 502 navigation_failed (DNS, refused, ... from Chromium) */
+    SBX_ETABCRASHED, /* 502 tab_crashed (a tab's renderer died; the session lives on) */
     SBX_CODE_COUNT
 } sbx_code;
 

@@ -366,6 +366,68 @@ class TestCrashAndParallel(BrowserCase):
         # The other session is untouched.
         self.assertEqual(self.nav(other, "/index.html").status, 200)
 
+    def test_crashed_tab_is_502_and_the_session_lives_on(self):
+        sid, first = self.new_session()
+        other, _ = self.new_session()
+        api = f"/browser/sessions/{sid}"
+        self.assertEqual(self.nav(sid, "/index.html").status, 200)
+        # A second tab on another site (so in a renderer of its own), made easy to tell apart
+        # from the first tab's renderer by the memory it holds.
+        r = self.server.post(f"{api}/tabs", body={
+            "url": self.site.url.replace("127.0.0.1", "localhost") + "/fetch.html"})
+        self.assertEqual(r.status, 201, r)
+        doomed = r.json()["tabId"]
+        r = self.server.post(f"{api}/action", body={
+            "action": "evaluate", "tabId": doomed,
+            "expression": "window.big = new Uint8Array(300 << 20).fill(7); big.length"})
+        self.assertEqual(r.status, 200, r)
+
+        # A call that waits on the tab when its renderer dies is answered at once.
+        waiting = {}
+
+        def wait_forever():
+            waiting["r"] = self.server.post(f"{api}/action", body={
+                "action": "evaluate", "tabId": doomed, "expression": "new Promise(() => {})",
+                "timeoutMs": 60000})
+            waiting["t"] = time.monotonic()
+
+        th = threading.Thread(target=wait_forever)
+        th.start()
+        time.sleep(0.5)
+        with open(os.path.join(self.server.data_dir, "browser", sid, ".owner")) as f:
+            chromium = int(f.read().split()[0])
+        renderers = [p for p in descendants(chromium) if "--type=renderer" in _cmdline(p)]
+        biggest = max(renderers, key=_rss_kib)
+        self.assertGreater(_rss_kib(biggest), 250 << 10)
+        killed_at = time.monotonic()
+        os.kill(biggest, signal.SIGKILL)
+        th.join(30)
+        self.assertIn("r", waiting, "the waiting call was not answered within 30 s of the crash")
+        self.assertError(waiting["r"], 502, "tab_crashed")
+        self.assertLess(waiting["t"] - killed_at, 10)
+
+        err = self.assertError(self.server.get(f"{api}/content?tabId={doomed}"), 502,
+                               "tab_crashed")
+        self.assertIn("navigate", err["message"])
+        self.assertError(self.server.get(f"{api}/screenshot?tabId={doomed}"), 502, "tab_crashed")
+        tabs = {t["tabId"]: t for t in self.server.get(f"{api}/tabs").json()["tabs"]}
+        self.assertTrue(tabs[doomed]["crashed"])
+        self.assertFalse(tabs[first]["crashed"])
+        # The session, its other tab and the other session are untouched.
+        self.assertIn(sid, [s["sessionId"] for s in
+                            self.server.get("/browser/sessions").json()["sessions"]])
+        self.assertIn("Home page", self.content(sid, first))
+        self.assertEqual(self.nav(other, "/index.html").status, 200)
+
+        # Navigating the crashed tab loads it again.
+        r = self.nav(sid, "/fetch.html", tabId=doomed, waitUntil="networkidle0")
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json()["title"], "Fetcher")
+        self.assertIn("answer=42", self.content(sid, doomed))
+        tabs = {t["tabId"]: t for t in self.server.get(f"{api}/tabs").json()["tabs"]}
+        self.assertFalse(tabs[doomed]["crashed"])
+        self.assertEqual(self.server.post(f"{api}/tabs", body={}).status, 201)
+
     def test_eight_sessions_in_parallel(self):
         errors, done = [], []
 
@@ -468,6 +530,25 @@ class TestLimits(unittest.TestCase):
             r = srv.post("/browser/sessions", body={})
             self.assertEqual(r.status, 503, r)
             self.assertEqual(r.json()["error"]["code"], "unavailable")
+
+
+def _cmdline(pid):
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def _rss_kib(pid):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
 
 
 def _is_chromium(pid):
