@@ -1039,6 +1039,15 @@ static sbx_code page_call(br_page *p, const cdp_cmd *cmds, int n, int64_t timeou
         mark_crashed_locked(s, "the DevTools connection broke");
         pthread_mutex_unlock(&s->mu);
     }
+    if (rc == SBX_ETIMEOUT && e) {
+        /* Say what usually causes it and what helps (closing the tab ends its renderer). */
+        char what[200];
+        snprintf(what, sizeof what, "%.199s", e->msg);
+        sbx_fail(e, SBX_ETIMEOUT,
+                 "%s: the page is not answering (a script busy in a long or endless loop?); "
+                 "close the tab (DELETE .../tabs/{tabId}) and open a new one",
+                 what);
+    }
     return rc;
 }
 

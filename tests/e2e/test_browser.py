@@ -532,6 +532,48 @@ class TestLimits(unittest.TestCase):
             self.assertEqual(r.json()["error"]["code"], "unavailable")
 
 
+class TestHungTab(BrowserCase):
+    server_env = {"BROWSER_CALL_TIMEOUT_MS": "2000", "BROWSER_POOL_SIZE": "0"}
+
+    def test_hung_tab_times_out_with_a_way_out(self):
+        sid, hung = self.new_session()
+        api = f"/browser/sessions/{sid}"
+        self.assertEqual(self.nav(sid, "/index.html").status, 200)
+        r = self.server.post(f"{api}/action", body={
+            "action": "evaluate", "expression": "setTimeout(() => { for (;;) {} }, 50); 1"})
+        self.assertEqual(r.status, 200, r)
+        time.sleep(0.3)
+        with open(os.path.join(self.server.data_dir, "browser", sid, ".owner")) as f:
+            chromium = int(f.read().split()[0])
+        spinning = [p for p in descendants(chromium)
+                    if "--type=renderer" in _cmdline(p) and _cpu_ticks(p, 0.5) > 10]
+        self.assertEqual(len(spinning), 1, spinning)
+
+        err = self.assertError(self.server.get(f"{api}/content"), 504, "timeout")
+        self.assertIn("close the tab", err["message"])
+        # Another tab works meanwhile, and closing the hung one ends its renderer.
+        other = self.server.post(f"{api}/tabs", body={"url": self.site.url + "/index.html"})
+        self.assertEqual(other.status, 201, other)
+        self.assertIn("Home page", self.content(sid, other.json()["tabId"]))
+        self.assertEqual(self.server.delete(f"{api}/tabs/{hung}").status, 204)
+        self.assertTrue(wait_until(lambda: not _alive(spinning[0]), 10))
+        self.assertIn("Home page", self.content(sid))
+
+
+def _cpu_ticks(pid, seconds):
+    """Clock ticks of CPU time pid used over the next `seconds`."""
+    def ticks():
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            return int(fields[11]) + int(fields[12])
+        except OSError:
+            return 0
+    before = ticks()
+    time.sleep(seconds)
+    return ticks() - before
+
+
 def _cmdline(pid):
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as f:
