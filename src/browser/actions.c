@@ -247,23 +247,48 @@ static size_t utf8_len(const unsigned char *s) {
     return n;
 }
 
+/* CDP's modifier bits; each modifier's name is also its key's name in KEYS. */
+enum { MOD_ALT = 1, MOD_CONTROL = 2, MOD_META = 4, MOD_SHIFT = 8 };
+static const struct {
+    const char *name, *alias;
+    int bit;
+} MODIFIERS[] = {
+    {"Control", "Ctrl", MOD_CONTROL},
+    {"Shift", NULL, MOD_SHIFT},
+    {"Alt", "Option", MOD_ALT},
+    {"Meta", "Cmd", MOD_META},
+};
+
+static const keydef *named_key(const char *name) {
+    for (size_t i = 0; i < sizeof KEYS / sizeof KEYS[0]; i++)
+        if (strcmp(KEYS[i].key, name) == 0)
+            return &KEYS[i];
+    return NULL;
+}
+
+/* One key down or up, with the modifiers held. A key that types something sends its text,
+ * unless Control, Alt or Meta is held (then it is a shortcut, as on a real keyboard). */
+static sbx_code key_half(batch *b, const keydef *k, bool up, int mods, sbx_err *e) {
+    bool text = k->text && !(mods & (MOD_CONTROL | MOD_ALT | MOD_META));
+    cJSON *a = cJSON_CreateObject();
+    cJSON_AddStringToObject(a, "type", up ? "keyUp" : text ? "keyDown" : "rawKeyDown");
+    cJSON_AddStringToObject(a, "key", k->key);
+    cJSON_AddStringToObject(a, "code", k->code);
+    cJSON_AddNumberToObject(a, "windowsVirtualKeyCode", k->vk);
+    cJSON_AddNumberToObject(a, "nativeVirtualKeyCode", k->vk);
+    if (mods)
+        cJSON_AddNumberToObject(a, "modifiers", mods);
+    if (text && !up) {
+        cJSON_AddStringToObject(a, "text", k->text);
+        cJSON_AddStringToObject(a, "unmodifiedText", k->text);
+    }
+    return queue(b, "Input.dispatchKeyEvent", a, e);
+}
+
 /* keyDown (with text when the key types something) then keyUp. */
 static sbx_code key_event(batch *b, const keydef *k, sbx_err *e) {
-    sbx_code rc = SBX_OK;
-    for (int up = 0; up < 2 && rc == SBX_OK; up++) {
-        cJSON *a = cJSON_CreateObject();
-        cJSON_AddStringToObject(a, "type", up ? "keyUp" : k->text ? "keyDown" : "rawKeyDown");
-        cJSON_AddStringToObject(a, "key", k->key);
-        cJSON_AddStringToObject(a, "code", k->code);
-        cJSON_AddNumberToObject(a, "windowsVirtualKeyCode", k->vk);
-        cJSON_AddNumberToObject(a, "nativeVirtualKeyCode", k->vk);
-        if (k->text && !up) {
-            cJSON_AddStringToObject(a, "text", k->text);
-            cJSON_AddStringToObject(a, "unmodifiedText", k->text);
-        }
-        rc = queue(b, "Input.dispatchKeyEvent", a, e);
-    }
-    return rc;
+    sbx_code rc = key_half(b, k, false, 0, e);
+    return rc == SBX_OK ? key_half(b, k, true, 0, e) : rc;
 }
 
 /* The key definition for one character (`ch`, one UTF-8 sequence); fills the caller's
@@ -413,22 +438,49 @@ static sbx_code act_press(act *a, sbx_err *e) {
         return SBX_EINVAL;
     if (jf_string(a->req, "selector", false, &a->sel, e) != SBX_OK)
         return SBX_EINVAL;
-    const keydef *k = NULL;
+    /* "Control+Shift+ArrowLeft": modifiers, then the key ("Control++" presses '+'). */
+    char buf[64];
+    if (strlen(key) >= sizeof buf)
+        return sbx_fail(e, SBX_EINVAL, "key: too long");
+    snprintf(buf, sizeof buf, "%s", key);
+    int mods = 0, held[4], nheld = 0;
+    char *rest = buf;
+    for (char *plus; (plus = strchr(rest, '+')) && plus != rest; rest = plus + 1) {
+        *plus = '\0';
+        int m = -1;
+        for (int i = 0; i < 4 && m < 0; i++)
+            if (strcmp(rest, MODIFIERS[i].name) == 0 ||
+                (MODIFIERS[i].alias && strcmp(rest, MODIFIERS[i].alias) == 0))
+                m = i;
+        if (m < 0)
+            return sbx_fail(e, SBX_EINVAL,
+                            "key: '%s' in '%s' is not a modifier (use Control, Shift, Alt or "
+                            "Meta before '+', e.g. Control+a)",
+                            rest, key);
+        if (!(mods & MODIFIERS[m].bit))
+            held[nheld++] = m;
+        mods |= MODIFIERS[m].bit;
+    }
+    const keydef *k = named_key(rest);
     keydef ck;
-    char code[16];
-    for (size_t i = 0; i < sizeof KEYS / sizeof KEYS[0]; i++)
-        if (strcmp(KEYS[i].key, key) == 0)
-            k = &KEYS[i];
-    if (!k && key[0] && utf8_len((const unsigned char *)key) == strlen(key)) {
-        char_key(key, &ck, code);
+    char code[16], upper[2];
+    if (!k && rest[0] && utf8_len((const unsigned char *)rest) == strlen(rest)) {
+        if ((mods & MOD_SHIFT) && rest[0] >= 'a' && rest[0] <= 'z' && !rest[1]) {
+            upper[0] = (char)(rest[0] - 'a' + 'A'); /* Shift+a types 'A' */
+            upper[1] = '\0';
+            char_key(upper, &ck, code);
+        } else {
+            char_key(rest, &ck, code);
+        }
         k = &ck;
     }
     if (!k)
         return sbx_fail(e, SBX_EINVAL,
                         "key: unknown key '%s' (use one character or a name such as Enter, Tab, "
                         "Escape, Backspace, Delete, ArrowUp, ArrowDown, ArrowLeft, ArrowRight, "
-                        "Home, End, PageUp, PageDown, Space)",
-                        key);
+                        "Home, End, PageUp, PageDown, Space; modifiers go before it: "
+                        "Control+a, Shift+Tab)",
+                        rest);
     if (a->sel) {
         cJSON *v = NULL;
         sbx_code rc = with_element(a->p, a->sel, false, "el.focus(); return true;", NULL,
@@ -438,7 +490,21 @@ static sbx_code act_press(act *a, sbx_err *e) {
             return rc;
     }
     batch b = {.p = a->p, .deadline = a->deadline};
-    return finish(&b, key_event(&b, k, e), e);
+    sbx_code rc = SBX_OK;
+    int down = 0;
+    for (int i = 0; i < nheld && rc == SBX_OK; i++) {
+        down |= MODIFIERS[held[i]].bit;
+        rc = key_half(&b, named_key(MODIFIERS[held[i]].name), false, down, e);
+    }
+    if (rc == SBX_OK)
+        rc = key_half(&b, k, false, mods, e);
+    if (rc == SBX_OK)
+        rc = key_half(&b, k, true, mods, e);
+    for (int i = nheld - 1; i >= 0 && rc == SBX_OK; i--) {
+        down &= ~MODIFIERS[held[i]].bit;
+        rc = key_half(&b, named_key(MODIFIERS[held[i]].name), true, down, e);
+    }
+    return finish(&b, rc, e);
 }
 
 static sbx_code act_focus(act *a, sbx_err *e) {

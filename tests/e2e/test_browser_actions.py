@@ -26,7 +26,10 @@ FORM = """<!doctype html><html><head><title>form</title><style>
 <script>
 window.events = [];
 const name = document.getElementById('name');
-name.addEventListener('keydown', e => events.push('keydown:' + e.key));
+window.mods = [];
+name.addEventListener('keydown', e => { events.push('keydown:' + e.key);
+  mods.push((e.ctrlKey ? 'C' : '') + (e.shiftKey ? 'S' : '') + (e.altKey ? 'A' : '') +
+            (e.metaKey ? 'M' : '')); });
 document.getElementById('bio').addEventListener('input', () => events.push('input'));
 document.getElementById('bio').addEventListener('change', () => events.push('change'));
 document.getElementById('color').addEventListener('change', () => events.push('select-change'));
@@ -97,6 +100,30 @@ class TestActions(ServerTestCase):
         self.assertEqual(self.js("window.submitted"), 1)
         self.act({"action": "press", "selector": "#name", "key": "Tab"})
         self.assertEqual(self.js("document.activeElement.id"), "other")
+
+    def test_press_chords(self):
+        # Control+a selects what the field holds, so Backspace clears it; the page sees the
+        # modifier on the key and the modifier's own key events, as from a keyboard.
+        self.act({"action": "press", "selector": "#name", "key": "Control+a"})
+        self.assertEqual(self.js("[name.selectionStart, name.selectionEnd]"), [0, 2])
+        self.act({"action": "press", "key": "Backspace"})
+        self.assertEqual(self.js("name.value"), "")
+        self.act({"action": "press", "key": "Shift+q"})
+        self.act({"action": "press", "key": "Ctrl+Shift+ArrowLeft"})
+        self.assertEqual(self.js("name.value"), "Q")
+        self.assertEqual(self.js("[name.selectionStart, name.selectionEnd]"), [0, 1])
+        self.act({"action": "press", "key": "Control++"})
+        self.assertEqual(self.js("name.value"), "Q")
+        self.assertEqual(self.js("events"), [
+            "keydown:Control", "keydown:a", "keydown:Backspace", "keydown:Shift", "keydown:Q",
+            "keydown:Control", "keydown:Shift", "keydown:ArrowLeft", "keydown:Control",
+            "keydown:+"])
+        self.assertEqual(self.js("mods"), ["C", "C", "", "S", "S", "C", "CS", "CS", "C", "C"])
+        self.act({"action": "press", "selector": "#other", "key": "Shift+Tab"})
+        self.assertEqual(self.js("document.activeElement.id"), "name")
+        for key in ("Hyper+a", "Control+", "a+b"):
+            err = self.act({"action": "press", "key": key}, 400)["error"]
+            self.assertIn("key", err["message"], key)
 
     def test_hover_and_focus(self):
         self.act({"action": "hover", "selector": "#hov"})
