@@ -874,6 +874,23 @@ static sbx_code crashed_err(br_session *s, sbx_err *e) {
     return SBX_OK;
 }
 
+sbx_code br_browser_call(br_session *s, const char *method, cJSON *params, int64_t timeout_ms,
+                         cJSON **result, sbx_err *e) {
+    if (result)
+        *result = NULL;
+    if (crashed_err(s, e) != SBX_OK) {
+        cJSON_Delete(params);
+        return SBX_ECRASHED;
+    }
+    sbx_code rc = cdp_call(s->conn, NULL, method, params, timeout_ms, result, e);
+    if (rc == SBX_ECRASHED) {
+        pthread_mutex_lock(&s->mu);
+        mark_crashed_locked(s, "the DevTools connection broke");
+        pthread_mutex_unlock(&s->mu);
+    }
+    return rc;
+}
+
 sbx_code br_tab_create(br_session *s, const char *url, int64_t timeout_ms, char tab[SBX_ID_LEN],
                        sbx_err *e) {
     if (url && br_url_check(url, e) != SBX_OK)

@@ -66,6 +66,10 @@ cJSON *br_session_list(void);
 /* The tab `tab_id` (NULL or "": the current tab) or SBX_ENOTFOUND. */
 br_page *br_session_page(br_session *s, const char *tab_id, sbx_err *e);
 cJSON *br_tabs_list(br_session *s);
+/* A CDP call to the browser itself (not a tab); a broken connection marks the session crashed.
+ * Params taken; *result (if non-NULL) receives "result" (caller frees). */
+sbx_code br_browser_call(br_session *s, const char *method, cJSON *params, int64_t timeout_ms,
+                         cJSON **result, sbx_err *e);
 sbx_code br_tab_create(br_session *s, const char *url, int64_t timeout_ms, char tab[SBX_ID_LEN],
                        sbx_err *e);
 sbx_code br_tab_close(br_session *s, const char *tab_id, sbx_err *e);

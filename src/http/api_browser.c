@@ -5,6 +5,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "../browser/cookies.h"
 #include "../browser/page.h"
 #include "../browser/session.h"
 #include "../common/config.h"
@@ -249,6 +250,66 @@ static void h_pdf(http_req *r) {
     br_session_done(s, e.code);
 }
 
+static void h_cookies_get(http_req *r) {
+    sbx_err e = {0};
+    const char *url = http_query(r, "url");
+    if (url && br_url_check(url, &e) != SBX_OK) {
+        fail(r, &e);
+        return;
+    }
+    br_session *s = session_of(r);
+    if (!s)
+        return;
+    br_page *p = url ? br_session_page(s, http_query(r, "tabId"), &e) : NULL;
+    cJSON *out = NULL;
+    if ((url && !p) || br_cookies_get(s, p, url, &out, &e) != SBX_OK)
+        fail(r, &e);
+    else
+        http_reply_json(r, 200, out);
+    br_session_done(s, e.code);
+}
+
+static void h_cookies_set(http_req *r) {
+    sbx_err e = {0};
+    cJSON *body = http_json_body(r, &e);
+    if (!body) {
+        fail(r, &e);
+        return;
+    }
+    br_session *s = session_of(r);
+    if (!s)
+        return;
+    int n = 0;
+    if (br_cookies_set(s, body, &n, &e) != SBX_OK) {
+        fail(r, &e);
+    } else {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddBoolToObject(o, "ok", 1);
+        cJSON_AddNumberToObject(o, "set", n);
+        http_reply_json(r, 200, o);
+    }
+    br_session_done(s, e.code);
+}
+
+static void h_cookies_delete(http_req *r) {
+    sbx_err e = {0};
+    const char *name = http_query(r, "name"), *domain = http_query(r, "domain"),
+               *path = http_query(r, "path");
+    br_session *s = session_of(r);
+    if (!s)
+        return;
+    int n = 0;
+    if (br_cookies_delete(s, name && *name ? name : NULL, domain && *domain ? domain : NULL,
+                          path && *path ? path : NULL, &n, &e) != SBX_OK) {
+        fail(r, &e);
+    } else {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddNumberToObject(o, "deleted", n);
+        http_reply_json(r, 200, o);
+    }
+    br_session_done(s, e.code);
+}
+
 const http_route api_browser_routes[] = {
     {"POST", "/browser/sessions", h_create, "browser", false},
     {"GET", "/browser/sessions", h_list, "browser", false},
@@ -261,5 +322,8 @@ const http_route api_browser_routes[] = {
     {"POST", "/browser/sessions/{id}/action", h_action, "browser", false},
     {"GET", "/browser/sessions/{id}/screenshot", h_screenshot, "browser", false},
     {"GET", "/browser/sessions/{id}/pdf", h_pdf, "browser", false},
+    {"GET", "/browser/sessions/{id}/cookies", h_cookies_get, "browser", false},
+    {"POST", "/browser/sessions/{id}/cookies", h_cookies_set, "browser", false},
+    {"DELETE", "/browser/sessions/{id}/cookies", h_cookies_delete, "browser", false},
     {NULL, NULL, NULL, NULL, false},
 };
