@@ -90,6 +90,23 @@ int http_stream_write(http_stream *s, const void *data, size_t len);
  * data: lines). Returns like http_stream_write. */
 int http_stream_sse(http_stream *s, const char *event, const char *data);
 
+/* ---- WebSocket (protocol upgrade) ---- */
+
+/* Runs on the connection's thread once the 101 went out, and owns the socket's traffic until
+ * it returns (it must not close `sock`). `extra` holds bytes the client sent after its
+ * handshake, to be treated as read from `sock`. It should return soon after http_stopping()
+ * turns true. */
+typedef void (*http_ws_fn)(int sock, const char *extra, size_t extra_len, void *arg);
+
+/* Answer a WebSocket handshake (GET with Upgrade: websocket, Sec-WebSocket-Version: 13 and a
+ * Sec-WebSocket-Key) with 101 and the Sec-WebSocket-Accept, then run fn(sock, ..., arg).
+ * Anything else gets 400 saying how to connect. `arg_free(arg)` (may be NULL) runs exactly
+ * once, whether or not fn ran. */
+void http_reply_websocket(http_req *r, http_ws_fn fn, void *arg, void (*arg_free)(void *));
+
+/* True once the server began shutting down (long-lived connections should end). */
+bool http_stopping(void);
+
 /* ---- routes ---- */
 
 typedef void (*http_handler_fn)(http_req *r);

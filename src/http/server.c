@@ -15,6 +15,7 @@
 #include "server.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -30,6 +31,7 @@
 #include "../common/config.h"
 #include "../common/log.h"
 #include "../common/util.h"
+#include "../common/websocket.h"
 #include "auth.h"
 #include "http.h"
 #include "metrics.h"
@@ -39,6 +41,14 @@ typedef struct hdr {
     char *name, *value;
     struct hdr *next;
 } hdr;
+
+/* A WebSocket reply's work: owned by its http_conn (freed on completion, which for an
+ * upgraded connection comes after the upgrade handler closed it). */
+typedef struct ws_upgrade {
+    http_ws_fn fn;
+    void *arg;
+    void (*arg_free)(void *);
+} ws_upgrade;
 
 struct http_conn {
     http_req req;
@@ -56,10 +66,12 @@ struct http_conn {
     struct MHD_Response *response;
     int status;
     int64_t start_ms;
+    ws_upgrade *ws;
 };
 
 static struct MHD_Daemon *daemon_ = NULL;
 static atomic_int inflight = 0;
+static atomic_bool stopping = false;
 static atomic_uint_fast64_t req_counter = 0;
 
 /* stream producers still running */
@@ -431,6 +443,79 @@ void http_reply_stream(http_req *r, int status, const char *content_type, http_s
     set_response(r->conn, status, resp, content_type);
 }
 
+/* ---------------------------------------------------------------- WebSocket */
+
+bool http_stopping(void) {
+    return atomic_load(&stopping);
+}
+
+static void ws_release(ws_upgrade *u) {
+    if (u && u->arg_free && u->arg)
+        u->arg_free(u->arg);
+    if (u)
+        u->arg = NULL;
+}
+
+static void on_upgrade(void *cls, struct MHD_Connection *mc, void *con_cls, const char *extra,
+                       size_t extra_len, MHD_socket sock, struct MHD_UpgradeResponseHandle *urh) {
+    (void)mc, (void)con_cls;
+    ws_upgrade *u = cls;
+    int fl = fcntl(sock, F_GETFL);
+    if (fl >= 0 && (fl & O_NONBLOCK))
+        fcntl(sock, F_SETFL, fl & ~O_NONBLOCK);
+    u->fn(sock, extra, extra_len, u->arg);
+    ws_release(u);
+    MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
+}
+
+/* True when the comma-separated header value `v` holds `token` (case-insensitive). */
+static bool has_token(const char *v, const char *token) {
+    size_t n = strlen(token);
+    for (const char *p = v; p && *p;) {
+        p += strspn(p, " \t,");
+        size_t len = strcspn(p, ",");
+        size_t t = len;
+        while (t > 0 && (p[t - 1] == ' ' || p[t - 1] == '\t'))
+            t--;
+        if (t == n && strncasecmp(p, token, n) == 0)
+            return true;
+        p += len;
+    }
+    return false;
+}
+
+void http_reply_websocket(http_req *r, http_ws_fn fn, void *arg, void (*arg_free)(void *)) {
+    const char *up = http_header(r, "Upgrade"), *conn = http_header(r, "Connection"),
+               *ver = http_header(r, "Sec-WebSocket-Version"),
+               *key = http_header(r, "Sec-WebSocket-Key");
+    char accept[29];
+    if (strcmp(r->method, "GET") != 0 || !up || !has_token(up, "websocket") || !conn ||
+        !has_token(conn, "upgrade") || !ver || strcmp(ver, "13") != 0 ||
+        sbx_ws_accept(key, accept) != 0) {
+        if (arg_free)
+            arg_free(arg);
+        http_fail(r, SBX_EINVAL,
+                  "this is a WebSocket endpoint: connect with a WebSocket client (GET with "
+                  "Upgrade: websocket, Connection: Upgrade, Sec-WebSocket-Version: 13 and a "
+                  "Sec-WebSocket-Key), with the same Authorization header");
+        return;
+    }
+    ws_upgrade *u = calloc(1, sizeof *u);
+    struct MHD_Response *resp = u ? MHD_create_response_for_upgrade(on_upgrade, u) : NULL;
+    if (!resp) {
+        free(u);
+        if (arg_free)
+            arg_free(arg);
+        http_fail(r, SBX_EINTERNAL, "could not start a WebSocket reply");
+        return;
+    }
+    *u = (ws_upgrade){fn, arg, arg_free};
+    r->conn->ws = u;
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_UPGRADE, "websocket");
+    MHD_add_response_header(resp, "Sec-WebSocket-Accept", accept);
+    set_response(r->conn, MHD_HTTP_SWITCHING_PROTOCOLS, resp, NULL);
+}
+
 /* ---------------------------------------------------------------- dispatch */
 
 static void answer_now(struct http_conn *c, sbx_code code, const char *fmt, ...)
@@ -583,6 +668,8 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
     }
     cJSON_Delete(c->json);
     sbx_buf_free(&c->body);
+    ws_release(c->ws); /* when the 101 never went out */
+    free(c->ws);
     free(c);
     atomic_fetch_sub(&inflight, 1);
 }
@@ -608,16 +695,16 @@ sbx_code server_start(int *bound_port, sbx_err *e) {
         return sbx_fail(e, SBX_EINVAL, "HOST '%s' is not a numeric IPv4/IPv6 address: %s",
                         sbx_cfg->host, gai_strerror(gai));
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-                     MHD_USE_POLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+                     MHD_USE_POLL | MHD_USE_ITC | MHD_USE_ERROR_LOG | MHD_ALLOW_UPGRADE;
     if (ai->ai_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     daemon_ = MHD_start_daemon(
-        flags, (uint16_t)sbx_cfg->port, NULL, NULL, on_request, NULL, MHD_OPTION_SOCK_ADDR,
-        ai->ai_addr, MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)sbx_cfg->conn_timeout_s, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)sbx_cfg->max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT, 0u,
-        MHD_OPTION_THREAD_STACK_SIZE, (size_t)(1024 * 1024), MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
-        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
+        flags, (uint16_t)sbx_cfg->port, NULL, NULL, on_request, NULL, MHD_OPTION_EXTERNAL_LOGGER,
+        mhd_log, NULL, MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
+        NULL, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)sbx_cfg->conn_timeout_s,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)sbx_cfg->max_connections,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, 0u, MHD_OPTION_THREAD_STACK_SIZE, (size_t)(1024 * 1024),
+        MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_END);
     freeaddrinfo(ai);
     if (!daemon_)
         return sbx_fail(e, SBX_EUNAVAIL,
@@ -629,6 +716,7 @@ sbx_code server_start(int *bound_port, sbx_err *e) {
 }
 
 void server_quiesce(void) {
+    atomic_store(&stopping, true);
     if (!daemon_)
         return;
     MHD_socket fd = MHD_quiesce_daemon(daemon_);
