@@ -874,6 +874,28 @@ static sbx_code crashed_err(br_session *s, sbx_err *e) {
     return SBX_OK;
 }
 
+void br_session_devtools(br_session *s, int *port, char *path) {
+    *port = s->proc.port;
+    snprintf(path, 256, "%s", s->proc.ws_path);
+}
+
+bool br_session_touch(const char *id) {
+    pthread_mutex_lock(&reg_mu);
+    br_session *s = reg;
+    while (s && strcmp(s->id, id) != 0)
+        s = s->next;
+    bool alive = false;
+    if (s) {
+        pthread_mutex_lock(&s->mu);
+        alive = !s->crashed && !s->closing;
+        pthread_mutex_unlock(&s->mu);
+        if (alive)
+            s->last_used = sbx_now_ms();
+    }
+    pthread_mutex_unlock(&reg_mu);
+    return alive;
+}
+
 sbx_code br_browser_call(br_session *s, const char *method, cJSON *params, int64_t timeout_ms,
                          cJSON **result, sbx_err *e) {
     if (result)

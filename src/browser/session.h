@@ -66,6 +66,12 @@ cJSON *br_session_list(void);
 /* The tab `tab_id` (NULL or "": the current tab) or SBX_ENOTFOUND. */
 br_page *br_session_page(br_session *s, const char *tab_id, sbx_err *e);
 cJSON *br_tabs_list(br_session *s);
+/* Chromium's browser-wide DevTools endpoint of a borrowed session: ws://127.0.0.1:port/path
+ * (`path` has room for 256). */
+void br_session_devtools(br_session *s, int *port, char *path);
+/* Count the session as used now (a passthrough's traffic). False when it is gone or crashed. */
+bool br_session_touch(const char *id);
+
 /* A CDP call to the browser itself (not a tab); a broken connection marks the session crashed.
  * Params taken; *result (if non-NULL) receives "result" (caller frees). */
 sbx_code br_browser_call(br_session *s, const char *method, cJSON *params, int64_t timeout_ms,

@@ -7,6 +7,7 @@
 
 #include "../browser/cookies.h"
 #include "../browser/page.h"
+#include "../browser/passthrough.h"
 #include "../browser/session.h"
 #include "../common/config.h"
 #include "../common/jfield.h"
@@ -310,6 +311,22 @@ static void h_cookies_delete(http_req *r) {
     br_session_done(s, e.code);
 }
 
+static void h_cdp(http_req *r) {
+    sbx_err e = {0};
+    br_session *s = session_of(r);
+    if (!s)
+        return;
+    int port;
+    char path[256];
+    br_session_devtools(s, &port, path);
+    br_cdp_link *l = br_cdp_open(r->params[0], port, path, http_stopping, &e);
+    if (!l)
+        fail(r, &e);
+    else
+        http_reply_websocket(r, br_cdp_pump, l, br_cdp_close);
+    br_session_done(s, e.code);
+}
+
 const http_route api_browser_routes[] = {
     {"POST", "/browser/sessions", h_create, "browser", false},
     {"GET", "/browser/sessions", h_list, "browser", false},
@@ -325,5 +342,6 @@ const http_route api_browser_routes[] = {
     {"GET", "/browser/sessions/{id}/cookies", h_cookies_get, "browser", false},
     {"POST", "/browser/sessions/{id}/cookies", h_cookies_set, "browser", false},
     {"DELETE", "/browser/sessions/{id}/cookies", h_cookies_delete, "browser", false},
+    {"GET", "/browser/sessions/{id}/cdp", h_cdp, "browser", false},
     {NULL, NULL, NULL, NULL, false},
 };
