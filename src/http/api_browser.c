@@ -342,6 +342,7 @@ const http_route api_browser_routes[] = {
     {"GET", "/browser/sessions/{id}/cookies", h_cookies_get, "browser", false},
     {"POST", "/browser/sessions/{id}/cookies", h_cookies_set, "browser", false},
     {"DELETE", "/browser/sessions/{id}/cookies", h_cookies_delete, "browser", false},
-    {"GET", "/browser/sessions/{id}/cdp", h_cdp, "browser", false},
+    /* Raw CDP reaches past the URL policy (file: URLs, downloads, file inputs): admin only. */
+    {"GET", "/browser/sessions/{id}/cdp", h_cdp, "admin", false},
     {NULL, NULL, NULL, NULL, false},
 };

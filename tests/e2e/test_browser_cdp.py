@@ -175,6 +175,17 @@ class TestCdpPassthrough(ServerTestCase):
                        self.server.token)
         self.assertIn(" 404", ws.status_line)
         ws.close()
+        # Raw CDP gets past the URL policy, so a token with only the browser scope may not.
+        r = self.server.post("/tokens", {"label": "browser-only", "scopes": ["browser"]})
+        self.assertEqual(r.status, 201, r)
+        ws = WebSocket(self.server.port, f"/browser/sessions/{sid}/cdp", r.json()["token"])
+        self.assertIn(" 403", ws.status_line)
+        ws.close()
+        r = self.server.post("/tokens", {"label": "admin", "scopes": ["browser", "admin"]})
+        ws = WebSocket(self.server.port, f"/browser/sessions/{sid}/cdp", r.json()["token"])
+        self.assertTrue(ws.accepted, ws.status_line)
+        self.assertIn("result", ws.call("Browser.getVersion"))
+        ws.close()
         # The session is still usable after all that.
         self.assertEqual(self.server.get(f"/browser/sessions/{sid}/tabs").status, 200)
 
