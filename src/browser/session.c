@@ -36,6 +36,7 @@ struct br_page {
     char doc_req[64];
     int doc_status;
     bool crashed;       /* its renderer died; a navigation loads it again */
+    bool setup_pending; /* its set-up is queued but not yet known to be in force */
     char crash_why[32]; /* Chromium's status: "crashed", "killed", "oom", ... */
 };
 
@@ -149,11 +150,12 @@ static void apply_device(br_session *s, const char *sid) {
     cdp_send(s->conn, sid, "Emulation.setUserAgentOverride", u);
 }
 
-/* The tab's set-up, in one round trip (an HTTP thread, before the tab is handed out). It
- * repeats what on_attached queued, and its replies mean all of it is in force: a new document
- * must not be created before the emulation is applied (commands run in order, but Chromium
- * applies some of them in the renderer after it has answered, and a navigation can overtake
- * them there). */
+/* The tab's set-up, in one round trip (an HTTP thread). It repeats what on_attached queued,
+ * and its replies mean all of it is in force: a new document must not be created before the
+ * emulation and the lifecycle events are on (commands run in order, but Chromium applies some
+ * of them in the renderer, and a navigation that moves the tab to another renderer can
+ * overtake them there). A phone's tab is set up before it is handed out; any other tab before
+ * its first call (page_call), so a create does not wait for a renderer nobody uses yet. */
 static sbx_code page_setup_sync(br_session *s, const char *sid, int64_t timeout_ms, sbx_err *e) {
     cdp_cmd c[6];
     int n = 0;
@@ -176,6 +178,23 @@ static sbx_code page_setup_sync(br_session *s, const char *sid, int64_t timeout_
 
 static const char tab_crashed_msg[] =
     "the tab's renderer died; navigate the tab to load a page again, or close it";
+
+/* Set the tab up now unless that is done (two callers racing both send it: harmless). */
+static sbx_code page_setup_now(br_page *p, int64_t timeout_ms, sbx_err *e) {
+    br_session *s = p->s;
+    pthread_mutex_lock(&s->mu);
+    bool pending = p->setup_pending;
+    pthread_mutex_unlock(&s->mu);
+    if (!pending)
+        return SBX_OK;
+    sbx_code rc = page_setup_sync(s, p->cdp_sid, timeout_ms, e);
+    if (rc == SBX_OK) {
+        pthread_mutex_lock(&s->mu);
+        p->setup_pending = false;
+        pthread_mutex_unlock(&s->mu);
+    }
+    return rc;
+}
 
 /* ---- CDP events (service thread) ---- */
 
@@ -208,6 +227,7 @@ static void on_attached(br_session *s, const cJSON *params) {
             snprintf(p->cdp_sid, sizeof p->cdp_sid, "%s", sid);
             set_str(&p->url, jstr(ti, "url"));
             set_str(&p->title, jstr(ti, "title"));
+            p->setup_pending = true;
             s->pages[s->npages++] = p;
             if (!s->current || s->current->closed)
                 s->current = p;
@@ -477,13 +497,10 @@ sbx_code br_session_publish(br_session *s, bool mobile, sbx_err *e) {
                 rc = sbx_fail(e, SBX_EUNAVAIL, "Chromium opened no tab");
         }
     }
-    /* A desktop session's first tab needs nothing applied before its next document, so its
-     * set-up (queued by on_attached before `current` was set, and so before any call a client
-     * makes) is not waited for: a fresh Chromium's renderer takes ~80 ms more to answer it,
-     * and the first call on the tab waits for that instead of the create. A phone's emulation
-     * must be in force first. */
+    /* A desktop session's first tab is set up before its first call, not here: a fresh
+     * Chromium's renderer takes ~80 ms more to answer, and the create need not wait for it. */
     if (rc == SBX_OK && mobile)
-        rc = page_setup_sync(s, first->cdp_sid, to, e);
+        rc = page_setup_now(first, to, e);
     if (rc != SBX_OK) {
         session_free(s);
         return rc;
@@ -941,11 +958,10 @@ sbx_code br_tab_create(br_session *s, const char *url, int64_t timeout_ms, char 
         return sbx_fail(e, SBX_ECRASHED, "the session's Chromium died");
     if (!p)
         return sbx_fail(e, SBX_ETIMEOUT, "the new tab did not attach in time");
-    /* As for a session's first tab: on_attached queued the set-up before the tab could be
-     * seen, so a desktop tab's next call is ordered behind it and need not wait for its
-     * renderer here (~20 ms); a phone's emulation must be in force first. */
+    /* As for a session's first tab: a desktop tab is set up before its first call (~20 ms
+     * for a new renderer), a phone's before it is handed out. */
     if (s->mobile) {
-        rc = page_setup_sync(s, p->cdp_sid, deadline - sbx_now_ms(), e);
+        rc = page_setup_now(p, deadline - sbx_now_ms(), e);
         if (rc != SBX_OK)
             return rc;
     }
@@ -1061,18 +1077,22 @@ static sbx_code page_call(br_page *p, const cdp_cmd *cmds, int n, int64_t timeou
         return SBX_ECRASHED;
     }
     pthread_mutex_lock(&s->mu);
-    bool dead_tab = p->crashed && strcmp(cmds[0].method, "Page.navigate") != 0;
+    bool crashed = p->crashed, dead_tab = crashed && strcmp(cmds[0].method, "Page.navigate") != 0;
     char why[sizeof p->crash_why];
     snprintf(why, sizeof why, "%s", p->crash_why);
     pthread_mutex_unlock(&s->mu);
-    if (dead_tab) {
+    /* (A crashed tab answers nothing until a navigation loads it again: set it up after.) */
+    sbx_code rc = dead_tab  ? sbx_fail(e, SBX_ETABCRASHED, "%s (%s)", tab_crashed_msg, why)
+                  : crashed ? SBX_OK
+                            : page_setup_now(p, timeout_ms, e);
+    if (rc != SBX_OK) {
         for (int i = 0; i < n; i++)
             cJSON_Delete(cmds[i].params);
-        return sbx_fail(e, SBX_ETABCRASHED, "%s (%s)", tab_crashed_msg, why);
+        return rc;
     }
-    sbx_code rc = n == 1 ? cdp_call(s->conn, p->cdp_sid, cmds[0].method, cmds[0].params, timeout_ms,
-                                    result, e)
-                         : cdp_call_all(s->conn, p->cdp_sid, cmds, n, timeout_ms, e);
+    rc = n == 1
+             ? cdp_call(s->conn, p->cdp_sid, cmds[0].method, cmds[0].params, timeout_ms, result, e)
+             : cdp_call_all(s->conn, p->cdp_sid, cmds, n, timeout_ms, e);
     if (rc == SBX_ECRASHED) {
         pthread_mutex_lock(&s->mu);
         mark_crashed_locked(s, "the DevTools connection broke");
