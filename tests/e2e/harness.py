@@ -355,3 +355,23 @@ class LocalSite:
 
     def __exit__(self, *exc):
         self.close()
+
+
+class BrowserSiteCase(ServerTestCase):
+    """A ServerTestCase for browser tests: skipped when the server finds no Chromium, with a
+    LocalSite of cls.pages (cls.site) for the whole class."""
+
+    pages = {}
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        if not cls.server.get("/health").json().get("browser", {}).get("chromium"):
+            super().tearDownClass()
+            raise unittest.SkipTest("no Chromium installed")
+        cls.site = LocalSite(cls.pages)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.site.close()
+        super().tearDownClass()

@@ -11,7 +11,7 @@ import threading
 import time
 import unittest
 
-from harness import LocalSite, Server, ServerTestCase, descendants
+from harness import BrowserSiteCase, Server, descendants
 
 
 def wait_until(pred, timeout):
@@ -101,22 +101,9 @@ def free_port():
     return port
 
 
-class BrowserCase(ServerTestCase):
+class BrowserCase(BrowserSiteCase):
     server_env = {"BROWSER_MAX_SESSIONS": "12"}
-
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.site = LocalSite(PAGES)
-        if not cls.server.get("/health").json()["browser"].get("chromium"):
-            cls.site.close()
-            super().tearDownClass()
-            raise unittest.SkipTest("no Chromium installed")
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.site.close()
-        super().tearDownClass()
+    pages = PAGES
 
     def new_session(self, **body):
         r = self.server.post("/browser/sessions", body=body)

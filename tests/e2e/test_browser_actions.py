@@ -4,7 +4,7 @@ reading the page's own state back, not just by the ok flag."""
 import struct
 import unittest
 
-from harness import LocalSite, ServerTestCase
+from harness import BrowserSiteCase, LocalSite, ServerTestCase
 
 FORM = """<!doctype html><html><head><title>form</title><style>
 #hov:hover { color: rgb(255, 0, 0); } #tall { height: 3000px; }
@@ -39,16 +39,8 @@ setTimeout(() => { const d = document.createElement('p'); d.id = 'late'; d.textC
 </script></body></html>"""
 
 
-class TestActions(ServerTestCase):
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.site = LocalSite({"/form": (200, "text/html", FORM)})
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.site.close()
-        super().tearDownClass()
+class TestActions(BrowserSiteCase):
+    pages = {"/form": (200, "text/html", FORM)}
 
     def setUp(self):
         r = self.server.post("/browser/sessions", {})

@@ -11,7 +11,7 @@ import struct
 import time
 import unittest
 
-from harness import LocalSite, Server, ServerTestCase
+from harness import BrowserSiteCase, Server
 
 PAGES = {"/a": (200, "text/html", "<!doctype html><title>Page A</title><p id=p>from the site</p>")}
 
@@ -102,22 +102,9 @@ class WebSocket:
         self.sock.close()
 
 
-class TestCdpPassthrough(ServerTestCase):
+class TestCdpPassthrough(BrowserSiteCase):
     server_env = {"BROWSER_POOL_SIZE": "1"}
-
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.site = LocalSite(PAGES)
-        if not cls.server.get("/health").json()["browser"].get("chromium"):
-            cls.site.close()
-            super().tearDownClass()
-            raise unittest.SkipTest("no Chromium installed")
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.site.close()
-        super().tearDownClass()
+    pages = PAGES
 
     def session(self, server=None):
         srv = server or self.server

@@ -4,7 +4,7 @@ them, and one session never sees another's."""
 
 import unittest
 
-from harness import LocalSite, ServerTestCase
+from harness import BrowserSiteCase
 
 
 def login(h):
@@ -23,20 +23,8 @@ PAGES = {
 }
 
 
-class TestCookies(ServerTestCase):
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.site = LocalSite(PAGES)
-        if not cls.server.get("/health").json()["browser"].get("chromium"):
-            cls.site.close()
-            super().tearDownClass()
-            raise unittest.SkipTest("no Chromium installed")
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.site.close()
-        super().tearDownClass()
+class TestCookies(BrowserSiteCase):
+    pages = PAGES
 
     def session(self):
         r = self.server.post("/browser/sessions", {})

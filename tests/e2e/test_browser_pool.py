@@ -12,7 +12,7 @@ import signal
 import threading
 import unittest
 
-from harness import LocalSite, Server, ServerTestCase
+from harness import BrowserSiteCase, LocalSite, Server
 from test_browser import PAGES, probe_of, wait_until
 
 
@@ -79,22 +79,9 @@ def metric(srv, line_start):
     raise AssertionError(f"no metric {line_start}")
 
 
-class PoolCase(ServerTestCase):
+class PoolCase(BrowserSiteCase):
     server_env = {"BROWSER_POOL_SIZE": "2", "BROWSER_MAX_SESSIONS": "8"}
-
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.site = LocalSite(PAGES)
-        if not chromium_available(cls.server):
-            cls.site.close()
-            super().tearDownClass()
-            raise unittest.SkipTest("no Chromium installed")
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.site.close()
-        super().tearDownClass()
+    pages = PAGES
 
     def create(self, **body):
         r = self.server.post("/browser/sessions", body=body)
