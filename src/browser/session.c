@@ -441,8 +441,10 @@ br_session *br_session_launch(int64_t timeout_ms, sbx_err *e) {
     }
     cdp_handlers h = {on_event, on_close, s};
     /* DevToolsActivePort appears shortly before Chromium answers: retry the connect. */
+    int tries = 0;
     for (;;) {
         sbx_err ce;
+        tries++;
         s->conn = cdp_connect(s->proc.port, s->proc.ws_path, &h, deadline - sbx_now_ms(), &ce);
         if (s->conn) {
             if (cdp_call(s->conn, NULL, "Browser.getVersion", NULL, deadline - sbx_now_ms(), NULL,
@@ -451,17 +453,17 @@ br_session *br_session_launch(int64_t timeout_ms, sbx_err *e) {
             cdp_close(s->conn);
             s->conn = NULL;
         }
-        if (sbx_now_ms() + 20 >= deadline) {
+        if (sbx_now_ms() + 5 >= deadline) {
             *e = ce;
             e->code = SBX_EUNAVAIL;
             session_free(s);
             return NULL;
         }
-        struct timespec ts = {0, 20 * 1000000L};
+        struct timespec ts = {0, 5 * 1000000L};
         nanosleep(&ts, NULL);
     }
-    LOG_I("browser", "session=%s chromium pid=%d answering after %lldms", s->id, (int)s->proc.pid,
-          (long long)(sbx_now_ms() - t0));
+    LOG_I("browser", "session=%s chromium pid=%d answering after %lldms (%d connects)", s->id,
+          (int)s->proc.pid, (long long)(sbx_now_ms() - t0), tries);
     return s;
 }
 
