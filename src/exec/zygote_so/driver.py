@@ -9,6 +9,32 @@
 import sys
 
 
+def _sbx_warm_up():
+    """Do once what the first use of numpy and pandas builds lazily (formatting, reductions,
+    indexing and groupby machinery), so each run finds it in the pages it shares with the
+    zygote instead of building it in its own copy: ~2 ms less a run, and fewer pages to copy
+    and tear down. Nothing is printed; the random state is not touched (a run reseeds it).
+    A failure only means less is warm."""
+    import contextlib
+    import io
+
+    np, pd = sys.modules.get("numpy"), sys.modules.get("pandas")
+    sink = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+            if np is not None:
+                a = np.arange(12.0).reshape(4, 3)
+                print(a, a.sum(), a.mean(axis=0), a.std(), a @ a.T, np.linspace(0, 1, 5),
+                      int(a.sum()), a.astype(int).tolist())
+            if np is not None and pd is not None:
+                df = pd.DataFrame(np.arange(12).reshape(4, 3), columns=list("abc"))
+                print(df, df.sum(), df.sum().sum(), df["b"].mean(), df.describe(), df.head(2),
+                      df[df.a > 2], df.groupby("a").sum(), df.sort_values("b"), df.to_csv(),
+                      df.to_dict(), pd.Series([1.5, None]).fillna(0))
+    except Exception as e:  # noqa: BLE001
+        print(f"zygote warm-up: {type(e).__name__}: {e}", file=sys.stderr)
+
+
 def _sbx_zygote():
     import ctypes
     import gc
@@ -33,6 +59,7 @@ def _sbx_zygote():
             loaded.append(name)
         except BaseException as e:  # noqa: BLE001 -- a broken module must not stop the zygote
             print(f"cannot preload {name}: {type(e).__name__}: {e}", file=sys.stderr)
+    _sbx_warm_up()
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
                 "NUMEXPR_NUM_THREADS"):
         os.environ.pop(var, None)  # only the import needed one thread; runs see the cold env
