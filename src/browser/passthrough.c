@@ -29,7 +29,8 @@ struct br_cdp_link {
     size_t early_len;
 };
 
-static void set_timeouts(int fd) {
+/* Blocking I/O bounded by IO_TIMEOUT_S, and no Nagle delay on small CDP frames. */
+static void tune_socket(int fd) {
     struct timeval tv = {.tv_sec = IO_TIMEOUT_S};
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
@@ -62,7 +63,9 @@ br_cdp_link *br_cdp_open(const char *session_id, int port, const char *path, boo
     l->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (l->fd < 0 || (set_timeouts(l->fd), connect(l->fd, (struct sockaddr *)&a, sizeof a)) != 0) {
+    if (l->fd >= 0)
+        tune_socket(l->fd);
+    if (l->fd < 0 || connect(l->fd, (struct sockaddr *)&a, sizeof a) != 0) {
         sbx_fail(e, SBX_EUNAVAIL,
                  "the session's Chromium did not accept a DevTools connection (%s); retry, or "
                  "create a new session",
@@ -120,7 +123,7 @@ void br_cdp_close(void *link) {
 
 void br_cdp_pump(int client, const char *extra, size_t extra_len, void *link) {
     br_cdp_link *l = link;
-    set_timeouts(client);
+    tune_socket(client);
     if ((l->early_len && write_all(client, l->early, l->early_len) != 0) ||
         (extra_len && write_all(l->fd, extra, extra_len) != 0))
         return;

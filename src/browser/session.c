@@ -305,13 +305,13 @@ static void on_event(void *ud, const char *method, const char *sid, const cJSON 
         /* A renderer died: the tabs it drew are dead until navigated again (Chromium answers
          * nothing sent to them meanwhile), the session and its other tabs live on. */
         br_page *p = sid ? page_by_sid(s, sid) : page_by_target(s, jstr(params, "targetId"));
-        if (p && (!p->crashed || jstr(params, "status"))) {
+        const char *status = jstr(params, "status"); /* only Target.targetCrashed has it */
+        if (p && (!p->crashed || status)) {
             if (!p->crashed)
                 LOG_W("browser", "session=%s tab=%s renderer died (%s)", s->id, p->tab_id,
-                      jstr(params, "status") ? jstr(params, "status") : "crashed");
+                      status ? status : "crashed");
             p->crashed = true;
-            snprintf(p->crash_why, sizeof p->crash_why, "%s",
-                     jstr(params, "status") ? jstr(params, "status") : "crashed");
+            snprintf(p->crash_why, sizeof p->crash_why, "%s", status ? status : "crashed");
             snprintf(crashed_sid, sizeof crashed_sid, "%s", p->cdp_sid);
             pthread_cond_broadcast(&s->cv);
         }
@@ -915,6 +915,16 @@ bool br_session_touch(const char *id) {
     return alive;
 }
 
+/* A call's outcome: a broken connection means the session's Chromium is gone. */
+static sbx_code note_broken(br_session *s, sbx_code rc) {
+    if (rc == SBX_ECRASHED) {
+        pthread_mutex_lock(&s->mu);
+        mark_crashed_locked(s, "the DevTools connection broke");
+        pthread_mutex_unlock(&s->mu);
+    }
+    return rc;
+}
+
 sbx_code br_browser_call(br_session *s, const char *method, cJSON *params, int64_t timeout_ms,
                          cJSON **result, sbx_err *e) {
     if (result)
@@ -923,13 +933,7 @@ sbx_code br_browser_call(br_session *s, const char *method, cJSON *params, int64
         cJSON_Delete(params);
         return SBX_ECRASHED;
     }
-    sbx_code rc = cdp_call(s->conn, NULL, method, params, timeout_ms, result, e);
-    if (rc == SBX_ECRASHED) {
-        pthread_mutex_lock(&s->mu);
-        mark_crashed_locked(s, "the DevTools connection broke");
-        pthread_mutex_unlock(&s->mu);
-    }
-    return rc;
+    return note_broken(s, cdp_call(s->conn, NULL, method, params, timeout_ms, result, e));
 }
 
 sbx_code br_tab_create(br_session *s, const char *url, int64_t timeout_ms, char tab[SBX_ID_LEN],
@@ -1083,23 +1087,19 @@ static sbx_code page_call(br_page *p, const cdp_cmd *cmds, int n, int64_t timeou
     char why[sizeof p->crash_why];
     snprintf(why, sizeof why, "%s", p->crash_why);
     pthread_mutex_unlock(&s->mu);
-    /* (A crashed tab answers nothing until a navigation loads it again: set it up after.) */
-    sbx_code rc = dead_tab  ? sbx_fail(e, SBX_ETABCRASHED, "%s (%s)", tab_crashed_msg, why)
-                  : crashed ? SBX_OK
-                            : page_setup_now(p, timeout_ms, e);
+    sbx_code rc = SBX_OK;
+    if (dead_tab)
+        rc = sbx_fail(e, SBX_ETABCRASHED, "%s (%s)", tab_crashed_msg, why);
+    else if (!crashed) /* a crashed tab answers nothing until a navigation: set it up after */
+        rc = page_setup_now(p, timeout_ms, e);
     if (rc != SBX_OK) {
         for (int i = 0; i < n; i++)
             cJSON_Delete(cmds[i].params);
         return rc;
     }
-    rc = n == 1
-             ? cdp_call(s->conn, p->cdp_sid, cmds[0].method, cmds[0].params, timeout_ms, result, e)
-             : cdp_call_all(s->conn, p->cdp_sid, cmds, n, timeout_ms, e);
-    if (rc == SBX_ECRASHED) {
-        pthread_mutex_lock(&s->mu);
-        mark_crashed_locked(s, "the DevTools connection broke");
-        pthread_mutex_unlock(&s->mu);
-    }
+    rc = note_broken(s, n == 1 ? cdp_call(s->conn, p->cdp_sid, cmds[0].method, cmds[0].params,
+                                          timeout_ms, result, e)
+                               : cdp_call_all(s->conn, p->cdp_sid, cmds, n, timeout_ms, e));
     if (rc == SBX_ETIMEOUT && e) {
         /* Say what usually causes it and what helps (closing the tab ends its renderer). */
         char what[200];
@@ -1213,8 +1213,10 @@ sbx_code br_navigate(br_page *p, const char *url, const char *wait_until, int64_
         if (crashed)
             return sbx_fail(e, SBX_ECRASHED, "the session's Chromium died");
         if (tab_crashed)
-            return sbx_fail(e, SBX_ETABCRASHED, "the tab's renderer died while loading %s; %s", url,
-                            "navigate the tab again, or close it");
+            return sbx_fail(e, SBX_ETABCRASHED,
+                            "the tab's renderer died while loading %s; navigate the tab again, or "
+                            "close it",
+                            url);
         if (!ok && p->closed)
             return sbx_fail(e, SBX_ENOTFOUND, "the tab was closed");
         if (!ok)

@@ -11,7 +11,7 @@ import threading
 import time
 import unittest
 
-from harness import BrowserSiteCase, Server, descendants
+from harness import BrowserSiteCase, Server, _cmdline, descendants
 
 
 def wait_until(pred, timeout):
@@ -383,7 +383,7 @@ class TestCrashAndParallel(BrowserCase):
         time.sleep(0.5)
         with open(os.path.join(self.server.data_dir, "browser", sid, ".owner")) as f:
             chromium = int(f.read().split()[0])
-        renderers = [p for p in descendants(chromium) if "--type=renderer" in _cmdline(p)]
+        renderers = [p for p in descendants(chromium) if b"--type=renderer" in _cmdline(p)]
         biggest = max(renderers, key=_rss_kib)
         self.assertGreater(_rss_kib(biggest), 250 << 10)
         killed_at = time.monotonic()
@@ -533,7 +533,7 @@ class TestHungTab(BrowserCase):
         with open(os.path.join(self.server.data_dir, "browser", sid, ".owner")) as f:
             chromium = int(f.read().split()[0])
         spinning = [p for p in descendants(chromium)
-                    if "--type=renderer" in _cmdline(p) and _cpu_ticks(p, 0.5) > 10]
+                    if b"--type=renderer" in _cmdline(p) and _cpu_ticks(p, 0.5) > 10]
         self.assertEqual(len(spinning), 1, spinning)
 
         err = self.assertError(self.server.get(f"{api}/content"), 504, "timeout")
@@ -561,14 +561,6 @@ def _cpu_ticks(pid, seconds):
     return ticks() - before
 
 
-def _cmdline(pid):
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return f.read().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return ""
-
-
 def _rss_kib(pid):
     try:
         with open(f"/proc/{pid}/status") as f:
@@ -581,11 +573,7 @@ def _rss_kib(pid):
 
 
 def _is_chromium(pid):
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return b"chrom" in f.read()
-    except OSError:
-        return False
+    return b"chrom" in _cmdline(pid)
 
 
 if __name__ == "__main__":

@@ -6,22 +6,10 @@
 
 #include "check.h"
 #include "common/err.h"
-
-static char *slurp(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    char *buf = calloc(1, 1 << 16);
-    if (buf && fread(buf, 1, (1 << 16) - 1, f) == 0) {
-        free(buf);
-        buf = NULL;
-    }
-    fclose(f);
-    return buf;
-}
+#include "common/util.h"
 
 int main(void) {
-    char *core = slurp("../../src/http/openapi/00-core.json");
+    char *core = sbx_read_file("../../src/http/openapi/00-core.json", 1 << 20, NULL);
     CHECK(core != NULL);
     CHECK(sbx_code_status(SBX_OK) == 200);
     for (int c = SBX_OK + 1; c < SBX_CODE_COUNT; c++) {
