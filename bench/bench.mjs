@@ -349,8 +349,11 @@ class Cdp {
 async function launchChromium(bin, flags) {
     const dir = tmpdir("chromium");
     const t0 = performance.now();
+    // Its own TMPDIR too (removed with the profile): Chromium puts its singleton socket's
+    // directory there, and would leave one in /tmp for every start.
     const proc = spawn(bin, [...flags, ...rootFlags(), "--remote-debugging-port=0",
-        `--user-data-dir=${dir}`, "about:blank"], { stdio: ["ignore", "ignore", "pipe"], detached: true });
+        `--user-data-dir=${dir}`, "about:blank"],
+    { stdio: ["ignore", "ignore", "pipe"], detached: true, env: { ...process.env, TMPDIR: dir } });
     const exited = new Promise((resolve) => proc.on("exit", resolve));
     const wsUrl = await new Promise((resolve, reject) => {
         let err = "";
@@ -617,9 +620,11 @@ async function sessionRows(bin, site) {
             if (!html.includes(`bench page ${n}`)) throw new Error("content is not the page");
             await warm.call("DELETE", `/browser/sessions/${s}`, undefined, 204);
         };
-        const pup = async (n) => {
+        // `tmp`: its TMPDIR, for Chromium's singleton socket as above (made and removed
+        // outside the timed part).
+        const pup = async (n, tmp) => {
             const browser = await puppeteer.launch({ executablePath: chromium, headless: true,
-                args: [...rootFlags()], userDataDir: undefined });
+                args: [...rootFlags()], userDataDir: undefined, env: { ...process.env, TMPDIR: tmp } });
             const page = await browser.newPage();
             await page.goto(`${site}?n=${n}`, { waitUntil: "load" });
             const html = await page.content();
@@ -633,7 +638,9 @@ async function sessionRows(bin, site) {
             const [t] = await timed(() => job(i));
             await warm.poolFull();
             await settle();
-            const [tp] = await timed(() => pup(i));
+            const tmp = tmpdir("puppeteer");
+            const [tp] = await timed(() => pup(i, tmp));
+            fs.rmSync(tmp, { recursive: true, force: true });
             if (i >= 1) {
                 c.push(t);
                 d.push(tp);
