@@ -230,6 +230,119 @@ static int write_file(const char *path, const char *data, size_t len, uid_t mode
     return rc;
 }
 
+/* A run's work dir and /tmp, empty (and the program's file when it is too long for argv). */
+static int make_run_dirs(const char *work, const char *tmp, const char *codefile,
+                         const exec_request *rq, size_t code_len, sbx_err *e) {
+    if (mkdir(work, 0700) < 0 || mkdir(tmp, 0700) < 0)
+        return sbx_fail(e, SBX_EINTERNAL, "cannot create the run directory under DATA_DIR: %s",
+                        strerror(errno));
+    if (code_len > CODE_ARG_MAX && write_file(codefile, rq->code, code_len, 0644) < 0)
+        return sbx_fail(e, SBX_EINTERNAL, "cannot store the program: %s", strerror(errno));
+    return SBX_OK;
+}
+
+/* One start of the program, and its output until it ends, the deadline passes or the streaming
+ * client leaves. */
+typedef struct attempt {
+    sandbox_child *child;
+    stream out, err;
+    bool via_zygote, timed_out, client_gone, exited;
+    int code, sig;
+} attempt;
+
+/* Spawn from the zygote when `zygote` says so and it is available, else cold. The child's
+ * stdout and stderr are pipes into a->out and a->err. */
+static sbx_code start(attempt *a, sandbox_spec *spec, bool zygote, sbx_err *e) {
+    int outp[2] = {-1, -1}, errp[2] = {-1, -1}, devnull = -1;
+    sbx_code rc = SBX_OK;
+    a->via_zygote = false;
+    if (pipe2(outp, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0 ||
+        (devnull = open("/dev/null", O_RDONLY | O_CLOEXEC)) < 0) {
+        rc = sbx_fail(e, SBX_EINTERNAL, "cannot create pipes: %s", strerror(errno));
+        goto out;
+    }
+    spec->stdin_fd = devnull;
+    spec->stdout_fd = outp[1];
+    spec->stderr_fd = errp[1];
+    if (zygote) {
+        sbx_err ze = {0};
+        a->via_zygote = sandbox_spawn_zygote(spec, &a->child, &ze) == SBX_OK;
+        if (!a->via_zygote && ze.code != SBX_EUNAVAIL) {
+            *e = ze;
+            rc = ze.code;
+            goto out;
+        }
+    }
+    if (!a->via_zygote && (rc = sandbox_spawn(spec, &a->child, e)) != SBX_OK)
+        goto out;
+    pthread_mutex_lock(&mu);
+    if (a->via_zygote)
+        started_zygote++;
+    else
+        started_cold++;
+    pthread_mutex_unlock(&mu);
+    a->out.fd = outp[0], a->err.fd = errp[0];
+    outp[0] = errp[0] = -1;
+    fcntl(a->out.fd, F_SETFL, O_NONBLOCK);
+    fcntl(a->err.fd, F_SETFL, O_NONBLOCK);
+out:
+    for (int i = 0; i < 2; i++) {
+        if (outp[i] >= 0)
+            close(outp[i]);
+        if (errp[i] >= 0)
+            close(errp[i]);
+    }
+    if (devnull >= 0)
+        close(devnull);
+    return rc;
+}
+
+static void pump(attempt *a, int64_t deadline, exec_output_fn fn, void *ctx) {
+    int64_t last_sign = sbx_now_ms();
+    a->code = -1, a->sig = 0;
+    a->exited = a->timed_out = false;
+    while (a->out.fd >= 0 || a->err.fd >= 0 || !a->exited) {
+        /* a silent program still shows whether the streaming client is there */
+        if (fn && !a->client_gone && sbx_now_ms() - last_sign >= 1000) {
+            last_sign = sbx_now_ms();
+            if (fn(ctx, 3, "", 0) < 0)
+                a->client_gone = true;
+        }
+        if (!a->exited && sandbox_wait(a->child, sbx_now_ms(), &a->code, &a->sig) == 1) {
+            a->exited = true;
+            if (a->out.fd < 0 && a->err.fd < 0)
+                break;
+            deadline = sbx_now_ms() + 200; /* drain what is still in the pipes */
+        }
+        int64_t now = sbx_now_ms();
+        if (now >= deadline || a->client_gone) {
+            if (!a->exited) {
+                a->timed_out = !a->client_gone;
+                sandbox_kill(a->child);
+                sandbox_wait(a->child, sbx_now_ms() + 5000, &a->code, &a->sig);
+                a->exited = true;
+            }
+            break;
+        }
+        struct pollfd p[3] = {{.fd = a->out.fd, .events = POLLIN},
+                              {.fd = a->err.fd, .events = POLLIN},
+                              {.fd = a->exited ? -1 : sandbox_pollfd(a->child), .events = POLLIN}};
+        int wait = (int)(deadline - now < 250 ? deadline - now : 250);
+        if (poll(p, 3, wait) > 0) {
+            if (a->out.fd >= 0 && p[0].revents)
+                drain(&a->out, 1, fn, ctx, &a->client_gone);
+            if (a->err.fd >= 0 && p[1].revents)
+                drain(&a->err, 2, fn, ctx, &a->client_gone);
+        }
+    }
+}
+
+static void close_stream(stream *s) {
+    if (s->fd >= 0)
+        close(s->fd);
+    s->fd = -1;
+}
+
 cJSON *exec_run(const exec_request *rq, exec_output_fn fn, void *ctx, sbx_err *e) {
     if (!python) {
         sbx_fail(e, SBX_EUNAVAIL,
@@ -242,32 +355,29 @@ cJSON *exec_run(const exec_request *rq, exec_output_fn fn, void *ctx, sbx_err *e
     int64_t t0 = sbx_now_ms();
     char id[SBX_ID_LEN], dir[PATH_MAX - 64], work[PATH_MAX], tmp[PATH_MAX - 32], codefile[PATH_MAX];
     cJSON *res = NULL;
-    sandbox_child *child = NULL;
-    stream out = {.fd = -1}, err = {.fd = -1};
-    int outp[2] = {-1, -1}, errp[2] = {-1, -1}, devnull = -1, slot = -1;
-    sbx_buf_init(&out.buf, (size_t)sbx_cfg->exec_output_bytes);
-    sbx_buf_init(&err.buf, (size_t)sbx_cfg->exec_output_bytes);
+    attempt a = {.out.fd = -1, .err.fd = -1};
+    int slot = -1;
+    bool lost = false; /* the zygote died under a run that cannot be started again */
+    sbx_buf_init(&a.out.buf, (size_t)sbx_cfg->exec_output_bytes);
+    sbx_buf_init(&a.err.buf, (size_t)sbx_cfg->exec_output_bytes);
 
     sbx_random_id(id);
     snprintf(dir, sizeof dir, "%s/runs/%s", sbx_cfg->data_dir, id);
     snprintf(work, sizeof work, "%s/work", dir);
     snprintf(tmp, sizeof tmp, "%s/tmp", dir);
-    if (mkdir(dir, 0711) < 0 || mkdir(work, 0700) < 0 || mkdir(tmp, 0700) < 0) {
+    snprintf(codefile, sizeof codefile, "%s/.sandboxd-main.py", tmp);
+    size_t code_len = strlen(rq->code);
+    if (mkdir(dir, 0711) < 0) {
         sbx_fail(e, SBX_EINTERNAL, "cannot create the run directory under DATA_DIR: %s",
                  strerror(errno));
         goto done;
     }
-    size_t code_len = strlen(rq->code);
+    if (make_run_dirs(work, tmp, codefile, rq, code_len, e) != SBX_OK)
+        goto done;
     const char *argv[5] = {python, "-c", rq->code, NULL, NULL};
-    if (code_len > CODE_ARG_MAX) {
-        snprintf(codefile, sizeof codefile, "%s/.sandboxd-main.py", tmp);
-        if (write_file(codefile, rq->code, code_len, 0644) < 0) {
-            sbx_fail(e, SBX_EINTERNAL, "cannot store the program: %s", strerror(errno));
-            goto done;
-        }
+    if (code_len > CODE_ARG_MAX)
         argv[2] = "import sys\nsrc = open('/tmp/.sandboxd-main.py').read()\n"
                   "exec(compile(src, '<string>', 'exec'), {'__name__': '__main__'})";
-    }
     char home[PATH_MAX + 8];
     snprintf(home, sizeof home, "HOME=%s", work);
     const char *envp[sizeof k_run_env / sizeof *k_run_env + 1];
@@ -276,19 +386,11 @@ cJSON *exec_run(const exec_request *rq, exec_output_fn fn, void *ctx, sbx_err *e
         envp[ne] = k_run_env[ne];
     envp[ne++] = home;
     envp[ne] = NULL;
-    if (pipe2(outp, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0 ||
-        (devnull = open("/dev/null", O_RDONLY | O_CLOEXEC)) < 0) {
-        sbx_fail(e, SBX_EINTERNAL, "cannot create pipes: %s", strerror(errno));
-        goto done;
-    }
     sandbox_spec spec = {
         .argv = argv,
         .envp = envp,
         .work_dir = work,
         .tmp_dir = tmp,
-        .stdin_fd = devnull,
-        .stdout_fd = outp[1],
-        .stderr_fd = errp[1],
         .memory_mb = sbx_cfg->exec_memory_mb,
         .max_procs = sbx_cfg->exec_max_procs,
         .file_size_mb = sbx_cfg->exec_file_size_mb,
@@ -299,96 +401,73 @@ cJSON *exec_run(const exec_request *rq, exec_output_fn fn, void *ctx, sbx_err *e
         .code = rq->code,
         .code_len = code_len,
     };
-    bool via_zygote = false;
-    if (zygote_on) {
-        sbx_err ze = {0};
-        via_zygote = sandbox_spawn_zygote(&spec, &child, &ze) == SBX_OK;
-        if (!via_zygote && ze.code != SBX_EUNAVAIL) {
-            *e = ze;
-            goto done;
-        }
-    }
-    if (!via_zygote && sandbox_spawn(&spec, &child, e) != SBX_OK)
+    if (start(&a, &spec, zygote_on, e) != SBX_OK)
         goto done;
-    pthread_mutex_lock(&mu);
-    if (via_zygote)
-        started_zygote++;
-    else
-        started_cold++;
-    pthread_mutex_unlock(&mu);
-    close(outp[1]), close(errp[1]), close(devnull);
-    outp[1] = errp[1] = devnull = -1;
-    out.fd = outp[0], err.fd = errp[0];
-    outp[0] = errp[0] = -1;
-    fcntl(out.fd, F_SETFL, O_NONBLOCK);
-    fcntl(err.fd, F_SETFL, O_NONBLOCK);
-    slot = track(child);
-    LOG_I("exec", "run=%s started (pid %d, %s, timeout %lld ms)", id, (int)sandbox_pid(child),
-          via_zygote ? "zygote" : "cold", (long long)rq->timeout_ms);
-    bool client_gone = false;
+    slot = track(a.child);
+    LOG_I("exec", "run=%s started (pid %d, %s, timeout %lld ms)", id, (int)sandbox_pid(a.child),
+          a.via_zygote ? "zygote" : "cold", (long long)rq->timeout_ms);
     if (fn && fn(ctx, 0, id, strlen(id)) < 0)
-        client_gone = true;
+        a.client_gone = true;
+    pump(&a, t0 + rq->timeout_ms, fn, ctx);
 
-    int64_t deadline = t0 + rq->timeout_ms;
-    bool timed_out = false, exited = false;
-    int code = -1, sig = 0;
-    int64_t last_sign = sbx_now_ms();
-    while (out.fd >= 0 || err.fd >= 0 || !exited) {
-        /* a silent program still shows whether the streaming client is there */
-        if (fn && !client_gone && sbx_now_ms() - last_sign >= 1000) {
-            last_sign = sbx_now_ms();
-            if (fn(ctx, 3, "", 0) < 0)
-                client_gone = true;
-        }
-        if (!exited && sandbox_wait(child, sbx_now_ms(), &code, &sig) == 1) {
-            exited = true;
-            if (out.fd < 0 && err.fd < 0)
-                break;
-            deadline = sbx_now_ms() + 200; /* drain what is still in the pipes */
-        }
-        int64_t now = sbx_now_ms();
-        if (now >= deadline || client_gone) {
-            if (!exited) {
-                timed_out = !client_gone;
-                sandbox_kill(child);
-                sandbox_wait(child, sbx_now_ms() + 5000, &code, &sig);
-                exited = true;
+    /* The zygote died under the run (killed, or out of memory): the program is not at fault.
+     * Nothing it did can outlive it (no network; only its own dirs), so unless its output
+     * already went to a streaming client, it runs again, cold, from empty dirs. */
+    if (a.via_zygote && !a.timed_out && !a.client_gone && sandbox_lost_with_zygote(a.child)) {
+        pthread_mutex_lock(&mu);
+        bool stop = stopping;
+        pthread_mutex_unlock(&mu);
+        if (stop || (fn && (a.out.buf.len || a.err.buf.len))) {
+            lost = true;
+        } else {
+            LOG_W("exec", "run=%s: its zygote died under it after %lld ms; running it again cold",
+                  id, (long long)(sbx_now_ms() - t0));
+            untrack(slot);
+            slot = -1;
+            sandbox_free(a.child);
+            a.child = NULL;
+            close_stream(&a.out);
+            close_stream(&a.err);
+            a.out.buf.len = a.err.buf.len = 0;
+            a.out.buf.truncated = a.err.buf.truncated = false;
+            if (sbx_rmtree(work) < 0 || sbx_rmtree(tmp) < 0) {
+                sbx_fail(e, SBX_EINTERNAL, "cannot empty the run directory: %s", strerror(errno));
+                goto done;
             }
-            break;
-        }
-        struct pollfd p[3] = {{.fd = out.fd, .events = POLLIN},
-                              {.fd = err.fd, .events = POLLIN},
-                              {.fd = exited ? -1 : sandbox_pollfd(child), .events = POLLIN}};
-        int wait = (int)(deadline - now < 250 ? deadline - now : 250);
-        if (poll(p, 3, wait) > 0) {
-            if (out.fd >= 0 && p[0].revents)
-                drain(&out, 1, fn, ctx, &client_gone);
-            if (err.fd >= 0 && p[1].revents)
-                drain(&err, 2, fn, ctx, &client_gone);
+            if (make_run_dirs(work, tmp, codefile, rq, code_len, e) != SBX_OK ||
+                start(&a, &spec, false, e) != SBX_OK)
+                goto done;
+            slot = track(a.child);
+            pump(&a, sbx_now_ms() + rq->timeout_ms, fn, ctx);
         }
     }
-
     res = cJSON_CreateObject();
-    if (!timed_out && sig == 0 && code >= 0)
-        cJSON_AddNumberToObject(res, "exitCode", code);
+    if (!a.timed_out && a.sig == 0 && a.code >= 0)
+        cJSON_AddNumberToObject(res, "exitCode", a.code);
     else
         cJSON_AddNullToObject(res, "exitCode");
-    mark_cut(&out.buf, res, "stdout");
+    mark_cut(&a.out.buf, res, "stdout");
     /* stderr gains one "sandbox: ..." line per kind of refusal */
-    char *why = sandbox_explain(child);
-    char *why_out = sandbox_explain_output(err.buf.data ? err.buf.data : "", err.buf.len);
+    char *why = sandbox_explain(a.child);
+    char *why_out = sandbox_explain_output(a.err.buf.data ? a.err.buf.data : "", a.err.buf.len);
     sbx_buf full;
-    sbx_buf_init(&full, err.buf.len + 8192);
-    sbx_buf_add(&full, err.buf.data ? err.buf.data : "", err.buf.len);
-    if (err.buf.truncated)
+    sbx_buf_init(&full, a.err.buf.len + 8192);
+    sbx_buf_add(&full, a.err.buf.data ? a.err.buf.data : "", a.err.buf.len);
+    if (a.err.buf.truncated)
         sbx_buf_addf(&full, "\n[sandboxd: stderr truncated at %zu bytes (EXEC_OUTPUT_BYTES)]\n",
-                     err.buf.max);
-    if (timed_out)
+                     a.err.buf.max);
+    const char *nl = full.len && full.data[full.len - 1] != '\n' ? "\n" : "";
+    if (a.timed_out)
         sbx_buf_addf(&full,
                      "%ssandbox: the program ran out of time; it was stopped after "
                      "%lld ms (timeoutMs)\n",
-                     full.len && full.data[full.len - 1] != '\n' ? "\n" : "",
-                     (long long)rq->timeout_ms);
+                     nl, (long long)rq->timeout_ms);
+    if (lost)
+        sbx_buf_addf(&full,
+                     "%ssandbox: the run was lost: the pre-started interpreter it came from "
+                     "(EXEC_MODE=zygote) died under it; the program is not at fault, run it "
+                     "again\n",
+                     nl);
     for (const char *w = why; w; w = w == why ? why_out : NULL)
         if (w && *w)
             sbx_buf_addf(&full, "%s%s%s", full.len && full.data[full.len - 1] != '\n' ? "\n" : "",
@@ -398,42 +477,32 @@ cJSON *exec_run(const exec_request *rq, exec_output_fn fn, void *ctx, sbx_err *e
     free(why);
     free(why_out);
     cJSON_AddNumberToObject(res, "durationMs", (double)(sbx_now_ms() - t0));
-    cJSON_AddBoolToObject(res, "timedOut", timed_out);
-    if (sig > 0 && !timed_out)
-        cJSON_AddStringToObject(res, "signal", sigabbrev_np(sig) ? sigabbrev_np(sig) : "?");
+    cJSON_AddBoolToObject(res, "timedOut", a.timed_out);
+    if (a.sig > 0 && !a.timed_out)
+        cJSON_AddStringToObject(res, "signal", sigabbrev_np(a.sig) ? sigabbrev_np(a.sig) : "?");
     else
         cJSON_AddNullToObject(res, "signal");
-    cJSON_AddItemToObject(res, "violations", sandbox_violations(child));
-    cJSON_AddBoolToObject(res, "truncated", out.buf.truncated || err.buf.truncated);
+    cJSON_AddItemToObject(res, "violations", sandbox_violations(a.child));
+    cJSON_AddBoolToObject(res, "truncated", a.out.buf.truncated || a.err.buf.truncated);
     cJSON_AddStringToObject(res, "runId", id);
-    sandbox_free(child); /* the tree is gone before anything reads the work dir */
-    child = NULL;
+    sandbox_free(a.child); /* the tree is gone before anything reads the work dir */
+    a.child = NULL;
     untrack(slot);
     slot = -1;
     cJSON_AddItemToObject(res, "uploads",
                           rq->upload_url
                               ? upload_dir(work, rq->upload_url, rq->upload_token, rq->public_)
                               : cJSON_CreateArray());
-    LOG_I("exec", "run=%s ended: exit %d signal %d%s in %lld ms", id, code, sig,
-          timed_out ? " (timed out)" : "", (long long)(sbx_now_ms() - t0));
+    LOG_I("exec", "run=%s ended: exit %d signal %d%s in %lld ms", id, a.code, a.sig,
+          a.timed_out ? " (timed out)" : "", (long long)(sbx_now_ms() - t0));
 
 done:
     untrack(slot);
-    sandbox_free(child);
-    for (int i = 0; i < 2; i++) {
-        if (outp[i] >= 0)
-            close(outp[i]);
-        if (errp[i] >= 0)
-            close(errp[i]);
-    }
-    if (devnull >= 0)
-        close(devnull);
-    if (out.fd >= 0)
-        close(out.fd);
-    if (err.fd >= 0)
-        close(err.fd);
-    sbx_buf_free(&out.buf);
-    sbx_buf_free(&err.buf);
+    sandbox_free(a.child);
+    close_stream(&a.out);
+    close_stream(&a.err);
+    sbx_buf_free(&a.out.buf);
+    sbx_buf_free(&a.err.buf);
     if (sbx_rmtree(dir) < 0)
         LOG_W("exec", "run=%s: could not remove %s", id, dir);
     give_slot();

@@ -248,8 +248,10 @@ struct sandbox_child {
     int pidfd; /* of init */
     int sock;  /* parent end of the status socket */
     int notifyfd;
-    int wakefd;  /* eventfd: tells the supervisor to stop now */
-    bool zygote; /* started by the zygote: init is not our child (pidfd and socket only) */
+    int wakefd;         /* eventfd: tells the supervisor to stop now */
+    bool zygote;        /* started by the zygote: init is not our child (pidfd and socket only) */
+    int zpidfd;         /* zygote runs: a pidfd of the zygote that started it */
+    atomic_bool killed; /* sandboxd sent it SIGKILL (deadline, quota, client gone, shutdown) */
     bool got_status;
     bool reaped;
     int exit_code, signo;
@@ -386,6 +388,7 @@ static void check_disk(sandbox_child *c) {
         snprintf(det, sizeof det, "disk quota of %lld MiB (work dir + /tmp) exceeded",
                  (long long)(c->disk_bytes >> 20));
         add_viol(c, "limit", det);
+        atomic_store(&c->killed, true);
         if (c->pidfd >= 0) /* not sandbox_kill: the owner thread may be reaping right now */
             (void)syscall(SYS_pidfd_send_signal, c->pidfd, SIGKILL, NULL, 0);
     }
@@ -884,7 +887,7 @@ sbx_code sandbox_spawn(const sandbox_spec *spec, sandbox_child **out, sbx_err *e
         return sbx_fail(e, SBX_EINTERNAL, "sandbox: %s", strerror(errno));
     }
     pthread_mutex_init(&c->mu, NULL);
-    c->notifyfd = -1;
+    c->notifyfd = c->zpidfd = -1;
     c->pidfd = -1;
     c->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     struct child_args a = {.s = spec, .sock = sv[1], .go_fd = go[0], .userns = userns};
@@ -1031,7 +1034,7 @@ sbx_code sandbox_spawn_zygote(const sandbox_spec *spec, sandbox_child **out, sbx
         goto fail;
     pthread_mutex_init(&c->mu, NULL);
     c->zygote = true;
-    c->notifyfd = c->pidfd = c->sock = -1;
+    c->notifyfd = c->pidfd = c->sock = c->zpidfd = -1;
     c->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
         snprintf(why, sizeof why, "socketpair: %s", strerror(errno));
@@ -1071,7 +1074,7 @@ sbx_code sandbox_spawn_zygote(const sandbox_spec *spec, sandbox_child **out, sbx
                   .bpf_len = (uint32_t)blen};
     if (blen)
         memcpy(rq->bpf, bpf, blen * sizeof *bpf);
-    if (zygote_submit(tier, rq, fds, e) != SBX_OK)
+    if (zygote_submit(tier, rq, fds, &c->zpidfd, e) != SBX_OK)
         goto fail_quiet;
     close_all(fds, ZYG_NFDS);
     /* 'P' with the init's pidfd, then 'N' with the listener (or 'E...' on a set-up error) */
@@ -1236,12 +1239,26 @@ int sandbox_wait(sandbox_child *c, int64_t deadline_ms, int *exit_code, int *sig
 void sandbox_kill(sandbox_child *c) {
     if (!c || c->reaped)
         return;
+    atomic_store(&c->killed, true);
     if (c->pidfd >= 0)
         (void)syscall(SYS_pidfd_send_signal, c->pidfd, SIGKILL, NULL, 0);
     else
         kill(c->pid, SIGKILL);
     if (!g_probe.userns)
         sbx_kill_group(c->pid);
+}
+
+bool sandbox_lost_with_zygote(sandbox_child *c) {
+    /* Killed without a word from its init (which nothing inside the run can do to its pid 1),
+     * not by us: then it was the zygote's pid namespace going down, if the zygote is dead. */
+    if (!c || !c->zygote || !c->reaped || c->got_status || c->signo != SIGKILL ||
+        atomic_load(&c->killed) || c->zpidfd < 0)
+        return false;
+    struct pollfd pf = {.fd = c->zpidfd, .events = POLLIN};
+    int r;
+    while ((r = poll(&pf, 1, 1000)) < 0 && errno == EINTR)
+        ;
+    return r > 0;
 }
 
 void sandbox_free(sandbox_child *c) {
@@ -1269,6 +1286,8 @@ void sandbox_free(sandbox_child *c) {
         close(c->wakefd);
     if (c->notifyfd >= 0)
         close(c->notifyfd);
+    if (c->zpidfd >= 0)
+        close(c->zpidfd);
     free(c->dirs[0]);
     free(c->dirs[1]);
     if (c->pidfd >= 0)

@@ -87,6 +87,12 @@ int sandbox_wait(sandbox_child *c, int64_t deadline_ms, int *exit_code, int *sig
 /* SIGKILL the whole tree; idempotent; does not reap (sandbox_wait or sandbox_free do). */
 void sandbox_kill(sandbox_child *c);
 
+/* After sandbox_wait said it ended: whether a zygote run was killed, not by sandboxd, because
+ * the zygote it was started from died (its runs live in the zygote's pid namespace and die with
+ * it). Such a run's program is not at fault; it may be run again. Waits up to 1 s for the
+ * zygote's end to show when the run's init was killed from outside. */
+bool sandbox_lost_with_zygote(sandbox_child *c);
+
 /* The refusals the supervisor saw so far, as an array of {"kind", "detail"} (kinds: "network",
  * "filesystem", "process", "kernel", "limit"). Caller frees. Never NULL on success. */
 cJSON *sandbox_violations(sandbox_child *c);

@@ -54,7 +54,8 @@ typedef struct zyg {
     pthread_mutex_t mu;
     pthread_t thread;
     bool thread_up, ready;
-    int ctrl; /* server end of the control socket while ready */
+    int ctrl;  /* server end of the control socket while ready */
+    int pidfd; /* of the zygote's init while it runs (sandbox.c's; dup it to keep it) */
     pid_t pid;
     int64_t starts, runs, preload_mb;
     cJSON *modules;
@@ -67,8 +68,8 @@ static struct {
     char **envp;
     zyg tier[2];
 } Z = {.wake = -1,
-       .tier = {{.name = "light", .mu = PTHREAD_MUTEX_INITIALIZER, .ctrl = -1},
-                {.name = "full", .mu = PTHREAD_MUTEX_INITIALIZER, .ctrl = -1}}};
+       .tier = {{.name = "light", .mu = PTHREAD_MUTEX_INITIALIZER, .ctrl = -1, .pidfd = -1},
+                {.name = "full", .mu = PTHREAD_MUTEX_INITIALIZER, .ctrl = -1, .pidfd = -1}}};
 
 static bool module_list_ok(const char *csv) {
     for (const char *p = csv; *p; p++)
@@ -199,6 +200,7 @@ static void run_once(zyg *z) {
     ctrl[1] = so = driver = logp[1] = devnull = -1;
     pthread_mutex_lock(&z->mu);
     z->pid = sandbox_pid(child);
+    z->pidfd = sandbox_pollfd(child);
     pthread_mutex_unlock(&z->mu);
     bool ready = false;
     while (!Z.stopping) {
@@ -233,6 +235,7 @@ out:
     z->ready = false;
     z->ctrl = -1; /* submitters hold the lock while they use it: safe to close now */
     z->pid = 0;
+    z->pidfd = -1; /* sandbox_free closes it */
     pthread_mutex_unlock(&z->mu);
     if (child) {
         sandbox_kill(child);
@@ -410,8 +413,10 @@ int64_t zygote_preload_mb(int tier) {
     return mb;
 }
 
-sbx_code zygote_submit(int tier, const zyg_req *rq, const int fds[ZYG_NFDS], sbx_err *e) {
+sbx_code zygote_submit(int tier, const zyg_req *rq, const int fds[ZYG_NFDS], int *zpidfd,
+                       sbx_err *e) {
     zyg *z = &Z.tier[tier & 1];
+    *zpidfd = -1;
     pthread_mutex_lock(&z->mu);
     sbx_code rc = SBX_OK;
     if (!z->ready) {
@@ -427,6 +432,8 @@ sbx_code zygote_submit(int tier, const zyg_req *rq, const int fds[ZYG_NFDS], sbx
         }
     } else {
         z->runs++;
+        if (z->pidfd >= 0)
+            *zpidfd = fcntl(z->pidfd, F_DUPFD_CLOEXEC, 3);
     }
     pthread_mutex_unlock(&z->mu);
     return rc;

@@ -39,8 +39,11 @@ int zygote_pick(const char *code);
  * run keeps the headroom a cold run has). */
 int64_t zygote_preload_mb(int tier);
 /* Hand one run request (and its ZYG_NFDS descriptors) to a tier. SBX_EUNAVAIL when it is not
- * ready or the send failed (it is then restarted). The descriptors stay the caller's. */
-sbx_code zygote_submit(int tier, const zyg_req *rq, const int fds[ZYG_NFDS], sbx_err *e);
+ * ready or the send failed (it is then restarted). The descriptors stay the caller's. On success
+ * *zpidfd is a pidfd of the zygote that took the run (caller closes; -1 if none could be made):
+ * when that zygote dies, the runs it started die with it. */
+sbx_code zygote_submit(int tier, const zyg_req *rq, const int fds[ZYG_NFDS], int *zpidfd,
+                       sbx_err *e);
 
 /* {"ready": both tiers, "tiers": [{"name", "ready", "pid", "starts", "runs", "modules": [...],
  * "preloadMiB"}, ...]}; caller frees. */

@@ -251,6 +251,27 @@ class Server:
     def delete(self, path, **kw):
         return self.request("DELETE", path, **kw)
 
+    def execute_events(self, body, timeout=60):
+        """POST /execute as a Server-Sent Events stream: yields (event, data, arrival time)
+        for each event as it arrives."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        try:
+            conn.request("POST", "/execute", body=json.dumps(body), headers={
+                "Authorization": "Bearer " + self.token, "Content-Type": "application/json",
+                "Accept": "text/event-stream"})
+            r = conn.getresponse()
+            assert r.status == 200, (r.status, r.read())
+            assert r.getheader("Content-Type").startswith("text/event-stream")
+            event = None
+            for raw in r:
+                line = raw.decode().rstrip("\n")
+                if line.startswith("event: "):
+                    event = line[7:]
+                elif line.startswith("data: "):
+                    yield event, json.loads(line[6:]), time.time()
+        finally:
+            conn.close()
+
     # ---- leftovers ----
     def data_entries(self, running=False):
         """What is left in DATA_DIR (ignoring the server's own lock/pid files). running: the

@@ -146,24 +146,10 @@ class TestExecute(ServerTestCase):
         self.assertTrue(res["uploads"][0]["error"])
 
     def test_sse_stream(self):
-        conn = http.client.HTTPConnection("127.0.0.1", self.server.port, timeout=30)
-        body = json.dumps({"code": "import time\nprint('first', flush=True)\n"
-                                   "time.sleep(1)\nprint('second')"})
-        conn.request("POST", "/execute", body=body, headers={
-            "Authorization": "Bearer " + TOKEN, "Content-Type": "application/json",
-            "Accept": "text/event-stream"})
-        r = conn.getresponse()
-        self.assertEqual(r.status, 200)
-        self.assertTrue(r.getheader("Content-Type").startswith("text/event-stream"))
-        events, stamps, event = [], [], None
-        for raw in r:
-            line = raw.decode().rstrip("\n")
-            if line.startswith("event: "):
-                event = line[7:]
-            elif line.startswith("data: "):
-                events.append((event, json.loads(line[6:])))
-                stamps.append(time.time())
-        conn.close()
+        code = "import time\nprint('first', flush=True)\ntime.sleep(1)\nprint('second')"
+        got = list(self.server.execute_events({"code": code}, timeout=30))
+        events = [(e, d) for e, d, _ in got]
+        stamps = [t for _, _, t in got]
         names = [e for e, _ in events]
         self.assertEqual(names[0], "start")
         self.assertEqual(names[-1], "done")

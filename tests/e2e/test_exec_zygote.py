@@ -3,8 +3,10 @@ cloned from a zygote behaves as the same program started cold, numpy programs go
 that preloaded numpy, every run gets fresh random state, and a zygote that dies or hangs is
 replaced without any run waiting for it. (The escape suite runs against both paths too.)"""
 
+import glob
 import os
 import signal
+import threading
 import time
 import unittest
 
@@ -175,6 +177,49 @@ class TestZygoteReplacement(unittest.TestCase):
         self.assertEqual(run(self.srv, "print(6 * 7)")["stdout"], "42\n")
         self.assertEqual(self.tier("light")["runs"], before + 1)
         self.assertIn(b"light: exited", self.srv.read_log())
+
+    # A run that is killed with its zygote after it has begun: it starts by checking that its
+    # work dir is empty, leaves a mark there, then sleeps.
+    MARKED = ("import os, time\nprint('empty' if not os.listdir('.') else os.listdir('.'))\n"
+              "open('mark', 'w').close()\ntime.sleep(1.5)\nprint('done')\n")
+
+    def kill_light_under_run(self):
+        """SIGKILL the light zygote once a run from it has left its mark; returns its pid."""
+        pid = self.tier("light")["pid"]
+        deadline = time.time() + 20
+        pattern = os.path.join(self.srv.data_dir, "runs", "*", "work", "mark")
+        while not glob.glob(pattern) and time.time() < deadline:
+            time.sleep(0.02)
+        self.assertTrue(glob.glob(pattern), "the run never began")
+        os.kill(pid, signal.SIGKILL)
+        return pid
+
+    def test_a_run_killed_with_its_zygote_runs_again_cold(self):
+        cold = health(self.srv)["startedCold"]
+        result = {}
+        t = threading.Thread(target=lambda: result.update(run(self.srv, self.MARKED)))
+        t.start()
+        self.kill_light_under_run()
+        t.join(60)
+        # the whole program ran again, from an empty work dir, and the caller saw one clean run
+        self.assertEqual((result["exitCode"], result["stdout"], result["signal"]),
+                         (0, "empty\ndone\n", None), result)
+        self.assertEqual(result["stderr"], "")
+        self.assertEqual(health(self.srv)["startedCold"], cold + 1)
+        self.assertIn(b"running it again cold", self.srv.read_log())
+
+    def test_a_streamed_run_killed_with_its_zygote_says_so(self):
+        # its first line already reached the client: it cannot be taken back, so no second run
+        killer = threading.Thread(target=self.kill_light_under_run)
+        killer.start()
+        events = [(e, d) for e, d, _ in self.srv.execute_events({"code": self.MARKED})]
+        killer.join(30)
+        self.assertEqual(events[-1][0], "done", events)
+        done = events[-1][1]
+        self.assertEqual((done["exitCode"], done["stdout"], done["signal"]),
+                         (None, "empty\n", "KILL"), done)
+        self.assertIn("the run was lost", done["stderr"])
+        self.assertIn("run it again", done["stderr"])
 
     def test_a_hung_zygote_does_not_hold_a_run(self):
         pids = [t["pid"] for t in health(self.srv)["zygote"]["tiers"]]
