@@ -83,6 +83,17 @@ def descendants(pid, with_zygote=False):
     return [p for p in out if p not in skip]
 
 
+def wait_until(pred, timeout, step=0.05):
+    """pred()'s first true value within `timeout` seconds, else its last (false) one."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(step)
+    return pred()
+
+
 def pids_with_env_marker(marker):
     """Pids whose command line mentions marker (used to find a server's strays)."""
     found = []

@@ -11,17 +11,7 @@ import threading
 import time
 import unittest
 
-from harness import BrowserSiteCase, Server, _cmdline, descendants
-
-
-def wait_until(pred, timeout):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.05)
-    return pred()
+from harness import BrowserSiteCase, Server, _cmdline, descendants, wait_until
 
 
 def slow_data(h):

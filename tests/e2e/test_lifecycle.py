@@ -8,7 +8,7 @@ import threading
 import time
 import unittest
 
-from harness import Server, descendants
+from harness import Server, descendants, wait_until
 from harness import TOKEN  # noqa: F401  (the servers below use it)
 
 
@@ -45,15 +45,6 @@ def _alive(pid):
             return f.read().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
-
-
-def wait_until(pred, timeout, step=0.05):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if pred():
-            return True
-        time.sleep(step)
-    return pred()
 
 
 def chromium_available(srv):
