@@ -188,7 +188,7 @@ typedef struct stream {
     sbx_buf buf;
 } stream;
 
-/* Read what is there; returns 0 at EOF, 1 otherwise. */
+/* Read what is there; returns 0 at EOF, 1 after reading some, -1 when there was nothing. */
 static int drain(stream *s, int which, exec_output_fn fn, void *ctx, bool *client_gone) {
     char chunk[65536];
     ssize_t n = read(s->fd, chunk, sizeof chunk);
@@ -198,7 +198,7 @@ static int drain(stream *s, int which, exec_output_fn fn, void *ctx, bool *clien
         return 0;
     }
     if (n < 0)
-        return 1;
+        return -1;
     size_t room = s->buf.max - s->buf.len;
     sbx_buf_add(&s->buf, chunk, (size_t)n);
     if (fn && room && fn(ctx, which, chunk, (size_t)n < room ? (size_t)n : room) < 0)
@@ -247,6 +247,7 @@ typedef struct attempt {
     sandbox_child *child;
     stream out, err;
     bool via_zygote, timed_out, client_gone, exited;
+    bool said_done; /* a zygote program said it is exiting: answer, tear down later */
     int code, sig;
 } attempt;
 
@@ -297,10 +298,12 @@ out:
     return rc;
 }
 
-static void pump(attempt *a, int64_t deadline, exec_output_fn fn, void *ctx) {
+/* Until the program ends (or, with `early`, says it is exiting), the deadline passes or the
+ * streaming client leaves. */
+static void pump(attempt *a, int64_t deadline, bool early, exec_output_fn fn, void *ctx) {
     int64_t last_sign = sbx_now_ms();
     a->code = -1, a->sig = 0;
-    a->exited = a->timed_out = false;
+    a->exited = a->timed_out = a->said_done = false;
     while (a->out.fd >= 0 || a->err.fd >= 0 || !a->exited) {
         /* a silent program still shows whether the streaming client is there */
         if (fn && !a->client_gone && sbx_now_ms() - last_sign >= 1000) {
@@ -324,17 +327,76 @@ static void pump(attempt *a, int64_t deadline, exec_output_fn fn, void *ctx) {
             }
             break;
         }
-        struct pollfd p[3] = {{.fd = a->out.fd, .events = POLLIN},
-                              {.fd = a->err.fd, .events = POLLIN},
-                              {.fd = a->exited ? -1 : sandbox_pollfd(a->child), .events = POLLIN}};
+        struct pollfd p[4] = {
+            {.fd = a->out.fd, .events = POLLIN},
+            {.fd = a->err.fd, .events = POLLIN},
+            {.fd = a->exited ? -1 : sandbox_pollfd(a->child), .events = POLLIN},
+            {.fd = early && !a->exited ? sandbox_donefd(a->child) : -1, .events = POLLIN}};
         int wait = (int)(deadline - now < 250 ? deadline - now : 250);
-        if (poll(p, 3, wait) > 0) {
+        if (poll(p, 4, wait) > 0) {
             if (a->out.fd >= 0 && p[0].revents)
                 drain(&a->out, 1, fn, ctx, &a->client_gone);
             if (a->err.fd >= 0 && p[1].revents)
                 drain(&a->err, 2, fn, ctx, &a->client_gone);
+            if (p[3].revents && sandbox_take_done(a->child, &a->code) == 1) {
+                /* everything it wrote before is in the pipes: take it, and answer */
+                while (a->out.fd >= 0 && drain(&a->out, 1, fn, ctx, &a->client_gone) > 0)
+                    ;
+                while (a->err.fd >= 0 && drain(&a->err, 2, fn, ctx, &a->client_gone) > 0)
+                    ;
+                a->said_done = true;
+                break;
+            }
         }
     }
+}
+
+/* The rest of a run that answered from its program's word: the tree's end (the kernel's
+ * teardown of the program, its init killing what is left), then its directory and its slot. */
+typedef struct finisher {
+    sandbox_child *child;
+    int slot;
+    char id[SBX_ID_LEN], dir[PATH_MAX];
+} finisher;
+
+static void finish(finisher *f) {
+    int code, sig;
+    if (!sandbox_wait(f->child, sbx_now_ms() + 2000, &code, &sig))
+        LOG_W("exec", "run=%s: still running 2 s after its program said it exited; killed", f->id);
+    untrack(f->slot); /* first: exec_shutdown may be about to kill what it finds tracked */
+    sandbox_free(f->child);
+    if (sbx_rmtree(f->dir) < 0)
+        LOG_W("exec", "run=%s: could not remove %s", f->id, f->dir);
+    free(f);
+    give_slot();
+}
+
+static void *finish_thread(void *arg) {
+    finish(arg);
+    return NULL;
+}
+
+/* Finish on a thread of its own (or here, when none can be started). */
+static void finish_later(sandbox_child *child, int slot, const char *id, const char *dir) {
+    finisher *f = calloc(1, sizeof *f);
+    if (!f) {
+        untrack(slot);
+        sandbox_free(child);
+        (void)sbx_rmtree(dir);
+        give_slot();
+        return;
+    }
+    f->child = child;
+    f->slot = slot;
+    snprintf(f->id, sizeof f->id, "%s", id);
+    snprintf(f->dir, sizeof f->dir, "%s", dir);
+    pthread_attr_t at;
+    pthread_t t;
+    pthread_attr_init(&at);
+    pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+    if (pthread_create(&t, &at, finish_thread, f) != 0)
+        finish(f);
+    pthread_attr_destroy(&at);
 }
 
 static void close_stream(stream *s) {
@@ -357,7 +419,8 @@ cJSON *exec_run(const exec_request *rq, exec_output_fn fn, void *ctx, sbx_err *e
     cJSON *res = NULL;
     attempt a = {.out.fd = -1, .err.fd = -1};
     int slot = -1;
-    bool lost = false; /* the zygote died under a run that cannot be started again */
+    bool lost = false;     /* the zygote died under a run that cannot be started again */
+    bool deferred = false; /* finish_later owns the tree, the directory and the slot */
     sbx_buf_init(&a.out.buf, (size_t)sbx_cfg->exec_output_bytes);
     sbx_buf_init(&a.err.buf, (size_t)sbx_cfg->exec_output_bytes);
 
@@ -408,12 +471,14 @@ cJSON *exec_run(const exec_request *rq, exec_output_fn fn, void *ctx, sbx_err *e
           a.via_zygote ? "zygote" : "cold", (long long)rq->timeout_ms);
     if (fn && fn(ctx, 0, id, strlen(id)) < 0)
         a.client_gone = true;
-    pump(&a, t0 + rq->timeout_ms, fn, ctx);
+    bool early = !rq->upload_url; /* uploads read the work dir once the tree is gone */
+    pump(&a, t0 + rq->timeout_ms, early, fn, ctx);
 
     /* The zygote died under the run (killed, or out of memory): the program is not at fault.
      * Nothing it did can outlive it (no network; only its own dirs), so unless its output
      * already went to a streaming client, it runs again, cold, from empty dirs. */
-    if (a.via_zygote && !a.timed_out && !a.client_gone && sandbox_lost_with_zygote(a.child)) {
+    if (a.via_zygote && !a.said_done && !a.timed_out && !a.client_gone &&
+        sandbox_lost_with_zygote(a.child)) {
         pthread_mutex_lock(&mu);
         bool stop = stopping;
         pthread_mutex_unlock(&mu);
@@ -438,7 +503,7 @@ cJSON *exec_run(const exec_request *rq, exec_output_fn fn, void *ctx, sbx_err *e
                 start(&a, &spec, false, e) != SBX_OK)
                 goto done;
             slot = track(a.child);
-            pump(&a, sbx_now_ms() + rq->timeout_ms, fn, ctx);
+            pump(&a, sbx_now_ms() + rq->timeout_ms, early, fn, ctx);
         }
     }
     res = cJSON_CreateObject();
@@ -485,16 +550,24 @@ cJSON *exec_run(const exec_request *rq, exec_output_fn fn, void *ctx, sbx_err *e
     cJSON_AddItemToObject(res, "violations", sandbox_violations(a.child));
     cJSON_AddBoolToObject(res, "truncated", a.out.buf.truncated || a.err.buf.truncated);
     cJSON_AddStringToObject(res, "runId", id);
+    LOG_I("exec", "run=%s ended: exit %d signal %d%s in %lld ms", id, a.code, a.sig,
+          a.timed_out ? " (timed out)" : "", (long long)(sbx_now_ms() - t0));
+    if (a.said_done) { /* the answer need not wait for the teardown (no uploads: see early) */
+        cJSON_AddItemToObject(res, "uploads", cJSON_CreateArray());
+        finish_later(a.child, slot, id, dir);
+        a.child = NULL;
+        slot = -1;
+        deferred = true;
+        goto done;
+    }
+    untrack(slot); /* before the free: exec_shutdown kills what it finds tracked */
+    slot = -1;
     sandbox_free(a.child); /* the tree is gone before anything reads the work dir */
     a.child = NULL;
-    untrack(slot);
-    slot = -1;
     cJSON_AddItemToObject(res, "uploads",
                           rq->upload_url
                               ? upload_dir(work, rq->upload_url, rq->upload_token, rq->public_)
                               : cJSON_CreateArray());
-    LOG_I("exec", "run=%s ended: exit %d signal %d%s in %lld ms", id, a.code, a.sig,
-          a.timed_out ? " (timed out)" : "", (long long)(sbx_now_ms() - t0));
 
 done:
     untrack(slot);
@@ -503,8 +576,10 @@ done:
     close_stream(&a.err);
     sbx_buf_free(&a.out.buf);
     sbx_buf_free(&a.err.buf);
-    if (sbx_rmtree(dir) < 0)
-        LOG_W("exec", "run=%s: could not remove %s", id, dir);
-    give_slot();
+    if (!deferred) {
+        if (sbx_rmtree(dir) < 0)
+            LOG_W("exec", "run=%s: could not remove %s", id, dir);
+        give_slot();
+    }
     return res;
 }

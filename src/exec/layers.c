@@ -165,7 +165,7 @@ void lay_enter(int sock, const lay_spec *s) {
         dup2(er, 2) < 0 || dup3(k, 3, O_CLOEXEC) < 0)
         lay_die(sock, "stdio");
     sock = 3;
-    lay_close_from(4, -1);
+    lay_close_from(4, s->keep_fd);
     /* 2. cwd */
     const char *work = s->work;
     if (chdir(work) != 0)

@@ -29,6 +29,7 @@ typedef struct lay_spec {
     int landlock_abi;             /* 0: no Landlock */
     bool notify;                  /* seccomp user notification: send the listener fd */
     const struct sock_fprog *bpf; /* NULL: no seccomp */
+    int keep_fd;                  /* a descriptor above 3 that stays open (-1: none) */
 } lay_spec;
 
 /* The device nodes a sandbox offers (bound read-write into its /dev). */

@@ -251,6 +251,7 @@ struct sandbox_child {
     int wakefd;         /* eventfd: tells the supervisor to stop now */
     bool zygote;        /* started by the zygote: init is not our child (pidfd and socket only) */
     int zpidfd;         /* zygote runs: a pidfd of the zygote that started it */
+    int donefd;         /* zygote runs: the done pipe's read end (nonblocking) */
     atomic_bool killed; /* sandboxd sent it SIGKILL (deadline, quota, client gone, shutdown) */
     bool got_status;
     bool reaped;
@@ -887,7 +888,7 @@ sbx_code sandbox_spawn(const sandbox_spec *spec, sandbox_child **out, sbx_err *e
         return sbx_fail(e, SBX_EINTERNAL, "sandbox: %s", strerror(errno));
     }
     pthread_mutex_init(&c->mu, NULL);
-    c->notifyfd = c->zpidfd = -1;
+    c->notifyfd = c->zpidfd = c->donefd = -1;
     c->pidfd = -1;
     c->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     struct child_args a = {.s = spec, .sock = sv[1], .go_fd = go[0], .userns = userns};
@@ -904,7 +905,8 @@ sbx_code sandbox_spawn(const sandbox_spec *spec, sandbox_child **out, sbx_err *e
                        .userns = userns,
                        .landlock_abi = g_probe.landlock_abi,
                        .notify = g_probe.notify_ok,
-                       .bpf = prog ? &fp : NULL};
+                       .bpf = prog ? &fp : NULL,
+                       .keep_fd = -1};
     unsigned long flags = SIGCHLD;
     if (userns)
         flags |= CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS |
@@ -1034,7 +1036,7 @@ sbx_code sandbox_spawn_zygote(const sandbox_spec *spec, sandbox_child **out, sbx
         goto fail;
     pthread_mutex_init(&c->mu, NULL);
     c->zygote = true;
-    c->notifyfd = c->pidfd = c->sock = c->zpidfd = -1;
+    c->notifyfd = c->pidfd = c->sock = c->zpidfd = c->donefd = -1;
     c->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
         snprintf(why, sizeof why, "socketpair: %s", strerror(errno));
@@ -1042,6 +1044,14 @@ sbx_code sandbox_spawn_zygote(const sandbox_spec *spec, sandbox_child **out, sbx
     }
     c->sock = sv[0];
     fds[ZYG_FD_STATUS] = sv[1];
+    int dp[2];
+    if (pipe2(dp, O_CLOEXEC) != 0) {
+        snprintf(why, sizeof why, "pipe: %s", strerror(errno));
+        goto fail;
+    }
+    c->donefd = dp[0];
+    fds[ZYG_FD_DONE] = dp[1];
+    fcntl(c->donefd, F_SETFL, O_NONBLOCK);
     fds[ZYG_FD_STDIN] = fcntl(spec->stdin_fd, F_DUPFD_CLOEXEC, 3);
     fds[ZYG_FD_STDOUT] = fcntl(spec->stdout_fd, F_DUPFD_CLOEXEC, 3);
     fds[ZYG_FD_STDERR] = fcntl(spec->stderr_fd, F_DUPFD_CLOEXEC, 3);
@@ -1248,6 +1258,26 @@ void sandbox_kill(sandbox_child *c) {
         sbx_kill_group(c->pid);
 }
 
+int sandbox_donefd(const sandbox_child *c) {
+    return c ? c->donefd : -1;
+}
+
+int sandbox_take_done(sandbox_child *c, int *exit_code) {
+    if (!c || c->donefd < 0)
+        return -1;
+    char m[16];
+    ssize_t n = read(c->donefd, m, sizeof m - 1);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        return 0;
+    close(c->donefd);
+    c->donefd = -1;
+    if (n < 2 || m[0] != 'D')
+        return -1;
+    m[n] = 0;
+    *exit_code = atoi(m + 1) & 0xFF;
+    return 1;
+}
+
 bool sandbox_lost_with_zygote(sandbox_child *c) {
     /* Killed without a word from its init (which nothing inside the run can do to its pid 1),
      * not by us: then it was the zygote's pid namespace going down, if the zygote is dead. */
@@ -1288,6 +1318,8 @@ void sandbox_free(sandbox_child *c) {
         close(c->notifyfd);
     if (c->zpidfd >= 0)
         close(c->zpidfd);
+    if (c->donefd >= 0)
+        close(c->donefd);
     free(c->dirs[0]);
     free(c->dirs[1]);
     if (c->pidfd >= 0)

@@ -80,6 +80,14 @@ pid_t sandbox_pid(const sandbox_child *c);
 /* A descriptor that polls readable (POLLIN) once the child has exited, or -1. */
 int sandbox_pollfd(const sandbox_child *c);
 
+/* A zygote run's program writes its exit code to a pipe just before it exits: the status is
+ * known before the kernel has torn the process down (a few ms with numpy loaded). The word is
+ * the program's own (it could write early: that only ends its own run). sandbox_donefd: the
+ * pipe's read end, or -1 (cold runs, or once it closed). sandbox_take_done: 1 and *exit_code when
+ * the word came, 0 when not yet, -1 when it never will. */
+int sandbox_donefd(const sandbox_child *c);
+int sandbox_take_done(sandbox_child *c, int *exit_code);
+
 /* Wait until the child exits or `deadline_ms` (sbx_now_ms clock) passes.
  * Returns 1 when it exited (*exit_code = code, or -1 when killed by *signo), 0 on timeout. */
 int sandbox_wait(sandbox_child *c, int64_t deadline_ms, int *exit_code, int *signo);

@@ -6,6 +6,8 @@
  * the order of the enum; the zygote answers nothing on the control socket: each run reports on
  * its own status socket exactly as a cold run does ("P" with a pidfd of the run's init first,
  * then "N" with the seccomp listener, or "E..." on a set-up error, and "S<status>" at the end).
+ * The program itself writes "D<exit code>" to the done pipe (ZYG_FD_DONE) just before it exits,
+ * so the server can answer before the kernel has torn down its copy of the zygote's memory.
  * Closing the control socket stops the zygote.
  */
 #ifndef SBX_ZYGOTE_PROTO_H
@@ -27,6 +29,7 @@ enum {
     ZYG_FD_WORK,
     ZYG_FD_TMP,
     ZYG_FD_CODE,
+    ZYG_FD_DONE,
     ZYG_NFDS
 };
 

@@ -10,7 +10,7 @@ import threading
 import time
 import unittest
 
-from harness import Server
+from harness import Server, descendants, wait_until
 
 NO_POOL = {"BROWSER_POOL_SIZE": "0"}
 
@@ -31,6 +31,9 @@ PARITY = {
                               "def late():\n    time.sleep(0.2)\n    print('thread done')\n"
                               "threading.Thread(target=late).start()\nprint('main done')\n"),
     "keyboard interrupt": "raise KeyboardInterrupt\n",
+    # a forked child runs to the end of the program too: the run still ends with the parent
+    "fork": ("import os, time\npid = os.fork()\nif pid == 0:\n    print('child', flush=True)\n"
+             "else:\n    os.waitpid(pid, 0)\n    time.sleep(0.3)\n    print('parent')\n"),
     "del at exit": ("class D:\n    def __del__(self):\n        print('finalized')\n"
                     "d = D()\nprint('made')\n"),
     # (a zygote run's table also lists, beneath its own /work, /tmp, /proc and /dev/shm, the
@@ -129,6 +132,38 @@ class TestZygote(unittest.TestCase):
         code = "import random\nprint(random.getrandbits(64))"
         outs = {run(self.zyg, code)["stdout"] for _ in range(3)}
         self.assertEqual(len(outs), 3, outs)
+
+    def test_the_answer_does_not_wait_for_the_teardown_but_the_slot_does(self):
+        # A zygote program says its exit code just before it exits, so the answer need not wait
+        # for the kernel to tear its copy of the zygote down. Its subprocess still dies with it
+        # (as in a cold run), and nothing of the run is left shortly after the answer.
+        code = ("import subprocess, sys\n"
+                "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\n"
+                "print('parent done')\nsys.exit(5)\n")
+        for srv in (self.zyg, self.cold):
+            res = run(srv, code)
+            self.assertEqual((res["exitCode"], res["stdout"]), (5, "parent done\n"), res)
+            self.assertTrue(wait_until(lambda: not descendants(srv.proc.pid)
+                                       and not srv.data_entries(running=True)
+                                       and health(srv)["running"] == 0, 5),
+                            (descendants(srv.proc.pid), srv.data_entries(running=True)))
+
+    def test_a_program_that_says_it_is_done_early_only_ends_itself(self):
+        # The pipe it says so on is the program's own (its highest descriptor): writing a word
+        # there early answers its run at once, with its output so far, and then ends it.
+        code = ("import os, time\n"
+                "fd = max(int(f) for f in os.listdir('/proc/self/fd'))\n"
+                "print('before', flush=True)\nos.write(fd, b'D7')\n"
+                "time.sleep(30)\nprint('after')\n")
+        t0 = time.time()
+        res = run(self.zyg, code)
+        self.assertLess(time.time() - t0, 10)
+        self.assertEqual((res["exitCode"], res["stdout"]), (7, "before\n"), res)
+        self.assertTrue(wait_until(lambda: not descendants(self.zyg.proc.pid)
+                                   and health(self.zyg)["running"] == 0, 10),
+                        descendants(self.zyg.proc.pid))
+        self.assertIn(b"still running 2 s after its program said it exited",
+                      self.zyg.read_log())
 
     def test_preloaded_memory_does_not_eat_the_run_limit(self):
         # 200 MiB in a run of the full tier, whose interpreter maps ~180 MiB of modules already:

@@ -36,6 +36,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -142,12 +143,23 @@ typedef struct run_args {
 static jmp_buf g_entry;
 static char *g_code;
 static size_t g_code_len;
+static int g_done = -1; /* the program's end of the done pipe, at the top of its fd table */
+static pid_t g_prog;    /* the program's process (not a child it forks, which runs on too) */
 
 /* The program's process: sandboxed by the same per-process layers as a cold run (seccomp
  * last), then back into Python through g_entry. Never returns. */
 static void run_program(const zyg_req *rq, const int fds[ZYG_NFDS]) {
     int sock = fds[ZYG_FD_STATUS];
     g_code = read_code(sock, fds[ZYG_FD_CODE], &g_code_len);
+    /* the done pipe goes to the highest descriptor there is, out of the program's way (its
+     * first open() gets 3 as in a cold run) */
+    struct rlimit nf;
+    if (getrlimit(RLIMIT_NOFILE, &nf) != 0 || nf.rlim_cur < 64 ||
+        (g_done = fcntl(fds[ZYG_FD_DONE], F_DUPFD_CLOEXEC, (int)nf.rlim_cur - 1)) < 0)
+        g_done = fcntl(fds[ZYG_FD_DONE], F_DUPFD_CLOEXEC, 64);
+    if (g_done < 0)
+        lay_die(sock, "done pipe");
+    g_prog = getpid();
     struct sock_fprog fp = {.len = (unsigned short)rq->bpf_len,
                             .filter = (struct sock_filter *)rq->bpf};
     lay_spec s = {.stdin_fd = fds[ZYG_FD_STDIN],
@@ -163,7 +175,8 @@ static void run_program(const zyg_req *rq, const int fds[ZYG_NFDS]) {
                   .userns = true,
                   .landlock_abi = rq->landlock_abi,
                   .notify = rq->notify != 0,
-                  .bpf = rq->bpf_len ? &fp : NULL};
+                  .bpf = rq->bpf_len ? &fp : NULL,
+                  .keep_fd = g_done};
     lay_enter(sock, &s);
     close(3); /* the status socket: a cold run's execve closes it */
     longjmp(g_entry, 1);
@@ -466,4 +479,13 @@ EXPORT char *sbx_zygote_serve(int ctrl, const char *ready, size_t *code_len) {
 
 EXPORT void sbx_zygote_free(char *code) {
     free(code);
+}
+
+/* In a run's program process, its last act before _exit(code): tell the server the status.
+ * (The program could write here too; it would only end its own run early.) */
+EXPORT void sbx_zygote_done(int code) {
+    char m[16];
+    int n = snprintf(m, sizeof m, "D%d", code & 0xFF);
+    if (g_done >= 0 && getpid() == g_prog)
+        (void)!write(g_done, m, (size_t)n);
 }
