@@ -367,36 +367,34 @@ static void finish(finisher *f) {
     sandbox_free(f->child);
     if (sbx_rmtree(f->dir) < 0)
         LOG_W("exec", "run=%s: could not remove %s", f->id, f->dir);
-    free(f);
     give_slot();
 }
 
 static void *finish_thread(void *arg) {
     finish(arg);
+    free(arg);
     return NULL;
 }
 
 /* Finish on a thread of its own (or here, when none can be started). */
 static void finish_later(sandbox_child *child, int slot, const char *id, const char *dir) {
-    finisher *f = calloc(1, sizeof *f);
-    if (!f) {
-        untrack(slot);
-        sandbox_free(child);
-        (void)sbx_rmtree(dir);
-        give_slot();
-        return;
+    finisher here = {.child = child, .slot = slot};
+    snprintf(here.id, sizeof here.id, "%s", id);
+    snprintf(here.dir, sizeof here.dir, "%s", dir);
+    finisher *f = malloc(sizeof *f);
+    if (f) {
+        *f = here;
+        pthread_attr_t at;
+        pthread_t t;
+        pthread_attr_init(&at);
+        pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+        int rc = pthread_create(&t, &at, finish_thread, f);
+        pthread_attr_destroy(&at);
+        if (rc == 0)
+            return;
+        free(f);
     }
-    f->child = child;
-    f->slot = slot;
-    snprintf(f->id, sizeof f->id, "%s", id);
-    snprintf(f->dir, sizeof f->dir, "%s", dir);
-    pthread_attr_t at;
-    pthread_t t;
-    pthread_attr_init(&at);
-    pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
-    if (pthread_create(&t, &at, finish_thread, f) != 0)
-        finish(f);
-    pthread_attr_destroy(&at);
+    finish(&here);
 }
 
 static void close_stream(stream *s) {
