@@ -30,6 +30,7 @@
 
 #include "../common/config.h"
 #include "../common/log.h"
+#include "../common/utf8.h"
 #include "../common/util.h"
 #include "../common/websocket.h"
 #include "auth.h"
@@ -187,7 +188,35 @@ static void set_response(struct http_conn *c, int status, struct MHD_Response *r
     c->status = status;
 }
 
+/* Text the client will decode: JSON (application/json, application/<x>+json) and text/<x>.
+ * Every such reply leaves as well-formed UTF-8 (see http_reply_bytes). */
+static bool is_text_type(const char *ct) {
+    if (!ct)
+        return false;
+    while (*ct == ' ')
+        ct++;
+    return !strncasecmp(ct, "text/", 5) || is_json_type(ct);
+}
+
+/* The one place replies (and stream writes) pass through on their way out: ill-formed
+ * UTF-8 in a text reply (program output, a page's strings) becomes U+FFFD. Takes `*data`
+ * (malloc'd) and may replace it; returns false when out of memory (then *data is freed). */
+static bool text_repair(char **data, size_t *len) {
+    if (!*data || utf8_invalid_at(*data, *len) == *len)
+        return true;
+    size_t n;
+    char *fixed = utf8_repair(*data, *len, &n, NULL);
+    free(*data);
+    *data = fixed;
+    *len = fixed ? n : 0;
+    return fixed != NULL;
+}
+
 void http_reply_bytes(http_req *r, int status, const char *content_type, char *data, size_t len) {
+    if (is_text_type(content_type) && !text_repair(&data, &len)) {
+        set_response(r->conn, 500, NULL, NULL);
+        return;
+    }
     struct MHD_Response *resp = MHD_create_response_from_buffer(
         len, data ? data : (char *)"", data ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
     if (!resp)
@@ -247,11 +276,14 @@ struct http_stream {
     char ring[STREAM_RING];
     size_t head, len;
     bool producer_done, client_gone, sse;
+    bool text; /* a text body: writes are repaired to well-formed UTF-8 */
     int refs;
     http_stream_fn fn;
     void *arg;
     void (*arg_free)(void *);
 };
+
+static int ring_put(http_stream *s, const char *p, size_t len);
 
 static void stream_unref(http_stream *s) {
     pthread_mutex_lock(&s->mu);
@@ -323,6 +355,19 @@ static void stream_client_done(void *cls) {
 
 int http_stream_write(http_stream *s, const void *data, size_t len) {
     const char *p = data;
+    char *fixed = NULL;
+    if (s->text && utf8_invalid_at(p, len) != len) {
+        if (!(fixed = utf8_repair(p, len, &len, NULL)))
+            return -1;
+        p = fixed;
+    }
+    int rc = ring_put(s, p, len);
+    free(fixed);
+    return rc;
+}
+
+/* Copy `len` bytes into the ring, waiting while it is full. */
+static int ring_put(http_stream *s, const char *p, size_t len) {
     pthread_mutex_lock(&s->mu);
     while (len) {
         /* A reader that takes nothing for CONN_TIMEOUT_S counts as gone: the producer (a run,
@@ -410,6 +455,7 @@ void http_reply_stream(http_req *r, int status, const char *content_type, http_s
         s->arg_free = arg_free;
         s->refs = 2; /* the connection's response and the producer thread */
         s->sse = content_type && !strncmp(content_type, "text/event-stream", 17);
+        s->text = is_text_type(content_type);
         resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, stream_read, s,
                                                  stream_client_done);
     }
