@@ -41,8 +41,9 @@ const char *http_query(http_req *r, const char *name);
 /* A request header (borrowed), or NULL. Case-insensitive name. */
 const char *http_header(http_req *r, const char *name);
 
-/* The body as a JSON object. Checks Content-Type (415 unless application/json or absent) and
- * syntax (400 naming the offset); an empty body is an empty object. The request keeps
+/* The body as a JSON object. Checks Content-Type (415 unless application/json or absent), that
+ * the text is well-formed UTF-8 without lone surrogate escapes, and syntax (each a 400 naming
+ * the line, column and byte offset); an empty body is an empty object. The request keeps
  * ownership of the result. On failure returns NULL and fills `e`. */
 cJSON *http_json_body(http_req *r, sbx_err *e);
 

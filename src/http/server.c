@@ -29,6 +29,7 @@
 #include <microhttpd.h>
 
 #include "../common/config.h"
+#include "../common/jfield.h"
 #include "../common/log.h"
 #include "../common/utf8.h"
 #include "../common/util.h"
@@ -117,6 +118,8 @@ cJSON *http_json_body(http_req *r, sbx_err *e) {
         sbx_fail(e, SBX_EMEDIATYPE, "Content-Type must be application/json (got '%.64s')", ct);
         return NULL;
     }
+    if (jf_check_text(r->body, r->body_len, e) != SBX_OK)
+        return NULL;
     const char *end = NULL;
     cJSON *j = cJSON_ParseWithLengthOpts(r->body, r->body_len, &end, 0);
     if (j && end) { /* only white space may follow the value */
@@ -131,10 +134,8 @@ cJSON *http_json_body(http_req *r, sbx_err *e) {
         size_t off = end && end >= r->body ? (size_t)(end - r->body) : 0;
         if (off > r->body_len)
             off = r->body_len;
-        int line = 1, col = 1;
-        for (size_t i = 0; i < off; i++, col++)
-            if (r->body[i] == '\n')
-                line++, col = 0;
+        int line, col;
+        jf_where(r->body, off, &line, &col);
         sbx_fail(e, SBX_EINVAL,
                  "malformed JSON body at line %d column %d (byte %zu): check quotes, commas "
                  "and brackets there",

@@ -86,5 +86,35 @@ class TestTextOut(ServerTestCase):
         self.assertEqual(out, "z" + FFFD)
 
 
+class TestTextIn(ServerTestCase):
+    def post_raw(self, data):
+        return self.server.post("/execute", raw=data, headers={"Content-Type": "application/json"})
+
+    def test_invalid_utf8_body_refused(self):
+        r = self.post_raw(b'{"code": "\xff\xfe"}')
+        err = self.assertError(r, 400, "invalid_request")
+        self.assertIn("UTF-8", err["message"])
+        self.assertIn("byte 10", err["message"])
+        self.assertIn("line 1 column 11", err["message"])
+
+    def test_invalid_utf8_on_a_later_line(self):
+        r = self.post_raw(b'{\n  "code":\n   "print(1) # \xc3(" }')
+        err = self.assertError(r, 400, "invalid_request")
+        self.assertIn("line 3 column 16", err["message"])
+
+    def test_lone_surrogate_escape_refused(self):
+        for body, where in ((b'{"code": "print(1)\\ud800"}', "column 19"),
+                            (b'{"code": "#\\udc00"}', "column 12"),
+                            (b'{"code": "#\\ud800\\u0041"}', "column 12")):
+            err = self.assertError(self.post_raw(body), 400, "invalid_request")
+            self.assertIn("surrogate", err["message"], body)
+            self.assertIn(where, err["message"], body)
+
+    def test_valid_text_and_pairs_accepted(self):
+        r = self.post_raw('{"code": "print(\'\u20ac\\u00e9\\ud83d\\ude00\')"}'.encode())
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json()["stdout"], "\u20ac\u00e9\U0001f600\n")
+
+
 if __name__ == "__main__":
     unittest.main()
