@@ -31,7 +31,8 @@ typedef struct http_req {
     int nparams;
     const char *body; /* raw body, NUL-terminated (empty string when none) */
     size_t body_len;
-    const char *token_label; /* who called: "master" or a scoped token's label */
+    const char *token_label; /* who called: "master" or a scoped token's label (NULL: nobody) */
+    bool authenticated;      /* a valid token came (always true but on open routes) */
     struct http_conn *conn;  /* private to server.c */
 } http_req;
 

@@ -684,16 +684,16 @@ static enum MHD_Result queue(struct http_conn *c) {
 /* First call for a request: headers are in. Decide everything that needs no body. */
 static void on_headers(struct http_conn *c, const char *method, const char *url) {
     bool open = !strcmp(method, "GET") && !strcmp(url, "/health");
-    if (!open) {
-        sbx_err e;
-        const char *authz =
-            MHD_lookup_connection_value(c->mc, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-        if (auth_check(authz, &c->who, &e) != SBX_OK) {
-            http_reply_error(&c->req, &e);
-            return;
-        }
+    sbx_err e;
+    const char *authz =
+        MHD_lookup_connection_value(c->mc, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    if (auth_check(authz, &c->who, &e) == SBX_OK) {
         c->req.token_label = c->who.label;
-    }
+        c->req.authenticated = true;
+    } else if (!open) {
+        http_reply_error(&c->req, &e);
+        return;
+    } /* an open route without a valid token: it answers strangers (less) */
     int rc = router_find(method, url, &c->match);
     if (rc == 404) {
         answer_now(c, SBX_ENOTFOUND, "no route for %.8s %.200s (see GET /openapi.json)", method,

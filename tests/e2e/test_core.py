@@ -27,13 +27,30 @@ def routes():
 
 class TestAuth(ServerTestCase):
     def test_health_is_open(self):
-        r = self.server.get("/health", token=None)
-        self.assertEqual(r.status, 200)
-        body = r.json()
+        # a stranger learns only that the server is up, and its version
+        for token in (None, "wrong-token"):
+            r = self.server.get("/health", token=token)
+            self.assertEqual(r.status, 200)
+            self.assertEqual(set(r.json()), {"status", "version"}, r)
+            self.assertEqual(r.json()["status"], "ok")
+            self.assertNotIn(b"python", r.body)
+            self.assertNotIn(b"chromium", r.body)
+
+    def test_health_details_need_a_token(self):
+        body = self.server.get("/health").json()
         self.assertEqual(body["status"], "ok")
         self.assertIn("version", body)
         self.assertIn("exec", body)
         self.assertIn("browser", body)
+        self.assertIn("uptimeMs", body)
+        # any valid token will do, whatever its scopes
+        tok = self.server.post("/tokens", body={"label": "health", "scopes": ["exec"]}).json()
+        try:
+            body = self.server.get("/health", token=tok["token"]).json()
+            self.assertIn("exec", body)
+            self.assertIn("browser", body)
+        finally:
+            self.server.delete("/tokens/" + tok["id"])
 
     def test_missing_token(self):
         r = self.server.get("/openapi.json", token=None)
