@@ -4,6 +4,8 @@
 #include <math.h>
 #include <string.h>
 
+#include "utf8.h"
+
 static const char *type_name(const cJSON *v) {
     if (cJSON_IsString(v))
         return "a string";
@@ -112,5 +114,67 @@ sbx_code jf_only(const cJSON *obj, const char *known, sbx_err *e) {
     for (const cJSON *c = obj ? obj->child : NULL; c; c = c->next)
         if (c->string && !in_list(known, c->string))
             return sbx_fail(e, SBX_EINVAL, "unknown field '%.64s' (known: %s)", c->string, known);
+    return SBX_OK;
+}
+
+void jf_where(const char *text, size_t off, int *line, int *col) {
+    *line = 1, *col = 1;
+    for (size_t i = 0; i < off; i++, (*col)++)
+        if (text[i] == '\n')
+            (*line)++, *col = 0;
+}
+
+/* The value of the \uXXXX escape at s[0..len) (s[0] is the backslash), or -1. */
+static long escape_value(const char *s, size_t len) {
+    if (len < 6 || s[0] != '\\' || s[1] != 'u')
+        return -1;
+    long v = 0;
+    for (int i = 2; i < 6; i++) {
+        char c = s[i];
+        int d = c >= '0' && c <= '9'   ? c - '0'
+                : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                       : -1;
+        if (d < 0)
+            return -1;
+        v = v * 16 + d;
+    }
+    return v;
+}
+
+sbx_code jf_check_text(const char *text, size_t len, sbx_err *e) {
+    int line, col;
+    size_t bad = utf8_invalid_at(text, len);
+    if (bad < len) {
+        jf_where(text, bad, &line, &col);
+        return sbx_fail(e, SBX_EINVAL,
+                        "the JSON body is not valid UTF-8 at line %d column %d (byte %zu): "
+                        "send text encoded as UTF-8 (binary data as base64)",
+                        line, col, bad);
+    }
+    bool in_string = false;
+    for (size_t i = 0; i < len; i++) {
+        if (text[i] == '"') {
+            in_string = !in_string;
+            continue;
+        }
+        if (!in_string || text[i] != '\\')
+            continue;
+        long v = escape_value(text + i, len - i);
+        if (v < 0xD800 || v > 0xDFFF) {
+            i++; /* skip the escaped character (or the u of an ordinary escape) */
+            continue;
+        }
+        long low = v <= 0xDBFF ? escape_value(text + i + 6, len - i - 6) : -1;
+        if (low < 0xDC00 || low > 0xDFFF) {
+            jf_where(text, i, &line, &col);
+            return sbx_fail(e, SBX_EINVAL,
+                            "the JSON body has a lone UTF-16 surrogate escape (\\u%04lX) at "
+                            "line %d column %d (byte %zu): \\uD800-\\uDBFF must be followed "
+                            "by \\uDC00-\\uDFFF, which never stands alone",
+                            (unsigned long)v, line, col, i);
+        }
+        i += 11; /* the pair */
+    }
     return SBX_OK;
 }

@@ -29,4 +29,13 @@ sbx_code jf_enum(const cJSON *obj, const char *name, bool required, const char *
 /* Reject fields not in `known` ("a|b|c"), naming the first unknown one. */
 sbx_code jf_only(const cJSON *obj, const char *known, sbx_err *e);
 
+/* Where byte `off` of `text` is, as a 1-based line and column (the column counts bytes). */
+void jf_where(const char *text, size_t off, int *line, int *col);
+
+/* Check a request body's text before it is parsed: it must be well-formed UTF-8, and every
+ * \uD800-\uDBFF escape in a string must be followed by a \uDC00-\uDFFF one (and those
+ * never stand alone). Returns SBX_OK, or SBX_EINVAL with a message giving the line, column
+ * and byte offset of the first fault. Malformed JSON otherwise is left to the parser. */
+sbx_code jf_check_text(const char *text, size_t len, sbx_err *e);
+
 #endif

@@ -25,6 +25,7 @@
 #include "../common/config.h"
 #include "../common/log.h"
 #include "../common/sweep.h"
+#include "../common/utf8.h"
 #include "../common/util.h"
 #include "sandbox.h"
 #include "upload.h"
@@ -204,13 +205,26 @@ static void untrack(int slot) {
 typedef struct stream {
     int fd;
     sbx_buf buf;
+    char tail[3]; /* a UTF-8 character's start, for the observer with the next read */
+    size_t ntail;
 } stream;
 
-/* Read what is there; returns 0 at EOF, 1 after reading some, -1 when there was nothing. */
+/* A character the program never finished goes to the observer as it is (the HTTP side marks
+ * it as U+FFFD). */
+static void flush_tail(stream *s, int which, exec_output_fn fn, void *ctx, bool *client_gone) {
+    if (fn && s->ntail && !*client_gone && fn(ctx, which, s->tail, s->ntail) < 0)
+        *client_gone = true;
+    s->ntail = 0;
+}
+
+/* Read what is there; returns 0 at EOF, 1 after reading some, -1 when there was nothing.
+ * The observer gets whole UTF-8 characters: a character cut by the pipe waits for its end. */
 static int drain(stream *s, int which, exec_output_fn fn, void *ctx, bool *client_gone) {
-    char chunk[65536];
-    ssize_t n = read(s->fd, chunk, sizeof chunk);
+    char chunk[3 + 65536];
+    memcpy(chunk, s->tail, s->ntail);
+    ssize_t n = read(s->fd, chunk + s->ntail, sizeof chunk - 3);
     if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+        flush_tail(s, which, fn, ctx, client_gone);
         close(s->fd);
         s->fd = -1;
         return 0;
@@ -218,9 +232,15 @@ static int drain(stream *s, int which, exec_output_fn fn, void *ctx, bool *clien
     if (n < 0)
         return -1;
     size_t room = s->buf.max - s->buf.len;
-    sbx_buf_add(&s->buf, chunk, (size_t)n);
-    if (fn && room && fn(ctx, which, chunk, (size_t)n < room ? (size_t)n : room) < 0)
-        *client_gone = true;
+    sbx_buf_add(&s->buf, chunk + s->ntail, (size_t)n);
+    if (fn && room) {
+        size_t give = s->ntail + ((size_t)n < room ? (size_t)n : room);
+        size_t keep = (size_t)n < room ? utf8_incomplete_tail(chunk, give) : 0;
+        if (give > keep && fn(ctx, which, chunk, give - keep) < 0)
+            *client_gone = true;
+        memmove(s->tail, chunk + give - keep, keep);
+        s->ntail = keep;
+    }
     return 1;
 }
 
@@ -367,6 +387,8 @@ static void pump(attempt *a, int64_t deadline, bool early, exec_output_fn fn, vo
             }
         }
     }
+    flush_tail(&a->out, 1, fn, ctx, &a->client_gone);
+    flush_tail(&a->err, 2, fn, ctx, &a->client_gone);
 }
 
 /* The rest of a run that answered from its program's word: the tree's end (the kernel's

@@ -19,10 +19,16 @@ void api_core_mark_start(void) {
     started_ms = sbx_now_ms();
 }
 
+/* Strangers learn that the server is up and its version; a valid token (any scope) also
+ * gets what the machine offers: paths, sandbox layers, zygotes, pools. */
 static void health(http_req *r) {
     cJSON *root = cJSON_CreateObject();
     cJSON_AddStringToObject(root, "status", "ok");
     cJSON_AddStringToObject(root, "version", SANDBOXD_VERSION);
+    if (!r->authenticated) {
+        http_reply_json(r, 200, root);
+        return;
+    }
     cJSON_AddNumberToObject(root, "uptimeMs", (double)(sbx_now_ms() - started_ms));
     cJSON_AddNumberToObject(root, "inflight", server_inflight());
     cJSON_AddItemToObject(root, "exec", exec_health());

@@ -31,7 +31,8 @@ typedef struct http_req {
     int nparams;
     const char *body; /* raw body, NUL-terminated (empty string when none) */
     size_t body_len;
-    const char *token_label; /* who called: "master" or a scoped token's label */
+    const char *token_label; /* who called: "master" or a scoped token's label (NULL: nobody) */
+    bool authenticated;      /* a valid token came (always true but on open routes) */
     struct http_conn *conn;  /* private to server.c */
 } http_req;
 
@@ -41,8 +42,9 @@ const char *http_query(http_req *r, const char *name);
 /* A request header (borrowed), or NULL. Case-insensitive name. */
 const char *http_header(http_req *r, const char *name);
 
-/* The body as a JSON object. Checks Content-Type (415 unless application/json or absent) and
- * syntax (400 naming the offset); an empty body is an empty object. The request keeps
+/* The body as a JSON object. Checks Content-Type (415 unless application/json or absent), that
+ * the text is well-formed UTF-8 without lone surrogate escapes, and syntax (each a 400 naming
+ * the line, column and byte offset); an empty body is an empty object. The request keeps
  * ownership of the result. On failure returns NULL and fills `e`. */
 cJSON *http_json_body(http_req *r, sbx_err *e);
 
@@ -62,7 +64,9 @@ void http_reply_error(http_req *r, const sbx_err *e);
 sbx_code http_fail(http_req *r, sbx_code code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* Bytes reply; takes ownership of `data` (released with free()). */
+/* Bytes reply; takes ownership of `data` (released with free()). A text reply (JSON or text/...)
+ * leaves as well-formed UTF-8: ill-formed sequences become U+FFFD here, so no handler needs to
+ * care (http_reply_json and http_reply_error come through here too). */
 void http_reply_bytes(http_req *r, int status, const char *content_type, char *data, size_t len);
 
 /* Empty reply, e.g. 204. */
@@ -83,7 +87,9 @@ void http_reply_stream(http_req *r, int status, const char *content_type, http_s
                        void *arg, void (*arg_free)(void *));
 
 /* Write to the body. Blocks while the client is slow (bounded buffer). Returns 0, or -1 when
- * the client has gone (the producer should stop its work). */
+ * the client has gone (the producer should stop its work). In a text stream (SSE, JSON, text/...)
+ * each write is repaired to well-formed UTF-8 on its own, so a write must hold whole
+ * characters (http_stream_sse writes whole frames). */
 int http_stream_write(http_stream *s, const void *data, size_t len);
 
 /* Write one SSE frame: "event: <event>\ndata: <data>\n\n" (data's newlines become extra

@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -24,12 +25,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <microhttpd.h>
 
 #include "../common/config.h"
+#include "../common/jfield.h"
 #include "../common/log.h"
+#include "../common/utf8.h"
 #include "../common/util.h"
 #include "../common/websocket.h"
 #include "auth.h"
@@ -56,9 +60,8 @@ struct http_conn {
     char id[13];
     char path[1024];
     sbx_buf body;
-    uint64_t discarded; /* bytes dropped after the cap was hit */
-    bool too_large;
     bool dispatched;
+    bool refused; /* answered by refuse_body, which closes the connection */
     router_match match;
     auth_identity who;
     cJSON *json;
@@ -116,6 +119,8 @@ cJSON *http_json_body(http_req *r, sbx_err *e) {
         sbx_fail(e, SBX_EMEDIATYPE, "Content-Type must be application/json (got '%.64s')", ct);
         return NULL;
     }
+    if (jf_check_text(r->body, r->body_len, e) != SBX_OK)
+        return NULL;
     const char *end = NULL;
     cJSON *j = cJSON_ParseWithLengthOpts(r->body, r->body_len, &end, 0);
     if (j && end) { /* only white space may follow the value */
@@ -130,10 +135,8 @@ cJSON *http_json_body(http_req *r, sbx_err *e) {
         size_t off = end && end >= r->body ? (size_t)(end - r->body) : 0;
         if (off > r->body_len)
             off = r->body_len;
-        int line = 1, col = 1;
-        for (size_t i = 0; i < off; i++, col++)
-            if (r->body[i] == '\n')
-                line++, col = 0;
+        int line, col;
+        jf_where(r->body, off, &line, &col);
         sbx_fail(e, SBX_EINVAL,
                  "malformed JSON body at line %d column %d (byte %zu): check quotes, commas "
                  "and brackets there",
@@ -187,7 +190,35 @@ static void set_response(struct http_conn *c, int status, struct MHD_Response *r
     c->status = status;
 }
 
+/* Text the client will decode: JSON (application/json, application/<x>+json) and text/<x>.
+ * Every such reply leaves as well-formed UTF-8 (see http_reply_bytes). */
+static bool is_text_type(const char *ct) {
+    if (!ct)
+        return false;
+    while (*ct == ' ')
+        ct++;
+    return !strncasecmp(ct, "text/", 5) || is_json_type(ct);
+}
+
+/* The one place replies (and stream writes) pass through on their way out: ill-formed
+ * UTF-8 in a text reply (program output, a page's strings) becomes U+FFFD. Takes `*data`
+ * (malloc'd) and may replace it; returns false when out of memory (then *data is freed). */
+static bool text_repair(char **data, size_t *len) {
+    if (!*data || utf8_invalid_at(*data, *len) == *len)
+        return true;
+    size_t n;
+    char *fixed = utf8_repair(*data, *len, &n, NULL);
+    free(*data);
+    *data = fixed;
+    *len = fixed ? n : 0;
+    return fixed != NULL;
+}
+
 void http_reply_bytes(http_req *r, int status, const char *content_type, char *data, size_t len) {
+    if (is_text_type(content_type) && !text_repair(&data, &len)) {
+        set_response(r->conn, 500, NULL, NULL);
+        return;
+    }
     struct MHD_Response *resp = MHD_create_response_from_buffer(
         len, data ? data : (char *)"", data ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
     if (!resp)
@@ -209,6 +240,14 @@ void http_reply_status(http_req *r, int status) {
     http_reply_bytes(r, status, NULL, NULL, 0);
 }
 
+/* The one wire shape of an error, {"error":{"code","message"}}, as cJSON. */
+static cJSON *error_json(const sbx_err *e) {
+    cJSON *root = cJSON_CreateObject(), *err = cJSON_AddObjectToObject(root, "error");
+    cJSON_AddStringToObject(err, "code", sbx_code_name(e->code));
+    cJSON_AddStringToObject(err, "message", e->msg);
+    return root;
+}
+
 void http_reply_error(http_req *r, const sbx_err *e) {
     if (e->retry_after > 0) {
         char ra[16];
@@ -217,9 +256,7 @@ void http_reply_error(http_req *r, const sbx_err *e) {
     }
     if (e->code == SBX_EUNAUTH)
         http_add_header(r, "WWW-Authenticate", "Bearer realm=\"sandboxd\"");
-    cJSON *root = cJSON_CreateObject(), *err = cJSON_AddObjectToObject(root, "error");
-    cJSON_AddStringToObject(err, "code", sbx_code_name(e->code));
-    cJSON_AddStringToObject(err, "message", e->msg);
+    cJSON *root = error_json(e);
     int status = sbx_code_status(e->code);
     if (status >= 500)
         LOG_W("http", "req=%s %s: %s", r->id, sbx_code_name(e->code), e->msg);
@@ -247,11 +284,14 @@ struct http_stream {
     char ring[STREAM_RING];
     size_t head, len;
     bool producer_done, client_gone, sse;
+    bool text; /* a text body: writes are repaired to well-formed UTF-8 */
     int refs;
     http_stream_fn fn;
     void *arg;
     void (*arg_free)(void *);
 };
+
+static int ring_put(http_stream *s, const char *p, size_t len);
 
 static void stream_unref(http_stream *s) {
     pthread_mutex_lock(&s->mu);
@@ -323,6 +363,19 @@ static void stream_client_done(void *cls) {
 
 int http_stream_write(http_stream *s, const void *data, size_t len) {
     const char *p = data;
+    char *fixed = NULL;
+    if (s->text && utf8_invalid_at(p, len) != len) {
+        if (!(fixed = utf8_repair(p, len, &len, NULL)))
+            return -1;
+        p = fixed;
+    }
+    int rc = ring_put(s, p, len);
+    free(fixed);
+    return rc;
+}
+
+/* Copy `len` bytes into the ring, waiting while it is full. */
+static int ring_put(http_stream *s, const char *p, size_t len) {
     pthread_mutex_lock(&s->mu);
     while (len) {
         /* A reader that takes nothing for CONN_TIMEOUT_S counts as gone: the producer (a run,
@@ -410,6 +463,7 @@ void http_reply_stream(http_req *r, int status, const char *content_type, http_s
         s->arg_free = arg_free;
         s->refs = 2; /* the connection's response and the producer thread */
         s->sse = content_type && !strncmp(content_type, "text/event-stream", 17);
+        s->text = is_text_type(content_type);
         resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, stream_read, s,
                                                  stream_client_done);
     }
@@ -529,6 +583,93 @@ static void answer_now(struct http_conn *c, sbx_code code, const char *fmt, ...)
     http_reply_error(&c->req, &e);
 }
 
+/* A body past MAX_BODY_BYTES: the 413 goes out at once, written on the connection's socket
+ * (this is its thread, and MHD has sent nothing for the request yet), then the connection
+ * closes the way nginx's lingering close does. Closing a socket that still has unread bytes
+ * makes the kernel send a reset, and a client still sending its body would lose the 413 it
+ * has not read yet; so the write side is shut (the client sees the end of the reply), and
+ * what the client still sends is read and dropped, for at most LINGER_MS in all, LINGER_IDLE_MS
+ * of silence and LINGER_BYTES. Returns MHD_NO: MHD then closes the connection. */
+#define LINGER_MS      5000
+#define LINGER_IDLE_MS 1000
+#define LINGER_BYTES   (256ull * 1024 * 1024)
+
+static bool send_all(int fd, const char *p, size_t len, int64_t deadline) {
+    while (len) {
+        ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+        if (n > 0) {
+            p += n, len -= (size_t)n;
+            continue;
+        }
+        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+            return false;
+        int64_t left = deadline - sbx_now_ms();
+        struct pollfd pf = {.fd = fd, .events = POLLOUT};
+        if (left <= 0 || (poll(&pf, 1, (int)left) < 0 && errno != EINTR))
+            return false;
+    }
+    return true;
+}
+
+static enum MHD_Result refuse_body(struct http_conn *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static enum MHD_Result refuse_body(struct http_conn *c, const char *fmt, ...) {
+    sbx_err e = {.code = SBX_ETOOLARGE};
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e.msg, sizeof e.msg, fmt, ap);
+    va_end(ap);
+    c->status = sbx_code_status(e.code);
+    c->refused = true;
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c->mc, MHD_CONNECTION_INFO_CONNECTION_FD);
+    cJSON *j = error_json(&e);
+    char *body = cJSON_PrintUnformatted(j);
+    cJSON_Delete(j);
+    if (!ci || !body) {
+        free(body);
+        return MHD_NO;
+    }
+    int fd = ci->connect_fd;
+    sbx_buf head;
+    sbx_buf_init(&head, 4096);
+    sbx_buf_addf(&head,
+                 "HTTP/1.1 413 Payload Too Large\r\nConnection: close\r\n"
+                 "Content-Type: application/json; charset=utf-8\r\nContent-Length: %zu\r\n"
+                 "X-Request-Id: %s\r\n\r\n",
+                 strlen(body), c->id);
+    int64_t t0 = sbx_now_ms(), deadline = t0 + LINGER_MS;
+    bool sent = head.data && send_all(fd, head.data, head.len, deadline) &&
+                send_all(fd, body, strlen(body), deadline);
+    sbx_buf_free(&head);
+    free(body);
+    uint64_t dropped = 0;
+    if (sent && shutdown(fd, SHUT_WR) == 0) {
+        char sink[65536];
+        for (;;) {
+            int64_t left = deadline - sbx_now_ms();
+            struct pollfd pf = {.fd = fd, .events = POLLIN};
+            int rc =
+                left > 0 ? poll(&pf, 1, left < LINGER_IDLE_MS ? (int)left : LINGER_IDLE_MS) : 0;
+            if (rc < 0 && errno == EINTR)
+                continue;
+            if (rc <= 0)
+                break; /* silence, or the time is up */
+            ssize_t n = recv(fd, sink, sizeof sink, 0);
+            if (n < 0 && (errno == EAGAIN || errno == EINTR))
+                continue;
+            if (n <= 0)
+                break; /* the client closed: all read */
+            dropped += (uint64_t)n;
+            if (dropped >= LINGER_BYTES)
+                break;
+        }
+    }
+    LOG_D("http", "req=%s 413 %s; dropped %llu more bytes in %lld ms before closing", c->id,
+          sent ? "sent" : "not sent", (unsigned long long)dropped, (long long)(sbx_now_ms() - t0));
+    return MHD_NO;
+}
+
 static enum MHD_Result queue(struct http_conn *c) {
     if (!c->response)
         answer_now(c, SBX_EINTERNAL, "the handler produced no reply");
@@ -543,16 +684,16 @@ static enum MHD_Result queue(struct http_conn *c) {
 /* First call for a request: headers are in. Decide everything that needs no body. */
 static void on_headers(struct http_conn *c, const char *method, const char *url) {
     bool open = !strcmp(method, "GET") && !strcmp(url, "/health");
-    if (!open) {
-        sbx_err e;
-        const char *authz =
-            MHD_lookup_connection_value(c->mc, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-        if (auth_check(authz, &c->who, &e) != SBX_OK) {
-            http_reply_error(&c->req, &e);
-            return;
-        }
+    sbx_err e;
+    const char *authz =
+        MHD_lookup_connection_value(c->mc, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    if (auth_check(authz, &c->who, &e) == SBX_OK) {
         c->req.token_label = c->who.label;
-    }
+        c->req.authenticated = true;
+    } else if (!open) {
+        http_reply_error(&c->req, &e);
+        return;
+    } /* an open route without a valid token: it answers strangers (less) */
     int rc = router_find(method, url, &c->match);
     if (rc == 404) {
         answer_now(c, SBX_ENOTFOUND, "no route for %.8s %.200s (see GET /openapi.json)", method,
@@ -570,13 +711,6 @@ static void on_headers(struct http_conn *c, const char *method, const char *url)
                    c->match.route->scope, method, url);
         return;
     }
-    const char *cl =
-        MHD_lookup_connection_value(c->mc, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-    if (cl && strtoull(cl, NULL, 10) > (unsigned long long)sbx_cfg->max_body_bytes)
-        answer_now(c, SBX_ETOOLARGE,
-                   "request body of %.20s bytes exceeds the limit of %lld bytes "
-                   "(MAX_BODY_BYTES)",
-                   cl, (long long)sbx_cfg->max_body_bytes);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const char *url,
@@ -606,33 +740,26 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
         on_headers(c, method, url);
         if (c->response) /* answered without reading the body */
             return queue(c);
+        const char *cl =
+            MHD_lookup_connection_value(mc, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (cl && strtoull(cl, NULL, 10) > (unsigned long long)sbx_cfg->max_body_bytes)
+            return refuse_body(c,
+                               "request body of %.20s bytes exceeds the limit of %lld bytes "
+                               "(MAX_BODY_BYTES)",
+                               cl, (long long)sbx_cfg->max_body_bytes);
         return MHD_YES;
     }
     if (*upload_data_size) {
         size_t n = *upload_data_size;
         *upload_data_size = 0;
-        if (!c->too_large && sbx_buf_add(&c->body, upload_data, n) < 0) {
-            c->too_large = true; /* chunked body past the cap: keep nothing more */
-            sbx_buf_free(&c->body);
-        }
-        if (c->too_large) {
-            c->discarded += n;
-            /* drain a bounded amount so the client can read the 413; then hang up */
-            if (c->discarded > (uint64_t)sbx_cfg->max_body_bytes + 16u * 1024 * 1024)
-                return MHD_NO;
-        }
+        if (sbx_buf_add(&c->body, upload_data, n) < 0) /* a chunked body past the cap */
+            return refuse_body(c, "request body exceeds the limit of %lld bytes (MAX_BODY_BYTES)",
+                               (long long)sbx_cfg->max_body_bytes);
         return MHD_YES;
     }
     if (c->dispatched)
         return MHD_YES;
     c->dispatched = true;
-    if (c->too_large) {
-        answer_now(c, SBX_ETOOLARGE,
-                   "request body exceeds the limit of %lld bytes "
-                   "(MAX_BODY_BYTES)",
-                   (long long)sbx_cfg->max_body_bytes);
-        return queue(c);
-    }
     c->req.body = c->body.data ? c->body.data : "";
     c->req.body_len = c->body.len;
     c->req.nparams = c->match.nparams;
@@ -651,7 +778,7 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
     *con_cls = NULL;
     int64_t ms = sbx_now_ms() - c->start_ms;
     const char *route = c->match.route ? c->match.route->pattern : "-";
-    if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
+    if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK || c->refused)
         LOG_I("http", "req=%s %s %s %d %lldms", c->id, c->req.method, c->path, c->status,
               (long long)ms);
     else

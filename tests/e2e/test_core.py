@@ -1,6 +1,7 @@
 """Foundation: auth, errors, routing, body cap, /health, /openapi.json, --help, start-up
 refusals, concurrency and stalled clients. Starts the real build/sandboxd."""
 
+import http.client
 import json
 import os
 import re
@@ -26,13 +27,30 @@ def routes():
 
 class TestAuth(ServerTestCase):
     def test_health_is_open(self):
-        r = self.server.get("/health", token=None)
-        self.assertEqual(r.status, 200)
-        body = r.json()
+        # a stranger learns only that the server is up, and its version
+        for token in (None, "wrong-token"):
+            r = self.server.get("/health", token=token)
+            self.assertEqual(r.status, 200)
+            self.assertEqual(set(r.json()), {"status", "version"}, r)
+            self.assertEqual(r.json()["status"], "ok")
+            self.assertNotIn(b"python", r.body)
+            self.assertNotIn(b"chromium", r.body)
+
+    def test_health_details_need_a_token(self):
+        body = self.server.get("/health").json()
         self.assertEqual(body["status"], "ok")
         self.assertIn("version", body)
         self.assertIn("exec", body)
         self.assertIn("browser", body)
+        self.assertIn("uptimeMs", body)
+        # any valid token will do, whatever its scopes
+        tok = self.server.post("/tokens", body={"label": "health", "scopes": ["exec"]}).json()
+        try:
+            body = self.server.get("/health", token=tok["token"]).json()
+            self.assertIn("exec", body)
+            self.assertIn("browser", body)
+        finally:
+            self.server.delete("/tokens/" + tok["id"])
 
     def test_missing_token(self):
         r = self.server.get("/openapi.json", token=None)
@@ -108,6 +126,73 @@ class TestErrors(ServerTestCase):
             data += more
         s.close()
         self.assertTrue(data.startswith(b"HTTP/1.1 413"), data[:100])
+        self.assertIn(b"payload_too_large", data)
+
+    BIG = 64 * 1024 * 1024  # far past the cap and past what the server drains to be polite
+
+    def test_body_cap_chunked_big_curl(self):
+        # curl streams a 64 MiB chunked body; it must see the 413, not "Send failure: Broken pipe"
+        big = b"a" * self.BIG
+        p = subprocess.run(
+            ["curl", "-sS", "--max-time", "30", "-o", "-", "-w", "\n%{http_code}",
+             "-H", "Authorization: Bearer " + TOKEN, "-H", "Content-Type: application/json",
+             "-H", "Transfer-Encoding: chunked", "--data-binary", "@-",
+             "http://127.0.0.1:%d/execute" % self.server.port],
+            input=big, capture_output=True, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        body, _, status = p.stdout.rpartition(b"\n")
+        self.assertEqual(status, b"413", p.stderr)
+        self.assertEqual(json.loads(body)["error"]["code"], "payload_too_large")
+
+    def test_body_cap_content_length_big_curl(self):
+        big = b"a" * self.BIG
+        p = subprocess.run(
+            ["curl", "-sS", "--max-time", "30", "-o", "/dev/null", "-w", "%{http_code}",
+             "-H", "Authorization: Bearer " + TOKEN, "-H", "Content-Type: application/json",
+             "--data-binary", "@-", "http://127.0.0.1:%d/execute" % self.server.port],
+            input=big, capture_output=True, timeout=60)
+        self.assertEqual((p.returncode, p.stdout), (0, b"413"), p.stderr)
+
+    def http_client_post(self, body, chunked):
+        c = http.client.HTTPConnection("127.0.0.1", self.server.port, timeout=30)
+        h = {"Authorization": "Bearer " + TOKEN, "Content-Type": "application/json"}
+        try:
+            if chunked:
+                pieces = (body[i:i + 65536] for i in range(0, len(body), 65536))
+                c.request("POST", "/execute", body=pieces, headers=h, encode_chunked=True)
+            else:
+                c.request("POST", "/execute", body=body, headers=h)
+            r = c.getresponse()
+            return r.status, r.read()
+        finally:
+            c.close()
+
+    def test_body_cap_big_python_http_client(self):
+        # http.client sends the whole body before it reads: the server must still be reading
+        big = b"a" * self.BIG
+        for chunked in (False, True):
+            status, data = self.http_client_post(big, chunked)
+            self.assertEqual(status, 413, (chunked, data))
+            self.assertEqual(json.loads(data)["error"]["code"], "payload_too_large")
+        self.assertEqual(self.server.get("/health").status, 200)
+
+    def test_body_cap_slow_content_length(self):
+        # a declared body that arrives slower than the answer: the 413 is there to read
+        s = socket.create_connection(("127.0.0.1", self.server.port), timeout=10)
+        s.sendall(b"POST /execute HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + TOKEN.encode()
+                  + b"\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % self.BIG)
+        for _ in range(20):
+            s.sendall(b"a" * 65536)
+            time.sleep(0.02)
+        data = b""
+        while True:
+            more = s.recv(65536)
+            if not more:
+                break
+            data += more
+        s.close()
+        self.assertTrue(data.startswith(b"HTTP/1.1 413"), data[:100])
+        self.assertIn(b"Connection: close", data)
         self.assertIn(b"payload_too_large", data)
 
     def test_wrong_content_type(self):

@@ -31,5 +31,27 @@ int main(void) {
     CHECK(jf_only(o, "code|timeoutMs", &e) == SBX_EINVAL && strstr(e.msg, "frac"));
     CHECK(jf_only(o, "code|timeoutMs|frac|big|flag|mode|n|s", &e) == SBX_OK);
     cJSON_Delete(o);
+
+    /* the text of a body, before parsing: UTF-8 and surrogate escapes, with where */
+    int line, col;
+    jf_where("ab\ncd\nef", 7, &line, &col);
+    CHECK(line == 3 && col == 2);
+    jf_where("ab", 0, &line, &col);
+    CHECK(line == 1 && col == 1);
+#define TXT(lit) lit, sizeof lit - 1
+    CHECK(jf_check_text(TXT("{\"code\": \"caf\xC3\xA9 \\u00e9 \\ud83d\\ude00\"}"), &e) == SBX_OK);
+    CHECK(jf_check_text(TXT("{\"a\": \"\\\\ud800\"}"), &e) == SBX_OK); /* an escaped backslash */
+    CHECK(jf_check_text(TXT("{\"code\": \"\xFF\xFE\"}"), &e) == SBX_EINVAL &&
+          strstr(e.msg, "UTF-8") && strstr(e.msg, "line 1 column 11 (byte 10)"));
+    CHECK(jf_check_text(TXT("{\n\"c\": \"\xED\xA0\x80\"}"), &e) == SBX_EINVAL &&
+          strstr(e.msg, "line 2 column 7 (byte 8)"));
+    CHECK(jf_check_text(TXT("{\"c\": \"x\\ud800\"}"), &e) == SBX_EINVAL &&
+          strstr(e.msg, "surrogate") && strstr(e.msg, "\\uD800") && strstr(e.msg, "byte 8"));
+    CHECK(jf_check_text(TXT("{\"c\": \"\\uDC00x\"}"), &e) == SBX_EINVAL &&
+          strstr(e.msg, "\\uDC00") && strstr(e.msg, "column 8"));
+    CHECK(jf_check_text(TXT("{\"c\": \"\\ud800\\u0041\"}"), &e) == SBX_EINVAL);
+    CHECK(jf_check_text(TXT("{\"c\": \"\\ud800"), &e) == SBX_EINVAL); /* cut short */
+    CHECK(jf_check_text(TXT("{\"c\": \"\\ud8"), &e) == SBX_OK);       /* malformed: the parser's */
+    CHECK(jf_check_text(TXT("{\"\\ud800\": 1}"), &e) == SBX_EINVAL);  /* in a key too */
     return CHECK_DONE();
 }
