@@ -1,6 +1,7 @@
 """Faults: what the real sandboxd does when a part of it fails under a request, and that it
 is whole again afterwards. A Chromium SIGKILLed during a navigation, the zygotes SIGKILLed
-under runs in flight, clients that hang up in the middle of a streamed run or a browser call.
+under runs in flight, a server started with a low RLIMIT_NOFILE, clients that hang up in the
+middle of a streamed run or a browser call.
 
 After each fault the server must answer /health, and nothing may be left: no process of a
 run or a session (found by the markers in their command lines), no run or session directory,
@@ -264,6 +265,21 @@ class TestRunFaults(FaultCase):
         self.assertEqual(self.run_ok("print('next')"), "next\n")
         self.assertWhole(base)
         self.assertIn(b"run=", self.srv.read_log())
+
+
+# ---------------------------------------------------------------------------- descriptors
+
+
+class TestOutOfDescriptors(FaultCase):
+    """A server started with RLIMIT_NOFILE 64 (it needs about 20 at rest)."""
+
+    nofile = 64
+
+    def test_the_limit_is_passed_on_to_runs(self):
+        # EXEC_OPEN_FILES (256) is above the server's own hard limit: a run gets that instead
+        code = "import resource\nprint(resource.getrlimit(resource.RLIMIT_NOFILE))"
+        self.assertEqual(self.run_ok(code), "(64, 64)\n")
+        self.assertEqual(self.run_ok("import numpy\n" + code), "(64, 64)\n")
 
 
 if __name__ == "__main__":
