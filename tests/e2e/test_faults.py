@@ -1,7 +1,7 @@
 """Faults: what the real sandboxd does when a part of it fails under a request, and that it
 is whole again afterwards. A Chromium SIGKILLed during a navigation, the zygotes SIGKILLed
-under runs in flight, a server started with a low RLIMIT_NOFILE, clients that hang up in the
-middle of a streamed run or a browser call.
+under runs in flight, DATA_DIR full (a small tmpfs), a server started with a low
+RLIMIT_NOFILE, clients that hang up in the middle of a streamed run or a browser call.
 
 After each fault the server must answer /health, and nothing may be left: no process of a
 run or a session (found by the markers in their command lines), no run or session directory,
@@ -12,6 +12,7 @@ import json
 import os
 import signal
 import socket
+import subprocess
 import threading
 import time
 import unittest
@@ -265,6 +266,60 @@ class TestRunFaults(FaultCase):
         self.assertEqual(self.run_ok("print('next')"), "next\n")
         self.assertWhole(base)
         self.assertIn(b"run=", self.srv.read_log())
+
+
+# ---------------------------------------------------------------------------- full disk
+
+
+@unittest.skipUnless(os.geteuid() == 0, "mounting a tmpfs needs root")
+class TestFullDisk(FaultCase):
+    """DATA_DIR is an 8 MiB tmpfs that the test fills up, then frees again."""
+
+    def prepare(self, srv):
+        os.makedirs(srv.data_dir)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m,mode=0755", "sandboxd-test-full",
+                        srv.data_dir], check=True)
+        self.addCleanup(subprocess.run, ["umount", "-l", srv.data_dir])
+
+    def fill(self):
+        path = os.path.join(self.srv.data_dir, "filler")
+        self.addCleanup(lambda: os.path.exists(path) and os.unlink(path))
+        with open(path, "wb") as f:
+            try:
+                while True:
+                    f.write(b"\0" * 65536)
+                    f.flush()
+            except OSError:
+                pass
+        return path
+
+    def test_full_data_dir(self):
+        browser = chromium_available(self.srv)
+        base = self.baseline()
+        filler = self.fill()
+        big = "print('big')\n" + "#" * 200000 + "\n"  # stored in the run's /tmp, not in argv
+        t0 = time.time()
+        err = self.assertJsonError(self.srv.post("/execute", body={"code": big}), 507,
+                                   "insufficient_storage")
+        self.assertIn("DATA_DIR", err["message"])
+        self.assertLess(time.time() - t0, 10)
+        # a run that writes is told by its own OSError (a result, not a server error)
+        r = self.srv.post("/execute", body={"code": "open('f', 'wb').write(b'x' * 100000)"})
+        self.assertEqual(r.status, 200, r)
+        self.assertIn("No space left on device", r.json()["stderr"])
+        if browser:
+            err = self.assertJsonError(self.srv.post("/browser/sessions", body={}), 507,
+                                       "insufficient_storage")
+            self.assertIn("DATA_DIR", err["message"])
+        # space is back: everything works again
+        os.unlink(filler)
+        self.assertEqual(self.run_ok(big), "big\n")
+        if browser:
+            r = self.srv.post("/browser/sessions", body={})
+            self.assertEqual(r.status, 201, r)
+            self.assertEqual(self.srv.delete(f"/browser/sessions/{r.json()['sessionId']}").status,
+                             204)
+        self.assertWhole(base)
 
 
 # ---------------------------------------------------------------------------- descriptors
