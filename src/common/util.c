@@ -160,6 +160,9 @@ static int rm_at(int dirfd, const char *name, dev_t dev) {
         return unlinkat(dirfd, name, 0) < 0 && errno != ENOENT ? -1 : 0;
     if (st.st_dev != dev) /* a mount point inside: never cross it */
         return -1;
+    /* an empty directory goes without a descriptor (a server short of them still cleans up) */
+    if (unlinkat(dirfd, name, AT_REMOVEDIR) == 0 || errno == ENOENT)
+        return 0;
     int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0)
         return -1;
@@ -170,17 +173,18 @@ static int rm_at(int dirfd, const char *name, dev_t dev) {
         close(fd);
         return -1;
     }
-    int rc = 0;
+    int rc = 0, err = 0;
     struct dirent *e;
     while ((e = readdir(d))) {
         if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
             continue;
-        if (rm_at(fd, e->d_name, dev) < 0)
-            rc = -1;
+        if (rm_at(fd, e->d_name, dev) < 0 && rc == 0)
+            rc = -1, err = errno; /* the first failure says why (not the ENOTEMPTY it causes) */
     }
     closedir(d);
-    if (unlinkat(dirfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
-        rc = -1;
+    if (unlinkat(dirfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT && rc == 0)
+        rc = -1, err = errno;
+    errno = err;
     return rc;
 }
 

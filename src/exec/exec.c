@@ -577,8 +577,17 @@ done:
     sbx_buf_free(&a.out.buf);
     sbx_buf_free(&a.err.buf);
     if (!deferred) {
-        if (sbx_rmtree(dir) < 0)
-            LOG_W("exec", "run=%s: could not remove %s", id, dir);
+        /* Short of descriptors (EMFILE), a run that never started still goes: its empty
+         * directories need none. Else the removal waits a little for others to close some. */
+        sbx_rmtree(work);
+        sbx_rmtree(tmp);
+        for (int i = 0; sbx_rmtree(dir) < 0; i++)
+            if (i == 20 || (errno != EMFILE && errno != ENFILE)) {
+                LOG_W("exec", "run=%s: could not remove %s: %s", id, dir, strerror(errno));
+                break;
+            } else {
+                usleep(50 * 1000);
+            }
         give_slot();
     }
     return res;

@@ -1,7 +1,7 @@
 """Faults: what the real sandboxd does when a part of it fails under a request, and that it
 is whole again afterwards. A Chromium SIGKILLed during a navigation, the zygotes SIGKILLed
-under runs in flight, DATA_DIR full (a small tmpfs), a server started with a low
-RLIMIT_NOFILE, clients that hang up in the middle of a streamed run or a browser call.
+under runs in flight, DATA_DIR full (a small tmpfs), the server out of file descriptors (a
+low RLIMIT_NOFILE), clients that hang up in the middle of a streamed run or a browser call.
 
 After each fault the server must answer /health, and nothing may be left: no process of a
 run or a session (found by the markers in their command lines), no run or session directory,
@@ -330,11 +330,72 @@ class TestOutOfDescriptors(FaultCase):
 
     nofile = 64
 
+    def hold(self, n):
+        """n idle connections to the server (each holds one of its descriptors)."""
+        socks = []
+        for _ in range(n):
+            socks.append(socket.create_connection(("127.0.0.1", self.srv.port), timeout=10))
+        for s in socks:
+            self.addCleanup(s.close)
+        return socks
+
     def test_the_limit_is_passed_on_to_runs(self):
         # EXEC_OPEN_FILES (256) is above the server's own hard limit: a run gets that instead
         code = "import resource\nprint(resource.getrlimit(resource.RLIMIT_NOFILE))"
         self.assertEqual(self.run_ok(code), "(64, 64)\n")
         self.assertEqual(self.run_ok("import numpy\n" + code), "(64, 64)\n")
+
+    def test_last_descriptors(self):
+        base = self.baseline()
+        pid = self.srv.proc.pid
+        # leave the server two descriptors: enough to take a request, not to start a run
+        held = self.hold(self.nofile - 2 - len(open_fds(pid)))
+        self.assertTrue(wait_until(lambda: len(open_fds(pid)) >= self.nofile - 2, 10),
+                        len(open_fds(pid)))
+        err = self.assertJsonError(self.srv.post("/execute", body={"code": "print(1)"}), 503,
+                                   "unavailable")
+        self.assertIn("descriptors", err["message"])
+        if chromium_available(self.srv):
+            self.assertJsonError(self.srv.post("/browser/sessions", body={}), 503, "unavailable")
+        for s in held:
+            s.close()
+        self.assertEqual(self.run_ok("print('again')"), "again\n")
+        self.assertWhole(base)
+
+    def test_storm(self):
+        base = self.baseline()
+        answers = []
+        lock = threading.Lock()
+
+        def one(i):
+            try:
+                r = self.srv.post("/execute", body={"code": f"import time\ntime.sleep(0.3)\n"
+                                                            f"print({i})"}, timeout=60)
+            except OSError as e:
+                r = e
+            with lock:
+                answers.append((i, r))
+
+        ts = [threading.Thread(target=one, args=(i,)) for i in range(80)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(90)
+        self.assertEqual(len(answers), 80)
+        kinds = {}
+        for i, r in answers:
+            self.assertNotIsInstance(r, OSError, f"request {i}: {r!r}")
+            if r.status == 200:
+                self.assertEqual(r.json()["stdout"], f"{i}\n", r)
+            else:
+                err = self.assertJsonError(r, r.status, "unavailable" if r.status == 503
+                                           else "busy")
+                self.assertIn(r.status, (429, 503), r)
+                self.assertTrue(r.header("Retry-After"), r)
+                self.assertTrue(err["message"])
+            kinds[r.status] = kinds.get(r.status, 0) + 1
+        self.assertIn(200, kinds, kinds)
+        self.assertWhole(base)
 
 
 if __name__ == "__main__":
