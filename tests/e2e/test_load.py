@@ -13,6 +13,11 @@ Bounds checked afterwards: the server's RSS grows by at most RSS_GROWTH_MIB over
 processes, no run or session directories; after the server stops, no process of its remains.
 The figures (throughput, latency percentiles, RSS) are printed as one JSON line for the
 README ("Load and faults").
+
+A second test asks what happens past MAX_CONNECTIONS: the connections beyond it (up to as many
+again) are answered 429 busy with Retry-After at once, not refused or reset. (Past twice
+MAX_CONNECTIONS libmicrohttpd closes new connections unanswered: that is the documented hard
+limit, so the test stays under it.)
 """
 
 import http.client
@@ -231,6 +236,53 @@ class TestLoad(unittest.TestCase):
             lambda: len(os.listdir(f"/proc/{pid}/task")) <= base_threads, 15))
         self.assertEqual(srv.stop(), 0)
         self.assertEqual(live_pids_with_marker(srv.data_dir), [])
+        self.assertEqual(srv.data_entries(), [])
+
+
+class TestPastMaxConnections(unittest.TestCase):
+    """MAX_CONNECTIONS=16 and 30 clients at once that each hold a connection for a slow run."""
+
+    CLIENTS = 30
+
+    def test_excess_connections_are_answered_busy(self):
+        CLIENTS = self.CLIENTS
+        srv = Server(env={"BROWSER_POOL_SIZE": "0", "MAX_CONNECTIONS": "16",
+                          "EXEC_MAX_RUNS": "16"}).start()
+        self.addCleanup(srv.cleanup)
+        answers, lock = [], threading.Lock()
+
+        def one(i):
+            try:
+                r = srv.post("/execute", body={"code": f"import time\ntime.sleep(1)\nprint({i})"},
+                             timeout=60)
+            except OSError as e:
+                r = e
+            with lock:
+                answers.append((i, r))
+
+        ts = [threading.Thread(target=one, args=(i,)) for i in range(CLIENTS)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(90)
+        ok = busy = 0
+        for i, r in answers:
+            self.assertNotIsInstance(r, OSError, f"request {i} got no answer: {r!r}")
+            if r.status == 200:
+                self.assertEqual(r.json()["stdout"], f"{i}\n")
+                ok += 1
+            else:
+                self.assertEqual((r.status, r.json()["error"]["code"]), (429, "busy"), r)
+                self.assertIn("MAX_CONNECTIONS", r.json()["error"]["message"])
+                self.assertEqual(r.header("Retry-After"), "1", r)
+                busy += 1
+        self.assertEqual(ok + busy, CLIENTS)
+        # the first 16 ran (more only if a client came after one of them ended)
+        self.assertGreaterEqual(ok, 16, (ok, busy))
+        self.assertGreater(busy, 0, "no request was past the limit")
+        # the server serves again at once
+        self.assertEqual(srv.get("/health").status, 200)
+        self.assertEqual(srv.stop(), 0)
         self.assertEqual(srv.data_entries(), [])
 
 
