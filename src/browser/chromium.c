@@ -251,15 +251,14 @@ sbx_code chromium_launch(const char *bin, const char *dir, int64_t timeout_ms, c
     if (sbx_mkdir_p(dir, 0700) != 0 || sbx_mkdir_p(tmp, 0700) != 0 || note_tmp(tmp, dir) != 0 ||
         sbx_mkdir_p(cfgd, 0700) != 0 || sbx_mkdir_p(cache, 0700) != 0 ||
         sbx_mkdir_p(datad, 0700) != 0)
-        return sbx_fail(e, SBX_EINTERNAL, "could not create the session directory: %s",
-                        strerror(errno));
+        return sbx_fail_errno(e, errno, "could not create the session directory under DATA_DIR");
     const char *tpl = sbx_cfg ? sbx_cfg->browser_profile_dir : NULL;
     struct stat st;
     if (tpl && *tpl && stat(tpl, &st) == 0 && S_ISDIR(st.st_mode)) {
         if (sbx_copytree(tpl, profile) != 0)
-            return sbx_fail(e, SBX_EINTERNAL, "could not copy the profile template");
+            return sbx_fail_errno(e, errno, "could not copy the profile template under DATA_DIR");
     } else if (sbx_mkdir_p(profile, 0700) != 0) {
-        return sbx_fail(e, SBX_EINTERNAL, "could not create the profile directory");
+        return sbx_fail_errno(e, errno, "could not create the profile directory under DATA_DIR");
     }
 
     char a_udd[4300], e_home[4300], e_tmp[4300], e_cfg[4300], e_cache[4300], e_data[4300],
@@ -321,7 +320,7 @@ sbx_code chromium_launch(const char *bin, const char *dir, int64_t timeout_ms, c
 
     pid_t pid = spawn((char **)argv, (char **)envp);
     if (pid < 0)
-        return sbx_fail(e, SBX_EINTERNAL, "could not start Chromium: %s", strerror(errno));
+        return sbx_fail_errno(e, errno, "could not start Chromium");
     out->pid = pid;
     if (sbx_owner_record(dir, pid) != 0)
         LOG_W("browser", "could not write %s/.owner", dir);

@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "session.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -10,9 +11,11 @@
 #include <strings.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "../common/config.h"
 #include "../common/log.h"
+#include "../common/util.h"
 #include "cdp.h"
 #include "chromium.h"
 #include "pool.h"
@@ -357,6 +360,38 @@ static void kill_browser(br_session *s) {
         chromium_kill(pid);
 }
 
+static void *remove_dir_later(void *arg) {
+    char *dir = arg;
+    int i = 0;
+    while (sbx_rmtree(dir) < 0 && (errno == EMFILE || errno == ENFILE) && ++i < 300)
+        usleep(100 * 1000);
+    if (i == 300)
+        LOG_W("browser", "could not remove %s: %s", dir, strerror(errno));
+    free(dir);
+    return NULL;
+}
+
+/* Remove a session's directory (and its short TMPDIR). A server out of descriptors (EMFILE)
+ * cannot walk the tree now: a thread of its own tries again for up to 30 s. */
+static void remove_dir(const char *dir) {
+    chromium_remove_tmpdir(dir);
+    if (sbx_rmtree(dir) == 0)
+        return;
+    if (errno == EMFILE || errno == ENFILE) {
+        char *copy = strdup(dir);
+        pthread_attr_t at;
+        pthread_t t;
+        pthread_attr_init(&at);
+        pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+        int rc = copy ? pthread_create(&t, &at, remove_dir_later, copy) : -1;
+        pthread_attr_destroy(&at);
+        if (rc == 0)
+            return;
+        free(copy);
+    }
+    LOG_W("browser", "could not remove %s: %s", dir, strerror(errno));
+}
+
 static void session_free(br_session *s) {
     if (!s)
         return;
@@ -367,11 +402,8 @@ static void session_free(br_session *s) {
         kill_browser(s);
     cdp_close(s->conn);
     s->conn = NULL;
-    if (s->dir[0]) {
-        if (sbx_rmtree(s->dir) != 0)
-            LOG_W("browser", "could not remove %s", s->dir);
-        chromium_remove_tmpdir(s->dir);
-    }
+    if (s->dir[0])
+        remove_dir(s->dir);
     for (int i = 0; i < s->npages; i++) {
         free(s->pages[i]->url);
         free(s->pages[i]->title);
@@ -786,9 +818,7 @@ void br_sessions_tick(void) {
         if (reap_only) {
             /* The tombstone stays listed (for one 502) but the processes and files go now. */
             kill_browser(victim);
-            if (sbx_rmtree(victim->dir) != 0)
-                LOG_W("browser", "could not remove %s", victim->dir);
-            chromium_remove_tmpdir(victim->dir);
+            remove_dir(victim->dir);
             continue;
         }
         LOG_I("browser", "session=%s closed (%s)", victim->id, why);

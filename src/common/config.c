@@ -47,7 +47,8 @@ static const setting settings[] = {
     {"log-level", "LOG_LEVEL", T_STR, OFF(log_level), "info", 0, 0, "error|warn|info|debug",
      "Log threshold."},
     {"max-connections", "MAX_CONNECTIONS", T_INT, OFF(max_connections), "1024", 16, 10000, NULL,
-     "Concurrent HTTP connections (one thread each)."},
+     "Requests handled at once (one thread each); more get 429 busy, and connections past twice "
+     "this are closed."},
     {"conn-timeout-s", "CONN_TIMEOUT_S", T_INT, OFF(conn_timeout_s), "30", 1, 3600, NULL,
      "Seconds a connection may sit idle (a stalled client) before it is closed."},
     {"shutdown-grace-ms", "SHUTDOWN_GRACE_MS", T_INT, OFF(shutdown_grace_ms), "5000", 0, 120000,

@@ -1,8 +1,10 @@
 /* err.c -- code → HTTP status and wire name; the one place that mapping lives. */
 #include "err.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 static const struct {
     int status;
@@ -27,6 +29,22 @@ static const struct {
     [SBX_ETIMEOUT] = {504, "timeout"},
     [SBX_ENETWORK] = {502, "navigation_failed"},
     [SBX_ETABCRASHED] = {502, "tab_crashed"},
+    [SBX_ENOSPACE] = {507, "insufficient_storage"},
+};
+
+/* The causes sbx_fail_errno treats apart, with their code and what helps. */
+static const struct {
+    int err;
+    sbx_code code;
+    const char *hint;
+} shortage[] = {
+    {ENOSPC, SBX_ENOSPACE, "DATA_DIR is full: free space there"},
+    {EDQUOT, SBX_ENOSPACE, "DATA_DIR is over its quota: free space there"},
+    {EMFILE, SBX_EUNAVAIL,
+     "the server is out of file descriptors (RLIMIT_NOFILE): retry shortly, or raise its limit"},
+    {ENFILE, SBX_EUNAVAIL, "the system is out of file descriptors: retry shortly"},
+    {ENOMEM, SBX_EUNAVAIL, "the server is out of memory: retry shortly"},
+    {EAGAIN, SBX_EUNAVAIL, "the server is out of processes or threads: retry shortly"},
 };
 
 sbx_code sbx_fail(sbx_err *e, sbx_code code, const char *fmt, ...) {
@@ -39,6 +57,35 @@ sbx_code sbx_fail(sbx_err *e, sbx_code code, const char *fmt, ...) {
         va_end(ap);
     }
     return code;
+}
+
+sbx_code sbx_fail_errno(sbx_err *e, int err, const char *fmt, ...) {
+    sbx_code code = SBX_EINTERNAL;
+    const char *hint = NULL;
+    for (size_t i = 0; i < sizeof shortage / sizeof *shortage; i++)
+        if (shortage[i].err == err) {
+            code = shortage[i].code;
+            hint = shortage[i].hint;
+        }
+    if (e) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+        va_end(ap);
+        size_t at = n < 0 ? 0 : (size_t)n < sizeof e->msg ? (size_t)n : sizeof e->msg - 1;
+        snprintf(e->msg + at, sizeof e->msg - at, ": %s%s%s", strerror(err), hint ? "; " : "",
+                 hint ? hint : "");
+        e->code = code;
+        e->retry_after = code == SBX_EUNAVAIL ? 1 : 0;
+    }
+    return code;
+}
+
+int sbx_errno_in(const char *msg) {
+    for (size_t i = 0; msg && i < sizeof shortage / sizeof *shortage; i++)
+        if (strstr(msg, strerror(shortage[i].err)))
+            return shortage[i].err;
+    return 0;
 }
 
 int sbx_code_status(sbx_code code) {

@@ -31,6 +31,7 @@ typedef enum sbx_code {
     SBX_ETIMEOUT,    /* 504 timeout (we were too slow: navigation, CDP call) */
     SBX_ENETWORK,    /* 502 navigation_failed (DNS, refused, ... from Chromium) */
     SBX_ETABCRASHED, /* 502 tab_crashed (a tab's renderer died; the session lives on) */
+    SBX_ENOSPACE,    /* 507 insufficient_storage (DATA_DIR is full) */
     SBX_CODE_COUNT
 } sbx_code;
 
@@ -45,6 +46,18 @@ typedef struct sbx_err {
  * so callers can write `return sbx_fail(e, SBX_EINVAL, "...")`. */
 sbx_code sbx_fail(sbx_err *e, sbx_code code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* Fill `e` for a failed system call: the message is the printf-style text, then ": " and
+ * strerror(err), then what helps. The code follows the cause: ENOSPC/EDQUOT are
+ * SBX_ENOSPACE (free space under DATA_DIR); EMFILE/ENFILE (out of file descriptors) and
+ * ENOMEM/EAGAIN (out of memory or processes) are SBX_EUNAVAIL with retry_after 1, a shortage
+ * that passes; anything else is SBX_EINTERNAL. Returns the code. */
+sbx_code sbx_fail_errno(sbx_err *e, int err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* The errno whose strerror() text `msg` contains among those sbx_fail_errno treats apart
+ * (for a failure a child reported as text), or 0. */
+int sbx_errno_in(const char *msg);
 
 /* HTTP status for a code (200 for SBX_OK). */
 int sbx_code_status(sbx_code code);

@@ -160,6 +160,9 @@ static int rm_at(int dirfd, const char *name, dev_t dev) {
         return unlinkat(dirfd, name, 0) < 0 && errno != ENOENT ? -1 : 0;
     if (st.st_dev != dev) /* a mount point inside: never cross it */
         return -1;
+    /* an empty directory goes without a descriptor (a server short of them still cleans up) */
+    if (unlinkat(dirfd, name, AT_REMOVEDIR) == 0 || errno == ENOENT)
+        return 0;
     int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0)
         return -1;
@@ -170,17 +173,18 @@ static int rm_at(int dirfd, const char *name, dev_t dev) {
         close(fd);
         return -1;
     }
-    int rc = 0;
+    int rc = 0, err = 0;
     struct dirent *e;
     while ((e = readdir(d))) {
         if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
             continue;
-        if (rm_at(fd, e->d_name, dev) < 0)
-            rc = -1;
+        if (rm_at(fd, e->d_name, dev) < 0 && rc == 0)
+            rc = -1, err = errno; /* the first failure says why (not the ENOTEMPTY it causes) */
     }
     closedir(d);
-    if (unlinkat(dirfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
-        rc = -1;
+    if (unlinkat(dirfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT && rc == 0)
+        rc = -1, err = errno;
+    errno = err;
     return rc;
 }
 
@@ -201,18 +205,20 @@ static int copy_file(const char *src, const char *dst, mode_t mode) {
         return -1;
     }
     char buf[65536];
-    ssize_t n;
-    int rc = 0;
-    while ((n = read(in, buf, sizeof buf)) > 0)
-        if (write(out, buf, (size_t)n) != n) {
-            rc = -1;
-            break;
-        }
-    if (n < 0)
-        rc = -1;
+    ssize_t n, w = 0;
+    int rc = 0, err = 0;
+    while (rc == 0 && (n = read(in, buf, sizeof buf)) > 0)
+        for (ssize_t off = 0; off < n; off += w) /* a short write: the next one says why */
+            if ((w = write(out, buf + off, (size_t)(n - off))) < 0) {
+                rc = -1, err = errno;
+                break;
+            }
+    if (rc == 0 && n < 0)
+        rc = -1, err = errno;
     close(in);
-    if (close(out) < 0)
-        rc = -1;
+    if (close(out) < 0 && rc == 0)
+        rc = -1, err = errno;
+    errno = err;
     return rc;
 }
 
@@ -237,18 +243,21 @@ int sbx_copytree(const char *src, const char *dst) {
     DIR *d = opendir(src);
     if (!d)
         return -1;
-    int rc = 0;
+    int rc = 0, err = 0;
     struct dirent *e;
     char s[PATH_MAX], t[PATH_MAX];
     while ((e = readdir(d))) {
         if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
             continue;
         if (snprintf(s, sizeof s, "%s/%s", src, e->d_name) >= (int)sizeof s ||
-            snprintf(t, sizeof t, "%s/%s", dst, e->d_name) >= (int)sizeof t ||
-            sbx_copytree(s, t) < 0)
-            rc = -1;
+            snprintf(t, sizeof t, "%s/%s", dst, e->d_name) >= (int)sizeof t) {
+            rc = -1, err = err ? err : ENAMETOOLONG;
+        } else if (sbx_copytree(s, t) < 0) {
+            rc = -1, err = err ? err : errno; /* the first failure says why */
+        }
     }
     closedir(d);
+    errno = err;
     return rc;
 }
 

@@ -263,19 +263,22 @@ static int write_file(const char *path, const char *data, size_t len, uid_t mode
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
     if (fd < 0)
         return -1;
-    int rc = write(fd, data, len) == (ssize_t)len ? 0 : -1;
+    ssize_t n = 0;
+    for (size_t off = 0; off < len && n >= 0; off += (size_t)n)
+        n = write(fd, data + off, len - off); /* a short write: the next one says why */
+    int err = errno;
     close(fd);
-    return rc;
+    errno = err;
+    return n < 0 ? -1 : 0;
 }
 
 /* A run's work dir and /tmp, empty (and the program's file when it is too long for argv). */
 static int make_run_dirs(const char *work, const char *tmp, const char *codefile,
                          const exec_request *rq, size_t code_len, sbx_err *e) {
     if (mkdir(work, 0700) < 0 || mkdir(tmp, 0700) < 0)
-        return sbx_fail(e, SBX_EINTERNAL, "cannot create the run directory under DATA_DIR: %s",
-                        strerror(errno));
+        return sbx_fail_errno(e, errno, "cannot create the run directory under DATA_DIR");
     if (code_len > CODE_ARG_MAX && write_file(codefile, rq->code, code_len, 0644) < 0)
-        return sbx_fail(e, SBX_EINTERNAL, "cannot store the program: %s", strerror(errno));
+        return sbx_fail_errno(e, errno, "cannot store the program under DATA_DIR");
     return SBX_OK;
 }
 
@@ -297,7 +300,7 @@ static sbx_code start(attempt *a, sandbox_spec *spec, bool zygote, sbx_err *e) {
     a->via_zygote = false;
     if (pipe2(outp, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0 ||
         (devnull = open("/dev/null", O_RDONLY | O_CLOEXEC)) < 0) {
-        rc = sbx_fail(e, SBX_EINTERNAL, "cannot create pipes: %s", strerror(errno));
+        rc = sbx_fail_errno(e, errno, "cannot create the run's pipes");
         goto out;
     }
     spec->stdin_fd = devnull;
@@ -469,8 +472,7 @@ cJSON *exec_run(const exec_request *rq, exec_output_fn fn, void *ctx, sbx_err *e
     snprintf(codefile, sizeof codefile, "%s/.sandboxd-main.py", tmp);
     size_t code_len = strlen(rq->code);
     if (mkdir(dir, 0711) < 0) {
-        sbx_fail(e, SBX_EINTERNAL, "cannot create the run directory under DATA_DIR: %s",
-                 strerror(errno));
+        sbx_fail_errno(e, errno, "cannot create the run directory under DATA_DIR");
         goto done;
     }
     if (make_run_dirs(work, tmp, codefile, rq, code_len, e) != SBX_OK)
@@ -534,7 +536,7 @@ cJSON *exec_run(const exec_request *rq, exec_output_fn fn, void *ctx, sbx_err *e
             a.out.buf.len = a.err.buf.len = 0;
             a.out.buf.truncated = a.err.buf.truncated = false;
             if (sbx_rmtree(work) < 0 || sbx_rmtree(tmp) < 0) {
-                sbx_fail(e, SBX_EINTERNAL, "cannot empty the run directory: %s", strerror(errno));
+                sbx_fail_errno(e, errno, "cannot empty the run directory");
                 goto done;
             }
             if (make_run_dirs(work, tmp, codefile, rq, code_len, e) != SBX_OK ||
@@ -615,8 +617,17 @@ done:
     sbx_buf_free(&a.out.buf);
     sbx_buf_free(&a.err.buf);
     if (!deferred) {
-        if (sbx_rmtree(dir) < 0)
-            LOG_W("exec", "run=%s: could not remove %s", id, dir);
+        /* Short of descriptors (EMFILE), a run that never started still goes: its empty
+         * directories need none. Else the removal waits a little for others to close some. */
+        sbx_rmtree(work);
+        sbx_rmtree(tmp);
+        for (int i = 0; sbx_rmtree(dir) < 0; i++)
+            if (i == 20 || (errno != EMFILE && errno != ENFILE)) {
+                LOG_W("exec", "run=%s: could not remove %s: %s", id, dir, strerror(errno));
+                break;
+            } else {
+                usleep(50 * 1000);
+            }
         give_slot();
     }
     return res;

@@ -122,10 +122,15 @@ static void apply_landlock(int sock, const lay_spec *s, const char *work, int ab
     close(rfd);
 }
 
+/* Set both limits of `res` to v * scale, or to the hard limit the process already has when
+ * that is lower (raising it needs a capability the sandbox does not keep, and a lower limit is
+ * only stricter: a server started with a small RLIMIT_NOFILE hands that to its runs). */
 static void set_limit(int sock, int res, int64_t v, rlim_t scale) {
     if (v <= 0)
         return;
-    struct rlimit rl = {.rlim_cur = (rlim_t)v * scale, .rlim_max = (rlim_t)v * scale};
+    struct rlimit rl = {.rlim_cur = (rlim_t)v * scale, .rlim_max = (rlim_t)v * scale}, now;
+    if (getrlimit(res, &now) == 0 && now.rlim_max != RLIM_INFINITY && now.rlim_max < rl.rlim_max)
+        rl.rlim_cur = rl.rlim_max = now.rlim_max;
     if (setrlimit(res, &rl) != 0)
         lay_die(sock, "setrlimit");
 }

@@ -1150,7 +1150,7 @@ sbx_code sandbox_spawn(const sandbox_spec *spec, sandbox_child **out, sbx_err *e
             if (go[i] >= 0)
                 close(go[i]);
         }
-        return sbx_fail(e, SBX_EINTERNAL, "sandbox: %s", strerror(errno));
+        return sbx_fail_errno(e, errno, "sandbox: cannot set up the run");
     }
     pthread_mutex_init(&c->mu, NULL);
     c->notifyfd = c->zpidfd = c->donefd = -1;
@@ -1197,7 +1197,7 @@ sbx_code sandbox_spawn(const sandbox_spec *spec, sandbox_child **out, sbx_err *e
         close(go[1]);
         pthread_mutex_destroy(&c->mu);
         free(c);
-        return sbx_fail(e, SBX_EINTERNAL, "sandbox: clone: %s", strerror(err));
+        return sbx_fail_errno(e, err, "sandbox: clone");
     }
     (void)setpgid(pid, pid);
     if (spec->owner_dir) /* before it runs anything: a SIGKILLed server's sweep can prove it */
@@ -1226,6 +1226,8 @@ sbx_code sandbox_spawn(const sandbox_spec *spec, sandbox_child **out, sbx_err *e
             ok = false;
             if (r <= 0)
                 snprintf(msg, sizeof msg, "child did not start");
+            else if (msg[0] == 'N') /* its descriptor was dropped: this process had no room */
+                snprintf(msg, sizeof msg, "receive the run's descriptor: %s", strerror(EMFILE));
             else
                 memmove(msg, msg + 1, strlen(msg));
         }
@@ -1233,6 +1235,9 @@ sbx_code sandbox_spawn(const sandbox_spec *spec, sandbox_child **out, sbx_err *e
     if (!ok) {
         LOG_W("sandbox", "spawn failed: %s", msg);
         sandbox_free(c);
+        int err = sbx_errno_in(msg); /* a shortage the child hit is no internal error */
+        if (err)
+            return sbx_fail_errno(e, err, "sandbox: the run could not start");
         return sbx_fail(e, SBX_EINTERNAL, "sandbox: %s", msg);
     }
     int64_t fs = spec->file_size_mb > 0 ? spec->file_size_mb : 64;

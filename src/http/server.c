@@ -5,8 +5,11 @@
  * child processes and CDP replies (always with deadlines); a thread per connection keeps that
  * code straight-line and isolates a slow call to its own client. Bounds: MAX_CONNECTIONS
  * threads (each with a 1 MiB stack reservation), CONN_TIMEOUT_S of silence closes a stalled
- * client. A streamed body (SSE) is produced on one extra thread and pulled by the connection
- * thread through a bounded ring; producers are counted so shutdown can wait for them.
+ * client. At most MAX_CONNECTIONS requests are handled at once; a request past that is
+ * answered 429 busy with Retry-After once its body is in (a refused or reset connection tells
+ * a client nothing). MHD itself closes new connections beyond twice MAX_CONNECTIONS. A streamed
+ * body (SSE) is produced on one extra thread and pulled by the connection thread through a bounded
+ * ring; producers are counted so shutdown can wait for them.
  *
  * Per-request state (struct http_conn) is created on the first access-handler call and freed
  * in exactly one place: the request-completed callback.
@@ -60,6 +63,9 @@ struct http_conn {
     char id[13];
     char path[1024];
     sbx_buf body;
+    uint64_t discarded; /* bytes dropped from a request past MAX_CONNECTIONS */
+    bool admitted;      /* counted in `admitted` until it completes */
+    bool overflow;      /* past MAX_CONNECTIONS: the body is dropped, the answer is 429 */
     bool dispatched;
     bool refused; /* answered by refuse_body, which closes the connection */
     router_match match;
@@ -76,6 +82,7 @@ static struct MHD_Daemon *daemon_ = NULL;
 static atomic_int inflight = 0;
 static atomic_bool stopping = false;
 static atomic_uint_fast64_t req_counter = 0;
+static atomic_int admitted = 0; /* requests being handled, at most MAX_CONNECTIONS */
 
 /* stream producers still running */
 static pthread_mutex_t producers_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -683,6 +690,13 @@ static enum MHD_Result queue(struct http_conn *c) {
 
 /* First call for a request: headers are in. Decide everything that needs no body. */
 static void on_headers(struct http_conn *c, const char *method, const char *url) {
+    if (atomic_fetch_add(&admitted, 1) >= sbx_cfg->max_connections) {
+        atomic_fetch_sub(&admitted, 1);
+        c->overflow = true; /* answered once the body is in: a client still sending it would
+                             * see a reset instead of the answer */
+        return;
+    }
+    c->admitted = true;
     bool open = !strcmp(method, "GET") && !strcmp(url, "/health");
     sbx_err e;
     const char *authz =
@@ -752,6 +766,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
     if (*upload_data_size) {
         size_t n = *upload_data_size;
         *upload_data_size = 0;
+        if (c->overflow) {
+            c->discarded += n;
+            /* drain a bounded amount so the client can read the 429; then hang up */
+            if (c->discarded > (uint64_t)sbx_cfg->max_body_bytes + 16u * 1024 * 1024)
+                return MHD_NO;
+            return MHD_YES;
+        }
         if (sbx_buf_add(&c->body, upload_data, n) < 0) /* a chunked body past the cap */
             return refuse_body(c, "request body exceeds the limit of %lld bytes (MAX_BODY_BYTES)",
                                (long long)sbx_cfg->max_body_bytes);
@@ -760,6 +781,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
     if (c->dispatched)
         return MHD_YES;
     c->dispatched = true;
+    if (c->overflow) {
+        sbx_err e = {.code = SBX_EBUSY, .retry_after = 1};
+        snprintf(e.msg, sizeof e.msg,
+                 "the server is handling its MAX_CONNECTIONS (%lld) requests; retry in a second",
+                 (long long)sbx_cfg->max_connections);
+        http_add_header(&c->req, MHD_HTTP_HEADER_CONNECTION, "close");
+        http_reply_error(&c->req, &e);
+        return queue(c);
+    }
     c->req.body = c->body.data ? c->body.data : "";
     c->req.body_len = c->body.len;
     c->req.nparams = c->match.nparams;
@@ -797,6 +827,8 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
     sbx_buf_free(&c->body);
     ws_release(c->ws); /* when the 101 never went out */
     free(c->ws);
+    if (c->admitted)
+        atomic_fetch_sub(&admitted, 1);
     free(c);
     atomic_fetch_sub(&inflight, 1);
 }
@@ -829,7 +861,7 @@ sbx_code server_start(int *bound_port, sbx_err *e) {
         flags, (uint16_t)sbx_cfg->port, NULL, NULL, on_request, NULL, MHD_OPTION_EXTERNAL_LOGGER,
         mhd_log, NULL, MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
         NULL, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)sbx_cfg->conn_timeout_s,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)sbx_cfg->max_connections,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)sbx_cfg->max_connections * 2,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, 0u, MHD_OPTION_THREAD_STACK_SIZE, (size_t)(1024 * 1024),
         MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_END);
     freeaddrinfo(ai);

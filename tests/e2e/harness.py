@@ -109,6 +109,49 @@ def pids_with_env_marker(marker):
     return found
 
 
+def live_pids_with_marker(*markers):
+    """Live (not zombie) processes other than this one whose command line mentions one of
+    markers: a server's Chromiums carry its DATA_DIR, a test's runs a marker in their code."""
+    out = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit() or int(d) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                if f.read().rsplit(")", 1)[1].split()[0] == "Z":
+                    continue
+        except OSError:
+            continue
+        cmd = _cmdline(d)
+        if any(m.encode() in cmd for m in markers):
+            out.append(int(d))
+    return out
+
+
+def open_fds(pid):
+    """{fd: what it points at} for a live process (its /proc/PID/fd)."""
+    out = {}
+    try:
+        names = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return out
+    for n in names:
+        try:
+            out[int(n)] = os.readlink(f"/proc/{pid}/fd/{n}")
+        except OSError:
+            pass
+    return out
+
+
+def rss_kib(pid):
+    """Resident set size of a process in KiB (VmRSS of /proc/PID/status)."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
 class Response:
     def __init__(self, status, headers, body):
         self.status = status
@@ -132,14 +175,16 @@ class Server:
     """One running build/sandboxd. Use as a context manager or call start()/stop()."""
 
     def __init__(self, env=None, args=(), token=TOKEN, dev=False, reuse=None, user=None,
-                 preexec=None):
+                 preexec=None, nofile=None):
         """reuse: another (stopped or killed) Server whose DATA_DIR this one takes over.
         user: a uid to run the server as (unprivileged; its temporary directory is given to
         it). preexec: a function run in the server's process just before it starts (after
-        the switch to `user`)."""
+        the switch to `user`). nofile: start the server with this RLIMIT_NOFILE (soft and
+        hard limit)."""
         self.token = token
         self.user = user
         self.preexec = preexec
+        self.nofile = nofile
         self.env_extra = dict(env or {})
         self.args = list(args)
         self.dev = dev
@@ -166,6 +211,8 @@ class Server:
         env.update(self.env_extra)
         args = [BIN] + (["--dev"] if self.dev else []) + self.args
         self.log = open(self.log_path, "ab")
+        if self.nofile is not None:  # prlimit execs the server: the pid stays the server's
+            args = ["prlimit", f"--nofile={self.nofile}:{self.nofile}", "--"] + args
         self.proc = subprocess.Popen(args, env=env, stdout=self.log, stderr=self.log,
                                      stdin=subprocess.DEVNULL, preexec_fn=self._preexec)
         deadline = time.time() + timeout
