@@ -31,5 +31,12 @@ int main(void) {
     CHECK(jf_only(o, "code|timeoutMs", &e) == SBX_EINVAL && strstr(e.msg, "frac"));
     CHECK(jf_only(o, "code|timeoutMs|frac|big|flag|mode|n|s", &e) == SBX_OK);
     cJSON_Delete(o);
+    /* 2^63 passes "d > (double)INT64_MAX" (which is 2^63 too) but does not fit an int64_t:
+     * refused, not cast (found by tests/fuzz/fuzz_jfield) */
+    o = cJSON_Parse("{\"n\":9223372036854775807,\"m\":-9223372036854775808}");
+    i = 7;
+    CHECK(jf_int(o, "n", true, INT64_MIN, INT64_MAX, &i, &e) == SBX_EINVAL && i == 7);
+    CHECK(jf_int(o, "m", true, INT64_MIN, INT64_MAX, &i, &e) == SBX_OK && i == INT64_MIN);
+    cJSON_Delete(o);
     return CHECK_DONE();
 }
