@@ -223,10 +223,12 @@ static int read_port_file(const char *path, chromium_proc *out) {
         if (nl2)
             *nl2 = 0;
         {
-            int port = atoi(txt);
-            if (port > 0 && port < 65536 && path2[0] == '/' &&
+            /* the whole first line is the port in decimal ("3r7" is not port 3) */
+            char *end = txt;
+            long port = txt[0] >= '0' && txt[0] <= '9' ? strtol(txt, &end, 10) : 0;
+            if (end == nl && port > 0 && port < 65536 && path2[0] == '/' &&
                 strlen(path2) < sizeof out->ws_path) {
-                out->port = port;
+                out->port = (int)port;
                 snprintf(out->ws_path, sizeof out->ws_path, "%s", path2);
                 rc = 0;
             }

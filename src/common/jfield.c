@@ -51,7 +51,8 @@ sbx_code jf_int(const cJSON *obj, const char *name, bool required, int64_t min, 
     if (!cJSON_IsNumber(v) || d != floor(d))
         return sbx_fail(e, SBX_EINVAL, "field '%s' must be an integer from %lld to %lld, not %s",
                         name, (long long)min, (long long)max, type_name(v));
-    if (d < (double)min || d > (double)max)
+    /* (double)INT64_MAX rounds up to 2^63, which does not fit: beyond +-2^63 is out of range */
+    if (d < (double)min || d > (double)max || d >= 0x1p63 || d < -0x1p63)
         return sbx_fail(e, SBX_EINVAL, "field '%s' must be from %lld to %lld (got %.0f)", name,
                         (long long)min, (long long)max, d);
     *out = (int64_t)d;

@@ -124,7 +124,9 @@ static bool take_ready(zyg *z, int ctrl, int64_t t0) {
     z->modules = cJSON_IsArray(mods) ? mods : cJSON_CreateArray();
     if (!cJSON_IsArray(mods))
         cJSON_Delete(mods);
-    z->preload_mb = cJSON_IsNumber(kib) ? (int64_t)kib->valuedouble / 1024 + 1 : 0;
+    z->preload_mb = cJSON_IsNumber(kib) && kib->valuedouble >= 0 && kib->valuedouble < 0x1p53
+                        ? (int64_t)kib->valuedouble / 1024 + 1
+                        : 0; /* a size, in KiB; anything else (or absurd) is unknown */
     z->ctrl = ctrl;
     z->ready = true;
     z->starts++;

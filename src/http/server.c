@@ -282,6 +282,14 @@ sbx_code http_fail(http_req *r, sbx_code code, const char *fmt, ...) {
 
 /* ---------------------------------------------------------------- streams */
 
+/* Each connection thread's stack. A ThreadSanitizer build needs more: TSan keeps its state of
+ * each thread (some 700 KiB) in static TLS, which glibc carves out of the thread's stack. */
+#if defined(__SANITIZE_THREAD__)
+#define CONN_STACK (8 * 1024 * 1024)
+#else
+#define CONN_STACK (1024 * 1024)
+#endif
+
 #define STREAM_RING         (64 * 1024)
 #define STREAM_KEEPALIVE_MS 5000
 
@@ -862,7 +870,7 @@ sbx_code server_start(int *bound_port, sbx_err *e) {
         mhd_log, NULL, MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
         NULL, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)sbx_cfg->conn_timeout_s,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)sbx_cfg->max_connections * 2,
-        MHD_OPTION_PER_IP_CONNECTION_LIMIT, 0u, MHD_OPTION_THREAD_STACK_SIZE, (size_t)(1024 * 1024),
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, 0u, MHD_OPTION_THREAD_STACK_SIZE, (size_t)CONN_STACK,
         MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_END);
     freeaddrinfo(ai);
     if (!daemon_)

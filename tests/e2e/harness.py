@@ -472,3 +472,50 @@ class BrowserSiteCase(ServerTestCase):
     def tearDownClass(cls):
         cls.site.close()
         super().tearDownClass()
+
+
+# ---- running one file with honest skips (CMakeLists.txt registers every test file with it) ----
+
+SKIP_EXIT = 77  # ctest's SKIP_RETURN_CODE for the e2e tests
+
+
+def run_file(name):
+    """Run the unittest module `name` verbosely and return the process's exit code: 1 when
+    anything failed, SKIP_EXIT when nothing ran because everything was skipped (ctest then
+    shows the file as skipped, not passed), else 0. A test skipped inside a file that passed
+    is printed at the end, and listed in $SANDBOXD_SKIP_DIR/<name>.txt (one line a skipped
+    test: "name<TAB>reason"), which scripts/test.sh counts in its closing line. Tests of a
+    class or module whose set-up skipped count one each, as if each had been skipped."""
+    suite = unittest.defaultTestLoader.loadTestsFromName(name)
+    total = suite.countTestCases()
+    result = unittest.TextTestRunner(verbosity=2).run(suite)
+    skips = []  # (what, reason)
+    for test, reason in result.skipped:
+        what = test.id() if isinstance(test, unittest.TestCase) else str(test)
+        skips.append((what, reason))
+    # tests never started because their class or module set-up raised SkipTest
+    not_started = max(0, total - result.testsRun)
+    skipped = len([s for s in result.skipped if isinstance(s[0], unittest.TestCase)])
+    skipped += not_started
+    failed = len(result.failures) + len(result.errors) + len(result.unexpectedSuccesses)
+    passed = max(0, result.testsRun - failed - len(
+        [s for s in result.skipped if isinstance(s[0], unittest.TestCase)]))
+    print(f"{name}: {total} tests, {passed} passed, {failed} failed, {skipped} skipped")
+    for what, reason in skips:
+        print(f"  skipped: {what}: {reason}")
+    out_dir = os.environ.get("SANDBOXD_SKIP_DIR")
+    if out_dir:
+        os.makedirs(out_dir, exist_ok=True)
+        path = os.path.join(out_dir, name + ".txt")
+        if skips:
+            with open(path, "w") as f:
+                f.write(f"{name}\t{skipped} of {total}\n")
+                for what, reason in skips:
+                    f.write(f"{what}\t{reason}\n")
+        elif os.path.exists(path):
+            os.remove(path)
+    if failed or not result.wasSuccessful():
+        return 1
+    if skipped and passed == 0:
+        return SKIP_EXIT
+    return 0

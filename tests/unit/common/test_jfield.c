@@ -53,5 +53,12 @@ int main(void) {
     CHECK(jf_check_text(TXT("{\"c\": \"\\ud800"), &e) == SBX_EINVAL); /* cut short */
     CHECK(jf_check_text(TXT("{\"c\": \"\\ud8"), &e) == SBX_OK);       /* malformed: the parser's */
     CHECK(jf_check_text(TXT("{\"\\ud800\": 1}"), &e) == SBX_EINVAL);  /* in a key too */
+    /* 2^63 passes "d > (double)INT64_MAX" (which is 2^63 too) but does not fit an int64_t:
+     * refused, not cast (found by tests/fuzz/fuzz_jfield) */
+    o = cJSON_Parse("{\"n\":9223372036854775807,\"m\":-9223372036854775808}");
+    i = 7;
+    CHECK(jf_int(o, "n", true, INT64_MIN, INT64_MAX, &i, &e) == SBX_EINVAL && i == 7);
+    CHECK(jf_int(o, "m", true, INT64_MIN, INT64_MAX, &i, &e) == SBX_OK && i == INT64_MIN);
+    cJSON_Delete(o);
     return CHECK_DONE();
 }

@@ -103,8 +103,7 @@ static bool has(const char *s, const char *needle) {
 
 int main(void) {
     if (geteuid() != 0) {
-        printf("skipped: needs root\n");
-        return CHECK_DONE();
+        return CHECK_SKIP("needs root");
     }
     if (!mkdtemp(g_root))
         return 1;
