@@ -9,6 +9,7 @@
 
 #include "../common/config.h"
 #include "../common/jfield.h"
+#include "url_policy.h"
 #include "page.h"
 
 #define MAX_COOKIES 200

@@ -6,9 +6,11 @@
 #include <strings.h>
 
 #include "../browser/cookies.h"
+#include "../browser/navigate.h"
 #include "../browser/page.h"
 #include "../browser/passthrough.h"
 #include "../browser/session.h"
+#include "../browser/url_policy.h"
 #include "../common/config.h"
 #include "../common/jfield.h"
 #include "../common/log.h"
