@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "../common/config.h"
 #include "../common/log.h"
 #include "cdp.h"
 #include "chromium.h"
@@ -38,29 +37,17 @@ static void *janitor_main(void *arg) {
     return NULL;
 }
 
-int browser_init(sbx_err *e) {
+int browser_init(const browser_opts *opts, sbx_err *e) {
     if (started)
         return 0;
-    browser_opts o = {
-        .chromium_path = sbx_cfg->chromium_path,
-        .profile_dir = sbx_cfg->browser_profile_dir,
-        .data_dir = sbx_cfg->data_dir,
-        .allow_hosts = sbx_cfg->browser_allow_hosts,
-        .deny_hosts = sbx_cfg->browser_deny_hosts,
-        .max_sessions = sbx_cfg->browser_max_sessions,
-        .pool_size = sbx_cfg->browser_pool_size,
-        .launch_timeout_ms = sbx_cfg->browser_launch_timeout_ms,
-        .call_timeout_ms = sbx_cfg->browser_call_timeout_ms,
-        .idle_timeout_s = sbx_cfg->browser_idle_timeout_s,
-        .max_lifetime_s = sbx_cfg->browser_max_lifetime_s,
-    };
+    const browser_opts o = *opts;
     max_sessions = o.max_sessions;
     if (br_url_policy_init(o.allow_hosts, o.deny_hosts) != 0) {
         sbx_fail(e, SBX_EINTERNAL, "out of memory");
         return -1;
     }
     chromium_sweep_tmp();
-    char *bin = chromium_find();
+    char *bin = chromium_find(o.chromium_path);
     if (bin)
         LOG_I("browser", "chromium=%s", bin);
     else
@@ -68,7 +55,7 @@ int browser_init(sbx_err *e) {
     br_proc_init(bin, o.data_dir);
     free(bin);
     br_sessions_init(&o);
-    if (cdp_start(e) != 0 || chromium_init(e) != 0) {
+    if (cdp_start(e) != 0 || chromium_init(o.profile_dir, e) != 0) {
         cdp_stop();
         br_proc_shutdown();
         return -1;
