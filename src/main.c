@@ -124,6 +124,23 @@ static int wait_for_signal(void) {
     }
 }
 
+/* The browser service's settings, from the settings table. */
+static browser_opts browser_settings(void) {
+    return (browser_opts){
+        .chromium_path = sbx_cfg->chromium_path,
+        .profile_dir = sbx_cfg->browser_profile_dir,
+        .data_dir = sbx_cfg->data_dir,
+        .allow_hosts = sbx_cfg->browser_allow_hosts,
+        .deny_hosts = sbx_cfg->browser_deny_hosts,
+        .max_sessions = sbx_cfg->browser_max_sessions,
+        .pool_size = sbx_cfg->browser_pool_size,
+        .launch_timeout_ms = sbx_cfg->browser_launch_timeout_ms,
+        .call_timeout_ms = sbx_cfg->browser_call_timeout_ms,
+        .idle_timeout_s = sbx_cfg->browser_idle_timeout_s,
+        .max_lifetime_s = sbx_cfg->browser_max_lifetime_s,
+    };
+}
+
 int main(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--version")) {
@@ -183,7 +200,8 @@ int main(int argc, char **argv) {
     LOG_I("main", "sandboxd %s starting (pid %d, DATA_DIR %s)", SANDBOXD_VERSION, (int)getpid(),
           sbx_cfg->data_dir);
 
-    if (exec_init(&e) != 0 || browser_init(&e) != 0) {
+    browser_opts bopts = browser_settings();
+    if (exec_init(&e) != 0 || browser_init(&bopts, &e) != 0) {
         fprintf(stderr, "sandboxd: %s\n", e.msg);
         exec_shutdown();
         browser_shutdown();

@@ -8,30 +8,25 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "../common/config.h"
 #include "../common/log.h"
 #include "cdp.h"
 #include "chromium.h"
 #include "pool.h"
+#include "proc.h"
 #include "session.h"
+#include "url_policy.h"
 
 static pthread_mutex_t jmu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t jcv;
 static bool jstop, jrunning, started;
+static int64_t max_sessions;
 static pthread_t jthread;
 
 static void *janitor_main(void *arg) {
     (void)arg;
     pthread_mutex_lock(&jmu);
     while (!jstop) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_nsec += 500 * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
-        pthread_cond_timedwait(&jcv, &jmu, &ts);
+        sbx_cond_wait_until(&jcv, &jmu, sbx_deadline_in(500));
         if (jstop)
             break;
         pthread_mutex_unlock(&jmu);
@@ -42,38 +37,47 @@ static void *janitor_main(void *arg) {
     return NULL;
 }
 
-int browser_init(sbx_err *e) {
+int browser_init(const browser_opts *opts, sbx_err *e) {
     if (started)
         return 0;
+    const browser_opts o = *opts;
+    max_sessions = o.max_sessions;
+    if (br_url_policy_init(o.allow_hosts, o.deny_hosts) != 0) {
+        sbx_fail(e, SBX_EINTERNAL, "out of memory");
+        return -1;
+    }
     chromium_sweep_tmp();
-    char *bin = chromium_find();
+    char *bin = chromium_find(o.chromium_path);
     if (bin)
         LOG_I("browser", "chromium=%s", bin);
     else
         LOG_W("browser", "no Chromium found; browser sessions answer 503");
-    br_sessions_init(bin);
+    br_proc_init(bin, o.data_dir);
     free(bin);
-    if (cdp_start(e) != 0 || chromium_init(e) != 0) {
+    br_sessions_init(&o);
+    if (cdp_start(e) != 0 || chromium_init(o.profile_dir, e) != 0) {
         cdp_stop();
-        br_sessions_init(NULL);
+        br_proc_shutdown();
         return -1;
     }
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&jcv, &ca);
-    pthread_condattr_destroy(&ca);
+    if (sbx_cond_init_mono(&jcv) != 0) {
+        chromium_shutdown();
+        cdp_stop();
+        br_proc_shutdown();
+        sbx_fail(e, SBX_EINTERNAL, "could not set up the janitor's condition variable");
+        return -1;
+    }
     jstop = false;
     if (pthread_create(&jthread, NULL, janitor_main, NULL) != 0) {
         chromium_shutdown();
         cdp_stop();
-        br_sessions_init(NULL);
+        br_proc_shutdown();
         sbx_fail(e, SBX_EINTERNAL, "could not start the browser janitor thread");
         return -1;
     }
     jrunning = true;
     started = true;
-    if (br_pool_start(e) != 0) {
+    if (br_pool_start(o.pool_size, o.max_sessions, o.launch_timeout_ms, br_sessions_load, e) != 0) {
         browser_shutdown();
         return -1;
     }
@@ -95,19 +99,20 @@ void browser_shutdown(void) {
     br_sessions_shutdown();
     chromium_shutdown();
     cdp_stop();
+    br_proc_shutdown();
+    br_url_policy_free();
     started = false;
 }
 
 cJSON *browser_health(void) {
     cJSON *o = cJSON_CreateObject();
-    const char *bin = br_sessions_chromium();
+    const char *bin = br_proc_chromium();
     if (bin)
         cJSON_AddStringToObject(o, "chromium", bin);
     else
         cJSON_AddNullToObject(o, "chromium");
     cJSON_AddNumberToObject(o, "sessions", br_sessions_count());
-    cJSON_AddNumberToObject(o, "maxSessions",
-                            (double)(sbx_cfg ? sbx_cfg->browser_max_sessions : 0));
+    cJSON_AddNumberToObject(o, "maxSessions", (double)(started ? max_sessions : 0));
     br_pool_stats st;
     br_pool_stats_get(&st);
     cJSON *pool = cJSON_AddObjectToObject(o, "pool");

@@ -11,11 +11,13 @@
 #include <cjson/cJSON.h>
 
 #include "../common/err.h"
+#include "opts.h"
 
-/* Find Chromium, start the CDP service thread, the janitor and the warm pool's refill thread
- * (BROWSER_POOL_SIZE > 0). Returns 0; a missing Chromium is not fatal (session creation answers
- * 503, and there is no pool). */
-int browser_init(sbx_err *e);
+/* With the settings `opts` (main() fills them from the settings table; strings borrowed for
+ * the call): find Chromium, start the CDP service thread, the janitor and the warm pool's
+ * refill thread (pool_size > 0). Returns 0 or -1 with `e` filled; a missing Chromium is not
+ * fatal (session creation answers 503, and there is no pool). */
+int browser_init(const browser_opts *opts, sbx_err *e);
 
 /* Close every session and pooled browser: kill each Chromium's process tree, remove its
  * directory, stop the threads. Idempotent. */

@@ -21,6 +21,9 @@ typedef struct outmsg {
     unsigned char data[]; /* LWS_PRE headroom, then the text */
 } outmsg;
 
+/* A call waiting for its reply. Each call (one command or a batch) has its own condition
+ * variable, `wake`: a reply, a failure or the end of the connection signals that one caller
+ * only, never the others waiting on this or any other connection. */
 typedef struct pending {
     struct pending *next;
     int64_t id;
@@ -29,6 +32,7 @@ typedef struct pending {
     sbx_code code;
     char msg[256];
     cJSON *result;
+    pthread_cond_t *wake; /* the caller's; signalled (mu held) when done */
 } pending;
 
 struct cdp_conn {
@@ -45,39 +49,30 @@ struct cdp_conn {
     int64_t next_id;
     sbx_buf rx;
     int in_cb;
+    pthread_cond_t cv; /* the connection's own changes: state, in_cb, wsi_gone, pend emptied */
 };
 
+/* One lock for the connection list, the queues and the pending calls (held briefly, never
+ * while waiting for Chromium). */
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t cv;
 static cdp_conn *conns;
 static struct lws_context *ctx;
 static pthread_t svc_thread;
 static bool svc_running, svc_stop;
 
-static void wait_deadline(int64_t deadline_ms) {
-    int64_t left = deadline_ms - sbx_now_ms();
-    if (left <= 0)
-        return;
-    if (left > 200)
-        left = 200; /* re-check flags regularly */
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += left / 1000;
-    ts.tv_nsec += (left % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    pthread_cond_timedwait(&cv, &mu, &ts);
+/* Locked: the call `p` is answered (its fields are set); wake its caller. */
+static void finish_locked(pending *p) {
+    p->done = true;
+    pthread_cond_signal(p->wake);
 }
 
 /* Locked. Fail every pending call and drop the queue. */
 static void fail_all_locked(cdp_conn *c, const char *why) {
     for (pending *p = c->pend; p; p = p->next) {
         if (!p->done) {
-            p->done = true;
             p->code = SBX_ECRASHED;
             snprintf(p->msg, sizeof p->msg, "%s", why);
+            finish_locked(p);
         }
     }
     while (c->oq_head) {
@@ -96,13 +91,13 @@ static void conn_dead(cdp_conn *c, const char *why) {
     fail_all_locked(c, why);
     if (notify)
         c->in_cb++;
-    pthread_cond_broadcast(&cv);
+    pthread_cond_broadcast(&c->cv);
     pthread_mutex_unlock(&mu);
     if (notify) {
         c->h.on_close(c->h.ud, why);
         pthread_mutex_lock(&mu);
         c->in_cb--;
-        pthread_cond_broadcast(&cv);
+        pthread_cond_broadcast(&c->cv);
         pthread_mutex_unlock(&mu);
     }
 }
@@ -125,7 +120,6 @@ static void dispatch(cdp_conn *c, const char *text, size_t len) {
         for (pending *p = c->pend; p; p = p->next) {
             if (p->id != (int64_t)id->valuedouble || p->done)
                 continue;
-            p->done = true;
             const cJSON *err = cJSON_GetObjectItemCaseSensitive(msg, "error");
             if (err) {
                 const cJSON *m = cJSON_GetObjectItemCaseSensitive(err, "message");
@@ -139,7 +133,7 @@ static void dispatch(cdp_conn *c, const char *text, size_t len) {
                 if (p->want)
                     p->result = cJSON_DetachItemFromObject(msg, "result");
             }
-            pthread_cond_broadcast(&cv);
+            finish_locked(p);
             break;
         }
         pthread_mutex_unlock(&mu);
@@ -159,8 +153,8 @@ static void dispatch(cdp_conn *c, const char *text, size_t len) {
                           cJSON_IsString(sid) ? sid->valuestring : NULL,
                           cJSON_GetObjectItemCaseSensitive(msg, "params"));
             pthread_mutex_lock(&mu);
-            c->in_cb--;
-            pthread_cond_broadcast(&cv);
+            if (--c->in_cb == 0 && c->want_close)
+                pthread_cond_broadcast(&c->cv); /* cdp_close waits for callbacks to end */
             pthread_mutex_unlock(&mu);
         }
     }
@@ -213,7 +207,7 @@ static void service_requests(void) {
                 conn_dead(todo, "could not connect to Chromium's DevTools socket");
                 pthread_mutex_lock(&mu);
                 todo->wsi_gone = true;
-                pthread_cond_broadcast(&cv);
+                pthread_cond_broadcast(&todo->cv);
                 pthread_mutex_unlock(&mu);
             }
         }
@@ -232,7 +226,7 @@ static int cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, voi
         c->state = ST_OPEN;
         if (c->oq_head || c->want_close)
             lws_callback_on_writable(wsi);
-        pthread_cond_broadcast(&cv);
+        pthread_cond_broadcast(&c->cv);
         pthread_mutex_unlock(&mu);
         return 0;
     case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
@@ -249,7 +243,7 @@ static int cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, voi
             /* The last touch of `c` from lws: cdp_close may free it from here on. */
             pthread_mutex_lock(&mu);
             c->wsi_gone = true;
-            pthread_cond_broadcast(&cv);
+            pthread_cond_broadcast(&c->cv);
             pthread_mutex_unlock(&mu);
         }
         return 0;
@@ -324,11 +318,6 @@ static void *service_main(void *arg) {
 int cdp_start(sbx_err *e) {
     if (svc_running)
         return 0;
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&cv, &ca);
-    pthread_condattr_destroy(&ca);
     lws_set_log_level(LLL_ERR, NULL);
     struct lws_context_creation_info info;
     memset(&info, 0, sizeof info);
@@ -369,7 +358,8 @@ cdp_conn *cdp_connect(int port, const char *path, const cdp_handlers *h, int64_t
         return NULL;
     }
     cdp_conn *c = calloc(1, sizeof *c);
-    if (!c) {
+    if (!c || sbx_cond_init_mono(&c->cv) != 0) {
+        free(c);
         sbx_fail(e, SBX_EINTERNAL, "out of memory");
         return NULL;
     }
@@ -387,7 +377,7 @@ cdp_conn *cdp_connect(int port, const char *path, const cdp_handlers *h, int64_t
     int64_t deadline = sbx_now_ms() + timeout_ms;
     pthread_mutex_lock(&mu);
     while ((c->state == ST_INIT || c->state == ST_CONNECTING) && sbx_now_ms() < deadline)
-        wait_deadline(deadline);
+        sbx_cond_wait_until(&c->cv, &mu, deadline);
     int st = c->state;
     pthread_mutex_unlock(&mu);
     if (st != ST_OPEN) {
@@ -411,7 +401,7 @@ void cdp_close(cdp_conn *c) {
     int64_t deadline = sbx_now_ms() + 5000;
     pthread_mutex_lock(&mu);
     while (((c->had_wsi && !c->wsi_gone) || c->in_cb) && sbx_now_ms() < deadline)
-        wait_deadline(deadline);
+        sbx_cond_wait_until(&c->cv, &mu, deadline);
     bool safe = !((c->had_wsi && !c->wsi_gone) || c->in_cb);
     fail_all_locked(c, "the session was closed");
     for (cdp_conn **pp = &conns; *pp; pp = &(*pp)->next) {
@@ -420,7 +410,6 @@ void cdp_close(cdp_conn *c) {
             break;
         }
     }
-    pthread_cond_broadcast(&cv);
     pthread_mutex_unlock(&mu);
     if (!safe) {
         LOG_W("cdp", "a DevTools connection did not close in time; leaving it to the context");
@@ -429,12 +418,13 @@ void cdp_close(cdp_conn *c) {
     /* Calls still waiting hold pointers to their own pending records only; wait them out. */
     pthread_mutex_lock(&mu);
     while (c->pend && sbx_now_ms() < deadline + 5000)
-        wait_deadline(deadline + 5000);
+        sbx_cond_wait_until(&c->cv, &mu, deadline + 5000);
     bool idle = c->pend == NULL;
     pthread_mutex_unlock(&mu);
     if (!idle)
         return;
     sbx_buf_free(&c->rx);
+    pthread_cond_destroy(&c->cv);
     free(c);
 }
 
@@ -492,12 +482,11 @@ void cdp_fail_session(cdp_conn *c, const char *sid, sbx_code code, const char *w
     pthread_mutex_lock(&mu);
     for (pending *p = c->pend; p; p = p->next) {
         if (!p->done && strcmp(p->sid, sid) == 0) {
-            p->done = true;
             p->code = code;
             snprintf(p->msg, sizeof p->msg, "%s", why);
+            finish_locked(p);
         }
     }
-    pthread_cond_broadcast(&cv);
     pthread_mutex_unlock(&mu);
 }
 
@@ -539,10 +528,19 @@ static sbx_code call_all(cdp_conn *c, const char *sid, const cdp_cmd *cmds, int 
         return sbx_fail(e, SBX_EINTERNAL, "out of memory");
     }
     p[n - 1].want = result != NULL;
-    int64_t deadline = sbx_now_ms() + timeout_ms;
+    pthread_cond_t wake;
+    if (sbx_cond_init_mono(&wake) != 0) {
+        for (int i = 0; i < n; i++)
+            free(o[i]);
+        return sbx_fail(e, SBX_EINTERNAL, "could not set up a condition variable");
+    }
+    for (int i = 0; i < n; i++)
+        p[i].wake = &wake;
+    int64_t deadline = sbx_deadline_in(timeout_ms);
     pthread_mutex_lock(&mu);
     if (c->state != ST_OPEN || c->want_close) {
         pthread_mutex_unlock(&mu);
+        pthread_cond_destroy(&wake);
         for (int i = 0; i < n; i++)
             free(o[i]);
         return sbx_fail(e, SBX_ECRASHED, "the session's Chromium is gone");
@@ -564,7 +562,7 @@ static sbx_code call_all(cdp_conn *c, const char *sid, const cdp_cmd *cmds, int 
                 late = i;
         if (late < 0 || sbx_now_ms() >= deadline)
             break;
-        wait_deadline(deadline);
+        sbx_cond_wait_until(&wake, &mu, deadline);
     }
     for (pending **pp = &c->pend; *pp;) {
         bool ours = false;
@@ -575,8 +573,10 @@ static sbx_code call_all(cdp_conn *c, const char *sid, const cdp_cmd *cmds, int 
         else
             pp = &(*pp)->next;
     }
-    pthread_cond_broadcast(&cv);
+    if (c->want_close && !c->pend)
+        pthread_cond_broadcast(&c->cv); /* cdp_close waits for the last call to leave */
     pthread_mutex_unlock(&mu);
+    pthread_cond_destroy(&wake);
     sbx_code rc = SBX_OK;
     for (int i = 0; i < n && rc == SBX_OK; i++)
         if (p[i].done && p[i].code != SBX_OK)

@@ -2,9 +2,11 @@
  *
  * One lws client context, owned by the service thread started by cdp_start(), carries every
  * browser's WebSocket. Other threads never touch lws: they queue work on a cdp_conn and wake
- * the service thread with lws_cancel_service(); calls wait for their reply on a condition
- * variable with a deadline. Incoming fragments are reassembled (a message is capped at
- * CDP_MAX_MESSAGE; beyond, the connection is closed as broken).
+ * the service thread with lws_cancel_service(), the one door into it. Each call waits for its
+ * reply on a condition variable of its own, with a deadline: a reply (or a failure) wakes that
+ * caller only, never the callers waiting on other commands or other browsers. Incoming
+ * fragments are reassembled (a message is capped at CDP_MAX_MESSAGE; beyond, the connection is
+ * closed as broken).
  *
  * Callbacks (on_event, on_close) run on the service thread: they must be quick and must not
  * call cdp_call (they may call cdp_send, which does not wait).

@@ -17,7 +17,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../common/config.h"
 #include "../common/log.h"
 #include "../common/sweep.h"
 #include "../common/util.h"
@@ -83,9 +82,13 @@ static void *launcher_main(void *arg) {
     return NULL;
 }
 
-int chromium_init(sbx_err *e) {
+static char *profile_tpl; /* the profile template (CHROMIUM_PROFILE_DIR), or NULL */
+
+int chromium_init(const char *profile_dir, sbx_err *e) {
     if (lrunning)
         return 0;
+    free(profile_tpl);
+    profile_tpl = profile_dir && *profile_dir ? strdup(profile_dir) : NULL;
     lstop = false;
     if (pthread_create(&lthread, NULL, launcher_main, NULL) != 0) {
         sbx_fail(e, SBX_EINTERNAL, "could not start the Chromium launcher thread");
@@ -125,8 +128,7 @@ static pid_t spawn(char **argv, char **envp) {
 
 /* ---- finding ---- */
 
-char *chromium_find(void) {
-    const char *p = sbx_cfg ? sbx_cfg->chromium_path : NULL;
+char *chromium_find(const char *p) {
     char *found = NULL;
     if (p && *p) {
         found = sbx_which(p);
@@ -254,7 +256,7 @@ sbx_code chromium_launch(const char *bin, const char *dir, int64_t timeout_ms, c
         sbx_mkdir_p(cfgd, 0700) != 0 || sbx_mkdir_p(cache, 0700) != 0 ||
         sbx_mkdir_p(datad, 0700) != 0)
         return sbx_fail_errno(e, errno, "could not create the session directory under DATA_DIR");
-    const char *tpl = sbx_cfg ? sbx_cfg->browser_profile_dir : NULL;
+    const char *tpl = profile_tpl;
     struct stat st;
     if (tpl && *tpl && stat(tpl, &st) == 0 && S_ISDIR(st.st_mode)) {
         if (sbx_copytree(tpl, profile) != 0)

@@ -22,12 +22,14 @@ typedef struct chromium_proc {
     char ws_path[256]; /* "/devtools/browser/<id>" */
 } chromium_proc;
 
-/* Start the launcher thread. 0 or -1. */
-int chromium_init(sbx_err *e);
+/* Start the launcher thread; `profile_dir` (copied; NULL or "": none, an empty profile) is the
+ * template copied into each launch's directory. 0 or -1. */
+int chromium_init(const char *profile_dir, sbx_err *e);
 void chromium_shutdown(void);
 
-/* The Chromium binary to run (CHROMIUM_PATH or PATH lookup), malloc'd, or NULL. */
-char *chromium_find(void);
+/* The Chromium binary to run: `path` (CHROMIUM_PATH) when given, else chromium,
+ * chromium-browser or google-chrome from PATH. Malloc'd, or NULL. */
+char *chromium_find(const char *path);
 
 /* Launch `bin` with its profile, HOME, TMPDIR and XDG dirs inside `dir` (created; the profile
  * template is copied) and wait up to `timeout_ms` for DevToolsActivePort. Records `dir`/.owner.

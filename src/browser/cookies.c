@@ -7,8 +7,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include "../common/config.h"
 #include "../common/jfield.h"
+#include "url_policy.h"
 #include "page.h"
 
 #define MAX_COOKIES 200
@@ -18,10 +18,10 @@ static const char *jstr(const cJSON *o, const char *k) {
     return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
-sbx_code br_cookies_get(br_session *s, br_page *p, const char *url, cJSON **out, sbx_err *e) {
+sbx_code br_cookies_get(br_session *s, br_page *p, const char *url, int64_t to, cJSON **out,
+                        sbx_err *e) {
     *out = NULL;
     cJSON *res = NULL;
-    int64_t to = sbx_cfg->browser_call_timeout_ms;
     sbx_code rc;
     if (url) {
         /* The cookies a request to `url` would carry, as Chromium decides it (domain, path,
@@ -108,7 +108,7 @@ static cJSON *cookie_param(const cJSON *c, int i, sbx_err *e) {
     return p;
 }
 
-sbx_code br_cookies_set(br_session *s, const cJSON *body, int *count, sbx_err *e) {
+sbx_code br_cookies_set(br_session *s, const cJSON *body, int64_t to, int *count, sbx_err *e) {
     *count = 0;
     const cJSON *list = cJSON_GetObjectItemCaseSensitive(body, "cookies");
     if (jf_only(body, "cookies", e) != SBX_OK)
@@ -141,7 +141,7 @@ sbx_code br_cookies_set(br_session *s, const cJSON *body, int *count, sbx_err *e
         }
         cJSON *a = cJSON_CreateObject();
         cJSON_AddItemToArray(cJSON_AddArrayToObject(a, "cookies"), params[i]);
-        rc = br_browser_call(s, "Storage.setCookies", a, sbx_cfg->browser_call_timeout_ms, NULL, e);
+        rc = br_browser_call(s, "Storage.setCookies", a, to, NULL, e);
         if (rc == SBX_EINVAL)
             sbx_fail(e, SBX_EINVAL,
                      "cookies[%d]: Chromium refused it (a name or value with ';' or control "
@@ -160,9 +160,8 @@ static bool same_domain(const char *d, const char *cd) {
 }
 
 sbx_code br_cookies_delete(br_session *s, const char *name, const char *domain, const char *path,
-                           int *deleted, sbx_err *e) {
+                           int64_t to, int *deleted, sbx_err *e) {
     *deleted = 0;
-    int64_t to = sbx_cfg->browser_call_timeout_ms;
     cJSON *res = NULL;
     sbx_code rc = br_browser_call(s, "Storage.getCookies", NULL, to, &res, e);
     if (rc != SBX_OK)

@@ -7,7 +7,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "../common/config.h"
 #include "../common/log.h"
 
 #define POOL_MAX         64 /* the bound of BROWSER_POOL_SIZE */
@@ -21,31 +20,25 @@ static bool cv_ready;      /* cv initialized (once, never destroyed) */
 static bool running, stop; /* the refill thread */
 static pthread_t thread;
 static int size;
-static br_session *ready[POOL_MAX]; /* oldest first */
+static br_proc *ready[POOL_MAX]; /* oldest first */
 static int nready;
 static unsigned gen; /* bumped by every kick and take: a wake-up is never lost */
 static uint64_t n_pooled, n_cold, n_failures;
+static int64_t max_sessions, launch_timeout_ms;
+static br_pool_load_fn load;
 
 /* Locked: wait on cv for at most `ms`. */
 static void wait_ms(int64_t ms) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    pthread_cond_timedwait(&cv, &mu, &ts);
+    sbx_cond_wait_until(&cv, &mu, sbx_deadline_in(ms));
 }
 
 /* Discard the pooled browsers that died while waiting. */
 static void sweep_dead(void) {
-    br_session *dead[POOL_MAX];
+    br_proc *dead[POOL_MAX];
     int n = 0, kept = 0;
     pthread_mutex_lock(&mu);
     for (int i = 0; i < nready; i++) {
-        if (br_session_usable(ready[i]))
+        if (br_proc_usable(ready[i]))
             ready[kept++] = ready[i];
         else
             dead[n++] = ready[i];
@@ -53,8 +46,8 @@ static void sweep_dead(void) {
     nready = kept;
     pthread_mutex_unlock(&mu);
     for (int i = 0; i < n; i++) {
-        LOG_W("browser", "pool: session=%s died while waiting; discarded", br_session_id(dead[i]));
-        br_session_discard(dead[i]);
+        LOG_W("browser", "pool: session=%s died while waiting; discarded", br_proc_id(dead[i]));
+        br_proc_discard(dead[i]);
     }
 }
 
@@ -62,10 +55,9 @@ static void sweep_dead(void) {
  * and no create is cold-launching (user creates go first on a small machine). */
 static bool room_for_one(void) {
     int in_use, cold;
-    br_sessions_load(&in_use, &cold);
+    load(&in_use, &cold);
     pthread_mutex_lock(&mu);
-    bool ok =
-        !stop && nready < size && in_use + nready < sbx_cfg->browser_max_sessions && cold == 0;
+    bool ok = !stop && nready < size && in_use + nready < max_sessions && cold == 0;
     pthread_mutex_unlock(&mu);
     return ok;
 }
@@ -92,7 +84,7 @@ static void *refill_main(void *arg) {
             continue;
         }
         sbx_err e = {0};
-        br_session *s = br_session_launch(sbx_cfg->browser_launch_timeout_ms, &e);
+        br_proc *s = br_proc_launch(launch_timeout_ms, &e);
         if (!s) {
             backoff = backoff ? backoff * 2 : BACKOFF_FIRST_MS;
             if (backoff > BACKOFF_MAX_MS)
@@ -109,36 +101,39 @@ static void *refill_main(void *arg) {
         /* Creates that began during the launch may have used the room it was meant for. */
         sweep_dead();
         int in_use, cold;
-        br_sessions_load(&in_use, &cold);
+        load(&in_use, &cold);
         pthread_mutex_lock(&mu);
-        bool keep = !stop && nready < size && in_use + nready < sbx_cfg->browser_max_sessions;
+        bool keep = !stop && nready < size && in_use + nready < max_sessions;
         if (keep)
             ready[nready++] = s;
         int n = nready, sz = size;
         pthread_mutex_unlock(&mu);
         if (keep) {
-            LOG_I("browser", "pool: session=%s ready (%d of %d)", br_session_id(s), n, sz);
+            LOG_I("browser", "pool: session=%s ready (%d of %d)", br_proc_id(s), n, sz);
         } else {
-            LOG_D("browser", "pool: session=%s not kept (no room any more)", br_session_id(s));
-            br_session_discard(s);
+            LOG_D("browser", "pool: session=%s not kept (no room any more)", br_proc_id(s));
+            br_proc_discard(s);
         }
     }
     return NULL;
 }
 
-int br_pool_start(sbx_err *e) {
-    if (running || !sbx_cfg || sbx_cfg->browser_pool_size <= 0 || !br_sessions_chromium())
+int br_pool_start(int64_t want, int64_t max, int64_t launch_ms, br_pool_load_fn load_fn,
+                  sbx_err *e) {
+    if (running || want <= 0 || !br_proc_chromium())
         return 0;
+    max_sessions = max;
+    launch_timeout_ms = launch_ms;
+    load = load_fn;
     if (!cv_ready) {
-        pthread_condattr_t ca;
-        pthread_condattr_init(&ca);
-        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-        pthread_cond_init(&cv, &ca);
-        pthread_condattr_destroy(&ca);
+        if (sbx_cond_init_mono(&cv) != 0) {
+            sbx_fail(e, SBX_EINTERNAL, "could not set up the pool's condition variable");
+            return -1;
+        }
         cv_ready = true;
     }
     pthread_mutex_lock(&mu);
-    size = (int)(sbx_cfg->browser_pool_size < POOL_MAX ? sbx_cfg->browser_pool_size : POOL_MAX);
+    size = (int)(want < POOL_MAX ? want : POOL_MAX);
     stop = false;
     pthread_mutex_unlock(&mu);
     if (pthread_create(&thread, NULL, refill_main, NULL) != 0) {
@@ -160,34 +155,34 @@ void br_pool_stop(void) {
     pthread_mutex_unlock(&mu);
     pthread_join(thread, NULL);
     running = false;
-    br_session *left[POOL_MAX];
+    br_proc *left[POOL_MAX];
     pthread_mutex_lock(&mu);
     int n = nready;
-    memcpy(left, ready, sizeof(br_session *) * (size_t)n);
+    memcpy(left, ready, sizeof(br_proc *) * (size_t)n);
     nready = 0;
     size = 0;
     pthread_mutex_unlock(&mu);
     for (int i = 0; i < n; i++)
-        br_session_discard(left[i]);
+        br_proc_discard(left[i]);
 }
 
-br_session *br_pool_take(void) {
+br_proc *br_pool_take(void) {
     for (;;) {
         pthread_mutex_lock(&mu);
-        br_session *s = NULL;
+        br_proc *s = NULL;
         if (nready > 0) {
             s = ready[0];
             nready--;
-            memmove(ready, ready + 1, sizeof(br_session *) * (size_t)nready);
+            memmove(ready, ready + 1, sizeof(br_proc *) * (size_t)nready);
             gen++;
             if (cv_ready)
                 pthread_cond_broadcast(&cv);
         }
         pthread_mutex_unlock(&mu);
-        if (!s || br_session_usable(s))
+        if (!s || br_proc_usable(s))
             return s;
-        LOG_W("browser", "pool: session=%s died while waiting; discarded", br_session_id(s));
-        br_session_discard(s);
+        LOG_W("browser", "pool: session=%s died while waiting; discarded", br_proc_id(s));
+        br_proc_discard(s);
     }
 }
 

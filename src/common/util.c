@@ -133,6 +133,36 @@ int64_t sbx_wall_ms(void) {
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+int64_t sbx_deadline_in(int64_t ms) {
+    return sbx_now_ms() + (ms > 0 ? ms : 0);
+}
+
+int64_t sbx_left_ms(int64_t deadline) {
+    int64_t left = deadline - sbx_now_ms();
+    return left > 0 ? left : 0;
+}
+
+int sbx_cond_init_mono(pthread_cond_t *cv) {
+    pthread_condattr_t ca;
+    int rc = pthread_condattr_init(&ca);
+    if (rc != 0)
+        return rc;
+    rc = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    if (rc == 0)
+        rc = pthread_cond_init(cv, &ca);
+    pthread_condattr_destroy(&ca);
+    return rc;
+}
+
+bool sbx_cond_wait_until(pthread_cond_t *cv, pthread_mutex_t *mu, int64_t deadline) {
+    if (sbx_now_ms() >= deadline)
+        return false;
+    /* The deadline is on CLOCK_MONOTONIC in ms, as is the cv's clock. */
+    struct timespec ts = {(time_t)(deadline / 1000), (long)(deadline % 1000) * 1000000L};
+    pthread_cond_timedwait(cv, mu, &ts);
+    return sbx_now_ms() < deadline;
+}
+
 int sbx_mkdir_p(const char *path, mode_t mode) {
     char tmp[PATH_MAX];
     if (snprintf(tmp, sizeof tmp, "%s", path) >= (int)sizeof tmp) {

@@ -6,6 +6,7 @@
 #ifndef SBX_UTIL_H
 #define SBX_UTIL_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -56,6 +57,24 @@ int64_t sbx_now_ms(void);
 
 /* Wall-clock milliseconds since the epoch. */
 int64_t sbx_wall_ms(void);
+
+/* The deadline `ms` milliseconds from now (sbx_now_ms's clock); a negative `ms` is now. */
+int64_t sbx_deadline_in(int64_t ms);
+
+/* Milliseconds left before `deadline` (0 when it passed). */
+int64_t sbx_left_ms(int64_t deadline);
+
+/* ---- condition variables ---- */
+
+/* Initialize `cv` to time its waits against CLOCK_MONOTONIC (the clock of sbx_now_ms), so a
+ * wall-clock step never stretches or cuts a wait. 0 or an errno value. */
+int sbx_cond_init_mono(pthread_cond_t *cv);
+
+/* Wait on `cv` (with `mu` held, as pthread_cond_timedwait) until it is signalled or the
+ * monotonic `deadline` (sbx_now_ms) passes. Returns false when the deadline has passed (the
+ * caller re-checks its condition either way: wake-ups may be spurious). `cv` must come from
+ * sbx_cond_init_mono. */
+bool sbx_cond_wait_until(pthread_cond_t *cv, pthread_mutex_t *mu, int64_t deadline);
 
 /* ---- files ---- */
 

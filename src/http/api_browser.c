@@ -6,9 +6,11 @@
 #include <strings.h>
 
 #include "../browser/cookies.h"
+#include "../browser/navigate.h"
 #include "../browser/page.h"
 #include "../browser/passthrough.h"
 #include "../browser/session.h"
+#include "../browser/url_policy.h"
 #include "../common/config.h"
 #include "../common/jfield.h"
 #include "../common/log.h"
@@ -263,7 +265,8 @@ static void h_cookies_get(http_req *r) {
         return;
     br_page *p = url ? br_session_page(s, http_query(r, "tabId"), &e) : NULL;
     cJSON *out = NULL;
-    if ((url && !p) || br_cookies_get(s, p, url, &out, &e) != SBX_OK)
+    if ((url && !p) ||
+        br_cookies_get(s, p, url, sbx_cfg->browser_call_timeout_ms, &out, &e) != SBX_OK)
         fail(r, &e);
     else
         http_reply_json(r, 200, out);
@@ -281,7 +284,7 @@ static void h_cookies_set(http_req *r) {
     if (!s)
         return;
     int n = 0;
-    if (br_cookies_set(s, body, &n, &e) != SBX_OK) {
+    if (br_cookies_set(s, body, sbx_cfg->browser_call_timeout_ms, &n, &e) != SBX_OK) {
         fail(r, &e);
     } else {
         cJSON *o = cJSON_CreateObject();
@@ -301,7 +304,8 @@ static void h_cookies_delete(http_req *r) {
         return;
     int n = 0;
     if (br_cookies_delete(s, name && *name ? name : NULL, domain && *domain ? domain : NULL,
-                          path && *path ? path : NULL, &n, &e) != SBX_OK) {
+                          path && *path ? path : NULL, sbx_cfg->browser_call_timeout_ms, &n,
+                          &e) != SBX_OK) {
         fail(r, &e);
     } else {
         cJSON *o = cJSON_CreateObject();

@@ -1,0 +1,671 @@
+/* tab.c -- the tabs of one browser: CDP events, tab set-up, emulation and page calls (see
+ * tab.h and page.h). */
+#define _GNU_SOURCE
+#include "tab.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../common/log.h"
+
+#define MAX_TABS 64
+#define MOBILE_UA                                                                                  \
+    "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "             \
+    "Chrome/156.0.0.0 Mobile Safari/537.36"
+
+struct br_page {
+    br_tabs *t;
+    char tab_id[SBX_ID_LEN];
+    char target_id[64];
+    char cdp_sid[64];
+    char *url, *title;
+    bool closed;
+    char lc_loader[64];
+    unsigned lc_mask;
+    char doc_req[64];
+    int doc_status;
+    bool crashed;       /* its renderer died; a navigation loads it again */
+    bool setup_pending; /* its set-up is queued but not yet known to be in force */
+    char crash_why[32]; /* Chromium's status: "crashed", "killed", "oom", ... */
+};
+
+struct br_tabs {
+    char id[SBX_ID_LEN];
+    cdp_conn *conn;
+    bool mobile;
+    pthread_mutex_t mu; /* everything below */
+    pthread_cond_t cv;  /* signalled on every change a wait looks at */
+    br_page *pages[MAX_TABS];
+    int npages;
+    br_page *current;
+    bool crashed, closing;
+    char crash_why[128];
+};
+
+static const char tab_crashed_msg[] =
+    "the tab's renderer died; navigate the tab to load a page again, or close it";
+
+/* ---- small helpers ---- */
+
+static const char *jstr(const cJSON *o, const char *name) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static void set_str(char **dst, const char *v) {
+    if (!v)
+        return;
+    char *n = strdup(v);
+    if (!n)
+        return;
+    free(*dst);
+    *dst = n;
+}
+
+/* Locked. */
+static br_page *page_by_sid(br_tabs *t, const char *sid) {
+    if (!sid)
+        return NULL;
+    for (int i = 0; i < t->npages; i++)
+        if (!t->pages[i]->closed && strcmp(t->pages[i]->cdp_sid, sid) == 0)
+            return t->pages[i];
+    return NULL;
+}
+
+static br_page *page_by_target(br_tabs *t, const char *tid) {
+    if (!tid)
+        return NULL;
+    for (int i = 0; i < t->npages; i++)
+        if (!t->pages[i]->closed && strcmp(t->pages[i]->target_id, tid) == 0)
+            return t->pages[i];
+    return NULL;
+}
+
+/* Locked: the current tab is closed; the newest open one takes its place. */
+static void pick_current_locked(br_tabs *t) {
+    if (t->current && !t->current->closed)
+        return;
+    t->current = NULL;
+    for (int i = t->npages - 1; i >= 0 && !t->current; i--)
+        if (!t->pages[i]->closed)
+            t->current = t->pages[i];
+}
+
+/* Locked: wait on the tabs' condition variable until signalled or `deadline`. */
+static void wait_locked(br_tabs *t, int64_t deadline) {
+    sbx_cond_wait_until(&t->cv, &t->mu, deadline);
+}
+
+br_tabs *br_tabs_new(const char *id, cdp_conn *conn) {
+    br_tabs *t = calloc(1, sizeof *t);
+    if (!t)
+        return NULL;
+    snprintf(t->id, sizeof t->id, "%s", id);
+    t->conn = conn;
+    pthread_mutex_init(&t->mu, NULL);
+    if (sbx_cond_init_mono(&t->cv) != 0) {
+        pthread_mutex_destroy(&t->mu);
+        free(t);
+        return NULL;
+    }
+    return t;
+}
+
+void br_tabs_free(br_tabs *t) {
+    if (!t)
+        return;
+    for (int i = 0; i < t->npages; i++) {
+        free(t->pages[i]->url);
+        free(t->pages[i]->title);
+        free(t->pages[i]);
+    }
+    pthread_mutex_destroy(&t->mu);
+    pthread_cond_destroy(&t->cv);
+    free(t);
+}
+
+void br_tabs_mark_crashed(br_tabs *t, const char *why) {
+    pthread_mutex_lock(&t->mu);
+    if (!t->crashed && !t->closing) {
+        t->crashed = true;
+        snprintf(t->crash_why, sizeof t->crash_why, "%s", why);
+        LOG_W("browser", "session=%s crashed: %s", t->id, why);
+        pthread_cond_broadcast(&t->cv);
+    }
+    pthread_mutex_unlock(&t->mu);
+}
+
+void br_tabs_set_closing(br_tabs *t) {
+    pthread_mutex_lock(&t->mu);
+    t->closing = true;
+    pthread_cond_broadcast(&t->cv);
+    pthread_mutex_unlock(&t->mu);
+}
+
+bool br_tabs_crashed(br_tabs *t, char *why) {
+    pthread_mutex_lock(&t->mu);
+    bool c = t->crashed;
+    if (why)
+        snprintf(why, 128, "%s", t->crash_why);
+    pthread_mutex_unlock(&t->mu);
+    return c;
+}
+
+bool br_tabs_alive(br_tabs *t) {
+    pthread_mutex_lock(&t->mu);
+    bool a = !t->crashed && !t->closing;
+    pthread_mutex_unlock(&t->mu);
+    return a;
+}
+
+bool br_tabs_mobile(br_tabs *t) {
+    return t->mobile;
+}
+
+/* ---- set-up and emulation ---- */
+
+static void apply_device(br_tabs *t, const char *sid) {
+    if (!t->mobile)
+        return;
+    cJSON *m = cJSON_CreateObject();
+    cJSON_AddNumberToObject(m, "width", 390);
+    cJSON_AddNumberToObject(m, "height", 844);
+    cJSON_AddNumberToObject(m, "deviceScaleFactor", 3);
+    cJSON_AddBoolToObject(m, "mobile", 1);
+    cdp_send(t->conn, sid, "Emulation.setDeviceMetricsOverride", m);
+    cJSON *tc = cJSON_CreateObject();
+    cJSON_AddBoolToObject(tc, "enabled", 1);
+    cJSON_AddNumberToObject(tc, "maxTouchPoints", 5);
+    cdp_send(t->conn, sid, "Emulation.setTouchEmulationEnabled", tc);
+    cJSON *u = cJSON_CreateObject();
+    cJSON_AddStringToObject(u, "userAgent", MOBILE_UA);
+    cJSON_AddStringToObject(u, "platform", "Linux armv8l");
+    cdp_send(t->conn, sid, "Emulation.setUserAgentOverride", u);
+}
+
+/* The tab's set-up, in one round trip (an HTTP thread). It repeats what on_attached queued,
+ * and its replies mean all of it is in force: a new document must not be created before the
+ * emulation and the lifecycle events are on (commands run in order, but Chromium applies some
+ * of them in the renderer, and a navigation that moves the tab to another renderer can
+ * overtake them there). A phone's tab is set up before it is handed out; any other tab before
+ * its first call (page_call), so a create does not wait for a renderer nobody uses yet. */
+static sbx_code page_setup_sync(br_tabs *t, const char *sid, int64_t timeout_ms, sbx_err *e) {
+    cdp_cmd c[6];
+    int n = 0;
+    c[n++] = (cdp_cmd){"Page.enable", NULL};
+    c[n++] = (cdp_cmd){"Page.setLifecycleEventsEnabled", cJSON_CreateRaw("{\"enabled\":true}")};
+    c[n++] = (cdp_cmd){"Network.enable", NULL};
+    if (t->mobile) {
+        c[n++] = (cdp_cmd){"Emulation.setDeviceMetricsOverride",
+                           cJSON_CreateRaw("{\"width\":390,\"height\":844,"
+                                           "\"deviceScaleFactor\":3,\"mobile\":true}")};
+        c[n++] = (cdp_cmd){"Emulation.setTouchEmulationEnabled",
+                           cJSON_CreateRaw("{\"enabled\":true,\"maxTouchPoints\":5}")};
+        cJSON *u = cJSON_CreateObject();
+        cJSON_AddStringToObject(u, "userAgent", MOBILE_UA);
+        cJSON_AddStringToObject(u, "platform", "Linux armv8l");
+        c[n++] = (cdp_cmd){"Emulation.setUserAgentOverride", u};
+    }
+    return cdp_call_all(t->conn, sid, c, n, timeout_ms, e);
+}
+
+/* Set the tab up now unless that is done (two callers racing both send it: harmless). */
+static sbx_code page_setup_now(br_page *p, int64_t timeout_ms, sbx_err *e) {
+    br_tabs *t = p->t;
+    pthread_mutex_lock(&t->mu);
+    bool pending = p->setup_pending;
+    pthread_mutex_unlock(&t->mu);
+    if (!pending)
+        return SBX_OK;
+    sbx_code rc = page_setup_sync(t, p->cdp_sid, timeout_ms, e);
+    if (rc == SBX_OK) {
+        pthread_mutex_lock(&t->mu);
+        p->setup_pending = false;
+        pthread_mutex_unlock(&t->mu);
+    }
+    return rc;
+}
+
+/* ---- CDP events (service thread) ---- */
+
+static void on_attached(br_tabs *t, const cJSON *params) {
+    const char *sid = jstr(params, "sessionId");
+    const cJSON *ti = cJSON_GetObjectItemCaseSensitive(params, "targetInfo");
+    const char *type = jstr(ti, "type");
+    const char *tid = jstr(ti, "targetId");
+    if (!sid || !tid)
+        return;
+    if (!type || strcmp(type, "page") != 0) {
+        cdp_send(t->conn, sid, "Runtime.runIfWaitingForDebugger", NULL);
+        return;
+    }
+    /* Queue the tab's set-up before anyone can see the tab: whatever a handler sends to it
+     * afterwards is ordered behind the emulation. */
+    cdp_send(t->conn, sid, "Page.enable", NULL);
+    cJSON *lc = cJSON_CreateObject();
+    cJSON_AddBoolToObject(lc, "enabled", 1);
+    cdp_send(t->conn, sid, "Page.setLifecycleEventsEnabled", lc);
+    cdp_send(t->conn, sid, "Network.enable", NULL);
+    apply_device(t, sid);
+    cdp_send(t->conn, sid, "Runtime.runIfWaitingForDebugger", NULL);
+    pthread_mutex_lock(&t->mu);
+    if (t->npages < MAX_TABS && !page_by_target(t, tid)) {
+        br_page *p = calloc(1, sizeof *p);
+        if (p && sbx_random_id(p->tab_id) == 0) {
+            p->t = t;
+            snprintf(p->target_id, sizeof p->target_id, "%s", tid);
+            snprintf(p->cdp_sid, sizeof p->cdp_sid, "%s", sid);
+            set_str(&p->url, jstr(ti, "url"));
+            set_str(&p->title, jstr(ti, "title"));
+            p->setup_pending = true;
+            t->pages[t->npages++] = p;
+            if (!t->current || t->current->closed)
+                t->current = p;
+        } else {
+            free(p);
+        }
+    }
+    pthread_cond_broadcast(&t->cv);
+    pthread_mutex_unlock(&t->mu);
+}
+
+static void on_lifecycle(br_tabs *t, const char *sid, const cJSON *params) {
+    br_page *p = page_by_sid(t, sid);
+    const char *frame = jstr(params, "frameId"), *loader = jstr(params, "loaderId"),
+               *name = jstr(params, "name");
+    if (!p || !frame || !loader || !name || strcmp(frame, p->target_id) != 0)
+        return;
+    if (strcmp(name, "init") == 0 || strcmp(loader, p->lc_loader) != 0) {
+        snprintf(p->lc_loader, sizeof p->lc_loader, "%s", loader);
+        p->lc_mask = 0;
+    }
+    if (strcmp(name, "DOMContentLoaded") == 0)
+        p->lc_mask |= BR_LC_DCL;
+    if (strcmp(name, "load") == 0)
+        p->lc_mask |= BR_LC_LOAD;
+    if (strcmp(name, "networkIdle") == 0)
+        p->lc_mask |= BR_LC_IDLE;
+    if (strcmp(name, "networkAlmostIdle") == 0)
+        p->lc_mask |= BR_LC_ALMOST;
+    pthread_cond_broadcast(&t->cv);
+}
+
+static void on_event(void *ud, const char *method, const char *sid, const cJSON *params) {
+    br_tabs *t = ud;
+    char crashed_sid[64] = "";
+    if (strcmp(method, "Target.attachedToTarget") == 0) {
+        on_attached(t, params);
+        return;
+    }
+    if (strcmp(method, "Page.javascriptDialogOpening") == 0) {
+        cJSON *a = cJSON_CreateObject();
+        cJSON_AddBoolToObject(a, "accept", 0);
+        cdp_send(t->conn, sid, "Page.handleJavaScriptDialog", a);
+        return;
+    }
+    pthread_mutex_lock(&t->mu);
+    if (strcmp(method, "Page.lifecycleEvent") == 0) {
+        on_lifecycle(t, sid, params);
+    } else if (strcmp(method, "Network.responseReceived") == 0) {
+        br_page *p = page_by_sid(t, sid);
+        const char *type = jstr(params, "type"), *frame = jstr(params, "frameId"),
+                   *req = jstr(params, "requestId");
+        const cJSON *resp = cJSON_GetObjectItemCaseSensitive(params, "response");
+        const cJSON *st = cJSON_GetObjectItemCaseSensitive(resp, "status");
+        if (p && type && frame && req && cJSON_IsNumber(st) && strcmp(type, "Document") == 0 &&
+            strcmp(frame, p->target_id) == 0) {
+            snprintf(p->doc_req, sizeof p->doc_req, "%s", req);
+            p->doc_status = st->valueint;
+        }
+    } else if (strcmp(method, "Target.targetInfoChanged") == 0) {
+        const cJSON *ti = cJSON_GetObjectItemCaseSensitive(params, "targetInfo");
+        br_page *p = page_by_target(t, jstr(ti, "targetId"));
+        if (p) {
+            set_str(&p->url, jstr(ti, "url"));
+            set_str(&p->title, jstr(ti, "title"));
+        }
+    } else if (strcmp(method, "Target.detachedFromTarget") == 0) {
+        br_page *p = page_by_sid(t, jstr(params, "sessionId"));
+        if (p)
+            p->closed = true;
+        pthread_cond_broadcast(&t->cv);
+    } else if (strcmp(method, "Target.targetDestroyed") == 0) {
+        br_page *p = page_by_target(t, jstr(params, "targetId"));
+        if (p)
+            p->closed = true;
+        pthread_cond_broadcast(&t->cv);
+    } else if (strcmp(method, "Target.targetCrashed") == 0 ||
+               strcmp(method, "Inspector.targetCrashed") == 0) {
+        /* A renderer died: the tabs it drew are dead until navigated again (Chromium answers
+         * nothing sent to them meanwhile), the session and its other tabs live on. */
+        br_page *p = sid ? page_by_sid(t, sid) : page_by_target(t, jstr(params, "targetId"));
+        const char *status = jstr(params, "status"); /* only Target.targetCrashed has it */
+        if (p && (!p->crashed || status)) {
+            if (!p->crashed)
+                LOG_W("browser", "session=%s tab=%s renderer died (%s)", t->id, p->tab_id,
+                      status ? status : "crashed");
+            p->crashed = true;
+            snprintf(p->crash_why, sizeof p->crash_why, "%s", status ? status : "crashed");
+            snprintf(crashed_sid, sizeof crashed_sid, "%s", p->cdp_sid);
+            pthread_cond_broadcast(&t->cv);
+        }
+    } else if (strcmp(method, "Inspector.targetReloadedAfterCrash") == 0) {
+        br_page *p = page_by_sid(t, sid);
+        if (p)
+            p->crashed = false;
+    }
+    pick_current_locked(t);
+    pthread_mutex_unlock(&t->mu);
+    if (crashed_sid[0])
+        cdp_fail_session(t->conn, crashed_sid, SBX_ETABCRASHED, tab_crashed_msg);
+}
+
+static void on_close(void *ud, const char *why) {
+    br_tabs_mark_crashed(ud, why);
+}
+
+cdp_handlers br_tabs_handlers(br_tabs *t) {
+    return (cdp_handlers){on_event, on_close, t};
+}
+
+/* ---- opening, listing and closing tabs ---- */
+
+/* A call's outcome: a broken connection means the browser is gone. */
+static sbx_code note_broken(br_tabs *t, sbx_code rc) {
+    if (rc == SBX_ECRASHED)
+        br_tabs_mark_crashed(t, "the DevTools connection broke");
+    return rc;
+}
+
+static sbx_code crashed_err(br_tabs *t, sbx_err *e) {
+    if (br_tabs_crashed(t, NULL))
+        return sbx_fail(e, SBX_ECRASHED, "the session's Chromium died; the session is gone");
+    return SBX_OK;
+}
+
+sbx_code br_tabs_open(br_tabs *t, bool mobile, int64_t to, char first_id[SBX_ID_LEN], sbx_err *e) {
+    t->mobile = mobile;
+    cdp_cmd c[] = {
+        {"Target.setDiscoverTargets", cJSON_CreateRaw("{\"discover\":true}")},
+        {"Target.setAutoAttach",
+         cJSON_CreateRaw("{\"autoAttach\":true,"
+                         "\"waitForDebuggerOnStart\":true,\"flatten\":true}")},
+    };
+    sbx_code rc = cdp_call_all(t->conn, NULL, c, 2, to, e);
+    if (rc != SBX_OK)
+        return rc;
+    int64_t deadline = sbx_deadline_in(3000);
+    pthread_mutex_lock(&t->mu);
+    while (!t->current && !t->crashed && sbx_now_ms() < deadline)
+        wait_locked(t, deadline);
+    br_page *first = t->current;
+    pthread_mutex_unlock(&t->mu);
+    if (!first) {
+        cJSON *a = cJSON_CreateObject();
+        cJSON_AddStringToObject(a, "url", "about:blank");
+        rc = cdp_call(t->conn, NULL, "Target.createTarget", a, to, NULL, e);
+        deadline = sbx_deadline_in(to);
+        pthread_mutex_lock(&t->mu);
+        while (rc == SBX_OK && !t->current && !t->crashed && sbx_now_ms() < deadline)
+            wait_locked(t, deadline);
+        first = t->current;
+        pthread_mutex_unlock(&t->mu);
+        if (rc != SBX_OK)
+            return rc;
+        if (!first)
+            return sbx_fail(e, SBX_EUNAVAIL, "Chromium opened no tab");
+    }
+    /* A desktop session's first tab is set up before its first call, not here: a fresh
+     * Chromium's renderer takes ~80 ms more to answer, and the create need not wait for it. */
+    if (mobile && (rc = page_setup_now(first, to, e)) != SBX_OK)
+        return rc;
+    memcpy(first_id, first->tab_id, SBX_ID_LEN);
+    return SBX_OK;
+}
+
+br_page *br_tabs_page(br_tabs *t, const char *tab_id, sbx_err *e) {
+    pthread_mutex_lock(&t->mu);
+    br_page *p = NULL;
+    if (!tab_id || !*tab_id) {
+        p = t->current;
+        if (!p)
+            sbx_fail(e, SBX_ENOTFOUND, "the session has no open tab; create one");
+    } else {
+        for (int i = 0; i < t->npages && !p; i++)
+            if (!t->pages[i]->closed && strcmp(t->pages[i]->tab_id, tab_id) == 0)
+                p = t->pages[i];
+        if (!p)
+            sbx_fail(e, SBX_ENOTFOUND, "no tab %s in this session", tab_id);
+    }
+    pthread_mutex_unlock(&t->mu);
+    return p;
+}
+
+static cJSON *tabs_json_locked(br_tabs *t) {
+    cJSON *arr = cJSON_CreateArray();
+    for (int i = 0; i < t->npages; i++) {
+        br_page *p = t->pages[i];
+        if (p->closed)
+            continue;
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "tabId", p->tab_id);
+        cJSON_AddStringToObject(o, "url", p->url ? p->url : "");
+        cJSON_AddStringToObject(o, "title", p->title ? p->title : "");
+        cJSON_AddBoolToObject(o, "active", p == t->current);
+        cJSON_AddBoolToObject(o, "crashed", p->crashed);
+        cJSON_AddItemToArray(arr, o);
+    }
+    return arr;
+}
+
+cJSON *br_tabs_json(br_tabs *t, bool refresh) {
+    /* Refresh titles and URLs (title changes do not always raise targetInfoChanged). */
+    cJSON *res = NULL;
+    sbx_err e;
+    if (refresh && cdp_call(t->conn, NULL, "Target.getTargets", NULL, 5000, &res, &e) == SBX_OK) {
+        const cJSON *infos = cJSON_GetObjectItemCaseSensitive(res, "targetInfos");
+        const cJSON *ti;
+        pthread_mutex_lock(&t->mu);
+        cJSON_ArrayForEach(ti, infos) {
+            br_page *p = page_by_target(t, jstr(ti, "targetId"));
+            if (p) {
+                set_str(&p->url, jstr(ti, "url"));
+                set_str(&p->title, jstr(ti, "title"));
+            }
+        }
+        pthread_mutex_unlock(&t->mu);
+        cJSON_Delete(res);
+    }
+    pthread_mutex_lock(&t->mu);
+    cJSON *arr = tabs_json_locked(t);
+    pthread_mutex_unlock(&t->mu);
+    return arr;
+}
+
+void br_tabs_add_json(br_tabs *t, cJSON *o) {
+    pthread_mutex_lock(&t->mu);
+    cJSON_AddItemToObject(o, "tabs", tabs_json_locked(t));
+    pthread_mutex_unlock(&t->mu);
+}
+
+sbx_code br_tabs_browser_call(br_tabs *t, const char *method, cJSON *params, int64_t timeout_ms,
+                              cJSON **result, sbx_err *e) {
+    if (result)
+        *result = NULL;
+    if (crashed_err(t, e) != SBX_OK) {
+        cJSON_Delete(params);
+        return SBX_ECRASHED;
+    }
+    return note_broken(t, cdp_call(t->conn, NULL, method, params, timeout_ms, result, e));
+}
+
+sbx_code br_tabs_create(br_tabs *t, int64_t timeout_ms, br_page **page, char tab[SBX_ID_LEN],
+                        sbx_err *e) {
+    cJSON *c = cJSON_CreateObject();
+    cJSON_AddStringToObject(c, "url", "about:blank");
+    cJSON *res = NULL;
+    int64_t deadline = sbx_deadline_in(timeout_ms);
+    sbx_code rc = cdp_call(t->conn, NULL, "Target.createTarget", c, timeout_ms, &res, e);
+    if (rc != SBX_OK)
+        return rc;
+    char tid[64];
+    snprintf(tid, sizeof tid, "%s", jstr(res, "targetId") ? jstr(res, "targetId") : "");
+    cJSON_Delete(res);
+    pthread_mutex_lock(&t->mu);
+    br_page *p = NULL;
+    while (!(p = page_by_target(t, tid)) && !t->crashed && sbx_now_ms() < deadline)
+        wait_locked(t, deadline);
+    if (p) {
+        t->current = p;
+        memcpy(tab, p->tab_id, SBX_ID_LEN);
+    }
+    bool crashed = t->crashed;
+    pthread_mutex_unlock(&t->mu);
+    if (crashed)
+        return sbx_fail(e, SBX_ECRASHED, "the session's Chromium died");
+    if (!p)
+        return sbx_fail(e, SBX_ETIMEOUT, "the new tab did not attach in time");
+    /* As for a session's first tab: a desktop tab is set up before its first call (~20 ms
+     * for a new renderer), a phone's before it is handed out. */
+    if (t->mobile && (rc = page_setup_now(p, sbx_left_ms(deadline), e)) != SBX_OK)
+        return rc;
+    *page = p;
+    return SBX_OK;
+}
+
+sbx_code br_tabs_close(br_tabs *t, const char *tab_id, int64_t timeout_ms, sbx_err *e) {
+    br_page *p = br_tabs_page(t, tab_id, e);
+    if (!p)
+        return SBX_ENOTFOUND;
+    cJSON *c = cJSON_CreateObject();
+    cJSON_AddStringToObject(c, "targetId", p->target_id);
+    sbx_code rc = cdp_call(t->conn, NULL, "Target.closeTarget", c, timeout_ms, NULL, e);
+    if (rc != SBX_OK)
+        return rc;
+    pthread_mutex_lock(&t->mu);
+    p->closed = true;
+    pick_current_locked(t);
+    pthread_mutex_unlock(&t->mu);
+    return SBX_OK;
+}
+
+/* ---- page calls ---- */
+
+/* One command (cmds[0], with its result) or a batch; a broken connection marks the browser
+ * crashed. */
+static sbx_code page_call(br_page *p, const cdp_cmd *cmds, int n, int64_t timeout_ms,
+                          cJSON **result, sbx_err *e) {
+    br_tabs *t = p->t;
+    if (result)
+        *result = NULL;
+    if (crashed_err(t, e) != SBX_OK) {
+        for (int i = 0; i < n; i++)
+            cJSON_Delete(cmds[i].params);
+        return SBX_ECRASHED;
+    }
+    pthread_mutex_lock(&t->mu);
+    bool crashed = p->crashed, dead_tab = crashed && strcmp(cmds[0].method, "Page.navigate") != 0;
+    char why[sizeof p->crash_why];
+    snprintf(why, sizeof why, "%s", p->crash_why);
+    pthread_mutex_unlock(&t->mu);
+    sbx_code rc = SBX_OK;
+    if (dead_tab)
+        rc = sbx_fail(e, SBX_ETABCRASHED, "%s (%s)", tab_crashed_msg, why);
+    else if (!crashed) /* a crashed tab answers nothing until a navigation: set it up after */
+        rc = page_setup_now(p, timeout_ms, e);
+    if (rc != SBX_OK) {
+        for (int i = 0; i < n; i++)
+            cJSON_Delete(cmds[i].params);
+        return rc;
+    }
+    rc = note_broken(t, n == 1 ? cdp_call(t->conn, p->cdp_sid, cmds[0].method, cmds[0].params,
+                                          timeout_ms, result, e)
+                               : cdp_call_all(t->conn, p->cdp_sid, cmds, n, timeout_ms, e));
+    if (rc == SBX_ETIMEOUT && e) {
+        /* Say what usually causes it and what helps (closing the tab ends its renderer). */
+        char what[200];
+        snprintf(what, sizeof what, "%.199s", e->msg);
+        sbx_fail(e, SBX_ETIMEOUT,
+                 "%s: the page is not answering (a script busy in a long or endless loop?); "
+                 "close the tab (DELETE .../tabs/{tabId}) and open a new one",
+                 what);
+    }
+    return rc;
+}
+
+sbx_code br_page_call(br_page *p, const char *method, cJSON *params, int64_t timeout_ms,
+                      cJSON **result, sbx_err *e) {
+    cdp_cmd one = {method, params};
+    return page_call(p, &one, 1, timeout_ms, result, e);
+}
+
+sbx_code br_page_call_all(br_page *p, const cdp_cmd *cmds, int n, int64_t timeout_ms, sbx_err *e) {
+    return page_call(p, cmds, n, timeout_ms, NULL, e);
+}
+
+sbx_code br_page_eval(br_page *p, const char *expression, int64_t timeout_ms, cJSON **value,
+                      sbx_err *e) {
+    if (value)
+        *value = NULL;
+    cJSON *a = cJSON_CreateObject();
+    cJSON_AddStringToObject(a, "expression", expression);
+    cJSON_AddBoolToObject(a, "awaitPromise", 1);
+    cJSON_AddBoolToObject(a, "returnByValue", 1);
+    cJSON_AddBoolToObject(a, "userGesture", 1);
+    cJSON *res = NULL;
+    sbx_code rc = br_page_call(p, "Runtime.evaluate", a, timeout_ms, &res, e);
+    if (rc != SBX_OK)
+        return rc;
+    const cJSON *ex = cJSON_GetObjectItemCaseSensitive(res, "exceptionDetails");
+    if (ex) {
+        const cJSON *exc = cJSON_GetObjectItemCaseSensitive(ex, "exception");
+        const char *msg = jstr(exc, "description");
+        if (!msg)
+            msg = jstr(ex, "text");
+        sbx_fail(e, SBX_EINVAL, "JavaScript error: %s", msg ? msg : "exception");
+        cJSON_Delete(res);
+        return SBX_EINVAL;
+    }
+    const cJSON *r = cJSON_GetObjectItemCaseSensitive(res, "result");
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(r, "value");
+    if (value)
+        *value = v ? cJSON_Duplicate(v, 1) : cJSON_CreateNull();
+    cJSON_Delete(res);
+    return SBX_OK;
+}
+
+bool br_page_is_mobile(const br_page *p) {
+    return p->t->mobile;
+}
+
+/* ---- what navigate.c waits for ---- */
+
+sbx_code br_page_wait_loaded(br_page *p, const char *loader, unsigned need, int64_t deadline,
+                             int *status) {
+    br_tabs *t = p->t;
+    pthread_mutex_lock(&t->mu);
+    while (!t->crashed && !t->closing && !p->closed && !p->crashed &&
+           !(strcmp(p->lc_loader, loader) == 0 && (p->lc_mask & need) == need) &&
+           sbx_now_ms() < deadline)
+        wait_locked(t, deadline);
+    bool ok = strcmp(p->lc_loader, loader) == 0 && (p->lc_mask & need) == need;
+    bool gone = t->crashed || t->closing;
+    bool tab_crashed = !ok && p->crashed, closed = !ok && p->closed;
+    *status = strcmp(p->doc_req, loader) == 0 ? p->doc_status : 0;
+    pthread_mutex_unlock(&t->mu);
+    if (gone)
+        return SBX_ECRASHED;
+    if (tab_crashed)
+        return SBX_ETABCRASHED;
+    if (closed)
+        return SBX_ENOTFOUND;
+    return ok ? SBX_OK : SBX_ETIMEOUT;
+}
+
+void br_page_revived(br_page *p) {
+    pthread_mutex_lock(&p->t->mu);
+    p->crashed = false;
+    pthread_mutex_unlock(&p->t->mu);
+}
