@@ -30,6 +30,7 @@ struct br_session {
     br_proc *proc;
     br_tabs *tabs;
     bool mobile;
+    char owner[BR_OWNER_LEN]; /* who created it; set before it is listed, constant after */
     int64_t created_wall, created_mono;
     /* reg_mu */
     br_state state;
@@ -163,7 +164,8 @@ void br_sessions_load(int *in_use, int *cold_launches) {
     pthread_mutex_unlock(&reg_mu);
 }
 
-sbx_code br_session_create(bool mobile, char sid[SBX_ID_LEN], char tab[SBX_ID_LEN], sbx_err *e) {
+sbx_code br_session_create(bool mobile, const char *owner, char sid[SBX_ID_LEN],
+                           char tab[SBX_ID_LEN], sbx_err *e) {
     if (!br_proc_chromium())
         return sbx_fail(e, SBX_EUNAVAIL,
                         "no Chromium found: install chromium or set CHROMIUM_PATH");
@@ -186,6 +188,8 @@ sbx_code br_session_create(bool mobile, char sid[SBX_ID_LEN], char tab[SBX_ID_LE
         char id[SBX_ID_LEN];
         memcpy(id, br_proc_id(proc), SBX_ID_LEN);
         br_session *s = session_new(proc, e);
+        if (s)
+            snprintf(s->owner, sizeof s->owner, "%s", owner ? owner : "");
         rc = s ? publish(s, mobile, tab, e) : e->code;
         pooled = rc == SBX_OK;
         if (pooled)
@@ -206,8 +210,10 @@ sbx_code br_session_create(bool mobile, char sid[SBX_ID_LEN], char tab[SBX_ID_LE
         cold--;
         pthread_mutex_unlock(&reg_mu);
         br_pool_kick();
-        if (s)
+        if (s) {
             memcpy(sid, s->id, SBX_ID_LEN);
+            snprintf(s->owner, sizeof s->owner, "%s", owner ? owner : "");
+        }
         rc = s ? publish(s, mobile, tab, e) : e->code;
     }
     if (rc == SBX_OK)
@@ -232,16 +238,19 @@ static void unlist_locked(br_session *s) {
     s->state = BR_GONE;
 }
 
-static br_session *find_locked(const char *id) {
+/* reg_mu held: the listed session `id` as `viewer` may see it (NULL: any owner). */
+static br_session *find_locked(const char *id, const char *viewer) {
     br_session *s = reg;
     while (s && strcmp(s->id, id) != 0)
         s = s->next;
+    if (s && viewer && strcmp(s->owner, viewer) != 0)
+        return NULL; /* someone else's: answered exactly like a session that does not exist */
     return s;
 }
 
-br_session *br_session_get(const char *id, sbx_err *e) {
+br_session *br_session_get(const char *id, const char *viewer, sbx_err *e) {
     pthread_mutex_lock(&reg_mu);
-    br_session *s = find_locked(id);
+    br_session *s = find_locked(id, viewer);
     if (!s) {
         pthread_mutex_unlock(&reg_mu);
         sbx_fail(e, SBX_ENOTFOUND, "no browser session %s", id);
@@ -299,9 +308,9 @@ static void end_unlisted(br_session *s, bool now) {
         br_proc_kill(s->proc);
 }
 
-sbx_code br_session_delete(const char *id, sbx_err *e) {
+sbx_code br_session_delete(const char *id, const char *viewer, sbx_err *e) {
     pthread_mutex_lock(&reg_mu);
-    br_session *s = find_locked(id);
+    br_session *s = find_locked(id, viewer);
     if (!s) {
         pthread_mutex_unlock(&reg_mu);
         return sbx_fail(e, SBX_ENOTFOUND, "no browser session %s", id);
@@ -314,14 +323,16 @@ sbx_code br_session_delete(const char *id, sbx_err *e) {
     return SBX_OK;
 }
 
-cJSON *br_session_list(void) {
+cJSON *br_session_list(const char *viewer) {
     cJSON *arr = cJSON_CreateArray();
     pthread_mutex_lock(&reg_mu);
     for (br_session *s = reg; s; s = s->next) {
-        if (note_crash_locked(s))
+        if ((viewer && strcmp(s->owner, viewer) != 0) || note_crash_locked(s))
             continue;
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "sessionId", s->id);
+        if (!viewer)
+            cJSON_AddStringToObject(o, "owner", s->owner);
         cJSON_AddStringToObject(o, "device", s->mobile ? "mobile" : "desktop");
         time_t secs = (time_t)(s->created_wall / 1000);
         struct tm tm;
@@ -435,7 +446,7 @@ void br_session_devtools(br_session *s, int *port, char *path) {
 
 bool br_session_touch(const char *id) {
     pthread_mutex_lock(&reg_mu);
-    br_session *s = find_locked(id);
+    br_session *s = find_locked(id, NULL);
     bool ok = s && br_tabs_alive(s->tabs);
     if (ok)
         s->last_used = sbx_now_ms();

@@ -39,19 +39,26 @@ int br_sessions_count(void);
  * Chromium now (what the pool weighs before it launches one). */
 void br_sessions_load(int *in_use, int *cold_launches);
 
+/* Ownership: a session belongs to the `owner` (an opaque caller id, copied, at most
+ * BR_OWNER_LEN - 1 bytes) that created it. A `viewer` argument names who asks: a session
+ * owned by someone else is SBX_ENOTFOUND for it and missing from its list (no existence
+ * oracle); viewer NULL is an administrator, who sees every session (lists then show "owner"). */
+#define BR_OWNER_LEN 32
+
 /* Create a listed session (checks BROWSER_MAX_SESSIONS) from a pooled browser, else from a
  * new launch. Fills its id and first tab's id. */
-sbx_code br_session_create(bool mobile, char sid[SBX_ID_LEN], char tab[SBX_ID_LEN], sbx_err *e);
+sbx_code br_session_create(bool mobile, const char *owner, char sid[SBX_ID_LEN],
+                           char tab[SBX_ID_LEN], sbx_err *e);
 
 /* Borrow a session: SBX_ENOTFOUND, or SBX_ECRASHED once for a crashed one (then it is gone). */
-br_session *br_session_get(const char *id, sbx_err *e);
+br_session *br_session_get(const char *id, const char *viewer, sbx_err *e);
 void br_session_put(br_session *s);
 /* br_session_put after a call that answered `rc`: a reported SBX_ECRASHED removes the session
  * at once (a crash is answered with 502 once, then the session is gone). */
 void br_session_done(br_session *s, sbx_code rc);
-sbx_code br_session_delete(const char *id, sbx_err *e);
-/* {"sessions": [...]} */
-cJSON *br_session_list(void);
+sbx_code br_session_delete(const char *id, const char *viewer, sbx_err *e);
+/* {"sessions": [...]}: the viewer's sessions (every session, with "owner", for NULL). */
+cJSON *br_session_list(const char *viewer);
 
 /* The tab `tab_id` (NULL or "": the current tab) or SBX_ENOTFOUND. */
 br_page *br_session_page(br_session *s, const char *tab_id, sbx_err *e);

@@ -20,10 +20,16 @@ static void fail(http_req *r, const sbx_err *e) {
     http_reply_error(r, e);
 }
 
+/* Who asks, for the session registry: NULL (every session) for an admin, else the caller's
+ * own token id, so that another token's session is a 404 and missing from lists. */
+static const char *viewer(const http_req *r) {
+    return r->admin ? NULL : r->owner;
+}
+
 /* Borrow the session named by the first path parameter, or answer the error. */
 static br_session *session_of(http_req *r) {
     sbx_err e = {0};
-    br_session *s = br_session_get(r->params[0], &e);
+    br_session *s = br_session_get(r->params[0], viewer(r), &e);
     if (!s)
         fail(r, &e);
     return s;
@@ -49,7 +55,7 @@ static void h_create(http_req *r) {
         return;
     }
     char sid[SBX_ID_LEN], tab[SBX_ID_LEN];
-    if (br_session_create(strcmp(device, "mobile") == 0, sid, tab, &e) != SBX_OK) {
+    if (br_session_create(strcmp(device, "mobile") == 0, r->owner, sid, tab, &e) != SBX_OK) {
         fail(r, &e);
         return;
     }
@@ -60,12 +66,12 @@ static void h_create(http_req *r) {
 }
 
 static void h_list(http_req *r) {
-    http_reply_json(r, 200, br_session_list());
+    http_reply_json(r, 200, br_session_list(viewer(r)));
 }
 
 static void h_delete(http_req *r) {
     sbx_err e = {0};
-    if (br_session_delete(r->params[0], &e) != SBX_OK) {
+    if (br_session_delete(r->params[0], viewer(r), &e) != SBX_OK) {
         fail(r, &e);
         return;
     }

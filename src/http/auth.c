@@ -23,17 +23,26 @@ sbx_code auth_check(const char *authorization, auth_identity *who, sbx_err *e) {
         token++;
     const char *master = sbx_cfg->auth_token ? sbx_cfg->auth_token : "";
     if (*master && sbx_const_eq(token, master)) {
+        snprintf(who->id, sizeof who->id, "master");
         snprintf(who->label, sizeof who->label, "master");
         who->master = true;
         who->scopes = ~0u;
         return SBX_OK;
     }
     who->master = false;
-    return tokens_lookup(token, who->label, sizeof who->label, &who->scopes, e);
+    char id[TOKENS_ID_LEN];
+    sbx_code rc = tokens_lookup(token, id, who->label, sizeof who->label, &who->scopes, e);
+    if (rc == SBX_OK)
+        snprintf(who->id, sizeof who->id, "%s", id);
+    return rc;
 }
 
 bool auth_allows(const auth_identity *who, const char *scope) {
     if (who->master || !scope)
         return true;
     return (who->scopes & tokens_scope_bit(scope)) != 0;
+}
+
+bool auth_is_admin(const auth_identity *who) {
+    return who->master || (who->scopes & tokens_scope_bit("admin")) != 0;
 }

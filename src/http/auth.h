@@ -11,6 +11,7 @@
 #include "../common/err.h"
 
 typedef struct auth_identity {
+    char id[24];     /* who owns what this caller creates: "master" or the scoped token's id */
     char label[64];  /* "master" or the scoped token's label */
     bool master;     /* the master token holds every scope */
     unsigned scopes; /* TOKEN_SCOPE_* bits of a scoped token */
@@ -23,5 +24,9 @@ sbx_code auth_check(const char *authorization, auth_identity *who, sbx_err *e);
 
 /* True when `who` may use a route needing `scope` ("exec", "browser", "admin"). */
 bool auth_allows(const auth_identity *who, const char *scope);
+
+/* True when `who` sees and manages every session (the master token, or the "admin" scope);
+ * anyone else sees only the sessions created with its own token. */
+bool auth_is_admin(const auth_identity *who);
 
 #endif

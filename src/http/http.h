@@ -33,6 +33,9 @@ typedef struct http_req {
     size_t body_len;
     const char *token_label; /* who called: "master" or a scoped token's label (NULL: nobody) */
     bool authenticated;      /* a valid token came (always true but on open routes) */
+    const char *owner;       /* the caller's token id ("master" for the master token): what it
+                              * creates belongs to it (NULL: nobody) */
+    bool admin;              /* the caller sees and manages every session, not only its own */
     struct http_conn *conn;  /* private to server.c */
 } http_req;
 

@@ -712,6 +712,8 @@ static void on_headers(struct http_conn *c, const char *method, const char *url)
     if (auth_check(authz, &c->who, &e) == SBX_OK) {
         c->req.token_label = c->who.label;
         c->req.authenticated = true;
+        c->req.owner = c->who.id;
+        c->req.admin = auth_is_admin(&c->who);
     } else if (!open) {
         http_reply_error(&c->req, &e);
         return;

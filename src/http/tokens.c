@@ -19,7 +19,7 @@
 #define MAX_TOKENS 1024
 
 typedef struct token {
-    char id[17];
+    char id[TOKENS_ID_LEN];
     char label[64];
     char hash[65];
     unsigned scopes;
@@ -147,7 +147,8 @@ void tokens_free(void) {
     pthread_mutex_unlock(&mu);
 }
 
-sbx_code tokens_lookup(const char *presented, char *label, size_t n, unsigned *scopes, sbx_err *e) {
+sbx_code tokens_lookup(const char *presented, char id[TOKENS_ID_LEN], char *label, size_t n,
+                       unsigned *scopes, sbx_err *e) {
     char hash[65];
     sha256_hex(presented, strlen(presented), hash);
     int64_t now = sbx_wall_ms();
@@ -160,6 +161,7 @@ sbx_code tokens_lookup(const char *presented, char *label, size_t n, unsigned *s
             rc = sbx_fail(e, SBX_EUNAUTH, "this token expired; ask an admin for a new one");
             break;
         }
+        snprintf(id, TOKENS_ID_LEN, "%s", tokens[i].id);
         snprintf(label, n, "%s", tokens[i].label);
         *scopes = tokens[i].scopes;
         rc = SBX_OK;

@@ -23,8 +23,11 @@ unsigned tokens_scope_bit(const char *name);
 int tokens_load(sbx_err *e);
 void tokens_free(void);
 
-/* Find a live token by its presented secret. On success fills label (size n) and *scopes. */
-sbx_code tokens_lookup(const char *presented, char *label, size_t n, unsigned *scopes, sbx_err *e);
+/* Find a live token by its presented secret. On success fills id (TOKENS_ID_LEN bytes), label
+ * (size n) and *scopes. */
+#define TOKENS_ID_LEN 17
+sbx_code tokens_lookup(const char *presented, char id[TOKENS_ID_LEN], char *label, size_t n,
+                       unsigned *scopes, sbx_err *e);
 
 /* Mint a token. *out = {id, token, label, scopes, createdAt, expiresAt} (caller frees); the
  * secret appears only in this reply. */
