@@ -31,6 +31,7 @@
 #include "zygote.h"
 
 #define MAX_RUNS_TRACKED 256
+#define STOP_WAIT_MS     2000         /* exec_shutdown's wait for killed runs to finish */
 #define CODE_ARG_MAX     (100 * 1024) /* larger programs go through a file in the run's /tmp */
 
 static char *python;
@@ -105,15 +106,28 @@ void exec_shutdown(void) {
         if (live[i])
             sandbox_kill(live[i]);
     pthread_cond_broadcast(&slot_cv);
-    int64_t deadline = sbx_now_ms() + 10000;
+    pthread_mutex_unlock(&mu);
+    upload_cancel_all();
+    /* Killed runs end at once; a run whose thread is blocked handing output to a streaming
+     * client that does not read ends when the server closes that connection, after this. */
+    int64_t deadline = sbx_now_ms() + STOP_WAIT_MS;
+    pthread_mutex_lock(&mu);
     while (running > 0 && sbx_now_ms() < deadline) {
         pthread_mutex_unlock(&mu);
         usleep(10000);
         pthread_mutex_lock(&mu);
     }
+    int left = running;
     pthread_mutex_unlock(&mu);
     zygote_stop();
     zygote_on = false;
+    if (left > 0) { /* they still use curl and the interpreter's path: keep both */
+        LOG_W("exec",
+              "%d run(s) still finishing after %d ms (a client not reading their "
+              "stream); they end when the server closes the connections",
+              left, STOP_WAIT_MS);
+        return;
+    }
     if (curl_ready) {
         curl_global_cleanup();
         curl_ready = false;
