@@ -35,13 +35,13 @@
 #define STOP_WAIT_MS     2000         /* exec_shutdown's wait for killed runs to finish */
 #define CODE_ARG_MAX     (100 * 1024) /* larger programs go through a file in the run's /tmp */
 
-static char *python;
+static char *python; /* set once by exec_init; kept for the process's life (read by any thread) */
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t slot_cv;
 static int running;
 static bool stopping;
 static bool curl_ready;
-static bool zygote_on; /* EXEC_MODE=zygote and the zygote thread runs */
+static atomic_bool zygote_on; /* EXEC_MODE=zygote and the zygote thread runs */
 static sandbox_child *live[MAX_RUNS_TRACKED];
 static uint64_t started_zygote, started_cold; /* under mu */
 
@@ -154,8 +154,6 @@ void exec_shutdown(void) {
         curl_global_cleanup();
         curl_ready = false;
     }
-    free(python);
-    python = NULL;
 }
 
 cJSON *exec_health(void) {

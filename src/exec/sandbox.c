@@ -454,7 +454,7 @@ struct sandbox_child {
     atomic_bool killed; /* sandboxd sent it SIGKILL (deadline, quota, client gone, shutdown) */
     atomic_bool over_quota; /* ... because its dirs outgrew the disk quota (the supervisor) */
     bool got_status;
-    bool reaped;
+    atomic_bool reaped; /* read by sandbox_kill from exec_shutdown's thread too */
     int exit_code, signo;
     pthread_t sup;
     bool sup_running;
