@@ -14,6 +14,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,17 +33,39 @@
 #include "zygote.h"
 
 #define MAX_RUNS_TRACKED 256
+#define STOP_WAIT_MS     2000         /* exec_shutdown's wait for killed runs to finish */
 #define CODE_ARG_MAX     (100 * 1024) /* larger programs go through a file in the run's /tmp */
 
-static char *python;
+static char *python; /* set once by exec_init; kept for the process's life (read by any thread) */
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t slot_cv;
 static int running;
 static bool stopping;
 static bool curl_ready;
-static bool zygote_on; /* EXEC_MODE=zygote and the zygote thread runs */
+static atomic_bool zygote_on; /* EXEC_MODE=zygote and the zygote thread runs */
 static sandbox_child *live[MAX_RUNS_TRACKED];
 static uint64_t started_zygote, started_cold; /* under mu */
+
+const char *const exec_kill_reasons[EXEC_KILL_COUNT] = {
+    "timeout", "client_gone", "disk_quota", "file_size", "cpu_time", "shutdown", "zygote_lost"};
+const char *const exec_violation_kinds[EXEC_VIOL_COUNT] = {"network", "filesystem", "process",
+                                                           "kernel", "limit"};
+static atomic_ullong n_kills[EXEC_KILL_COUNT], n_viol[EXEC_VIOL_COUNT], n_truncated,
+    n_refused_incomplete;
+
+void exec_stats_get(exec_stats *out) {
+    memset(out, 0, sizeof *out);
+    pthread_mutex_lock(&mu);
+    out->started_zygote = started_zygote;
+    out->started_cold = started_cold;
+    pthread_mutex_unlock(&mu);
+    for (int i = 0; i < EXEC_KILL_COUNT; i++)
+        out->kills[i] = atomic_load(&n_kills[i]);
+    for (int i = 0; i < EXEC_VIOL_COUNT; i++)
+        out->violations[i] = atomic_load(&n_viol[i]);
+    out->output_truncated = atomic_load(&n_truncated);
+    out->refused_incomplete = atomic_load(&n_refused_incomplete);
+}
 
 /* Every run's environment (HOME is added per run: its work dir, /work inside). */
 static const char *const k_run_env[] = {
@@ -106,21 +129,32 @@ void exec_shutdown(void) {
         if (live[i])
             sandbox_kill(live[i]);
     pthread_cond_broadcast(&slot_cv);
-    int64_t deadline = sbx_now_ms() + 10000;
+    pthread_mutex_unlock(&mu);
+    upload_cancel_all();
+    /* Killed runs end at once; a run whose thread is blocked handing output to a streaming
+     * client that does not read ends when the server closes that connection, after this. */
+    int64_t deadline = sbx_now_ms() + STOP_WAIT_MS;
+    pthread_mutex_lock(&mu);
     while (running > 0 && sbx_now_ms() < deadline) {
         pthread_mutex_unlock(&mu);
         usleep(10000);
         pthread_mutex_lock(&mu);
     }
+    int left = running;
     pthread_mutex_unlock(&mu);
     zygote_stop();
     zygote_on = false;
+    if (left > 0) { /* they still use curl and the interpreter's path: keep both */
+        LOG_W("exec",
+              "%d run(s) still finishing after %d ms (a client not reading their "
+              "stream); they end when the server closes the connections",
+              left, STOP_WAIT_MS);
+        return;
+    }
     if (curl_ready) {
         curl_global_cleanup();
         curl_ready = false;
     }
-    free(python);
-    python = NULL;
 }
 
 cJSON *exec_health(void) {
@@ -440,6 +474,32 @@ static void finish_later(sandbox_child *child, int slot, const char *id, const c
     finish(&here);
 }
 
+/* The counters of one ended run: why it was killed (if it was), what was refused. */
+static void count_run(attempt *a, bool lost, cJSON *viol) {
+    pthread_mutex_lock(&mu);
+    bool stop = stopping;
+    pthread_mutex_unlock(&mu);
+    int why = a->timed_out                                   ? EXEC_KILL_TIMEOUT
+              : a->client_gone                               ? EXEC_KILL_CLIENT_GONE
+              : lost                                         ? EXEC_KILL_ZYGOTE_LOST
+              : sandbox_over_quota(a->child)                 ? EXEC_KILL_DISK_QUOTA
+              : a->sig == SIGXFSZ                            ? EXEC_KILL_FILE_SIZE
+              : a->sig == SIGXCPU                            ? EXEC_KILL_CPU_TIME
+              : stop && (a->sig == SIGKILL || a->code == -1) ? EXEC_KILL_SHUTDOWN
+                                                             : -1;
+    if (why >= 0)
+        atomic_fetch_add(&n_kills[why], 1);
+    if (a->out.buf.truncated || a->err.buf.truncated)
+        atomic_fetch_add(&n_truncated, 1);
+    cJSON *v;
+    cJSON_ArrayForEach(v, viol) {
+        const char *kind = cJSON_GetStringValue(cJSON_GetObjectItem(v, "kind"));
+        for (int i = 0; kind && i < EXEC_VIOL_COUNT; i++)
+            if (!strcmp(kind, exec_violation_kinds[i]))
+                atomic_fetch_add(&n_viol[i], 1);
+    }
+}
+
 static void close_stream(stream *s) {
     if (s->fd >= 0)
         close(s->fd);
@@ -453,7 +513,11 @@ cJSON *exec_run(const exec_request *rq, exec_output_fn fn, void *ctx, sbx_err *e
                  "install python3)");
         return NULL;
     }
-    if (sandbox_check(e) != SBX_OK || take_slot(e) != SBX_OK)
+    if (sandbox_check(e) != SBX_OK) {
+        atomic_fetch_add(&n_refused_incomplete, 1);
+        return NULL;
+    }
+    if (take_slot(e) != SBX_OK)
         return NULL;
     int64_t t0 = sbx_now_ms();
     char id[SBX_ID_LEN], dir[PATH_MAX - 64], work[PATH_MAX], tmp[PATH_MAX - 32], codefile[PATH_MAX];
@@ -587,7 +651,9 @@ cJSON *exec_run(const exec_request *rq, exec_output_fn fn, void *ctx, sbx_err *e
         cJSON_AddStringToObject(res, "signal", sigabbrev_np(a.sig) ? sigabbrev_np(a.sig) : "?");
     else
         cJSON_AddNullToObject(res, "signal");
-    cJSON_AddItemToObject(res, "violations", sandbox_violations(a.child));
+    cJSON *viol = sandbox_violations(a.child);
+    count_run(&a, lost, viol);
+    cJSON_AddItemToObject(res, "violations", viol);
     cJSON_AddBoolToObject(res, "truncated", a.out.buf.truncated || a.err.buf.truncated);
     cJSON_AddStringToObject(res, "runId", id);
     LOG_I("exec", "run=%s ended: exit %d signal %d%s in %lld ms", id, a.code, a.sig,

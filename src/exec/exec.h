@@ -22,6 +22,36 @@ void exec_shutdown(void);
 /* {"python": "/usr/bin/python3" or null, "sandbox": {layer: bool, ...}, ...}; caller frees. */
 cJSON *exec_health(void);
 
+/* Why sandboxd (or the kernel, at a limit) ended a run before its program did: the label of
+ * sandboxd_exec_kills_total{reason}. */
+enum {
+    EXEC_KILL_TIMEOUT,     /* its timeoutMs passed */
+    EXEC_KILL_CLIENT_GONE, /* its streaming client left or stopped reading */
+    EXEC_KILL_DISK_QUOTA,  /* work dir + /tmp outgrew the quota */
+    EXEC_KILL_FILE_SIZE,   /* SIGXFSZ: EXEC_FILE_SIZE_MB */
+    EXEC_KILL_CPU_TIME,    /* SIGXCPU: its CPU time limit */
+    EXEC_KILL_SHUTDOWN,    /* the server stopped under it */
+    EXEC_KILL_ZYGOTE_LOST, /* the zygote it came from died under it (it was not run again) */
+    EXEC_KILL_COUNT
+};
+extern const char *const exec_kill_reasons[EXEC_KILL_COUNT];
+
+/* The kinds of sandboxd_exec_violations_total{kind} (sandbox.h's violation kinds). */
+#define EXEC_VIOL_COUNT 5
+extern const char *const exec_violation_kinds[EXEC_VIOL_COUNT];
+
+/* Counters since start, for /metrics. */
+typedef struct exec_stats {
+    uint64_t started_zygote, started_cold; /* runs started, by path */
+    uint64_t kills[EXEC_KILL_COUNT];       /* by exec_kill_reasons */
+    uint64_t violations[EXEC_VIOL_COUNT];  /* refusals recorded, by exec_violation_kinds */
+    uint64_t output_truncated;             /* runs whose stdout or stderr hit EXEC_OUTPUT_BYTES */
+    uint64_t refused_incomplete;           /* runs refused (503): a sandbox layer is missing */
+} exec_stats;
+
+/* A consistent-enough snapshot (each counter atomic). Any thread. */
+void exec_stats_get(exec_stats *out);
+
 typedef struct exec_request {
     const char *code;
     int64_t timeout_ms;

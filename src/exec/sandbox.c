@@ -452,8 +452,9 @@ struct sandbox_child {
     int zpidfd;         /* zygote runs: a pidfd of the zygote that started it */
     int donefd;         /* zygote runs: the done pipe's read end (nonblocking) */
     atomic_bool killed; /* sandboxd sent it SIGKILL (deadline, quota, client gone, shutdown) */
+    atomic_bool over_quota; /* ... because its dirs outgrew the disk quota (the supervisor) */
     bool got_status;
-    bool reaped;
+    atomic_bool reaped; /* read by sandbox_kill from exec_shutdown's thread too */
     int exit_code, signo;
     pthread_t sup;
     bool sup_running;
@@ -588,6 +589,7 @@ static void check_disk(sandbox_child *c) {
         snprintf(det, sizeof det, "disk quota of %lld MiB (work dir + /tmp) exceeded",
                  (long long)(c->disk_bytes >> 20));
         add_viol(c, "limit", det);
+        atomic_store(&c->over_quota, true);
         atomic_store(&c->killed, true);
         if (c->pidfd >= 0) /* not sandbox_kill: the owner thread may be reaping right now */
             (void)syscall(SYS_pidfd_send_signal, c->pidfd, SIGKILL, NULL, 0);
@@ -1553,6 +1555,10 @@ void sandbox_kill(sandbox_child *c) {
         kill(c->pid, SIGKILL);
     if (!g_probe.userns)
         sbx_kill_group(c->pid);
+}
+
+bool sandbox_over_quota(sandbox_child *c) {
+    return c && atomic_load(&c->over_quota);
 }
 
 int sandbox_donefd(const sandbox_child *c) {

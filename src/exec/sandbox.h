@@ -120,6 +120,9 @@ void sandbox_kill(sandbox_child *c);
  * zygote's end to show when the run's init was killed from outside. */
 bool sandbox_lost_with_zygote(sandbox_child *c);
 
+/* Whether the supervisor killed the child for outgrowing its disk quota. Any thread. */
+bool sandbox_over_quota(sandbox_child *c);
+
 /* The refusals the supervisor saw so far, as an array of {"kind", "detail"} (kinds: "network",
  * "filesystem", "process", "kernel", "limit"). Caller frees. Never NULL on success. */
 cJSON *sandbox_violations(sandbox_child *c);

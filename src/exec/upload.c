@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,17 @@
 
 #define MAX_FILES 1000
 #define MAX_DEPTH 16
+
+static atomic_bool g_cancel; /* upload_cancel_all: every transfer ends, no new one starts */
+
+void upload_cancel_all(void) {
+    atomic_store(&g_cancel, true);
+}
+
+/* libcurl's progress callback: nonzero aborts the transfer (CURLE_ABORTED_BY_CALLBACK). */
+static int progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un) {
+    return atomic_load(&g_cancel) ? 1 : 0;
+}
 
 static size_t collect(char *p, size_t size, size_t n, void *arg) {
     sbx_buf_add(arg, p, size * n); /* capped: a huge reply is cut, not fatal */
@@ -90,7 +102,9 @@ static void send_one(int dirfd, const char *name, const char *rel, const char *u
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, collect);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &reply);
-    CURLcode rc = curl_easy_perform(h);
+    curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, progress);
+    curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+    CURLcode rc = atomic_load(&g_cancel) ? CURLE_ABORTED_BY_CALLBACK : curl_easy_perform(h);
     long status = 0;
     if (rc == CURLE_OK) {
         curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);

@@ -16,4 +16,8 @@
  * {filename, url, status[, error]} (caller frees; never NULL). */
 cJSON *upload_dir(const char *work_dir, const char *url, const char *token, bool public_);
 
+/* Shutdown: abort every transfer in flight within about a second (libcurl's progress callback)
+ * and start no more; their entries say "Callback aborted". Any thread; not undone. */
+void upload_cancel_all(void);
+
 #endif

@@ -9,6 +9,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +48,7 @@ static const char *const k_thread_env[] = {"OPENBLAS_NUM_THREADS=1", "OMP_NUM_TH
 #define READY_WAIT_MS 120000
 #define BACKOFF_MIN   100
 #define BACKOFF_MAX   5000
+#define STOP_WAIT_MS  3000
 
 /* One zygote: a tier of the preload list, kept alive by its own thread. */
 typedef struct zyg {
@@ -62,8 +64,8 @@ typedef struct zyg {
 } zyg;
 
 static struct {
-    bool stopping;
-    int wake; /* eventfd: stop now */
+    atomic_bool stopping; /* written by zygote_stop, read by the tier threads */
+    int wake;             /* eventfd: stop now */
     char *python, *preload;
     char **envp;
     zyg tier[2];
@@ -85,8 +87,8 @@ static void pause_ms(int ms) {
     (void)poll(&p, 1, ms);
 }
 
-/* Log the zygote's stderr line by line. */
-static void log_lines(int fd, sbx_buf *acc) {
+/* Log the zygote's stderr line by line: one read (the fd is nonblocking); what read returned. */
+static ssize_t log_once(int fd, sbx_buf *acc) {
     char buf[4096];
     ssize_t n = read(fd, buf, sizeof buf);
     if (n > 0)
@@ -108,6 +110,7 @@ static void log_lines(int fd, sbx_buf *acc) {
         LOG_W("zygote", "%s", acc->data);
         acc->len = 0;
     }
+    return n;
 }
 
 static bool take_ready(zyg *z, int ctrl, int64_t t0) {
@@ -205,7 +208,7 @@ static void run_once(zyg *z) {
     z->pidfd = sandbox_pollfd(child);
     pthread_mutex_unlock(&z->mu);
     bool ready = false;
-    while (!Z.stopping) {
+    while (!atomic_load(&Z.stopping)) {
         struct pollfd p[4] = {{.fd = ready ? -1 : ctrl[0], .events = POLLIN},
                               {.fd = logp[0], .events = POLLIN},
                               {.fd = sandbox_pollfd(child), .events = POLLIN},
@@ -214,7 +217,7 @@ static void run_once(zyg *z) {
         if (r < 0 && errno != EINTR)
             break;
         if (p[1].revents)
-            log_lines(logp[0], &acc);
+            (void)log_once(logp[0], &acc);
         if (p[1].revents & POLLHUP && !(p[1].revents & POLLIN)) {
             close(logp[0]);
             logp[0] = -1;
@@ -243,13 +246,19 @@ out:
         sandbox_kill(child);
         int code = 0, sig = 0;
         sandbox_wait(child, sbx_now_ms() + 5000, &code, &sig);
-        if (!Z.stopping)
+        if (!atomic_load(&Z.stopping))
             LOG_W("zygote", "%s: exited (code %d, signal %d) after %lld ms", z->name, code, sig,
                   (long long)(sbx_now_ms() - t0));
         sandbox_free(child);
     }
-    if (logp[0] >= 0) /* its last words */
-        log_lines(logp[0], &acc);
+    /* its last words: what is in the pipe now, never waiting for more (when the spawn failed,
+     * our own write end is still open and a blocking read would never return) */
+    if (logp[1] >= 0)
+        close(logp[1]);
+    logp[1] = -1;
+    if (logp[0] >= 0 && fcntl(logp[0], F_SETFL, O_NONBLOCK) == 0)
+        for (int i = 0; i < 64 && log_once(logp[0], &acc) > 0; i++)
+            ;
     int fds[] = {ctrl[0], ctrl[1], logp[0], logp[1], so, driver, devnull};
     for (size_t i = 0; i < sizeof fds / sizeof *fds; i++)
         if (fds[i] >= 0)
@@ -262,10 +271,10 @@ out:
 static void *zygote_main(void *arg) {
     zyg *z = arg;
     int backoff = BACKOFF_MIN;
-    while (!Z.stopping) {
+    while (!atomic_load(&Z.stopping)) {
         int64_t t0 = sbx_now_ms();
         run_once(z);
-        if (Z.stopping)
+        if (atomic_load(&Z.stopping))
             break;
         if (sbx_now_ms() - t0 > 30000)
             backoff = BACKOFF_MIN; /* it served a while: a fresh failure, not a crash loop */
@@ -319,18 +328,30 @@ int zygote_start(const char *python, const char *const *envp, sbx_err *e) {
 }
 
 void zygote_stop(void) {
-    Z.stopping = true;
+    atomic_store(&Z.stopping, true);
     uint64_t one = 1;
     if (Z.wake >= 0)
         (void)!write(Z.wake, &one, sizeof one);
+    /* Each thread ends within its bounded waits (a spawn's 10 s at worst, a dying zygote's
+     * 5 s); past STOP_WAIT_MS the process exits with it still there: its memory stays. */
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += STOP_WAIT_MS / 1000;
+    bool all = true;
     for (int i = 0; i < 2; i++) {
         zyg *z = &Z.tier[i];
-        if (z->thread_up)
-            pthread_join(z->thread, NULL);
+        if (z->thread_up && pthread_timedjoin_np(z->thread, NULL, &until) != 0) {
+            LOG_E("zygote", "%s: its thread did not stop within %d ms; leaving it", z->name,
+                  STOP_WAIT_MS);
+            all = false;
+            continue;
+        }
         z->thread_up = false;
         cJSON_Delete(z->modules);
         z->modules = NULL;
     }
+    if (!all)
+        return;
     if (Z.wake >= 0)
         close(Z.wake);
     Z.wake = -1;
