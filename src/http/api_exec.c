@@ -23,8 +23,8 @@ static void sse_run_free(void *arg) {
 
 static int sse_output(void *ctx, int stream, const char *data, size_t len) {
     http_stream *s = ctx;
-    if (stream == 3) /* an SSE comment: shows whether the client is still there */
-        return http_stream_write(s, ": keep-alive\n\n", 14);
+    if (stream == 3) /* is the client still there? (the reader sends the keep-alives) */
+        return http_stream_alive(s);
     cJSON *o = cJSON_CreateObject();
     const char *event = stream == 0 ? "start" : stream == 1 ? "stdout" : "stderr";
     char *copy = strndup(data, len);

@@ -19,8 +19,9 @@ enum { TOKEN_SCOPE_EXEC = 1, TOKEN_SCOPE_BROWSER = 2, TOKEN_SCOPE_ADMIN = 4 };
 /* Scope name → bit (0 when unknown). */
 unsigned tokens_scope_bit(const char *name);
 
-/* Load DATA_DIR/tokens.json (absent = no tokens). -1 with `e` filled when it is unreadable. */
-int tokens_load(sbx_err *e);
+/* Load <dir>/tokens.json (absent = no tokens), where the store lives from now on (`dir` is
+ * DATA_DIR; main thread, before serving). -1 with `e` filled when it is unreadable. */
+int tokens_load(const char *dir, sbx_err *e);
 void tokens_free(void);
 
 /* Find a live token by its presented secret. On success fills label (size n) and *scopes. */
