@@ -95,8 +95,8 @@ static void token_create(http_req *r) {
         http_reply_error(r, &e);
         return;
     }
-    if (!*label || strlen(label) > 63) {
-        http_fail(r, SBX_EINVAL, "field 'label' must be 1 to 63 characters");
+    if (!*label || strlen(label) > TOKENS_LABEL_MAX) {
+        http_fail(r, SBX_EINVAL, "field 'label' must be 1 to %d characters", TOKENS_LABEL_MAX);
         return;
     }
     scopes = cJSON_GetObjectItemCaseSensitive(body, "scopes");

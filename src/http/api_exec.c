@@ -68,7 +68,7 @@ static void execute(http_req *r) {
     exec_request rq = {.timeout_ms = sbx_cfg->exec_timeout_ms};
     if (!body || jf_only(body, "code|timeoutMs|fileUploadUrl|uploadToken|public", &e) ||
         jf_string(body, "code", true, &rq.code, &e) ||
-        jf_int(body, "timeoutMs", false, 1, 120000, &rq.timeout_ms, &e) ||
+        jf_int(body, "timeoutMs", false, 1, SBX_EXEC_TIMEOUT_MS_MAX, &rq.timeout_ms, &e) ||
         jf_string(body, "fileUploadUrl", false, &rq.upload_url, &e) ||
         jf_string(body, "uploadToken", false, &rq.upload_token, &e) ||
         jf_bool(body, "public", false, &rq.public_, &e)) {

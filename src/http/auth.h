@@ -9,11 +9,12 @@
 #include <stdbool.h>
 
 #include "../common/err.h"
+#include "tokens.h"
 
 typedef struct auth_identity {
-    char label[64];  /* "master" or the scoped token's label */
-    bool master;     /* the master token holds every scope */
-    unsigned scopes; /* TOKEN_SCOPE_* bits of a scoped token */
+    char label[TOKENS_LABEL_MAX + 1]; /* "master" or the scoped token's label */
+    bool master;                      /* the master token holds every scope */
+    unsigned scopes;                  /* TOKEN_SCOPE_* bits of a scoped token */
 } auth_identity;
 
 /* Set the master token (main thread, before serving; the string must outlive the server). */

@@ -19,7 +19,7 @@
 
 typedef struct token {
     char id[17];
-    char label[64];
+    char label[TOKENS_LABEL_MAX + 1];
     char hash[65];
     unsigned scopes;
     int64_t created_ms, expires_ms; /* expires_ms 0 = never */

@@ -16,6 +16,9 @@
 
 enum { TOKEN_SCOPE_EXEC = 1, TOKEN_SCOPE_BROWSER = 2, TOKEN_SCOPE_ADMIN = 4 };
 
+/* Longest token label, in bytes (the store and auth_identity keep it in LABEL_MAX + 1). */
+#define TOKENS_LABEL_MAX 63
+
 /* Scope name → bit (0 when unknown). */
 unsigned tokens_scope_bit(const char *name);
 
