@@ -5,12 +5,14 @@
 
 #include "../common/config.h"
 #include "../common/jfield.h"
+#include "../common/util.h"
 #include "../exec/exec.h"
 #include "http.h"
 
 typedef struct sse_run {
     exec_request rq;
     char *code, *url, *token;
+    http_stream *s;
 } sse_run;
 
 static void sse_run_free(void *arg) {
@@ -22,7 +24,10 @@ static void sse_run_free(void *arg) {
 }
 
 static int sse_output(void *ctx, int stream, const char *data, size_t len) {
-    http_stream *s = ctx;
+    sse_run *run = ctx;
+    http_stream *s = run->s;
+    if (stream == 0) /* the run started: a stalled reader must not hold it past its end */
+        http_stream_deadline(s, sbx_now_ms() + run->rq.timeout_ms);
     if (stream == 3) /* is the client still there? (the reader sends the keep-alives) */
         return http_stream_alive(s);
     cJSON *o = cJSON_CreateObject();
@@ -40,7 +45,8 @@ static int sse_output(void *ctx, int stream, const char *data, size_t len) {
 static void sse_produce(http_stream *s, void *arg) {
     sse_run *run = arg;
     sbx_err e = {0};
-    cJSON *res = exec_run(&run->rq, sse_output, s, &e);
+    run->s = s;
+    cJSON *res = exec_run(&run->rq, sse_output, run, &e);
     if (!res) {
         res = cJSON_CreateObject();
         cJSON *err = cJSON_AddObjectToObject(res, "error");

@@ -16,6 +16,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <cjson/cJSON.h>
 
@@ -91,6 +92,12 @@ void http_reply_stream(http_req *r, int status, const char *content_type, http_s
  * each write is repaired to well-formed UTF-8 on its own, so a write must hold whole
  * characters (http_stream_sse writes whole frames). */
 int http_stream_write(http_stream *s, const void *data, size_t len);
+
+/* The producer's own deadline (sbx_now_ms clock; 0: none), e.g. a run's: a write that waits
+ * for a reader that takes nothing gives up at it, once, returning -1 (the producer should end
+ * its work) while the stream stays open for what the producer writes last (which waits for
+ * the reader again, at most CONN_TIMEOUT_S). Without it such a write waits CONN_TIMEOUT_S. */
+void http_stream_deadline(http_stream *s, int64_t deadline_ms);
 
 /* 0 while the client is there, -1 once it left (writes nothing: SSE streams get their
  * keep-alive comments from the reader's side, once a second of silence). */

@@ -2,8 +2,9 @@
  * the connection's thread through libmicrohttpd's content-reader callback (see sse.h).
  *
  * A producer that finds the ring full waits for the reader, at most the stall time
- * (CONN_TIMEOUT_S): a client that reads nothing for that long counts as gone, so a stalled
- * reader cannot hold a run past its own deadline by more than that. A silent SSE stream sends
+ * (CONN_TIMEOUT_S: a client that reads nothing for that long counts as gone) and at most
+ * until the producer's own deadline (http_stream_deadline), so a stalled reader cannot hold
+ * a run past its deadline. A silent SSE stream sends
  * one comment line (SSE_KEEPALIVE) per SSE_KEEPALIVE_MS of silence.
  */
 #include "sse.h"
@@ -27,8 +28,9 @@ struct http_stream {
     char ring[SSE_RING_BYTES];
     size_t head, len;
     bool producer_done, client_gone;
-    bool sse;  /* text/event-stream: keep-alive comments while silent */
-    bool text; /* a text body: writes are repaired to well-formed UTF-8 */
+    bool sse;            /* text/event-stream: keep-alive comments while silent */
+    bool text;           /* a text body: writes are repaired to well-formed UTF-8 */
+    int64_t deadline_ms; /* the producer's own deadline (0: none; see http_stream_deadline) */
     int refs;
     http_stream_fn fn;
     void *arg;
@@ -143,21 +145,33 @@ void sse_stream_client_gone(http_stream *s) {
     pthread_mutex_unlock(&s->mu);
 }
 
-/* Copy `len` bytes into the ring, waiting while it is full. */
+/* Copy `len` bytes into the ring, waiting while it is full: at most the stall time (then the
+ * client counts as gone), and at most until the producer's deadline (then this write fails,
+ * once: the producer should end its work; the stream stays open for its last words). */
 static int ring_put(http_stream *s, const char *p, size_t len) {
     pthread_mutex_lock(&s->mu);
     while (len) {
-        /* A reader that takes nothing for the stall time counts as gone: the producer (a run,
-         * say) must not be held past its own deadline by a stalled client. */
-        struct timespec until;
-        deadline_in(&until, stall_ms);
-        while (s->len == SSE_RING_BYTES && !s->client_gone)
-            if (pthread_cond_timedwait(&s->cv, &s->mu, &until) == ETIMEDOUT &&
-                s->len == SSE_RING_BYTES) {
+        int64_t stall_until = sbx_now_ms() + stall_ms;
+        while (s->len == SSE_RING_BYTES && !s->client_gone) {
+            int64_t now = sbx_now_ms();
+            if (s->deadline_ms && now >= s->deadline_ms) {
+                s->deadline_ms = 0;
+                pthread_mutex_unlock(&s->mu);
+                LOG_I("http", "a streaming client is not reading; its producer's deadline passed");
+                return -1;
+            }
+            if (now >= stall_until) {
                 s->client_gone = true;
                 LOG_W("http", "a streaming client read nothing for %lld ms; ending its stream",
                       (long long)stall_ms);
+                break;
             }
+            int64_t until =
+                s->deadline_ms && s->deadline_ms < stall_until ? s->deadline_ms : stall_until;
+            struct timespec ts;
+            deadline_in(&ts, until - now);
+            pthread_cond_timedwait(&s->cv, &s->mu, &ts);
+        }
         if (s->client_gone) {
             pthread_mutex_unlock(&s->mu);
             return -1;
@@ -176,6 +190,13 @@ static int ring_put(http_stream *s, const char *p, size_t len) {
     }
     pthread_mutex_unlock(&s->mu);
     return 0;
+}
+
+void http_stream_deadline(http_stream *s, int64_t deadline_ms) {
+    pthread_mutex_lock(&s->mu);
+    s->deadline_ms = deadline_ms;
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
 }
 
 int http_stream_write(http_stream *s, const void *data, size_t len) {

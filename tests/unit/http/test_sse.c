@@ -1,6 +1,7 @@
 /* test_sse.c -- the streamed-body ring: order across wrap-around under a blocking producer,
- * keep-alives while silent, the end, a client that left or stalls, UTF-8 repair of text
- * streams, and the SSE frame format. No server: the ring is driven directly. */
+ * keep-alives while silent, the end, a client that left or stalls, the producer's deadline,
+ * UTF-8 repair of text streams, and the SSE frame format. No server: the ring is driven directly.
+ */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -121,6 +122,22 @@ int main(void) {
     int64_t waited = sbx_now_ms() - t0;
     CHECK(waited >= 150 && waited < 2000);
     CHECK(http_stream_alive(s) == -1);
+    sse_stream_unref(s);
+    sse_stream_unref(s);
+
+    /* the producer's deadline: a write into a full ring gives up at it, once, and the
+     * stream stays open (the next write waits for the reader again) */
+    sse_set_stall_ms(5000);
+    s = sse_stream_new("application/octet-stream");
+    CHECK(http_stream_write(s, fill, SSE_RING_BYTES) == 0);
+    t0 = sbx_now_ms();
+    http_stream_deadline(s, t0 + 150);
+    CHECK(http_stream_write(s, "x", 1) == -1);
+    waited = sbx_now_ms() - t0;
+    CHECK(waited >= 100 && waited < 2000);
+    CHECK(http_stream_alive(s) == 0);
+    sse_stream_read(s, fill, 10, 100); /* room for the last words */
+    CHECK(http_stream_write(s, "last", 4) == 0);
     free(fill);
     sse_stream_unref(s);
     sse_stream_unref(s);
