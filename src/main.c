@@ -24,6 +24,7 @@
 #include "common/sweep.h"
 #include "common/util.h"
 #include "exec/exec.h"
+#include "http/auth.h"
 #include "http/openapi.h"
 #include "http/router.h"
 #include "http/server.h"
@@ -158,7 +159,8 @@ int main(int argc, char **argv) {
     wipe_token_from_environment();
     log_init((enum log_level)log_level_parse(sbx_cfg->log_level));
 
-    if (!sbx_cfg->auth_token || !*sbx_cfg->auth_token) {
+    const char *master = sbx_cfg->auth_token; /* or the development token minted below */
+    if (!master || !*master) {
         if (!sbx_cfg->dev_mode) {
             fprintf(stderr, "sandboxd: AUTH_TOKEN is required: set it to a long random secret "
                             "(e.g. AUTH_TOKEN=$(head -c 24 /dev/urandom | base64)), or pass "
@@ -166,13 +168,13 @@ int main(int argc, char **argv) {
             config_free();
             return 2;
         }
-        char token[SBX_ID_LEN];
+        static char token[SBX_ID_LEN];
         if (sbx_random_id(token) < 0) {
             fprintf(stderr, "sandboxd: no randomness for a development token\n");
             config_free();
             return 2;
         }
-        ((sbx_config *)sbx_cfg)->auth_token = strdup(token);
+        master = token;
         fprintf(stderr,
                 "\n"
                 "  ************************************************************\n"
@@ -182,7 +184,7 @@ int main(int argc, char **argv) {
                 "  *  Authorization: Bearer %s  *\n"
                 "  ************************************************************\n\n",
                 token);
-    } else if (strlen(sbx_cfg->auth_token) < 16) {
+    } else if (strlen(master) < 16) {
         LOG_W("main", "AUTH_TOKEN is shorter than 16 characters; use a long random secret");
     }
 
@@ -192,7 +194,8 @@ int main(int argc, char **argv) {
         config_free();
         return 2;
     }
-    if (tokens_load(&e) < 0) {
+    auth_init(master);
+    if (tokens_load(sbx_cfg->data_dir, &e) < 0) {
         fprintf(stderr, "sandboxd: %s\n", e.msg);
         config_free();
         return 2;
@@ -210,7 +213,12 @@ int main(int argc, char **argv) {
     }
     api_core_mark_start();
     int port = 0;
-    if (server_start(&port, &e) != SBX_OK) {
+    server_opts so = {.host = sbx_cfg->host,
+                      .port = (int)sbx_cfg->port,
+                      .max_body_bytes = sbx_cfg->max_body_bytes,
+                      .max_connections = (int)sbx_cfg->max_connections,
+                      .conn_timeout_s = (int)sbx_cfg->conn_timeout_s};
+    if (server_start(&so, &port, &e) != SBX_OK) {
         fprintf(stderr, "sandboxd: %s\n", e.msg);
         exec_shutdown();
         browser_shutdown();

@@ -395,7 +395,7 @@ static void pump(attempt *a, int64_t deadline, bool early, exec_output_fn fn, vo
         int64_t now = sbx_now_ms();
         if (now >= deadline || a->client_gone) {
             if (!a->exited) {
-                a->timed_out = !a->client_gone;
+                a->timed_out = now >= deadline; /* a stream's write may give up at it too */
                 sandbox_kill(a->child);
                 sandbox_wait(a->child, sbx_now_ms() + 5000, &a->code, &a->sig);
                 a->exited = true;

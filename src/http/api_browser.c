@@ -38,7 +38,7 @@ static br_session *session_of(http_req *r) {
 static bool timeout_field(http_req *r, const cJSON *body, int64_t *to) {
     sbx_err e = {0};
     *to = sbx_cfg->browser_call_timeout_ms;
-    if (jf_int(body, "timeoutMs", false, 1, 600000, to, &e) != SBX_OK) {
+    if (jf_int(body, "timeoutMs", false, 1, SBX_BROWSER_CALL_TIMEOUT_MS_MAX, to, &e) != SBX_OK) {
         fail(r, &e);
         return false;
     }

@@ -9,7 +9,6 @@
 #include "http.h"
 #include "metrics.h"
 #include "openapi.h"
-#include "server.h"
 #include "tokens.h"
 #include "../common/jfield.h"
 
@@ -30,7 +29,7 @@ static void health(http_req *r) {
         return;
     }
     cJSON_AddNumberToObject(root, "uptimeMs", (double)(sbx_now_ms() - started_ms));
-    cJSON_AddNumberToObject(root, "inflight", server_inflight());
+    cJSON_AddNumberToObject(root, "inflight", http_inflight());
     cJSON_AddItemToObject(root, "exec", exec_health());
     cJSON_AddItemToObject(root, "browser", browser_health());
     http_reply_json(r, 200, root);
@@ -51,7 +50,7 @@ static void metrics(http_req *r) {
     sbx_buf_init(&b, 4 * 1024 * 1024);
     metrics_render(&b);
     sbx_buf_addf(&b, "# TYPE sandboxd_http_inflight gauge\nsandboxd_http_inflight %d\n",
-                 server_inflight());
+                 http_inflight());
     browser_stats bs;
     browser_stats_get(&bs);
     sbx_buf_addf(&b,
@@ -96,8 +95,8 @@ static void token_create(http_req *r) {
         http_reply_error(r, &e);
         return;
     }
-    if (!*label || strlen(label) > 63) {
-        http_fail(r, SBX_EINVAL, "field 'label' must be 1 to 63 characters");
+    if (!*label || strlen(label) > TOKENS_LABEL_MAX) {
+        http_fail(r, SBX_EINVAL, "field 'label' must be 1 to %d characters", TOKENS_LABEL_MAX);
         return;
     }
     scopes = cJSON_GetObjectItemCaseSensitive(body, "scopes");

@@ -5,12 +5,14 @@
 
 #include "../common/config.h"
 #include "../common/jfield.h"
+#include "../common/util.h"
 #include "../exec/exec.h"
 #include "http.h"
 
 typedef struct sse_run {
     exec_request rq;
     char *code, *url, *token;
+    http_stream *s;
 } sse_run;
 
 static void sse_run_free(void *arg) {
@@ -22,9 +24,12 @@ static void sse_run_free(void *arg) {
 }
 
 static int sse_output(void *ctx, int stream, const char *data, size_t len) {
-    http_stream *s = ctx;
-    if (stream == 3) /* an SSE comment: shows whether the client is still there */
-        return http_stream_write(s, ": keep-alive\n\n", 14);
+    sse_run *run = ctx;
+    http_stream *s = run->s;
+    if (stream == 0) /* the run started: a stalled reader must not hold it past its end */
+        http_stream_deadline(s, sbx_now_ms() + run->rq.timeout_ms);
+    if (stream == 3) /* is the client still there? (the reader sends the keep-alives) */
+        return http_stream_alive(s);
     cJSON *o = cJSON_CreateObject();
     const char *event = stream == 0 ? "start" : stream == 1 ? "stdout" : "stderr";
     char *copy = strndup(data, len);
@@ -40,7 +45,8 @@ static int sse_output(void *ctx, int stream, const char *data, size_t len) {
 static void sse_produce(http_stream *s, void *arg) {
     sse_run *run = arg;
     sbx_err e = {0};
-    cJSON *res = exec_run(&run->rq, sse_output, s, &e);
+    run->s = s;
+    cJSON *res = exec_run(&run->rq, sse_output, run, &e);
     if (!res) {
         res = cJSON_CreateObject();
         cJSON *err = cJSON_AddObjectToObject(res, "error");
@@ -68,7 +74,7 @@ static void execute(http_req *r) {
     exec_request rq = {.timeout_ms = sbx_cfg->exec_timeout_ms};
     if (!body || jf_only(body, "code|timeoutMs|fileUploadUrl|uploadToken|public", &e) ||
         jf_string(body, "code", true, &rq.code, &e) ||
-        jf_int(body, "timeoutMs", false, 1, 120000, &rq.timeout_ms, &e) ||
+        jf_int(body, "timeoutMs", false, 1, SBX_EXEC_TIMEOUT_MS_MAX, &rq.timeout_ms, &e) ||
         jf_string(body, "fileUploadUrl", false, &rq.upload_url, &e) ||
         jf_string(body, "uploadToken", false, &rq.upload_token, &e) ||
         jf_bool(body, "public", false, &rq.public_, &e)) {

@@ -1,7 +1,7 @@
 /* auth.h -- bearer-token checks, run before routing so unauthenticated callers learn nothing
  * about the route table.
  *
- * Thread safety: any thread; the master token is read-only configuration.
+ * Thread safety: auth_init from main before serving; the rest from any thread.
  */
 #ifndef SBX_AUTH_H
 #define SBX_AUTH_H
@@ -9,13 +9,18 @@
 #include <stdbool.h>
 
 #include "../common/err.h"
+#include "tokens.h"
 
 typedef struct auth_identity {
-    char id[24];     /* who owns what this caller creates: "master" or the scoped token's id */
-    char label[64];  /* "master" or the scoped token's label */
-    bool master;     /* the master token holds every scope */
-    unsigned scopes; /* TOKEN_SCOPE_* bits of a scoped token */
+    char id[24];                      /* who owns what this caller creates: "master" or the
+                                       * scoped token's id */
+    char label[TOKENS_LABEL_MAX + 1]; /* "master" or the scoped token's label */
+    bool master;                      /* the master token holds every scope */
+    unsigned scopes;                  /* TOKEN_SCOPE_* bits of a scoped token */
 } auth_identity;
+
+/* Set the master token (main thread, before serving; the string must outlive the server). */
+void auth_init(const char *master);
 
 /* Check an Authorization header value ("Bearer <token>", scheme case-insensitive). On success
  * fills *who and returns SBX_OK; otherwise SBX_EUNAUTH with a message saying what to fix. The

@@ -16,6 +16,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <cjson/cJSON.h>
 
@@ -95,6 +96,16 @@ void http_reply_stream(http_req *r, int status, const char *content_type, http_s
  * characters (http_stream_sse writes whole frames). */
 int http_stream_write(http_stream *s, const void *data, size_t len);
 
+/* The producer's own deadline (sbx_now_ms clock; 0: none), e.g. a run's: a write that waits
+ * for a reader that takes nothing gives up at it, once, returning -1 (the producer should end
+ * its work) while the stream stays open for what the producer writes last (which waits for
+ * the reader again, at most CONN_TIMEOUT_S). Without it such a write waits CONN_TIMEOUT_S. */
+void http_stream_deadline(http_stream *s, int64_t deadline_ms);
+
+/* 0 while the client is there, -1 once it left (writes nothing: SSE streams get their
+ * keep-alive comments from the reader's side, once a second of silence). */
+int http_stream_alive(http_stream *s);
+
 /* Write one SSE frame: "event: <event>\ndata: <data>\n\n" (data's newlines become extra
  * data: lines). Returns like http_stream_write. */
 int http_stream_sse(http_stream *s, const char *event, const char *data);
@@ -115,6 +126,9 @@ void http_reply_websocket(http_req *r, http_ws_fn fn, void *arg, void (*arg_free
 
 /* True once the server began shutting down (long-lived connections should end). */
 bool http_stopping(void);
+
+/* Requests being handled now (for /health and /metrics). Any thread. */
+int http_inflight(void);
 
 /* ---- routes ---- */
 

@@ -1,4 +1,4 @@
-/* metrics.c -- a small fixed-size registry of counters and one latency histogram. */
+/* metrics.c -- request counters by route and status, and one latency histogram. */
 #include "metrics.h"
 
 #include "../exec/exec.h"
@@ -19,16 +19,9 @@ typedef struct series {
     uint64_t count;
 } series;
 
-typedef struct counter {
-    const char *name;
-    uint64_t value;
-} counter;
-
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static series req[MAX_SERIES];
 static size_t nreq;
-static counter counters[32];
-static size_t ncounters;
 static uint64_t hist[NBUCKETS + 1];
 static double hist_sum_ms;
 static uint64_t hist_count;
@@ -53,19 +46,6 @@ void metrics_observe_request(const char *method, const char *route, int status, 
     hist[b]++;
     hist_sum_ms += (double)ms;
     hist_count++;
-    pthread_mutex_unlock(&mu);
-}
-
-void metrics_count(const char *name, uint64_t n) {
-    pthread_mutex_lock(&mu);
-    size_t i;
-    for (i = 0; i < ncounters; i++)
-        if (counters[i].name == name || !strcmp(counters[i].name, name))
-            break;
-    if (i == ncounters && ncounters < sizeof counters / sizeof counters[0])
-        counters[ncounters++].name = name;
-    if (i < ncounters)
-        counters[i].value += n;
     pthread_mutex_unlock(&mu);
 }
 
@@ -128,9 +108,6 @@ void metrics_render(sbx_buf *out) {
                  "sandboxd_http_request_duration_seconds_count %llu\n",
                  (unsigned long long)hist_count, hist_sum_ms / 1000.0,
                  (unsigned long long)hist_count);
-    for (size_t i = 0; i < ncounters; i++)
-        sbx_buf_addf(out, "# TYPE sandboxd_%s_total counter\nsandboxd_%s_total %llu\n",
-                     counters[i].name, counters[i].name, (unsigned long long)counters[i].value);
     pthread_mutex_unlock(&mu);
     render_exec(out);
 }

@@ -13,9 +13,6 @@
  * duration in the latency histogram. */
 void metrics_observe_request(const char *method, const char *route, int status, int64_t ms);
 
-/* Count a named event (e.g. "sandbox_kills", "sandbox_violations"). Names are static strings. */
-void metrics_count(const char *name, uint64_t n);
-
 /* Append the Prometheus text exposition to `out`. */
 void metrics_render(sbx_buf *out);
 

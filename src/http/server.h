@@ -14,8 +14,18 @@
 
 #include "../common/err.h"
 
-/* Bind HOST:PORT and start serving. On success returns SBX_OK and the bound port. */
-sbx_code server_start(int *bound_port, sbx_err *e);
+/* The server's settings (from the configuration, in main). */
+typedef struct server_opts {
+    const char *host;       /* numeric IPv4 or IPv6 address to listen on (borrowed) */
+    int port;               /* 0: the kernel picks a free one */
+    int64_t max_body_bytes; /* MAX_BODY_BYTES: larger bodies get 413 */
+    int max_connections;    /* MAX_CONNECTIONS: one thread each */
+    int conn_timeout_s;     /* CONN_TIMEOUT_S: a silent connection, or a stream's reader, is cut */
+} server_opts;
+
+/* Bind o->host:o->port and start serving (`o` is copied; its strings must outlive the
+ * server). On success returns SBX_OK and the bound port. */
+sbx_code server_start(const server_opts *o, int *bound_port, sbx_err *e);
 
 /* Stop accepting new connections (the listening socket is closed). */
 void server_quiesce(void);
@@ -26,8 +36,5 @@ int server_drain(int64_t deadline_ms);
 
 /* Close every connection, join every thread (including stream producers), free the daemon. */
 void server_stop(void);
-
-/* Requests currently being handled (for /health and /metrics). */
-int server_inflight(void);
 
 #endif

@@ -11,7 +11,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../common/config.h"
 #include "../common/log.h"
 #include "../common/sha256.h"
 #include "../common/util.h"
@@ -20,7 +19,7 @@
 
 typedef struct token {
     char id[TOKENS_ID_LEN];
-    char label[64];
+    char label[TOKENS_LABEL_MAX + 1];
     char hash[65];
     unsigned scopes;
     int64_t created_ms, expires_ms; /* expires_ms 0 = never */
@@ -62,8 +61,10 @@ static cJSON *token_json(const token *t, bool with_hash) {
     return o;
 }
 
+static char data_dir[PATH_MAX - 16]; /* from tokens_load */
+
 static void store_path(char *p, size_t n) {
-    snprintf(p, n, "%s/tokens.json", sbx_cfg->data_dir);
+    snprintf(p, n, "%s/tokens.json", data_dir);
 }
 
 /* Write the store atomically (temp file + rename). Called with `mu` held. */
@@ -92,7 +93,8 @@ static int save(void) {
     return rc;
 }
 
-int tokens_load(sbx_err *e) {
+int tokens_load(const char *dir, sbx_err *e) {
+    snprintf(data_dir, sizeof data_dir, "%s", dir);
     char path[PATH_MAX];
     store_path(path, sizeof path);
     size_t len;

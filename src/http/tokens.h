@@ -16,11 +16,15 @@
 
 enum { TOKEN_SCOPE_EXEC = 1, TOKEN_SCOPE_BROWSER = 2, TOKEN_SCOPE_ADMIN = 4 };
 
+/* Longest token label, in bytes (the store and auth_identity keep it in LABEL_MAX + 1). */
+#define TOKENS_LABEL_MAX 63
+
 /* Scope name → bit (0 when unknown). */
 unsigned tokens_scope_bit(const char *name);
 
-/* Load DATA_DIR/tokens.json (absent = no tokens). -1 with `e` filled when it is unreadable. */
-int tokens_load(sbx_err *e);
+/* Load <dir>/tokens.json (absent = no tokens), where the store lives from now on (`dir` is
+ * DATA_DIR; main thread, before serving). -1 with `e` filled when it is unreadable. */
+int tokens_load(const char *dir, sbx_err *e);
 void tokens_free(void);
 
 /* Find a live token by its presented secret. On success fills id (TOKENS_ID_LEN bytes), label

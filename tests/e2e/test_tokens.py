@@ -57,6 +57,18 @@ class TestTokens(ServerTestCase):
             err = self.assertError(self.server.post("/tokens", body=body), 400, "invalid_request")
             self.assertIn(field, err["message"])
 
+    def test_label_length_bound(self):
+        # the longest label a token keeps whole is accepted, one more byte is refused
+        t = self.server.post("/tokens", body={"label": "L" * 63, "scopes": ["exec"]})
+        self.assertEqual(t.status, 201, t)
+        listed = [x["label"] for x in self.server.get("/tokens").json()["tokens"]]
+        self.assertIn("L" * 63, listed)
+        err = self.assertError(self.server.post("/tokens", body={"label": "L" * 64,
+                                                                 "scopes": ["exec"]}),
+                               400, "invalid_request")
+        self.assertIn("1 to 63", err["message"])
+        self.server.delete("/tokens/" + t.json()["id"])
+
     def test_stored_hashed(self):
         t = self.mint(["exec"])
         with open(os.path.join(self.server.data_dir, "tokens.json")) as f:

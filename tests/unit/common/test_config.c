@@ -1,4 +1,5 @@
 /* test_config.c -- defaults, environment, flags, and refusals that name the setting. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,6 +30,20 @@ int main(void) {
     CHECK(load(a1, 4, errbuf, sizeof errbuf) == 0 && sbx_cfg->port == 7000 && sbx_cfg->dev_mode);
     char *a2[] = {"sandboxd", "--port=7001", NULL};
     CHECK(load(a2, 2, errbuf, sizeof errbuf) == 0 && sbx_cfg->port == 7001);
+
+    /* the bounds requests share with settings are the table's own */
+    char v[32], *aflag[] = {"sandboxd", "--exec-timeout-ms", v, NULL};
+    snprintf(v, sizeof v, "%d", SBX_EXEC_TIMEOUT_MS_MAX);
+    CHECK(load(aflag, 3, errbuf, sizeof errbuf) == 0 &&
+          sbx_cfg->exec_timeout_ms == SBX_EXEC_TIMEOUT_MS_MAX);
+    snprintf(v, sizeof v, "%d", SBX_EXEC_TIMEOUT_MS_MAX + 1);
+    CHECK(load(aflag, 3, errbuf, sizeof errbuf) < 0);
+    aflag[1] = "--browser-call-timeout-ms";
+    snprintf(v, sizeof v, "%d", SBX_BROWSER_CALL_TIMEOUT_MS_MAX);
+    CHECK(load(aflag, 3, errbuf, sizeof errbuf) == 0 &&
+          sbx_cfg->browser_call_timeout_ms == SBX_BROWSER_CALL_TIMEOUT_MS_MAX);
+    snprintf(v, sizeof v, "%d", SBX_BROWSER_CALL_TIMEOUT_MS_MAX + 1);
+    CHECK(load(aflag, 3, errbuf, sizeof errbuf) < 0);
 
     setenv("PORT", "70000", 1);
     memset(errbuf, 0, sizeof errbuf);

@@ -33,7 +33,12 @@ int main(void) {
     for (const http_route *r; (r = router_next(&it)); count++) {
         CHECK(r->pattern[0] == '/');
         CHECK(r->fn != NULL);
-        CHECK(r->open || r->scope || 1);
+        /* open only where the server opens it (GET /health), and then with no scope */
+        CHECK(!r->open || (!strcmp(r->method, "GET") && !strcmp(r->pattern, "/health")));
+        CHECK(!(r->open && r->scope));
+        /* a scope the token store knows (NULL: any valid token) */
+        CHECK(!r->scope || !strcmp(r->scope, "exec") || !strcmp(r->scope, "browser") ||
+              !strcmp(r->scope, "admin"));
     }
     CHECK(count >= 3);
     return CHECK_DONE();
