@@ -1,9 +1,10 @@
 /* actions.c -- POST /browser/sessions/{id}/action: what acts on one page (click, type, fill,
  * press, hover, focus, select, scroll, waitForSelector, evaluate).
  *
- * Built only on page.h: element lookups, visibility and hit tests run as small JavaScript
- * snippets through br_page_eval (polled until the caller's deadline); mouse and keyboard input
- * goes through CDP Input.* via br_page_call so page listeners see real, trusted events.
+ * Built only on page.h: element lookups, visibility and hit tests are the page operations of
+ * actions.js (embedded at build time), run through br_page_eval and polled until the caller's
+ * deadline; mouse and keyboard input goes through CDP Input.* via br_page_call so page
+ * listeners see real, trusted events.
  *
  * Thread safety: br_action runs on an HTTP handler thread and keeps no state between calls.
  */
@@ -52,56 +53,39 @@ static bool context_gone(const sbx_err *e) {
                  strstr(e->msg, "Inspected target navigated"));
 }
 
-/* The common prologue: `el` is the element, `sel` the selector, `arg` the action's argument.
- * Results: {bad: msg} invalid selector, {missing: 1} not there (or not visible when asked),
- * {v: value} the body's value, {fail: kind, msg} a failure the body reports. */
-static const char JS_HEAD[] =
-    "(async (sel, arg, needVis) => {"
-    " const desc = (n) => { if (!n || !n.tagName) return String(n);"
-    "  let s = n.tagName.toLowerCase(); if (n.id) s += '#' + n.id;"
-    "  for (const c of n.classList) s += '.' + c;"
-    "  return s; };"
-    " const visible = (n) => { const r = n.getBoundingClientRect();"
-    "  return r.width > 0 && r.height > 0 && getComputedStyle(n).visibility !== 'hidden'; };"
-    " let el; try { el = document.querySelector(sel); }"
-    " catch (e) { return {bad: String(e && e.message || e)}; }"
-    " if (!el) return {missing: 1};"
-    " if (needVis && !visible(el)) return {missing: 1, hidden: 1};"
-    " const fail = (kind, msg) => ({fail: kind, msg});"
-    " const center = () => { el.scrollIntoView({block: 'center', inline: 'center', behavior: "
-    "'instant'});"
-    "  const r = el.getBoundingClientRect(); const x = r.left + r.width / 2, y = r.top + r.height "
-    "/ 2;"
-    "  const hit = document.elementFromPoint(x, y);"
-    "  if (hit && hit !== el && !el.contains(hit)) return fail('covered', desc(hit));"
-    "  return {x, y}; };"
-    " const body = async () => {";
-static const char JS_TAIL_FMT[] = "};"
-                                  " const v = await body();"
-                                  " if (v && v.fail) return v;"
-                                  " return {v: v === undefined ? null : v};"
-                                  "})(%s, %s, %s)";
+/* actions.js, embedded at build time (see its head for what it answers). */
+extern const unsigned char sbx_actions_js[];
+extern const size_t sbx_actions_js_len;
 
-/* Poll the element `sel` and run `body` (JS, may use el, arg, center(), fail()) once it is
- * there (and visible when `need_vis`). On success *val gets the body's value (caller frees).
- * A body failure {fail:'covered'} is retried until the deadline, then 409 naming the cover;
- * {fail:'input'} is 400 at once. */
-static sbx_code with_element(br_page *p, const char *sel, bool need_vis, const char *body,
-                             const cJSON *arg, int64_t deadline, int64_t timeout_ms, cJSON **val,
-                             sbx_err *e) {
-    char *sl = js_str(sel), *al = js_lit(arg);
+/* The expression that runs page operation `op` (actions.js) on `sel` with `arg`; malloc'd, or
+ * NULL when `sel` and `arg` make it longer than JS_MAX. */
+static char *page_js(const char *op, const char *sel, const cJSON *arg, bool need_vis) {
+    char *ol = js_str(op), *sl = js_str(sel), *al = js_lit(arg);
     sbx_buf b;
     sbx_buf_init(&b, JS_MAX);
-    sbx_buf_add(&b, JS_HEAD, strlen(JS_HEAD));
-    sbx_buf_add(&b, body, strlen(body));
-    sbx_buf_addf(&b, JS_TAIL_FMT, sl, al, need_vis ? "true" : "false");
+    sbx_buf_add(&b, sbx_actions_js, sbx_actions_js_len);
+    sbx_buf_addf(&b, "(%s, %s, %s, %s)", ol ? ol : "''", sl ? sl : "''", al ? al : "null",
+                 need_vis ? "true" : "false");
+    free(ol);
     free(sl);
     free(al);
-    if (b.truncated) {
+    if (b.truncated || !ol || !sl || !al) {
         sbx_buf_free(&b);
-        return sbx_fail(e, SBX_EINVAL, "selector or argument too long");
+        return NULL;
     }
-    char *js = sbx_buf_take(&b, NULL);
+    return sbx_buf_take(&b, NULL);
+}
+
+/* Poll the element `sel` and run page operation `op` (actions.js) on it once it is there (and
+ * visible when `need_vis`). On success *val gets the operation's value (caller frees). A
+ * failure {fail:'covered'} is retried until the deadline, then 409 naming the cover;
+ * {fail:'input'} is 400 at once. */
+static sbx_code with_element(br_page *p, const char *sel, bool need_vis, const char *op,
+                             const cJSON *arg, int64_t deadline, int64_t timeout_ms, cJSON **val,
+                             sbx_err *e) {
+    char *js = page_js(op, sel, arg, need_vis);
+    if (!js)
+        return sbx_fail(e, SBX_EINVAL, "selector or argument too long");
     sbx_code rc = SBX_OK;
     char cover[256] = "";
     bool hidden = false;
@@ -368,8 +352,8 @@ static sbx_code act_pointer(act *a, bool click, sbx_err *e) {
                   jf_int(a->req, "clickCount", false, 1, 3, &count, e)))
         return SBX_EINVAL;
     cJSON *pt = NULL;
-    sbx_code rc = with_element(a->p, a->sel, true, "return center();", NULL, a->deadline,
-                               a->timeout_ms, &pt, e);
+    sbx_code rc =
+        with_element(a->p, a->sel, true, "center", NULL, a->deadline, a->timeout_ms, &pt, e);
     if (rc != SBX_OK)
         return rc;
     const cJSON *jx = cJSON_GetObjectItemCaseSensitive(pt, "x");
@@ -389,23 +373,13 @@ static sbx_code act_pointer(act *a, bool click, sbx_err *e) {
     return finish(&b, rc, e);
 }
 
-/* Focus the element and put the caret at the end of what it holds. */
-static const char JS_FOCUS_END[] =
-    "el.focus();"
-    " if ((el instanceof HTMLInputElement || el instanceof HTMLTextAreaElement)) {"
-    "  try { el.setSelectionRange(el.value.length, el.value.length); } catch (e) {} }"
-    " else if (el.isContentEditable) { const r = document.createRange();"
-    "  r.selectNodeContents(el); r.collapse(false); const s = getSelection();"
-    "  s.removeAllRanges(); s.addRange(r); }"
-    " return true;";
-
 static sbx_code act_type(act *a, sbx_err *e) {
     const char *text;
     if (jf_string(a->req, "text", true, &text, e) != SBX_OK)
         return SBX_EINVAL;
     cJSON *v = NULL;
     sbx_code rc =
-        with_element(a->p, a->sel, true, JS_FOCUS_END, NULL, a->deadline, a->timeout_ms, &v, e);
+        with_element(a->p, a->sel, true, "focusEnd", NULL, a->deadline, a->timeout_ms, &v, e);
     cJSON_Delete(v);
     return rc == SBX_OK ? type_text(a->p, text, a->deadline, e) : rc;
 }
@@ -414,19 +388,8 @@ static sbx_code act_fill(act *a, sbx_err *e) {
     const char *value;
     if (jf_string(a->req, "value", true, &value, e) != SBX_OK)
         return SBX_EINVAL;
-    static const char body[] =
-        "if (el instanceof HTMLInputElement || el instanceof HTMLTextAreaElement) {"
-        "  el.focus(); const d = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(el), "
-        "'value');"
-        "  if (d && d.set) d.set.call(el, arg); else el.value = arg; }"
-        " else if (el.isContentEditable) { el.focus(); el.textContent = arg; }"
-        " else return fail('input', 'element \\'' + sel + '\\' is ' + desc(el) +"
-        " ', not an input, textarea or contenteditable element');"
-        " el.dispatchEvent(new Event('input', {bubbles: true}));"
-        " el.dispatchEvent(new Event('change', {bubbles: true}));"
-        " return true;";
     cJSON *arg = cJSON_CreateString(value), *v = NULL;
-    sbx_code rc = with_element(a->p, a->sel, true, body, arg, a->deadline, a->timeout_ms, &v, e);
+    sbx_code rc = with_element(a->p, a->sel, true, "fill", arg, a->deadline, a->timeout_ms, &v, e);
     cJSON_Delete(arg);
     cJSON_Delete(v);
     return rc;
@@ -483,8 +446,8 @@ static sbx_code act_press(act *a, sbx_err *e) {
                         rest);
     if (a->sel) {
         cJSON *v = NULL;
-        sbx_code rc = with_element(a->p, a->sel, false, "el.focus(); return true;", NULL,
-                                   a->deadline, a->timeout_ms, &v, e);
+        sbx_code rc =
+            with_element(a->p, a->sel, false, "focus", NULL, a->deadline, a->timeout_ms, &v, e);
         cJSON_Delete(v);
         if (rc != SBX_OK)
             return rc;
@@ -509,8 +472,8 @@ static sbx_code act_press(act *a, sbx_err *e) {
 
 static sbx_code act_focus(act *a, sbx_err *e) {
     cJSON *v = NULL;
-    sbx_code rc = with_element(a->p, a->sel, false, "el.focus(); return true;", NULL, a->deadline,
-                               a->timeout_ms, &v, e);
+    sbx_code rc =
+        with_element(a->p, a->sel, false, "focus", NULL, a->deadline, a->timeout_ms, &v, e);
     cJSON_Delete(v);
     return rc;
 }
@@ -524,24 +487,9 @@ static sbx_code act_select(act *a, sbx_err *e) {
         if (!cJSON_IsString(it))
             return sbx_fail(e, SBX_EINVAL, "values: must be an array of strings");
     }
-    static const char body[] =
-        "if (!(el instanceof HTMLSelectElement)) return fail('input', 'element \\'' + sel +"
-        " '\\' is ' + desc(el) + ', not a <select>');"
-        " const opts = Array.from(el.options);"
-        " for (const want of arg) { if (!opts.some(o => o.value === want || o.label === want))"
-        "  return fail('input', 'values: no option with value or label \\'' + want + '\\' in \\''"
-        " + sel + '\\''); }"
-        " if (!el.multiple && arg.length > 1) return fail('input', 'values: \\'' + sel +"
-        " '\\' is not a multiple select; give one value');"
-        " let first = true;"
-        " for (const o of opts) { const on = arg.some(w => o.value === w || o.label === w);"
-        "  o.selected = on && (el.multiple || first); if (on) first = false; }"
-        " if (!arg.length) el.selectedIndex = -1;"
-        " el.dispatchEvent(new Event('input', {bubbles: true}));"
-        " el.dispatchEvent(new Event('change', {bubbles: true}));"
-        " return opts.filter(o => o.selected).map(o => o.value);";
     cJSON *v = NULL;
-    sbx_code rc = with_element(a->p, a->sel, false, body, vals, a->deadline, a->timeout_ms, &v, e);
+    sbx_code rc =
+        with_element(a->p, a->sel, false, "select", vals, a->deadline, a->timeout_ms, &v, e);
     if (rc == SBX_OK)
         cJSON_AddItemToObject(a->out, "selected", v);
     return rc;
@@ -562,17 +510,20 @@ static sbx_code act_scroll(act *a, sbx_err *e) {
     cJSON *v = NULL;
     sbx_code rc;
     if (a->sel) {
-        rc = with_element(a->p, a->sel, false,
-                          "el.scrollIntoView({block: 'center', inline: 'center', behavior: "
-                          "'instant'}); return [scrollX, scrollY];",
-                          NULL, a->deadline, a->timeout_ms, &v, e);
+        rc = with_element(a->p, a->sel, false, "scrollIntoView", NULL, a->deadline, a->timeout_ms,
+                          &v, e);
     } else {
-        char js[160];
-        snprintf(js, sizeof js,
-                 "(() => { window.scrollTo({left: %.17g, top: %.17g, behavior: 'instant'});"
-                 " return [scrollX, scrollY]; })()",
-                 x, y);
-        rc = br_page_eval(a->p, js, left_ms(a->deadline, 500), &v, e);
+        cJSON *xy = cJSON_CreateArray();
+        cJSON_AddItemToArray(xy, cJSON_CreateNumber(x));
+        cJSON_AddItemToArray(xy, cJSON_CreateNumber(y));
+        char *js = page_js("scrollTo", NULL, xy, false);
+        cJSON_Delete(xy);
+        cJSON *r = NULL;
+        rc = js ? br_page_eval(a->p, js, left_ms(a->deadline, 500), &r, e)
+                : sbx_fail(e, SBX_EINTERNAL, "out of memory");
+        free(js);
+        v = cJSON_DetachItemFromObjectCaseSensitive(r, "v");
+        cJSON_Delete(r);
     }
     if (rc != SBX_OK)
         return rc;
@@ -590,28 +541,15 @@ static sbx_code act_wait(act *a, sbx_err *e) {
         return SBX_EINVAL;
     if (strcmp(state, "hidden") != 0) {
         cJSON *v = NULL;
-        sbx_code rc = with_element(a->p, a->sel, strcmp(state, "visible") == 0, "return true;",
-                                   NULL, a->deadline, a->timeout_ms, &v, e);
+        sbx_code rc = with_element(a->p, a->sel, strcmp(state, "visible") == 0, "exists", NULL,
+                                   a->deadline, a->timeout_ms, &v, e);
         cJSON_Delete(v);
         return rc;
     }
     /* hidden: absent, or present but not visible. */
-    char *sl = js_str(a->sel);
-    sbx_buf b;
-    sbx_buf_init(&b, JS_MAX);
-    sbx_buf_addf(&b,
-                 "((sel) => { let el; try { el = document.querySelector(sel); }"
-                 " catch (e) { return {bad: String(e && e.message || e)}; }"
-                 " if (!el) return {hidden: true}; const r = el.getBoundingClientRect();"
-                 " return {hidden: !(r.width > 0 && r.height > 0 &&"
-                 " getComputedStyle(el).visibility !== 'hidden')}; })(%s)",
-                 sl);
-    free(sl);
-    if (b.truncated) {
-        sbx_buf_free(&b);
+    char *js = page_js("hidden", a->sel, NULL, false);
+    if (!js)
         return sbx_fail(e, SBX_EINVAL, "selector: too long");
-    }
-    char *js = sbx_buf_take(&b, NULL);
     sbx_code rc;
     for (;;) {
         cJSON *r = NULL;

@@ -2,47 +2,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../common/base64.h"
 #include "../common/util.h"
 #include "page.h"
 
-/* Decode standard base64 into a malloc'd buffer. Returns NULL on bad input. */
-static char *b64_decode(const char *in, size_t *len) {
-    static signed char map[256];
-    if (!map['B']) {
-        memset(map, -1, sizeof map);
-        const char *a = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-        for (int i = 0; i < 64; i++)
-            map[(unsigned char)a[i]] = (signed char)i;
-    }
-    size_t n = strlen(in);
-    char *out = malloc(n / 4 * 3 + 3);
-    if (!out)
-        return NULL;
-    size_t o = 0;
-    unsigned acc = 0;
-    int bits = 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)in[i];
-        if (c == '=')
-            break;
-        if (map[c] < 0) {
-            free(out);
-            return NULL;
-        }
-        acc = (acc << 6) | (unsigned)map[c];
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out[o++] = (char)((acc >> bits) & 0xff);
-        }
-    }
-    *len = o;
-    return out;
-}
-
 static sbx_code take_data(cJSON *res, char **data, size_t *len, sbx_err *e) {
     const char *b64 = cJSON_GetStringValue(cJSON_GetObjectItem(res, "data"));
-    char *bytes = b64 ? b64_decode(b64, len) : NULL;
+    char *bytes = b64 ? sbx_b64_decode(b64, strlen(b64), len) : NULL;
     cJSON_Delete(res);
     if (!bytes)
         return sbx_fail(e, SBX_EINTERNAL, "Chromium sent no decodable image data");

@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "../common/base64.h"
 #include "../common/log.h"
 #include "../common/websocket.h"
 #include "session.h"
@@ -76,7 +77,7 @@ br_cdp_link *br_cdp_open(const char *session_id, int port, const char *path, boo
     unsigned char raw[16];
     char key[25], req[512];
     sbx_random_bytes(raw, sizeof raw);
-    sbx_base64(raw, sizeof raw, key);
+    sbx_b64_encode(raw, sizeof raw, key);
     int n = snprintf(req, sizeof req,
                      "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\n"
                      "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"

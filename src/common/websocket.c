@@ -1,8 +1,10 @@
-/* websocket.c -- SHA-1, base64 and the WebSocket handshake's accept value. */
+/* websocket.c -- SHA-1 and the WebSocket handshake's accept value (base64 is base64.c). */
 #include "websocket.h"
 
 #include <stdint.h>
 #include <string.h>
+
+#include "base64.h"
 
 static uint32_t rol(uint32_t x, int n) {
     return (x << n) | (x >> (32 - n));
@@ -66,25 +68,6 @@ void sbx_sha1(const void *data, size_t len, unsigned char out[20]) {
             out[4 * i + j] = (unsigned char)(h[i] >> (24 - 8 * j));
 }
 
-size_t sbx_base64(const void *in, size_t n, char *out) {
-    static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    const unsigned char *p = in;
-    size_t o = 0;
-    for (size_t i = 0; i < n; i += 3) {
-        uint32_t v = (uint32_t)p[i] << 16;
-        if (i + 1 < n)
-            v |= (uint32_t)p[i + 1] << 8;
-        if (i + 2 < n)
-            v |= p[i + 2];
-        out[o++] = abc[v >> 18];
-        out[o++] = abc[(v >> 12) & 63];
-        out[o++] = i + 1 < n ? abc[(v >> 6) & 63] : '=';
-        out[o++] = i + 2 < n ? abc[v & 63] : '=';
-    }
-    out[o] = '\0';
-    return o;
-}
-
 int sbx_ws_accept(const char *key, char out[29]) {
     static const char guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
     /* 16 bytes in base64: 22 characters of the alphabet and "==" */
@@ -96,6 +79,6 @@ int sbx_ws_accept(const char *key, char out[29]) {
     memcpy(buf + 24, guid, sizeof guid);
     unsigned char d[20];
     sbx_sha1(buf, 24 + sizeof guid - 1, d);
-    sbx_base64(d, sizeof d, out);
+    sbx_b64_encode(d, sizeof d, out);
     return 0;
 }

@@ -11,10 +11,6 @@
 /* SHA-1 (FIPS 180-4) of `len` bytes. */
 void sbx_sha1(const void *data, size_t len, unsigned char out[20]);
 
-/* Standard base64 of `n` bytes into `out` (room for 4 * ((n + 2) / 3) + 1). Returns the
- * length written, without the NUL. */
-size_t sbx_base64(const void *in, size_t n, char *out);
-
 /* Sec-WebSocket-Accept for a client's Sec-WebSocket-Key (28 characters plus NUL). Returns 0,
  * or -1 when the key is not the base64 of 16 bytes. */
 int sbx_ws_accept(const char *key, char out[29]);
