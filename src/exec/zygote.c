@@ -9,6 +9,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,8 +63,8 @@ typedef struct zyg {
 } zyg;
 
 static struct {
-    bool stopping;
-    int wake; /* eventfd: stop now */
+    atomic_bool stopping; /* set by zygote_stop, read by both tiers' threads */
+    int wake;             /* eventfd: stop now */
     char *python, *preload;
     char **envp;
     zyg tier[2];
