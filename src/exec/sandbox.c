@@ -254,7 +254,7 @@ struct sandbox_child {
     int donefd;         /* zygote runs: the done pipe's read end (nonblocking) */
     atomic_bool killed; /* sandboxd sent it SIGKILL (deadline, quota, client gone, shutdown) */
     bool got_status;
-    bool reaped;
+    atomic_bool reaped; /* read by sandbox_kill from any thread (shutdown, deadlines) */
     int exit_code, signo;
     pthread_t sup;
     bool sup_running;
