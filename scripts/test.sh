@@ -3,6 +3,7 @@
 #
 #   sudo ./scripts/test.sh                 build in build/ (RelWithDebInfo when new)
 #   sudo ./scripts/test.sh --sanitize      ASan+UBSan build in build-asan/, leaks fatal
+#   sudo ./scripts/test.sh --tsan          ThreadSanitizer build in build-tsan/, races fatal
 #   ./scripts/test.sh -- -L unit           anything after -- goes to ctest (-L e2e, -R core, ...)
 #
 # Environment: BUILD_DIR (build directory), TEST_JOBS (parallel tests, default 2),
@@ -15,19 +16,33 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 
 sanitize=0
+tsan=0
 ctest_args=()
 while (($#)); do
     case $1 in
     --sanitize) sanitize=1 ;;
+    --tsan) tsan=1 ;;
     --) shift; ctest_args=("$@"); break ;;
-    -h | --help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "test.sh: unknown argument \"$1\" (see --help)" >&2; exit 2 ;;
     esac
     shift
 done
 
 cmake_args=()
-if ((sanitize)); then
+if ((sanitize && tsan)); then
+    echo "test.sh: --sanitize and --tsan are separate builds; give one" >&2
+    exit 2
+fi
+if ((tsan)); then
+    build=${BUILD_DIR:-build-tsan}
+    cmake_args+=(-DSANDBOXD_TSAN=ON -DSANDBOXD_SANITIZE=OFF)
+    # A data race or lock-order report makes the process exit 66 at its end (it goes on
+    # after the report, so one run shows them all); the e2e harness also fails any test whose
+    # server log has a "WARNING: ThreadSanitizer". history_size: whole stacks of both sides.
+    # tests/tsan.supp: the false positives (each explained there).
+    export TSAN_OPTIONS="halt_on_error=0:exitcode=66:second_deadlock_stack=1:history_size=4:suppressions=$root/tests/tsan.supp"
+elif ((sanitize)); then
     build=${BUILD_DIR:-build-asan}
     cmake_args+=(-DSANDBOXD_SANITIZE=ON)
     # Leaks, and any ASan or UBSan report, fail the process that has them (and so its test).
@@ -35,7 +50,7 @@ if ((sanitize)); then
     export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 else
     build=${BUILD_DIR:-build}
-    cmake_args+=(-DSANDBOXD_SANITIZE=OFF)
+    cmake_args+=(-DSANDBOXD_SANITIZE=OFF -DSANDBOXD_TSAN=OFF)
 fi
 jobs=${TEST_JOBS:-2}
 limit=${TEST_TIMEOUT_S:-1800}

@@ -260,11 +260,15 @@ class Server:
         return self.proc.returncode
 
     SANITIZER_MARKS = (b"ERROR: AddressSanitizer", b"ERROR: LeakSanitizer", b"runtime error: ",
-                       b"WARNING: AddressSanitizer")
+                       b"WARNING: AddressSanitizer", b"WARNING: ThreadSanitizer",
+                       b"FATAL: ThreadSanitizer")
 
     def check_sanitizers(self):
-        """In an ASan/UBSan build a report does not always change the exit code (UBSan may go
-        on, a report can come from a child): any report in the server's log fails the test."""
+        """In an ASan/UBSan or TSan build a report does not always change the exit code (UBSan
+        and TSan go on, a report can come from a child, a test may SIGKILL the server): any
+        report in the server's log fails the test. From stop(), or from cleanup() when
+        stop() never ran it."""
+        self.sanitizers_checked = True
         log = self.read_log()
         for mark in self.SANITIZER_MARKS:
             at = log.find(mark)
@@ -273,10 +277,16 @@ class Server:
                                      + log[max(0, at - 200):at + 3000].decode(errors="replace"))
 
     def cleanup(self):
+        """Kill the server if it still runs, check its log for sanitizer reports (when stop()
+        did not: a test that killed it itself), remove its directory."""
         if self.proc and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
-        shutil.rmtree(self.tmp, ignore_errors=True)
+        try:
+            if self.proc and not getattr(self, "sanitizers_checked", False):
+                self.check_sanitizers()
+        finally:
+            shutil.rmtree(self.tmp, ignore_errors=True)
 
     def __enter__(self):
         return self.start()
