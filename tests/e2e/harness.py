@@ -143,6 +143,15 @@ def open_fds(pid):
     return out
 
 
+def sanitized():
+    """True when BIN is an ASan build (its memory use says nothing about the server's own)."""
+    try:
+        with open(BIN, "rb") as f:
+            return b"__asan_init" in f.read()
+    except OSError:
+        return False
+
+
 def rss_kib(pid):
     """Resident set size of a process in KiB (VmRSS of /proc/PID/status)."""
     with open(f"/proc/{pid}/status") as f:

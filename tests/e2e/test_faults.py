@@ -398,5 +398,32 @@ class TestOutOfDescriptors(FaultCase):
         self.assertWhole(base)
 
 
+
+class TestNoDescriptorLeft(FaultCase):
+    """RLIMIT_NOFILE 64 and idle connections that take every descriptor: nothing can even be
+    accepted. A new connection waits in the kernel's backlog (the server stops accepting, it
+    does not spin), and is answered once idle ones are cut after CONN_TIMEOUT_S."""
+
+    nofile = 64
+    server_env = {"CONN_TIMEOUT_S": "3"}
+
+    def test_a_connection_waits_for_a_free_descriptor(self):
+        base = self.baseline()
+        pid = self.srv.proc.pid
+        socks = [socket.create_connection(("127.0.0.1", self.srv.port), timeout=10)
+                 for _ in range(self.nofile - len(open_fds(pid)) + 2)]
+        for s in socks:
+            self.addCleanup(s.close)
+        self.assertTrue(wait_until(lambda: len(open_fds(pid)) == self.nofile, 10))
+        t0 = time.time()
+        r = self.srv.get("/health", timeout=30)
+        self.assertEqual((r.status, r.json()["status"]), (200, "ok"), r)
+        self.assertGreater(time.time() - t0, 1)  # it did wait for a descriptor
+        for s in socks:
+            s.close()
+        self.assertEqual(self.run_ok("print('again')"), "again\n")
+        self.assertWhole(base)
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -29,14 +29,16 @@ import unittest
 import urllib.parse
 
 from harness import (LocalSite, Server, descendants, live_pids_with_marker, open_fds, rss_kib,
-                     wait_until)
+                     sanitized, wait_until)
 
 # The server's RSS may grow this much over both phases. At rest it is ~12 MiB. What grows and
 # stays: glibc malloc arenas (one per thread that allocated, up to 8 per core: 16 here, each
 # keeping some freed memory), the stacks of the up to ~400 connection and run threads while
 # they live (touched pages only, returned when they exit), and the CDP buffers of the 3
 # sessions. A leak of a few KiB per request would pass 4000 requests * 4 KiB = 16 MiB on
-# top of that, and the two-phase check below catches a steady leak separately.
+# top of that, and the two-phase check below catches a steady leak separately. Not checked
+# in an ASan build: its quarantine keeps up to 256 MiB of freed memory on purpose (there,
+# LeakSanitizer checks for leaks when the server exits).
 RSS_GROWTH_MIB = 64
 # Growth allowed from the end of phase 1 to the end of phase 2 (3000 more requests, arenas
 # already made): a leak of 8 KiB a request would show as 24 MiB.
@@ -221,8 +223,11 @@ class TestLoad(unittest.TestCase):
         self.assertEqual(p1["failures"] + p2["failures"], 0,
                          "\n".join((load.failures + l2.failures)[:20]) or report)
         self.assertEqual((p1["requests"], p2["requests"]), (1000, 3000), report)
-        self.assertLess(rss2 - rss0, RSS_GROWTH_MIB * 1024, report)
-        self.assertLess(rss2 - rss1, RSS_PHASE2_GROWTH_MIB * 1024, report)
+        if sanitized():
+            print("RSS bounds not checked: an ASan build", flush=True)
+        else:
+            self.assertLess(rss2 - rss0, RSS_GROWTH_MIB * 1024, report)
+            self.assertLess(rss2 - rss1, RSS_PHASE2_GROWTH_MIB * 1024, report)
 
         # nothing left behind: sessions closed, the server idle again
         for sid in {lane[0] for lane in lanes}:
