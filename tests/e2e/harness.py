@@ -131,8 +131,10 @@ class Response:
 class Server:
     """One running build/sandboxd. Use as a context manager or call start()/stop()."""
 
-    def __init__(self, env=None, args=(), token=TOKEN, dev=False, reuse=None):
-        """reuse: another (stopped or killed) Server whose DATA_DIR this one takes over."""
+    def __init__(self, env=None, args=(), token=TOKEN, dev=False, reuse=None, binary=None):
+        """reuse: another (stopped or killed) Server whose DATA_DIR this one takes over.
+        binary: another sandboxd to run than BIN (e.g. an installed copy)."""
+        self.binary = binary or BIN
         self.token = token
         self.env_extra = dict(env or {})
         self.args = list(args)
@@ -156,7 +158,7 @@ class Server:
         if self.token is not None:
             env["AUTH_TOKEN"] = self.token
         env.update(self.env_extra)
-        args = [BIN] + (["--dev"] if self.dev else []) + self.args
+        args = [self.binary] + (["--dev"] if self.dev else []) + self.args
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(args, env=env, stdout=self.log, stderr=self.log,
                                      stdin=subprocess.DEVNULL)

@@ -1,4 +1,8 @@
-"""Packaging checks: the Dockerfile, scripts/packages.txt, the scripts and the README agree.
+"""Packaging checks: the install rules, the Dockerfile, scripts/packages.txt, the scripts and
+the README agree.
+
+`cmake --install` into a temporary prefix gives a server that finds its Chromium profile
+template there (a browser session starts from the installed copy, not the source tree's).
 
 No Docker engine runs here, so the image is checked by reading the Dockerfile: both stages
 start from Debian 12 slim and install their packages with scripts/install-deps.sh (the list a
@@ -10,10 +14,12 @@ import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
+import tempfile
 import unittest
 
-from harness import BIN, SOURCE_DIR
+from harness import BIN, SOURCE_DIR, Server, wait_until
 
 PACKAGES = os.path.join(SOURCE_DIR, "scripts", "packages.txt")
 INSTALL = os.path.join(SOURCE_DIR, "scripts", "install-deps.sh")
@@ -206,6 +212,67 @@ class DockerfileTest(unittest.TestCase):
         self.assertRegex(hc[0], r"http://127\.0\.0\.1:[^/\s]*/health\b(?![-\w/])")
         probe = hc[0].split("CMD", 1)[1].split()[0]
         self.assertIn(probe, listed("runtime", "image"), "the probe's package must be installed")
+
+
+class InstallTest(unittest.TestCase):
+    """`cmake --install` into a temporary prefix: the installed binary finds its profile
+    template under <prefix>/share/sandboxd and a browser session starts from that copy."""
+
+    def test_installed_binary_uses_the_installed_profile(self):
+        build_dir = os.path.dirname(os.path.abspath(BIN))
+        if not os.path.exists(os.path.join(build_dir, "cmake_install.cmake")):
+            self.skipTest(f"{BIN} is not in a CMake build tree")
+        if not shutil.which("chromium") and not os.path.exists("/usr/bin/chromium"):
+            self.skipTest("no Chromium installed")
+        tmp = tempfile.mkdtemp(prefix="sandboxd-install-")
+        try:
+            prefix = os.path.join(tmp, "prefix")
+            r = subprocess.run(["cmake", "--install", build_dir, "--prefix", prefix],
+                               capture_output=True, text=True, timeout=120)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            binary = os.path.join(prefix, "bin", "sandboxd")
+            template = os.path.join(prefix, "share", "sandboxd", "chromium-profile")
+            self.assertTrue(os.access(binary, os.X_OK), r.stdout)
+            self.assertTrue(os.path.isfile(os.path.join(template, "Default", "Preferences")))
+            # A mark only the installed copy has: the session's profile must carry it.
+            with open(os.path.join(template, "installed-copy"), "w") as f:
+                f.write("yes\n")
+            src = os.path.realpath(os.path.join(SOURCE_DIR, "chromium-profile"))
+            with Server(binary=binary, env={"BROWSER_POOL_SIZE": "0"}) as srv:
+                log = srv.read_log().decode(errors="replace")
+                self.assertIn(f"chromium profile template: {os.path.realpath(template)}\n", log)
+                self.assertNotIn(src, log)
+                res = srv.post("/browser/sessions", {"device": "desktop"})
+                self.assertEqual(res.status, 201, res.body)
+                sid = res.json()["sessionId"]
+                profile = os.path.join(srv.data_dir, "browser", sid, "profile")
+                self.assertTrue(os.path.isfile(os.path.join(profile, "installed-copy")))
+                self.assertFalse(os.path.islink(profile))
+                nav = srv.post(f"/browser/sessions/{sid}/navigate", {"url": "about:blank"})
+                self.assertEqual(nav.status, 200, nav.body)
+                self.assertEqual(srv.delete(f"/browser/sessions/{sid}").status, 204)
+                self.assertTrue(wait_until(lambda: not os.path.exists(profile), 10))
+            self.assertFalse(os.path.exists(os.path.join(src, "installed-copy")))
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    def test_build_tree_binary_uses_the_source_template(self):
+        # The build tree links chromium-profile beside the binary; the link is resolved, so a
+        # session gets a copy and never writes into the source tree.
+        srv = Server(env={"BROWSER_POOL_SIZE": "0"})
+        with srv:
+            log = srv.read_log().decode(errors="replace")
+        src = os.path.realpath(os.path.join(SOURCE_DIR, "chromium-profile"))
+        self.assertIn(f"chromium profile template: {src}\n", log)
+
+    def test_an_explicit_setting_wins(self):
+        tmp = tempfile.mkdtemp(prefix="sandboxd-profile-")
+        try:
+            with Server(env={"CHROMIUM_PROFILE_DIR": tmp, "BROWSER_POOL_SIZE": "0"}) as srv:
+                log = srv.read_log().decode(errors="replace")
+            self.assertIn(f"chromium profile template: {tmp}\n", log)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 class ScriptsTest(unittest.TestCase):
