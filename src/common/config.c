@@ -89,6 +89,10 @@ static const setting settings[] = {
      "30000", 100, 600000, NULL, "Time limit of each upload to fileUploadUrl."},
     {"exec-allow-network", "EXEC_ALLOW_NETWORK", T_BOOL, OFF(exec_allow_network), "false", 0, 0,
      NULL, "Loosen the sandbox: runs share the host network and may open inet sockets."},
+    {"exec-allow-weak-sandbox", "EXEC_ALLOW_WEAK_SANDBOX", T_BOOL, OFF(exec_allow_weak_sandbox),
+     "false", 0, 0, NULL,
+     "Run programs even when the kernel refuses a sandbox layer (user namespaces, Landlock, "
+     "seccomp); false: such runs are refused with 503 unavailable."},
     {"exec-mode", "EXEC_MODE", T_STR, OFF(exec_mode), "zygote", 0, 0, "zygote|fork",
      "zygote: runs fork from a sandboxed interpreter with modules preloaded; fork: cold start."},
     {"exec-preload", "EXEC_PRELOAD", T_STR, OFF(exec_preload), "auto", 0, 0, NULL,

@@ -66,10 +66,28 @@ int exec_init(sbx_err *e) {
               (long long)sbx_cfg->exec_max_runs);
     else
         LOG_W("exec", "no python3 found (set PYTHON_PATH); POST /execute will answer 503");
-    sandbox_probe();
+    char runs[PATH_MAX];
+    snprintf(runs, sizeof runs, "%s/runs", sbx_cfg->data_dir);
+    sandbox_init(runs, sbx_cfg->exec_allow_weak_sandbox);
+    char why[512];
+    if (sandbox_weak(why, sizeof why) && sbx_cfg->exec_allow_weak_sandbox) {
+        LOG_E("exec", "************************************************************");
+        LOG_E("exec", "WEAK SANDBOX: runs go without %s", why);
+        LOG_E("exec", "EXEC_ALLOW_WEAK_SANDBOX=true accepts this; /health shows it");
+        LOG_E("exec", "************************************************************");
+    } else if (sandbox_weak(why, sizeof why)) {
+        LOG_E("exec",
+              "the sandbox is incomplete (missing %s): POST /execute answers 503 "
+              "until the kernel allows it, or EXEC_ALLOW_WEAK_SANDBOX=true accepts it",
+              why);
+    }
+    sbx_err ce = {0};
+    bool can_zygote = sandbox_check(&ce) == SBX_OK && sandbox_userns();
     if (python && sbx_cfg->exec_mode && !strcmp(sbx_cfg->exec_mode, "zygote")) {
         sbx_err ze = {0};
-        if (sbx_cfg->exec_allow_network)
+        if (!can_zygote)
+            LOG_W("exec", "EXEC_MODE=zygote: no zygote without user namespaces");
+        else if (sbx_cfg->exec_allow_network)
             LOG_W("exec", "EXEC_MODE=zygote: the zygote has no network, so with "
                           "EXEC_ALLOW_NETWORK every run starts cold");
         else if (zygote_start(python, k_run_env, &ze) != 0)
@@ -410,7 +428,7 @@ cJSON *exec_run(const exec_request *rq, exec_output_fn fn, void *ctx, sbx_err *e
                  "install python3)");
         return NULL;
     }
-    if (take_slot(e) != SBX_OK)
+    if (sandbox_check(e) != SBX_OK || take_slot(e) != SBX_OK)
         return NULL;
     int64_t t0 = sbx_now_ms();
     char id[SBX_ID_LEN], dir[PATH_MAX - 64], work[PATH_MAX], tmp[PATH_MAX - 32], codefile[PATH_MAX];

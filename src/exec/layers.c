@@ -112,8 +112,9 @@ static void apply_landlock(int sock, const lay_spec *s, const char *work, int ab
                              (abi >= 3 ? LL_FS_TRUNCATE : 0) | (abi >= 5 ? LL_FS_IOCTL_DEV : 0);
     ll_path(sock, rfd, "/", ro);
     ll_path(sock, rfd, work, all);
-    ll_path(sock, rfd, "/tmp", all);
-    ll_path(sock, rfd, "/dev/shm", all & ~LL_FS_IOCTL_DEV);
+    ll_path(sock, rfd, s->tmp ? s->tmp : "/tmp", all);
+    if (s->userns) /* its own /dev/shm; without a private root, the host's stays read-only */
+        ll_path(sock, rfd, "/dev/shm", all & ~LL_FS_IOCTL_DEV);
     for (size_t i = 0; i < sizeof lay_dev_nodes / sizeof *lay_dev_nodes; i++)
         ll_path(sock, rfd, lay_dev_nodes[i], file_rw);
     if (syscall(SYS_landlock_restrict_self, rfd, 0) != 0)
@@ -170,9 +171,13 @@ void lay_enter(int sock, const lay_spec *s) {
     const char *work = s->work;
     if (chdir(work) != 0)
         lay_die(sock, "chdir work dir");
-    /* 3. Landlock (read-only but work dir and /tmp; TCP; scopes) */
+    /* 3. no_new_privs: before Landlock (without CAP_SYS_ADMIN it needs it), and nothing after
+     * this may gain privileges through execve */
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+        lay_die(sock, "no_new_privs");
+    /* 4. Landlock (read-only but work dir and /tmp; TCP; scopes) */
     apply_landlock(sock, s, work, s->landlock_abi);
-    /* 4. rlimits */
+    /* 5. rlimits */
     set_limit(sock, RLIMIT_AS, s->memory_mb, 1024 * 1024);
     set_limit(sock, RLIMIT_NPROC, s->max_procs, 1);
     set_limit(sock, RLIMIT_FSIZE, s->file_size_mb, 1024 * 1024);
@@ -181,35 +186,32 @@ void lay_enter(int sock, const lay_spec *s) {
     struct rlimit zero = {0, 0};
     if (setrlimit(RLIMIT_CORE, &zero) != 0)
         lay_die(sock, "setrlimit core");
-    /* 5. capabilities: the bounding set (needs CAP_SETPCAP, so before the ids change) */
+    /* 6. capabilities: the bounding set (needs CAP_SETPCAP, so before the ids change; a process
+     * that keeps an unprivileged server's ids has no capability to drop, and no_new_privs keeps
+     * it from gaining any) */
     for (int cap = 0; cap <= 63; cap++)
-        if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL)
+        if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL &&
+            !(s->keep_ids && errno == EPERM))
             lay_die(sock, "drop bounding set");
-    /* 6. identity: the unprivileged inner id. Raw system calls: glibc's set*id() signals every
+    /* 7. identity: the unprivileged inner id. Raw system calls: glibc's set*id() signals every
      * thread it believes exists, and a clone of the multithreaded server inherits that list
-     * (it hangs when a thread was being created at the moment of the clone). */
-    if (s->userns) {
-        if ((int)syscall(SYS_setgroups, 0, NULL) != 0 ||
-            (int)syscall(SYS_setresgid, SBX_INNER_ID, SBX_INNER_ID, SBX_INNER_ID) != 0 ||
-            (int)syscall(SYS_setresuid, SBX_INNER_ID, SBX_INNER_ID, SBX_INNER_ID) != 0)
-            lay_die(sock, "set ids");
-    } else {
-        uid_t id = 65534;
-        if ((int)syscall(SYS_setgroups, 0, NULL) != 0 ||
+     * (it hangs when a thread was being created at the moment of the clone). A user namespace
+     * made by an unprivileged server refuses setgroups (its gid map needs "deny"); the process
+     * then keeps the server's own (usually empty) supplementary groups. */
+    if (s->userns || !s->keep_ids) {
+        uid_t id = s->userns ? SBX_INNER_ID : 65534;
+        if ((!s->setgroups_denied && (int)syscall(SYS_setgroups, 0, NULL) != 0) ||
             (int)syscall(SYS_setresgid, id, id, id) != 0 ||
             (int)syscall(SYS_setresuid, id, id, id) != 0)
             lay_die(sock, "set ids");
     }
-    /* 7. ambient, effective, permitted, inheritable capabilities: none */
+    /* 8. ambient, effective, permitted, inheritable capabilities: none */
     (void)prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
     struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3};
     struct __user_cap_data_struct data[2];
     memset(data, 0, sizeof data);
     if (syscall(SYS_capset, &hdr, data) != 0)
         lay_die(sock, "capset");
-    /* 8. no_new_privs */
-    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
-        lay_die(sock, "no_new_privs");
     /* 9. seccomp, last */
     if (s->bpf) {
         unsigned flags = s->notify ? SECCOMP_FILTER_FLAG_NEW_LISTENER : 0;

@@ -23,9 +23,14 @@
 typedef struct lay_spec {
     int stdin_fd, stdout_fd, stderr_fd; /* become 0, 1, 2 */
     const char *work; /* cwd: SANDBOX_WORK_PATH, or the host path without userns */
+    const char *tmp;  /* the private /tmp: "/tmp", or the host path without userns */
     int64_t memory_mb, max_procs, file_size_mb, open_files, cpu_seconds; /* <= 0: unlimited */
     bool allow_network;
-    bool userns;                  /* inside a user namespace: become SBX_INNER_ID, else nobody */
+    bool userns; /* inside a user namespace (with a private root): become SBX_INNER_ID */
+    /* without userns: true keeps the server's own ids (an unprivileged server cannot change
+     * them), false becomes nobody (a root server) */
+    bool keep_ids;
+    bool setgroups_denied;        /* the user namespace says "deny" in /proc/self/setgroups */
     int landlock_abi;             /* 0: no Landlock */
     bool notify;                  /* seccomp user notification: send the listener fd */
     const struct sock_fprog *bpf; /* NULL: no seccomp */
@@ -54,8 +59,9 @@ void lay_close_from(int lowfd, int keep);
 
 /* The per-process layers, in order, for a process already inside its namespaces and root:
  * stdio (and the status socket moved to fd 3, close-on-exec; every other fd closed), cwd,
- * Landlock, rlimits, bounding set, identity, capabilities, no_new_privs, seccomp last (the
- * listener fd is sent on the status socket as an 'N' message). Returns only on success. */
+ * no_new_privs (before Landlock, which a process without CAP_SYS_ADMIN may only enter with it),
+ * Landlock, rlimits, bounding set, identity, capabilities, seccomp last (the listener fd is
+ * sent on the status socket as an 'N' message). Returns only on success. */
 void lay_enter(int sock, const lay_spec *s);
 
 /* The run's init after it started the program `prog`: close everything but `sock`, reap every

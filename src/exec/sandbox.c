@@ -7,6 +7,12 @@
  * program's process applies the per-process layers in one ordered list (sbx_enter_layers) and
  * execs. Killing init tears the whole pid namespace down, so no daemon outlives a run.
  *
+ * Root and unprivileged servers build the same layers: only the id maps differ (root gives each
+ * run a host id of its own; an unprivileged server may map only its own ids, after "deny" in
+ * setgroups), and an unprivileged zygote sees DATA_DIR/runs to bind its runs' directories from,
+ * since only root can make detached mounts of them (zygote_proto.h). A layer the kernel refuses
+ * fails every run closed (sandbox_check) unless the operator accepted a weaker sandbox.
+ *
  * The child side never mallocs (the server is multithreaded and the child comes from a raw
  * clone), so the seccomp program is compiled in the parent and loaded with the raw syscall. The
  * listener fd (SECCOMP_FILTER_FLAG_NEW_LISTENER) travels to the parent with SCM_RIGHTS; a
@@ -57,14 +63,18 @@
 #include "zygote.h"
 #include "zygote_proto.h"
 
-#define SBX_STAGE    "/run/sandboxd-root" /* mount point of each run's new root (private ns) */
 #define SBX_MAX_VIOL 64
 
 /* ---- the kernel's layers, probed once ------------------------------------------------------ */
 
 static struct {
     bool probed, userns, landlock_ok, seccomp_ok, notify_ok;
+    bool priv;  /* ids of their own for runs (root of the initial user namespace) */
+    bool trees; /* detached mounts (open_tree) of run dirs for zygote runs */
+    bool allow_weak;
     int landlock_abi;
+    char userns_why[160];
+    char runs_dir[PATH_MAX]; /* DATA_DIR/runs, bound into the zygote without `trees` */
 } g_probe;
 static pthread_mutex_t g_probe_mu = PTHREAD_MUTEX_INITIALIZER;
 static atomic_uint g_next_id;
@@ -74,22 +84,195 @@ static int ll_abi(void) {
     return r < 0 ? 0 : (int)r;
 }
 
+/* Report "<step>: <why>" on `fd` and _exit(1): the probe child's only way out on failure. */
+static void probe_die(int fd, const char *step) {
+    char m[160];
+    const char *why = strerrordesc_np(errno);
+    int n = snprintf(m, sizeof m, "%s: %s", step, why ? why : "error");
+    if (n > 0)
+        (void)!write(fd, m, (size_t)(n < (int)sizeof m ? n : (int)sizeof m - 1));
+    _exit(1);
+}
+
+/* id maps of a child in a fresh user namespace: "<inside> <outside> 1" for uid and gid. A
+ * privileged server maps any id; an unprivileged one only its own, after "deny" in setgroups. */
+static int write_id_map(pid_t pid, bool priv, unsigned inside, unsigned outside) {
+    char path[64], line[64];
+    if (!priv) {
+        snprintf(path, sizeof path, "/proc/%d/setgroups", (int)pid);
+        if (lay_write_str(path, "deny") != 0)
+            return -1;
+    }
+    snprintf(line, sizeof line, "%u %u 1\n", inside, priv ? outside : (unsigned)geteuid());
+    snprintf(path, sizeof path, "/proc/%d/uid_map", (int)pid);
+    if (lay_write_str(path, line) != 0)
+        return -1;
+    snprintf(line, sizeof line, "%u %u 1\n", inside, priv ? outside : (unsigned)getegid());
+    snprintf(path, sizeof path, "/proc/%d/gid_map", (int)pid);
+    return lay_write_str(path, line);
+}
+
+/* Whether a run's init could be made: a child in fresh user, pid, net, mount, ipc and uts
+ * namespaces that gets its id maps, makes its mounts private, mounts a proc and a tmpfs (what
+ * Docker's default profile or AppArmor may refuse) and becomes the inner id. 0, or -1 with
+ * the failing step in `why`. Runs before the server's threads exist (or from a test). */
+static int probe_ns(bool priv, char *why, size_t wn) {
+    int go[2], rep[2];
+    if (pipe2(go, O_CLOEXEC) != 0)
+        return snprintf(why, wn, "pipe: %s", strerror(errno)), -1;
+    if (pipe2(rep, O_CLOEXEC) != 0) {
+        close(go[0]), close(go[1]);
+        return snprintf(why, wn, "pipe: %s", strerror(errno)), -1;
+    }
+    unsigned long flags = CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC |
+                          CLONE_NEWUTS | SIGCHLD;
+    pid_t pid = (pid_t)syscall(SYS_clone, flags, NULL, NULL, NULL, NULL);
+    if (pid == 0) {
+        char g;
+        close(go[1]);
+        close(rep[0]);
+        if (read(go[0], &g, 1) != 1)
+            _exit(1);
+        if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
+            probe_die(rep[1], "make / private");
+        if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) != 0)
+            probe_die(rep[1], "mount proc");
+        if (mount("sbxprobe", "/", "tmpfs", MS_NOSUID | MS_NODEV, "size=4k") != 0)
+            probe_die(rep[1], "mount tmpfs");
+        if ((int)syscall(SYS_setresgid, SBX_INNER_ID, SBX_INNER_ID, SBX_INNER_ID) != 0 ||
+            (int)syscall(SYS_setresuid, SBX_INNER_ID, SBX_INNER_ID, SBX_INNER_ID) != 0)
+            probe_die(rep[1], "become the inner id");
+        _exit(0);
+    }
+    int err = errno;
+    close(go[0]);
+    close(rep[1]);
+    if (pid < 0) {
+        close(go[1]), close(rep[0]);
+        snprintf(why, wn, "clone with namespace flags: %s", strerror(err));
+        return -1;
+    }
+    int rc = 0;
+    if (write_id_map(pid, priv, SBX_INNER_ID, SBX_OUTER_BASE) != 0) {
+        snprintf(why, wn, "write id maps: %s", strerror(errno));
+        rc = -1;
+    } else if (write(go[1], "g", 1) != 1) {
+        snprintf(why, wn, "start the probe: %s", strerror(errno));
+        rc = -1;
+    }
+    close(go[1]);
+    int st = 0;
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+        ;
+    char m[160];
+    ssize_t n = read(rep[0], m, sizeof m - 1);
+    close(rep[0]);
+    if (rc == 0 && !(WIFEXITED(st) && WEXITSTATUS(st) == 0)) {
+        m[n > 0 ? n : 0] = 0;
+        snprintf(why, wn, "%s", n > 0 ? m : "the probe failed");
+        rc = -1;
+    }
+    return rc;
+}
+
+/* Root of the initial user namespace (whose uid map is the identity over every id). */
+static bool initial_root(void) {
+    if (geteuid() != 0)
+        return false;
+    char *m = sbx_read_file("/proc/self/uid_map", 4096, NULL);
+    unsigned a = 1, b = 1, c = 0;
+    bool init = m && sscanf(m, "%u %u %u", &a, &b, &c) == 3 && a == 0 && b == 0 && c == 4294967295u;
+    free(m);
+    return init;
+}
+
+static void probe_locked(void) {
+    if (g_probe.probed)
+        return;
+    g_probe.probed = true;
+    char why[160] = "";
+    bool root = initial_root();
+    if (geteuid() == 0 && probe_ns(true, why, sizeof why) == 0) {
+        g_probe.userns = g_probe.priv = true;
+    } else if (!root && probe_ns(false, why, sizeof why) == 0) {
+        /* (never for the initial root: its runs would map to the host's uid 0) */
+        g_probe.userns = true;
+    } else {
+        snprintf(g_probe.userns_why, sizeof g_probe.userns_why, "%s", why);
+    }
+    if (g_probe.priv) {
+        int fd = (int)syscall(SYS_open_tree, AT_FDCWD, "/", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+        g_probe.trees = fd >= 0;
+        if (fd >= 0)
+            close(fd);
+    }
+    g_probe.landlock_abi = ll_abi();
+    g_probe.landlock_ok = g_probe.landlock_abi >= 1;
+    g_probe.seccomp_ok = prctl(PR_GET_SECCOMP, 0, 0, 0, 0) >= 0;
+    g_probe.notify_ok = seccomp_api_get() >= 6;
+    LOG_I("sandbox", "layers: namespaces=%s ids=%s landlock_abi=%d seccomp=%s notify=%s",
+          g_probe.userns ? "user,pid,net,mount,ipc,uts" : "none",
+          !g_probe.userns ? (geteuid() == 0 ? "nobody" : "the server's")
+          : g_probe.priv  ? "one host id per run"
+                          : "the server's (unprivileged user namespaces)",
+          g_probe.landlock_abi, g_probe.seccomp_ok ? "yes" : "no",
+          g_probe.notify_ok ? "yes" : "no");
+    if (!g_probe.userns)
+        LOG_W("sandbox", "no user namespaces: %s", g_probe.userns_why);
+}
+
 void sandbox_probe(void) {
     pthread_mutex_lock(&g_probe_mu);
-    if (!g_probe.probed) {
-        g_probe.probed = true;
-        g_probe.userns = access("/proc/self/ns/user", F_OK) == 0 && geteuid() == 0;
-        g_probe.landlock_abi = ll_abi();
-        g_probe.landlock_ok = g_probe.landlock_abi >= 1;
-        g_probe.seccomp_ok = prctl(PR_GET_SECCOMP, 0, 0, 0, 0) >= 0;
-        g_probe.notify_ok = seccomp_api_get() >= 6;
-        if (sbx_mkdir_p(SBX_STAGE, 0755) != 0)
-            LOG_W("sandbox", "cannot create %s: %s", SBX_STAGE, strerror(errno));
-        LOG_I("sandbox", "layers: namespaces=%s landlock_abi=%d seccomp=%s notify=%s",
-              g_probe.userns ? "user,pid,net,mount,ipc,uts" : "none", g_probe.landlock_abi,
-              g_probe.seccomp_ok ? "yes" : "no", g_probe.notify_ok ? "yes" : "no");
-    }
+    probe_locked();
     pthread_mutex_unlock(&g_probe_mu);
+}
+
+void sandbox_init(const char *runs_dir, bool allow_weak) {
+    pthread_mutex_lock(&g_probe_mu);
+    snprintf(g_probe.runs_dir, sizeof g_probe.runs_dir, "%s", runs_dir ? runs_dir : "");
+    g_probe.allow_weak = allow_weak;
+    probe_locked();
+    pthread_mutex_unlock(&g_probe_mu);
+}
+
+/* The layers this kernel cannot give, as "<layer> (<why>)" joined by "; ", into buf. */
+static size_t missing_layers(char *buf, size_t n) {
+    size_t len = 0;
+    buf[0] = 0;
+    if (!g_probe.userns)
+        len += (size_t)snprintf(buf + len, n - len, "user namespaces (%s)", g_probe.userns_why);
+    if (!g_probe.landlock_ok && len < n)
+        len += (size_t)snprintf(buf + len, n - len, "%sLandlock (not in this kernel)",
+                                len ? "; " : "");
+    if (!g_probe.seccomp_ok && len < n)
+        len +=
+            (size_t)snprintf(buf + len, n - len, "%sseccomp (not in this kernel)", len ? "; " : "");
+    return len;
+}
+
+sbx_code sandbox_check(sbx_err *e) {
+    sandbox_probe();
+    char miss[512];
+    if (!missing_layers(miss, sizeof miss) || g_probe.allow_weak)
+        return SBX_OK;
+    return sbx_fail(e, SBX_EUNAVAIL,
+                    "the sandbox is incomplete, so runs are refused: missing %s; set "
+                    "EXEC_ALLOW_WEAK_SANDBOX=true to accept a weaker sandbox",
+                    miss);
+}
+
+bool sandbox_userns(void) {
+    sandbox_probe();
+    return g_probe.userns;
+}
+
+bool sandbox_weak(char *why, size_t n) {
+    sandbox_probe();
+    char miss[512];
+    bool weak = missing_layers(miss, sizeof miss) > 0;
+    if (why && n)
+        snprintf(why, n, "%s", weak ? miss : "");
+    return weak;
 }
 
 cJSON *sandbox_layers(void) {
@@ -107,6 +290,22 @@ cJSON *sandbox_layers(void) {
     cJSON_AddBoolToObject(o, "capabilitiesDropped", true);
     cJSON_AddBoolToObject(o, "seccomp", g_probe.seccomp_ok);
     cJSON_AddBoolToObject(o, "seccompNotify", g_probe.seccomp_ok && g_probe.notify_ok);
+    /* how the ids are mapped: "perRun" (a fresh host id per run, root only), "server" (every run
+     * maps to the server's own uid: an unprivileged server), "nobody" / "server" without a user
+     * namespace (weak) */
+    cJSON_AddStringToObject(o, "hostIds",
+                            g_probe.priv                       ? "perRun"
+                            : g_probe.userns || geteuid() != 0 ? "server"
+                                                               : "nobody");
+    char miss[512];
+    bool weak = missing_layers(miss, sizeof miss) > 0;
+    cJSON_AddBoolToObject(o, "complete", !weak);
+    if (weak)
+        cJSON_AddStringToObject(o, "missing", miss);
+    else
+        cJSON_AddNullToObject(o, "missing");
+    cJSON_AddBoolToObject(o, "weakAccepted", g_probe.allow_weak);
+    cJSON_AddBoolToObject(o, "runsRefused", weak && !g_probe.allow_weak);
     return o;
 }
 
@@ -542,15 +741,16 @@ static int touch(const char *path) {
     return 0;
 }
 
-/* Bind host `src` at the same path under the new root; read-only unless `rw`. Missing sources
- * are skipped (returns 0); symlinks are recreated as symlinks. */
-static int bind_in(const char *src, const char *dst_in_root, bool rw, bool must) {
+/* Bind host `src` at the same path under the new root (mounted at `stage`); read-only unless `rw`.
+ * Missing sources are skipped (returns 0); symlinks are recreated as symlinks. */
+static int bind_in(const char *stage, const char *src, const char *dst_in_root, bool rw,
+                   bool must) {
     struct stat st;
     bool via_fd = !strncmp(src, "/proc/self/fd/", 14);
     if ((via_fd ? stat(src, &st) : lstat(src, &st)) != 0)
         return must ? -1 : 0;
     char dst[PATH_MAX];
-    if (snprintf(dst, sizeof dst, "%s%s", SBX_STAGE, dst_in_root) >= (int)sizeof dst)
+    if (snprintf(dst, sizeof dst, "%s%s", stage, dst_in_root) >= (int)sizeof dst)
         return -1;
     if (S_ISLNK(st.st_mode)) {
         char t[PATH_MAX];
@@ -563,13 +763,13 @@ static int bind_in(const char *src, const char *dst_in_root, bool rw, bool must)
         char *sl = strrchr(parent, '/');
         if (sl && sl != parent) {
             *sl = 0;
-            if (mkdirs(SBX_STAGE, parent, 0755) != 0)
+            if (mkdirs(stage, parent, 0755) != 0)
                 return -1;
         }
         return symlink(t, dst) != 0 && errno != EEXIST ? -1 : 0;
     }
     if (S_ISDIR(st.st_mode)) {
-        if (mkdirs(SBX_STAGE, dst_in_root, 0755) != 0)
+        if (mkdirs(stage, dst_in_root, 0755) != 0)
             return -1;
     } else {
         char parent[PATH_MAX];
@@ -577,20 +777,29 @@ static int bind_in(const char *src, const char *dst_in_root, bool rw, bool must)
         char *sl = strrchr(parent, '/');
         if (sl && sl != parent) {
             *sl = 0;
-            if (mkdirs(SBX_STAGE, parent, 0755) != 0)
+            if (mkdirs(stage, parent, 0755) != 0)
                 return -1;
         }
         if (touch(dst) != 0)
             return -1;
     }
-    if (mount(src, dst, NULL, MS_BIND | MS_REC, NULL) != 0)
+    /* the writable run dirs never recursively: the root is staged on the work dir's path, so a
+     * recursive bind of it would copy the stage itself in */
+    if (mount(src, dst, NULL, MS_BIND | (rw ? 0 : MS_REC), NULL) != 0)
         return -1;
     struct mount_attr ma = {.attr_set = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV};
     if (!rw)
         ma.attr_set |= MOUNT_ATTR_RDONLY;
-    if (syscall(SYS_mount_setattr, AT_FDCWD, dst, AT_RECURSIVE, &ma, sizeof ma) != 0)
+    if (syscall(SYS_mount_setattr, AT_FDCWD, dst, rw ? 0 : AT_RECURSIVE, &ma, sizeof ma) != 0)
         return -1;
     return 0;
+}
+
+/* `stage` + `p` in `buf` (PATH_MAX bytes); no malloc. */
+static const char *at(char *buf, const char *stage, const char *p) {
+    if (snprintf(buf, PATH_MAX, "%s%s", stage, p) >= PATH_MAX)
+        buf[0] = 0; /* an impossible path: the call using it fails */
+    return buf;
 }
 
 static const char *const k_sys_binds[] = {"/usr",   "/bin",   "/sbin",  "/lib",
@@ -605,19 +814,31 @@ static const char *const k_etc_binds[] = {
     "/etc/host.conf",     "/etc/resolv.conf",     "/etc/protocols",
     "/etc/services",      "/etc/timezone",
 };
-/* Build the private root at SBX_STAGE and pivot into it (in init, with userns caps). */
+/* Build the private root and pivot into it (in init, with userns caps). It is staged on the
+ * work dir's own path (a directory that exists and that this server owns, shadowed only in
+ * this private mount namespace; the work dir itself is reached through a descriptor), and
+ * built relative to it as the cwd: the parents of DATA_DIR may be closed to the sandbox id. */
 static void build_root(int sock, const sandbox_spec *s) {
+    const char *stage = ".";
+    char pb[PATH_MAX];
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
         lay_die(sock, "make / private");
     /* Reach the run dirs while still the host's root (their parents may be 0700), then become
      * the mapped id so that files created in our own tmpfs have an owner; caps stay (KEEPCAPS). */
     int wfd = open(s->work_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
     int tfd = open(s->tmp_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
-    if (wfd < 0 || tfd < 0)
+    int rfd =
+        s->zygote_init && s->runs_dir ? open(s->runs_dir, O_PATH | O_DIRECTORY | O_CLOEXEC) : -2;
+    if (wfd < 0 || tfd < 0 || rfd == -1)
         lay_die(sock, "open run dirs");
+    unsigned id = s->zygote_init ? 0 : SBX_INNER_ID; /* the zygote is root of its namespace */
+    char ropt[96];
+    snprintf(ropt, sizeof ropt, "mode=0755,size=16m,uid=%u,gid=%u", id, id);
+    if (mount("sbxroot", s->work_dir, "tmpfs", MS_NOSUID | MS_NODEV, ropt) != 0 ||
+        chdir(s->work_dir) != 0)
+        lay_die(sock, "mount root tmpfs");
     struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3};
     struct __user_cap_data_struct cd[2];
-    unsigned id = s->zygote_init ? 0 : SBX_INNER_ID; /* the zygote is root of its namespace */
     if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0 || syscall(SYS_capget, &hdr, cd) != 0 ||
         (int)syscall(SYS_setresgid, id, id, id) != 0 ||
         (int)syscall(SYS_setresuid, id, id, id) != 0)
@@ -626,57 +847,59 @@ static void build_root(int sock, const sandbox_spec *s) {
     cd[1].effective = cd[1].permitted;
     if (syscall(SYS_capset, &hdr, cd) != 0)
         lay_die(sock, "keep capabilities");
-    char wpath[32], tpath[32];
+    char wpath[32], tpath[32], rpath[32];
     snprintf(wpath, sizeof wpath, "/proc/self/fd/%d", wfd);
     snprintf(tpath, sizeof tpath, "/proc/self/fd/%d", tfd);
-    if (mount("sbxroot", SBX_STAGE, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=16m") != 0)
-        lay_die(sock, "mount root tmpfs");
+    snprintf(rpath, sizeof rpath, "/proc/self/fd/%d", rfd);
     for (size_t i = 0; i < sizeof k_sys_binds / sizeof *k_sys_binds; i++)
-        if (bind_in(k_sys_binds[i], k_sys_binds[i], false, false) != 0)
+        if (bind_in(stage, k_sys_binds[i], k_sys_binds[i], false, false) != 0)
             lay_die(sock, k_sys_binds[i]);
-    if (mkdirs(SBX_STAGE, "/etc", 0755) != 0)
+    if (mkdirs(stage, "/etc", 0755) != 0)
         lay_die(sock, "mkdir /etc");
     for (size_t i = 0; i < sizeof k_etc_binds / sizeof *k_etc_binds; i++)
-        if (bind_in(k_etc_binds[i], k_etc_binds[i], false, false) != 0)
+        if (bind_in(stage, k_etc_binds[i], k_etc_binds[i], false, false) != 0)
             lay_die(sock, k_etc_binds[i]);
     /* /dev: a small tmpfs with the harmless nodes and a private /dev/shm */
-    if (mkdirs(SBX_STAGE, "/dev", 0755) != 0 ||
-        mount("sbxdev", SBX_STAGE "/dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755,size=64k") !=
-            0)
+    if (mkdirs(stage, "/dev", 0755) != 0 || mount("sbxdev", at(pb, stage, "/dev"), "tmpfs",
+                                                  MS_NOSUID | MS_NOEXEC, "mode=0755,size=64k") != 0)
         lay_die(sock, "mount /dev");
     for (size_t i = 0; i < sizeof lay_dev_nodes / sizeof *lay_dev_nodes; i++) {
         char dst[PATH_MAX];
-        snprintf(dst, sizeof dst, SBX_STAGE "%s", lay_dev_nodes[i]);
+        snprintf(dst, sizeof dst, "%s%s", stage, lay_dev_nodes[i]);
         if (touch(dst) != 0 || mount(lay_dev_nodes[i], dst, NULL, MS_BIND, NULL) != 0)
             lay_die(sock, lay_dev_nodes[i]);
     }
-    if (symlink("/proc/self/fd", SBX_STAGE "/dev/fd") != 0 ||
-        symlink("/proc/self/fd/0", SBX_STAGE "/dev/stdin") != 0 ||
-        symlink("/proc/self/fd/1", SBX_STAGE "/dev/stdout") != 0 ||
-        symlink("/proc/self/fd/2", SBX_STAGE "/dev/stderr") != 0)
+    if (symlink("/proc/self/fd", at(pb, stage, "/dev/fd")) != 0 ||
+        symlink("/proc/self/fd/0", at(pb, stage, "/dev/stdin")) != 0 ||
+        symlink("/proc/self/fd/1", at(pb, stage, "/dev/stdout")) != 0 ||
+        symlink("/proc/self/fd/2", at(pb, stage, "/dev/stderr")) != 0)
         lay_die(sock, "/dev links");
     char opt[64];
     snprintf(opt, sizeof opt, "mode=1777,size=%lldm",
              (long long)(s->file_size_mb > 0 ? s->file_size_mb : 64));
-    if (mkdirs(SBX_STAGE, "/dev/shm", 01777) != 0 ||
-        mount("sbxshm", SBX_STAGE "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, opt) != 0)
+    if (mkdirs(stage, "/dev/shm", 01777) != 0 || mount("sbxshm", at(pb, stage, "/dev/shm"), "tmpfs",
+                                                       MS_NOSUID | MS_NODEV | MS_NOEXEC, opt) != 0)
         lay_die(sock, "mount /dev/shm");
-    if (mount(NULL, SBX_STAGE "/dev", NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NOEXEC, NULL) !=
-        0)
+    if (mount(NULL, at(pb, stage, "/dev"), NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NOEXEC,
+              NULL) != 0)
         lay_die(sock, "remount /dev read-only");
-    if (mkdirs(SBX_STAGE, "/proc", 0555) != 0 ||
-        mount("proc", SBX_STAGE "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+    if (mkdirs(stage, "/proc", 0555) != 0 ||
+        mount("proc", at(pb, stage, "/proc"), "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC,
               "hidepid=invisible") != 0) /* the init (a clone of the server) stays unseen */
         lay_die(sock, "mount /proc");
-    if (bind_in(tpath, "/tmp", true, true) != 0)
+    if (bind_in(stage, tpath, "/tmp", true, true) != 0)
         lay_die(sock, "bind /tmp");
-    if (bind_in(wpath, SANDBOX_WORK_PATH, true, true) != 0)
+    if (bind_in(stage, wpath, SANDBOX_WORK_PATH, true, true) != 0)
         lay_die(sock, "bind work dir");
+    if (rfd >= 0 && bind_in(stage, rpath, ZYG_RUNS_PATH, true, true) != 0)
+        lay_die(sock, "bind the runs dir");
     close(wfd);
     close(tfd);
-    if (mkdirs(SBX_STAGE, "/.old", 0700) != 0)
+    if (rfd >= 0)
+        close(rfd);
+    if (mkdirs(stage, "/.old", 0700) != 0)
         lay_die(sock, "mkdir .old");
-    if (syscall(SYS_pivot_root, SBX_STAGE, SBX_STAGE "/.old") != 0)
+    if (syscall(SYS_pivot_root, stage, at(pb, stage, "/.old")) != 0)
         lay_die(sock, "pivot_root");
     if (chdir("/") != 0 || umount2("/.old", MNT_DETACH) != 0 || rmdir("/.old") != 0)
         lay_die(sock, "detach old root");
@@ -686,7 +909,8 @@ static void build_root(int sock, const sandbox_spec *s) {
 
 /* The zygote's own process: stdio, the passed fds at 4.., cwd, no core dumps, a bounding set
  * of CAP_SETUID and CAP_SETGID (enough to map its runs' ids; each run's fresh user namespace
- * gets its own full set), no_new_privs. Its runs apply every other layer themselves. */
+ * gets its own full set; plus CAP_SETFCAP unprivileged), no_new_privs. Its runs apply every other
+ * layer themselves. */
 static void enter_zygote(int sock, const sandbox_spec *s) {
     int in = fcntl(s->stdin_fd, F_DUPFD_CLOEXEC, 10), o = fcntl(s->stdout_fd, F_DUPFD_CLOEXEC, 10);
     int er = fcntl(s->stderr_fd, F_DUPFD_CLOEXEC, 10), k = fcntl(sock, F_DUPFD_CLOEXEC, 10);
@@ -708,9 +932,11 @@ static void enter_zygote(int sock, const sandbox_spec *s) {
     struct rlimit zero = {0, 0};
     if (setrlimit(RLIMIT_CORE, &zero) != 0)
         lay_die(sock, "setrlimit core");
+    /* unprivileged, its runs map to its own root (host id of the server), and mapping a
+     * namespace onto id 0 of its parent takes CAP_SETFCAP there too */
     for (int cap = 0; cap <= 63; cap++)
-        if (cap != CAP_SETUID && cap != CAP_SETGID && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 &&
-            errno != EINVAL)
+        if (cap != CAP_SETUID && cap != CAP_SETGID && (g_probe.priv || cap != CAP_SETFCAP) &&
+            prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL)
             lay_die(sock, "drop bounding set");
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
         lay_die(sock, "no_new_privs");
@@ -761,18 +987,36 @@ static void run_init(struct child_args *a) {
 
 /* ---- parent side ---------------------------------------------------------------------------- */
 
+/* The id maps of a run's (or the zygote's) user namespace. Privileged: the run's inner id to
+ * its own host id; the zygote root of its namespace plus 1..SPAN for the runs it starts. An
+ * unprivileged server can map only its own ids: a run's inner id, or the zygote's root, to them
+ * (the zygote's runs then map to its root). */
 static int write_maps(pid_t pid, unsigned outer, bool zygote) {
+    if (!g_probe.priv)
+        return write_id_map(pid, false, zygote ? 0 : SBX_INNER_ID, 0);
+    if (!zygote)
+        return write_id_map(pid, true, SBX_INNER_ID, outer);
     char path[64], line[96];
-    if (zygote) /* root of its namespace, and 1..SPAN for the runs it starts */
-        snprintf(line, sizeof line, "0 %u 1\n1 %u %u\n", SBX_ZYGOTE_OUTER, SBX_OUTER_BASE,
-                 SBX_OUTER_SPAN);
-    else
-        snprintf(line, sizeof line, "%u %u 1\n", SBX_INNER_ID, outer);
+    snprintf(line, sizeof line, "0 %u 1\n1 %u %u\n", SBX_ZYGOTE_OUTER, SBX_OUTER_BASE,
+             SBX_OUTER_SPAN);
     snprintf(path, sizeof path, "/proc/%d/uid_map", (int)pid);
     if (lay_write_str(path, line) != 0)
         return -1;
     snprintf(path, sizeof path, "/proc/%d/gid_map", (int)pid);
     return lay_write_str(path, line);
+}
+
+/* The host ids a run's directories are given: its own (privileged), or the server's. */
+static void run_owner(bool zygote, unsigned *uid, unsigned *gid) {
+    if (g_probe.priv) {
+        *uid = *gid = zygote ? SBX_ZYGOTE_OUTER
+                             : SBX_OUTER_BASE + (atomic_fetch_add(&g_next_id, 1) % SBX_OUTER_SPAN);
+    } else if (g_probe.userns || geteuid() != 0) {
+        *uid = geteuid();
+        *gid = getegid();
+    } else {
+        *uid = *gid = 65534; /* weak: a root server without user namespaces runs them as nobody */
+    }
 }
 
 static int recv_msg(int sock, char *buf, size_t n, int *fd_out, int timeout_ms) {
@@ -839,38 +1083,59 @@ static char **env_rewrite(const sandbox_spec *s) {
     return env;
 }
 
+/* A copy of spec->envp where TMPDIR names the run's own tmp dir (no private /tmp: weak). */
+static char **env_tmpdir(const sandbox_spec *s) {
+    size_t n = 0;
+    while (s->envp[n])
+        n++;
+    char **env = calloc(n + 1, sizeof *env);
+    if (!env)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (!strncmp(s->envp[i], "TMPDIR=", 7)) {
+            size_t len = strlen(s->tmp_dir) + 8;
+            if ((env[i] = malloc(len)))
+                snprintf(env[i], len, "TMPDIR=%s", s->tmp_dir);
+        } else {
+            env[i] = strdup(s->envp[i]);
+        }
+        if (!env[i]) {
+            env_free(env);
+            return NULL;
+        }
+    }
+    return env;
+}
+
 sbx_code sandbox_spawn(const sandbox_spec *spec, sandbox_child **out, sbx_err *e) {
     if (!spec || !spec->argv || !spec->argv[0] || !spec->envp || !spec->work_dir ||
         !spec->tmp_dir || !out)
         return sbx_fail(e, SBX_EINTERNAL, "sandbox: incomplete spec");
-    sandbox_probe();
+    if (sandbox_check(e) != SBX_OK) /* fail closed: a missing layer refuses every run */
+        return SBX_EUNAVAIL;
     bool userns = g_probe.userns;
+    if (spec->zygote_init && !userns)
+        return sbx_fail(e, SBX_EUNAVAIL, "sandbox: the zygote needs user namespaces");
     struct sock_filter *prog = NULL;
     size_t plen = 0;
     if (g_probe.seccomp_ok && filter_for(spec->allow_network, &prog, &plen) != 0)
         return sbx_fail(e, SBX_EINTERNAL, "sandbox: cannot build the seccomp filter");
     struct sock_fprog fp = {.len = (unsigned short)plen, .filter = prog};
 
-    unsigned outer = SBX_OUTER_BASE + (atomic_fetch_add(&g_next_id, 1) % SBX_OUTER_SPAN);
-    if (!userns)
-        outer = 65534; /* the fallback runs as nobody */
-    if (spec->zygote_init) {
-        if (!userns) {
-            return sbx_fail(e, SBX_EUNAVAIL, "sandbox: the zygote needs user namespaces");
-        }
-        outer = SBX_ZYGOTE_OUTER;
-    }
-    if ((chown(spec->work_dir, outer, outer) != 0 || chown(spec->tmp_dir, outer, outer) != 0)) {
+    unsigned outer, outer_gid;
+    run_owner(spec->zygote_init, &outer, &outer_gid);
+    if (chown(spec->work_dir, outer, outer_gid) != 0 || chown(spec->tmp_dir, outer, outer_gid) != 0)
         return sbx_fail(e, SBX_EINTERNAL, "sandbox: chown run dirs: %s", strerror(errno));
-    }
 
-    char **env = userns ? env_rewrite(spec) : NULL;
-    if (userns && !env) {
+    /* with its own root, the host paths of its dirs are renamed; without (weak), its TMPDIR is
+     * its own tmp dir, not the host's /tmp */
+    char **env = userns ? env_rewrite(spec) : env_tmpdir(spec);
+    if (!env)
         return sbx_fail(e, SBX_EINTERNAL, "sandbox: out of memory");
-    }
     sandbox_spec local = *spec;
-    if (env)
-        local.envp = (const char *const *)env;
+    local.envp = (const char *const *)env;
+    local.runs_dir =
+        spec->zygote_init && !g_probe.trees && g_probe.runs_dir[0] ? g_probe.runs_dir : NULL;
     spec = &local;
 
     sandbox_child *c = calloc(1, sizeof *c);
@@ -896,6 +1161,7 @@ sbx_code sandbox_spawn(const sandbox_spec *spec, sandbox_child **out, sbx_err *e
                        .stdout_fd = spec->stdout_fd,
                        .stderr_fd = spec->stderr_fd,
                        .work = userns ? SANDBOX_WORK_PATH : spec->work_dir,
+                       .tmp = userns ? "/tmp" : spec->tmp_dir,
                        .memory_mb = spec->memory_mb,
                        .max_procs = spec->max_procs,
                        .file_size_mb = spec->file_size_mb,
@@ -903,6 +1169,8 @@ sbx_code sandbox_spawn(const sandbox_spec *spec, sandbox_child **out, sbx_err *e
                        .cpu_seconds = spec->cpu_seconds,
                        .allow_network = spec->allow_network,
                        .userns = userns,
+                       .keep_ids = !userns && geteuid() != 0,
+                       .setgroups_denied = userns && !g_probe.priv,
                        .landlock_abi = g_probe.landlock_abi,
                        .notify = g_probe.notify_ok,
                        .bpf = prog ? &fp : NULL,
@@ -1012,7 +1280,8 @@ static void close_all(int *fds, int n) {
 sbx_code sandbox_spawn_zygote(const sandbox_spec *spec, sandbox_child **out, sbx_err *e) {
     if (!spec || !spec->code || !spec->work_dir || !spec->tmp_dir || !out)
         return sbx_fail(e, SBX_EINTERNAL, "sandbox: incomplete spec");
-    sandbox_probe();
+    if (sandbox_check(e) != SBX_OK)
+        return SBX_EINTERNAL; /* not EUNAVAIL: the caller must not fall back to a cold start */
     int tier = g_probe.userns && !spec->allow_network ? zygote_pick(spec->code) : -1;
     if (tier < 0)
         return sbx_fail(e, SBX_EUNAVAIL, "sandbox: the zygote is not available");
@@ -1021,10 +1290,23 @@ sbx_code sandbox_spawn_zygote(const sandbox_spec *spec, sandbox_child **out, sbx
     if (g_probe.seccomp_ok && (filter_for(false, &bpf, &blen) != 0 || blen > ZYG_MAX_BPF))
         return sbx_fail(e, SBX_EUNAVAIL, "sandbox: no seccomp filter for the zygote");
 
-    unsigned k = atomic_fetch_add(&g_next_id, 1) % SBX_OUTER_SPAN;
-    unsigned outer = SBX_OUTER_BASE + k;
-    if (chown(spec->work_dir, outer, outer) != 0 || chown(spec->tmp_dir, outer, outer) != 0)
+    unsigned outer, outer_gid;
+    run_owner(false, &outer, &outer_gid);
+    /* the zygote maps its 1..SPAN to BASE..; unprivileged, only its root to the server's ids */
+    unsigned run_uid = g_probe.priv ? outer - SBX_OUTER_BASE + 1 : 0;
+    if (chown(spec->work_dir, outer, outer_gid) != 0 || chown(spec->tmp_dir, outer, outer_gid) != 0)
         return sbx_fail(e, SBX_EINTERNAL, "sandbox: chown run dirs: %s", strerror(errno));
+    const char *wrel = NULL, *trel = NULL;
+    if (!g_probe.trees) { /* the zygote binds them by name from its view of DATA_DIR/runs */
+        size_t rl = strlen(g_probe.runs_dir);
+        bool under = rl && !strncmp(spec->work_dir, g_probe.runs_dir, rl) &&
+                     spec->work_dir[rl] == '/' && !strncmp(spec->tmp_dir, g_probe.runs_dir, rl) &&
+                     spec->tmp_dir[rl] == '/';
+        wrel = under ? spec->work_dir + rl + 1 : NULL;
+        trel = under ? spec->tmp_dir + rl + 1 : NULL;
+        if (!under || strlen(wrel) >= 128 || strlen(trel) >= 128)
+            return sbx_fail(e, SBX_EUNAVAIL, "sandbox: the run dirs are not under the runs dir");
+    }
     zyg_req *rq = calloc(1, sizeof *rq);
     sandbox_child *c = calloc(1, sizeof *c);
     int fds[ZYG_NFDS], sv[2] = {-1, -1};
@@ -1055,8 +1337,13 @@ sbx_code sandbox_spawn_zygote(const sandbox_spec *spec, sandbox_child **out, sbx
     fds[ZYG_FD_STDIN] = fcntl(spec->stdin_fd, F_DUPFD_CLOEXEC, 3);
     fds[ZYG_FD_STDOUT] = fcntl(spec->stdout_fd, F_DUPFD_CLOEXEC, 3);
     fds[ZYG_FD_STDERR] = fcntl(spec->stderr_fd, F_DUPFD_CLOEXEC, 3);
-    fds[ZYG_FD_WORK] = tree_of(spec->work_dir);
-    fds[ZYG_FD_TMP] = tree_of(spec->tmp_dir);
+    if (g_probe.trees) {
+        fds[ZYG_FD_WORK] = tree_of(spec->work_dir);
+        fds[ZYG_FD_TMP] = tree_of(spec->tmp_dir);
+    } else {
+        fds[ZYG_FD_WORK] = open(spec->work_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        fds[ZYG_FD_TMP] = open(spec->tmp_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    }
     fds[ZYG_FD_CODE] = memfd_create("sbx-code", MFD_CLOEXEC);
     for (int i = 0; i < ZYG_NFDS; i++)
         if (fds[i] < 0) {
@@ -1071,19 +1358,24 @@ sbx_code sandbox_spawn_zygote(const sandbox_spec *spec, sandbox_child **out, sbx
         }
         off += (size_t)n;
     }
-    *rq =
-        (zyg_req){.magic = ZYG_MAGIC,
-                  .run_uid = k + 1, /* the zygote maps its 1..SPAN to BASE.. */
-                  .memory_mb = spec->memory_mb > 0 ? spec->memory_mb + zygote_preload_mb(tier) : 0,
-                  .max_procs = spec->max_procs,
-                  .file_size_mb = spec->file_size_mb,
-                  .open_files = spec->open_files,
-                  .cpu_seconds = spec->cpu_seconds,
-                  .landlock_abi = g_probe.landlock_abi,
-                  .notify = g_probe.notify_ok,
-                  .bpf_len = (uint32_t)blen};
+    *rq = (zyg_req){
+        .magic = ZYG_MAGIC,
+        .run_uid = run_uid,
+        .flags = (g_probe.priv ? 0 : ZYG_F_SETGROUPS_DENIED) | (g_probe.trees ? 0 : ZYG_F_BY_NAME),
+        .memory_mb = spec->memory_mb > 0 ? spec->memory_mb + zygote_preload_mb(tier) : 0,
+        .max_procs = spec->max_procs,
+        .file_size_mb = spec->file_size_mb,
+        .open_files = spec->open_files,
+        .cpu_seconds = spec->cpu_seconds,
+        .landlock_abi = g_probe.landlock_abi,
+        .notify = g_probe.notify_ok,
+        .bpf_len = (uint32_t)blen};
     if (blen)
         memcpy(rq->bpf, bpf, blen * sizeof *bpf);
+    if (wrel) {
+        snprintf(rq->work_rel, sizeof rq->work_rel, "%s", wrel);
+        snprintf(rq->tmp_rel, sizeof rq->tmp_rel, "%s", trel);
+    }
     if (zygote_submit(tier, rq, fds, &c->zpidfd, e) != SBX_OK)
         goto fail_quiet;
     close_all(fds, ZYG_NFDS);

@@ -43,6 +43,7 @@ typedef struct sandbox_spec {
     bool zygote_init;
     const int *pass_fds;
     int npass;
+    const char *runs_dir; /* set by sandbox_spawn for the zygote (bound at ZYG_RUNS_PATH) */
     /* the program's source, for sandbox_spawn_zygote (a cold run takes it from argv) */
     const char *code;
     size_t code_len;
@@ -54,10 +55,28 @@ typedef struct sandbox_spec {
 
 typedef struct sandbox_child sandbox_child;
 
-/* Which layers this kernel supports, probed once; logs a line per layer. */
+/* Which layers this kernel supports, probed once; logs a line per layer. The namespace probe
+ * starts a child in fresh namespaces (call it before the server's threads exist). */
 void sandbox_probe(void);
 
-/* {"userNamespace": true, "pidNamespace": true, ..., "landlock": 7, "seccomp": true}:
+/* Probe (once) and set what the sandbox needs from the server: `runs_dir` (DATA_DIR/runs, where
+ * every run's directories are made; an unprivileged server's zygote sees it) and whether a
+ * sandbox missing a layer may still run programs (EXEC_ALLOW_WEAK_SANDBOX). Main thread, at
+ * start-up. Without it (unit tests): no runs dir, weak sandboxes refused. */
+void sandbox_init(const char *runs_dir, bool allow_weak);
+
+/* SBX_OK when runs may start: every layer is there, or a weaker sandbox was accepted; else
+ * SBX_EUNAVAIL naming the missing layers (fail closed). Any thread. */
+sbx_code sandbox_check(sbx_err *e);
+
+/* Whether runs get their own namespaces (the zygote needs them). Any thread. */
+bool sandbox_userns(void);
+
+/* Whether a layer is missing (`why`: which, and why; may be NULL). Any thread. */
+bool sandbox_weak(char *why, size_t n);
+
+/* {"userNamespace": true, "pidNamespace": true, ..., "landlock": 7, "seccomp": true,
+ * "hostIds": "perRun"|"server"|"nobody", "complete", "missing", "weakAccepted", "runsRefused"}:
  * the layers every run gets. Caller frees. */
 cJSON *sandbox_layers(void);
 

@@ -26,16 +26,30 @@ enum {
     ZYG_FD_STDIN,
     ZYG_FD_STDOUT,
     ZYG_FD_STDERR,
-    ZYG_FD_WORK,
+    ZYG_FD_WORK, /* a detached mount of the work dir (open_tree), or with ZYG_F_BY_NAME an
+                    O_PATH descriptor of it */
     ZYG_FD_TMP,
     ZYG_FD_CODE,
     ZYG_FD_DONE,
     ZYG_NFDS
 };
 
+/* zyg_req.flags */
+#define ZYG_F_SETGROUPS_DENIED 1u /* the namespaces were made unprivileged: no setgroups() */
+#define ZYG_F_BY_NAME          2u /* work/tmp are bound from ZYG_RUNS_PATH + work/tmp_rel */
+
+/* Where the zygote of an unprivileged server sees DATA_DIR/runs: the server cannot make
+ * detached mounts of a run's directories (open_tree needs CAP_SYS_ADMIN over its own mount
+ * namespace), so each run's init binds its two directories from here, checks they are the
+ * ones whose descriptors came with the request, and covers this path with an empty read-only
+ * tmpfs before its program runs. */
+#define ZYG_RUNS_PATH "/.sbx-runs"
+
 typedef struct zyg_req {
     uint32_t magic;
     uint32_t run_uid; /* id in the zygote's user namespace that the run's SBX_INNER_ID maps to */
+    uint32_t flags;   /* ZYG_F_* */
+    char work_rel[128], tmp_rel[128]; /* with ZYG_F_BY_NAME: paths under ZYG_RUNS_PATH */
     int64_t memory_mb, max_procs, file_size_mb, open_files, cpu_seconds;
     int32_t landlock_abi, notify;
     uint32_t bpf_len; /* instructions used in bpf[] */

@@ -131,11 +131,17 @@ class Response:
 class Server:
     """One running build/sandboxd. Use as a context manager or call start()/stop()."""
 
-    def __init__(self, env=None, args=(), token=TOKEN, dev=False, reuse=None, binary=None):
+    def __init__(self, env=None, args=(), token=TOKEN, dev=False, reuse=None, user=None,
+                 preexec=None, binary=None):
         """reuse: another (stopped or killed) Server whose DATA_DIR this one takes over.
-        binary: another sandboxd to run than BIN (e.g. an installed copy)."""
+        user: a uid to run the server as (unprivileged; its temporary directory is given to
+        it). preexec: a function run in the server's process just before it starts (after
+        the switch to `user`). binary: another sandboxd to run than BIN (e.g. an installed
+        copy)."""
         self.binary = binary or BIN
         self.token = token
+        self.user = user
+        self.preexec = preexec
         self.env_extra = dict(env or {})
         self.args = list(args)
         self.dev = dev
@@ -149,6 +155,8 @@ class Server:
             self.tmp = tempfile.mkdtemp(prefix="sandboxd-test-")
             self.data_dir = os.path.join(self.tmp, "data")
             self.log_path = os.path.join(self.tmp, "server.log")
+            if user is not None:
+                os.chown(self.tmp, user, user)
 
     # ---- lifecycle ----
     def start(self, timeout=20):
@@ -161,7 +169,7 @@ class Server:
         args = [self.binary] + (["--dev"] if self.dev else []) + self.args
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(args, env=env, stdout=self.log, stderr=self.log,
-                                     stdin=subprocess.DEVNULL)
+                                     stdin=subprocess.DEVNULL, preexec_fn=self._preexec)
         deadline = time.time() + timeout
         while time.time() < deadline:
             m = re.search(rb"listening on http://[0-9.]+:(\d+)", self.read_log())
@@ -174,6 +182,14 @@ class Server:
             time.sleep(0.02)
         self.proc.kill()
         raise RuntimeError("sandboxd did not start:\n" + self.read_log().decode(errors="replace"))
+
+    def _preexec(self):
+        if self.user is not None:
+            os.setgroups([])
+            os.setresgid(self.user, self.user, self.user)
+            os.setresuid(self.user, self.user, self.user)
+        if self.preexec:
+            self.preexec()
 
     def read_log(self):
         try:
@@ -305,10 +321,12 @@ class ServerTestCase(unittest.TestCase):
 
     server_env = {}
     server_args = ()
+    server_user = None  # a uid: the server runs unprivileged as that user
 
     @classmethod
     def setUpClass(cls):
-        cls.server = Server(env=cls.server_env, args=cls.server_args).start()
+        cls.server = Server(env=cls.server_env, args=cls.server_args,
+                            user=cls.server_user).start()
 
     @classmethod
     def tearDownClass(cls):

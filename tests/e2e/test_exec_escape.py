@@ -404,3 +404,34 @@ class EscapeTestFork(EscapeTest):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+NOBODY = 65534
+
+
+class EscapeTestUnprivileged(EscapeTest):
+    """The same programs against a server started as an unprivileged user (nobody), so every
+    layer is built inside unprivileged user namespaces: runs from the zygote."""
+
+    server_user = NOBODY
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        layers = cls.server.get("/health").json()["exec"]["sandbox"]
+        if not (layers["complete"] and layers["hostIds"] == "server"):
+            super().tearDownClass()
+            raise AssertionError(f"unprivileged, the sandbox is not complete: {layers}")
+
+    def test_the_server_runs_unprivileged(self):
+        with open(f"/proc/{self.server.proc.pid}/status") as f:
+            uids = [line.split()[1:] for line in f if line.startswith("Uid:")][0]
+        self.assertEqual(uids, [str(NOBODY)] * 4)
+        res = self.run_code("import os; print(os.getuid(), os.getgid(), os.getcwd())")
+        self.assertEqual(res["stdout"], "1000 1000 /work\n", res)
+
+
+class EscapeTestUnprivilegedFork(EscapeTestUnprivileged):
+    """Unprivileged, cold starts (EXEC_MODE=fork)."""
+
+    server_env = dict(EscapeTest.server_env, EXEC_MODE="fork")

@@ -87,6 +87,25 @@ static void attach(int sock, int tree, const char *where) {
         lay_die(sock, where);
 }
 
+/* ZYG_F_BY_NAME: bind ZYG_RUNS_PATH/<rel> at `where` (nosuid, nodev), after checking that it is
+ * the directory the server passed as `fd` (O_PATH), so a name can never bind another run's. */
+static void attach_named(int sock, int fd, const char *rel, const char *where) {
+    char src[sizeof ZYG_RUNS_PATH + 160];
+    struct stat want, got;
+    if (memchr(rel, 0, 128) == NULL || strstr(rel, "..") ||
+        snprintf(src, sizeof src, "%s/%s", ZYG_RUNS_PATH, rel) >= (int)sizeof src)
+        lay_die(sock, "run dir name");
+    if (fstat(fd, &want) != 0 || lstat(src, &got) != 0 || !S_ISDIR(got.st_mode) ||
+        want.st_dev != got.st_dev || want.st_ino != got.st_ino) {
+        errno = ESTALE;
+        lay_die(sock, where);
+    }
+    struct mount_attr ma = {.attr_set = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV};
+    if (mount(src, where, NULL, MS_BIND, NULL) != 0 ||
+        syscall(SYS_mount_setattr, AT_FDCWD, where, 0, &ma, sizeof ma) != 0)
+        lay_die(sock, where);
+}
+
 static int recv_req(int ctrl, zyg_req *rq, int fds[ZYG_NFDS]) {
     struct iovec iov = {.iov_base = rq, .iov_len = sizeof *rq};
     union {
@@ -166,6 +185,7 @@ static void run_program(const zyg_req *rq, const int fds[ZYG_NFDS]) {
                   .stdout_fd = fds[ZYG_FD_STDOUT],
                   .stderr_fd = fds[ZYG_FD_STDERR],
                   .work = SANDBOX_WORK_PATH,
+                  .tmp = "/tmp",
                   .memory_mb = rq->memory_mb,
                   .max_procs = rq->max_procs,
                   .file_size_mb = rq->file_size_mb,
@@ -173,6 +193,7 @@ static void run_program(const zyg_req *rq, const int fds[ZYG_NFDS]) {
                   .cpu_seconds = rq->cpu_seconds,
                   .allow_network = false,
                   .userns = true,
+                  .setgroups_denied = (rq->flags & ZYG_F_SETGROUPS_DENIED) != 0,
                   .landlock_abi = rq->landlock_abi,
                   .notify = rq->notify != 0,
                   .bpf = rq->bpf_len ? &fp : NULL,
@@ -235,8 +256,17 @@ static int run_init(void *arg) {
     send_pidfd(sock);
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
         lay_die(sock, "make / private");
-    attach(sock, fds[ZYG_FD_WORK], SANDBOX_WORK_PATH);
-    attach(sock, fds[ZYG_FD_TMP], "/tmp");
+    if (a->rq.flags & ZYG_F_BY_NAME) {
+        attach_named(sock, fds[ZYG_FD_WORK], a->rq.work_rel, SANDBOX_WORK_PATH);
+        attach_named(sock, fds[ZYG_FD_TMP], a->rq.tmp_rel, "/tmp");
+        /* every other run's directories: out of sight before the program exists */
+        if (mount("sbxnone", ZYG_RUNS_PATH, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY,
+                  "size=4k,mode=0") != 0)
+            lay_die(sock, "cover " ZYG_RUNS_PATH);
+    } else {
+        attach(sock, fds[ZYG_FD_WORK], SANDBOX_WORK_PATH);
+        attach(sock, fds[ZYG_FD_TMP], "/tmp");
+    }
     if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, "hidepid=invisible") != 0)
         lay_die(sock, "mount /proc");
     char opt[64];
