@@ -202,6 +202,11 @@ int main(int argc, char **argv) {
     }
     LOG_I("main", "sandboxd %s starting (pid %d, DATA_DIR %s)", SANDBOXD_VERSION, (int)getpid(),
           sbx_cfg->data_dir);
+    if (*sbx_cfg->browser_profile_dir)
+        LOG_I("main", "chromium profile template: %s", sbx_cfg->browser_profile_dir);
+    else
+        LOG_W("main", "no chromium profile template found (set CHROMIUM_PROFILE_DIR); sessions "
+                      "start from an empty profile");
 
     browser_opts bopts = browser_settings();
     if (exec_init(&e) != 0 || browser_init(&bopts, &e) != 0) {

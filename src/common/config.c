@@ -7,13 +7,24 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
-#ifndef SBX_DEFAULT_PROFILE_DIR
-#define SBX_DEFAULT_PROFILE_DIR "/usr/share/sandboxd/chromium-profile"
+/* Where the Chromium profile template is looked for when CHROMIUM_PROFILE_DIR is empty,
+ * relative to the directory of the running binary: the installed layout (CMake computes the
+ * path from bindir to datadir/sandboxd/chromium-profile), then a build tree (CMake links
+ * chromium-profile beside the binary). No path of the build machine is compiled in. */
+#ifndef SBX_PROFILE_FROM_BINDIR
+#define SBX_PROFILE_FROM_BINDIR "../share/sandboxd/chromium-profile"
 #endif
+static const char *const profile_near_binary[] = {
+    SBX_PROFILE_FROM_BINDIR,
+    "chromium-profile",
+};
 
 enum setting_type { T_STR, T_INT, T_BOOL };
 
@@ -109,9 +120,11 @@ static const setting settings[] = {
      "Comma-separated hosts navigation may reach (*.example.com allowed); empty = any."},
     {"browser-deny-hosts", "BROWSER_DENY_HOSTS", T_STR, OFF(browser_deny_hosts), "", 0, 0, NULL,
      "Comma-separated hosts navigation may never reach; checked before the allow list."},
-    {"chromium-profile-dir", "CHROMIUM_PROFILE_DIR", T_STR, OFF(browser_profile_dir),
-     SBX_DEFAULT_PROFILE_DIR, 0, 0, NULL,
-     "Profile template copied into every new session's directory."},
+    {"chromium-profile-dir", "CHROMIUM_PROFILE_DIR", T_STR, OFF(browser_profile_dir), "", 0, 0,
+     NULL,
+     "Profile template copied into every new session's directory (empty: " SBX_PROFILE_FROM_BINDIR
+     " from the binary's directory if there, else chromium-profile beside it, as in a build "
+     "tree)."},
     {"browser-pool-size", "BROWSER_POOL_SIZE", T_INT, OFF(browser_pool_size), "2", 0, 64, NULL,
      "Chromium instances kept launched and answering, each handed to one new session (0: off)."},
 };
@@ -209,6 +222,30 @@ void config_free(void) {
         }
 }
 
+/* The first of profile_near_binary that is a directory, as a real path (a template reached
+ * through a link is copied, not linked), into `out`; "" when none is. */
+static void find_profile_dir(char *out, size_t n) {
+    char exe[PATH_MAX], cand[PATH_MAX + 64], real[PATH_MAX];
+    struct stat st;
+    out[0] = 0;
+    ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (len <= 0)
+        return;
+    exe[len] = 0;
+    char *slash = strrchr(exe, '/');
+    if (!slash)
+        return;
+    *slash = 0;
+    for (size_t i = 0; i < sizeof profile_near_binary / sizeof *profile_near_binary; i++) {
+        snprintf(cand, sizeof cand, "%s/%s", exe, profile_near_binary[i]);
+        if (stat(cand, &st) == 0 && S_ISDIR(st.st_mode) && realpath(cand, real) &&
+            strlen(real) < n) {
+            memcpy(out, real, strlen(real) + 1);
+            return;
+        }
+    }
+}
+
 int config_load(int argc, char **argv, FILE *err) {
     config_free();
     memset(&the_config, 0, sizeof the_config);
@@ -258,6 +295,15 @@ int config_load(int argc, char **argv, FILE *err) {
         }
         if (apply(s, v, "command line", err) < 0)
             return -1;
+    }
+    if (!the_config.browser_profile_dir || !*the_config.browser_profile_dir) {
+        char dir[PATH_MAX];
+        find_profile_dir(dir, sizeof dir);
+        char *copy = strdup(dir);
+        if (!copy)
+            return -1;
+        free(the_config.browser_profile_dir);
+        the_config.browser_profile_dir = copy;
     }
     return 0;
 }

@@ -59,7 +59,7 @@ typedef struct sbx_config {
     int64_t browser_launch_timeout_ms;
     char *browser_allow_hosts; /* comma-separated; empty = any host */
     char *browser_deny_hosts;  /* comma-separated; checked first */
-    char *browser_profile_dir; /* template copied into each session */
+    char *browser_profile_dir; /* template copied into each session; "" when none was found */
     int64_t browser_pool_size; /* warm Chromium instances kept ready; 0 = no pool */
 } sbx_config;
 

@@ -184,12 +184,13 @@ class Server:
     """One running build/sandboxd. Use as a context manager or call start()/stop()."""
 
     def __init__(self, env=None, args=(), token=TOKEN, dev=False, reuse=None, user=None,
-                 preexec=None, nofile=None):
+                 preexec=None, nofile=None, binary=None):
         """reuse: another (stopped or killed) Server whose DATA_DIR this one takes over.
         user: a uid to run the server as (unprivileged; its temporary directory is given to
         it). preexec: a function run in the server's process just before it starts (after
         the switch to `user`). nofile: start the server with this RLIMIT_NOFILE (soft and
-        hard limit)."""
+        hard limit). binary: another sandboxd to run than BIN (e.g. an installed copy)."""
+        self.binary = binary or BIN
         self.token = token
         self.user = user
         self.preexec = preexec
@@ -218,7 +219,7 @@ class Server:
         if self.token is not None:
             env["AUTH_TOKEN"] = self.token
         env.update(self.env_extra)
-        args = [BIN] + (["--dev"] if self.dev else []) + self.args
+        args = [self.binary] + (["--dev"] if self.dev else []) + self.args
         self.log = open(self.log_path, "ab")
         if self.nofile is not None:  # prlimit execs the server: the pid stays the server's
             args = ["prlimit", f"--nofile={self.nofile}:{self.nofile}", "--"] + args

@@ -1,24 +1,33 @@
-"""Packaging checks: the Dockerfile, scripts/packages.txt, the scripts and the README agree.
+"""Packaging checks: the install rules, the Dockerfile, deploy/docker/seccomp.json,
+scripts/packages.txt, the scripts and the README agree.
 
-No Docker engine runs here, so the image is checked by reading the Dockerfile: both stages
-start from Debian 12 slim and install their packages with scripts/install-deps.sh (the list a
-host uses), the runtime stage runs as a non-root user on 0.0.0.0 with a HEALTHCHECK on /health,
-and every shared library build/sandboxd links comes from a package the runtime stage installs.
+`cmake --install` into a temporary prefix gives a server that finds its Chromium profile
+template there (a browser session starts from the installed copy, not the source tree's).
+The image itself is built and run by scripts/check-docker.sh (the last step of .ci/run); here
+the Dockerfile is read: both stages start from Debian 12 slim and install their packages with
+scripts/install-deps.sh (the list a host uses), the build stage installs with `cmake --install`,
+the runtime stage runs as a non-root user on 0.0.0.0 with a HEALTHCHECK on /health, and every
+shared library build/sandboxd links comes from a package the runtime stage installs. The
+seccomp profile is Docker's default plus the additions deploy/docker/README.md explains.
 """
 
 import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
+import tempfile
 import unittest
 
-from harness import BIN, SOURCE_DIR
+from harness import BIN, SOURCE_DIR, Server, wait_until
 
 PACKAGES = os.path.join(SOURCE_DIR, "scripts", "packages.txt")
 INSTALL = os.path.join(SOURCE_DIR, "scripts", "install-deps.sh")
 DOCKERFILE = os.path.join(SOURCE_DIR, "Dockerfile")
 README = os.path.join(SOURCE_DIR, "README.md")
+SECCOMP = os.path.join(SOURCE_DIR, "deploy", "docker", "seccomp.json")
+SECCOMP_DOC = os.path.join(SOURCE_DIR, "deploy", "docker", "README.md")
 
 BUILD_NEEDS = {"build-essential", "cmake", "pkg-config", "libmicrohttpd-dev", "libwebsockets-dev",
                "libcjson-dev", "libseccomp-dev", "zlib1g-dev", "libcurl4-openssl-dev"}
@@ -196,9 +205,18 @@ class DockerfileTest(unittest.TestCase):
         self.assertRegex(text, r"\bPORT=8080\b")
         self.assertRegex(text, r"(?m)^EXPOSE\s+8080\b")
         self.assertRegex(text, r"DATA_DIR=/var/lib/sandboxd\b")
-        self.assertRegex(text, r"COPY --from=\S+ \S*build/sandboxd /usr/local/bin/sandboxd")
-        self.assertRegex(text, r"CHROMIUM_PROFILE_DIR=(\S+)")
         self.assertIn("/usr/local/bin/sandboxd", text.split("ENTRYPOINT")[-1])
+
+    def test_image_holds_what_cmake_install_installs(self):
+        # The build stage installs into a staging root; the runtime stage copies that tree, so
+        # the binary finds its profile template the way any install does (no setting needed).
+        build = "\n".join(self.build)
+        self.assertRegex(build, r"DESTDIR=(\S+) cmake --install build\b")
+        self.assertIn("-DCMAKE_INSTALL_PREFIX=/usr/local", build)
+        dest = re.search(r"DESTDIR=(\S+) cmake --install", build).group(1)
+        copies = [l for l in self.runtime if l.startswith("COPY --from=")]
+        self.assertIn(f"COPY --from=build {dest}/usr/local/ /usr/local/", copies)
+        self.assertNotIn("CHROMIUM_PROFILE_DIR", "\n".join(self.runtime))
 
     def test_healthcheck_probes_health(self):
         hc = [l for l in self.runtime if l.upper().startswith("HEALTHCHECK")]
@@ -206,6 +224,119 @@ class DockerfileTest(unittest.TestCase):
         self.assertRegex(hc[0], r"http://127\.0\.0\.1:[^/\s]*/health\b(?![-\w/])")
         probe = hc[0].split("CMD", 1)[1].split()[0]
         self.assertIn(probe, listed("runtime", "image"), "the probe's package must be installed")
+
+
+class SeccompProfileTest(unittest.TestCase):
+    """deploy/docker/seccomp.json: Docker's default profile plus sandboxd's additions."""
+
+    ADDED = {"clone", "unshare", "mount", "umount2", "pivot_root", "mount_setattr",
+             "sethostname"}
+
+    @classmethod
+    def setUpClass(cls):
+        with open(SECCOMP) as f:
+            cls.profile = json.load(f)
+        cls.rules = cls.profile["syscalls"]
+
+    def test_refuses_by_default_like_dockers_profile(self):
+        self.assertEqual(self.profile["defaultAction"], "SCMP_ACT_ERRNO")
+        self.assertEqual(self.profile["defaultErrnoRet"], 1)  # EPERM
+        arches = {a["architecture"] for a in self.profile["archMap"]}
+        self.assertLessEqual({"SCMP_ARCH_X86_64", "SCMP_ARCH_AARCH64"}, arches)
+
+    def test_additions_are_exactly_the_documented_ones(self):
+        added = [r for r in self.rules if r["comment"].startswith("sandboxd:")]
+        names = {n for r in added for n in r["names"]}
+        self.assertEqual(names, self.ADDED)
+        for r in added:  # unconditional allows: the kernel's own checks still apply
+            self.assertEqual(r["action"], "SCMP_ACT_ALLOW")
+            self.assertNotIn("args", r)
+            self.assertNotIn("includes", r)
+        with open(SECCOMP_DOC) as f:
+            doc = f.read()
+        for n in sorted(names):
+            self.assertRegex(doc, r"`%s`" % n, f"deploy/docker/README.md does not explain {n}")
+
+    def test_everything_else_keeps_dockers_rules(self):
+        docker = [r for r in self.rules if r["comment"].startswith("docker:")]
+        self.assertEqual(len(docker) + 6, len(self.rules))
+        plain = next(r for r in docker if "includes" not in r and "args" not in r
+                     and r["action"] == "SCMP_ACT_ALLOW")
+        # What Docker allows every container, and what the sandbox itself relies on.
+        for n in ("read", "execve", "seccomp", "landlock_create_ruleset", "pidfd_open",
+                  "close_range", "prctl", "ioctl"):
+            self.assertIn(n, plain["names"])
+        # Still refused (or capability-gated) as in Docker's default.
+        for n in ("setns", "bpf", "keyctl", "kexec_load", "open_by_handle_at", "reboot",
+                  "init_module", "fsopen", "open_tree", "move_mount"):
+            for r in self.rules:
+                if n in r["names"] and r["action"] == "SCMP_ACT_ALLOW":
+                    self.assertIn("caps", r.get("includes", {}), f"{n} allowed without a cap")
+        clone3 = [r for r in self.rules if r["names"] == ["clone3"]]
+        self.assertEqual(clone3[0]["errnoRet"], 38)  # ENOSYS: glibc falls back to clone
+        for r in self.rules:
+            self.assertIn(r["action"], ("SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO"))
+
+
+class InstallTest(unittest.TestCase):
+    """`cmake --install` into a temporary prefix: the installed binary finds its profile
+    template under <prefix>/share/sandboxd and a browser session starts from that copy."""
+
+    def test_installed_binary_uses_the_installed_profile(self):
+        build_dir = os.path.dirname(os.path.abspath(BIN))
+        if not os.path.exists(os.path.join(build_dir, "cmake_install.cmake")):
+            self.skipTest(f"{BIN} is not in a CMake build tree")
+        if not shutil.which("chromium") and not os.path.exists("/usr/bin/chromium"):
+            self.skipTest("no Chromium installed")
+        tmp = tempfile.mkdtemp(prefix="sandboxd-install-")
+        try:
+            prefix = os.path.join(tmp, "prefix")
+            r = subprocess.run(["cmake", "--install", build_dir, "--prefix", prefix],
+                               capture_output=True, text=True, timeout=120)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            binary = os.path.join(prefix, "bin", "sandboxd")
+            template = os.path.join(prefix, "share", "sandboxd", "chromium-profile")
+            self.assertTrue(os.access(binary, os.X_OK), r.stdout)
+            self.assertTrue(os.path.isfile(os.path.join(template, "Default", "Preferences")))
+            # A mark only the installed copy has: the session's profile must carry it.
+            with open(os.path.join(template, "installed-copy"), "w") as f:
+                f.write("yes\n")
+            src = os.path.realpath(os.path.join(SOURCE_DIR, "chromium-profile"))
+            with Server(binary=binary, env={"BROWSER_POOL_SIZE": "0"}) as srv:
+                log = srv.read_log().decode(errors="replace")
+                self.assertIn(f"chromium profile template: {os.path.realpath(template)}\n", log)
+                self.assertNotIn(src, log)
+                res = srv.post("/browser/sessions", {"device": "desktop"})
+                self.assertEqual(res.status, 201, res.body)
+                sid = res.json()["sessionId"]
+                profile = os.path.join(srv.data_dir, "browser", sid, "profile")
+                self.assertTrue(os.path.isfile(os.path.join(profile, "installed-copy")))
+                self.assertFalse(os.path.islink(profile))
+                nav = srv.post(f"/browser/sessions/{sid}/navigate", {"url": "about:blank"})
+                self.assertEqual(nav.status, 200, nav.body)
+                self.assertEqual(srv.delete(f"/browser/sessions/{sid}").status, 204)
+                self.assertTrue(wait_until(lambda: not os.path.exists(profile), 10))
+            self.assertFalse(os.path.exists(os.path.join(src, "installed-copy")))
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    def test_build_tree_binary_uses_the_source_template(self):
+        # The build tree links chromium-profile beside the binary; the link is resolved, so a
+        # session gets a copy and never writes into the source tree.
+        srv = Server(env={"BROWSER_POOL_SIZE": "0"})
+        with srv:
+            log = srv.read_log().decode(errors="replace")
+        src = os.path.realpath(os.path.join(SOURCE_DIR, "chromium-profile"))
+        self.assertIn(f"chromium profile template: {src}\n", log)
+
+    def test_an_explicit_setting_wins(self):
+        tmp = tempfile.mkdtemp(prefix="sandboxd-profile-")
+        try:
+            with Server(env={"CHROMIUM_PROFILE_DIR": tmp, "BROWSER_POOL_SIZE": "0"}) as srv:
+                log = srv.read_log().decode(errors="replace")
+            self.assertIn(f"chromium profile template: {tmp}\n", log)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 class ScriptsTest(unittest.TestCase):
