@@ -7,8 +7,9 @@
  * code straight-line and isolates a slow call to its own client. Bounds: MAX_CONNECTIONS
  * threads (each with a 1 MiB stack reservation), CONN_TIMEOUT_S of silence closes a stalled
  * client. At most MAX_CONNECTIONS requests are handled at once; a request past that is
- * answered 429 busy with Retry-After once its body is in (a refused or reset connection tells
- * a client nothing). MHD itself closes new connections beyond twice MAX_CONNECTIONS.
+ * answered 429 busy with Retry-After (then a lingering close, so that a client still sending
+ * its body reads the answer: a refused or reset connection tells a client nothing). MHD itself
+ * closes new connections beyond twice MAX_CONNECTIONS.
  *
  * Per-request state (struct http_conn) is created on the first access-handler call and freed
  * in exactly one place: the request-completed callback.
@@ -54,11 +55,9 @@ struct http_conn {
     char id[13];
     char path[1024];
     sbx_buf body;
-    uint64_t discarded; /* bytes dropped from a request past MAX_CONNECTIONS */
-    bool admitted;      /* counted in `admitted` until it completes */
-    bool overflow;      /* past MAX_CONNECTIONS: the body is dropped, the answer is 429 */
+    bool admitted; /* counted in `admitted` until it completes */
     bool dispatched;
-    bool refused; /* answered by refuse_body, which closes the connection */
+    bool refused; /* answered by answer_and_linger, which closes the connection */
     router_match match;
     auth_identity who;
     cJSON *json;
@@ -200,9 +199,9 @@ bool http_is_text_type(const char *ct) {
     return !strncasecmp(ct, "text/", 5) || is_json_type(ct);
 }
 
-/* The one place replies (and stream writes) pass through on their way out: ill-formed
- * UTF-8 in a text reply (program output, a page's strings) becomes U+FFFD. Takes `*data`
- * (malloc'd) and may replace it; returns false when out of memory (then *data is freed). */
+/* The one place replies pass through on their way out (streamed bodies: http_stream_write in
+ * sse.c): ill-formed UTF-8 in a text reply (program output, a page's strings) becomes U+FFFD.
+ * Takes `*data` (malloc'd) and may replace it; false when out of memory (*data is freed). */
 static bool text_repair(char **data, size_t *len) {
     if (!*data || utf8_invalid_at(*data, *len) == *len)
         return true;
@@ -248,7 +247,8 @@ static cJSON *error_json(const sbx_err *e) {
     return root;
 }
 
-void http_reply_error(http_req *r, const sbx_err *e) {
+/* The headers an error brings: Retry-After when it says when, WWW-Authenticate on a 401. */
+static void add_error_headers(http_req *r, const sbx_err *e) {
     if (e->retry_after > 0) {
         char ra[16];
         snprintf(ra, sizeof ra, "%d", e->retry_after);
@@ -256,6 +256,10 @@ void http_reply_error(http_req *r, const sbx_err *e) {
     }
     if (e->code == SBX_EUNAUTH)
         http_add_header(r, "WWW-Authenticate", "Bearer realm=\"sandboxd\"");
+}
+
+void http_reply_error(http_req *r, const sbx_err *e) {
+    add_error_headers(r, e);
     cJSON *root = error_json(e);
     int status = sbx_code_status(e->code);
     if (status >= 500)
@@ -285,10 +289,11 @@ void http_conn_set_upgrade(struct http_conn *c, ws_upgrade *u) {
 
 /* ---------------------------------------------------------------- dispatch */
 
-/* A body past MAX_BODY_BYTES: the 413 goes out at once, written on the connection's socket
- * (this is its thread, and MHD has sent nothing for the request yet), then the connection
- * closes the way nginx's lingering close does. Closing a socket that still has unread bytes
- * makes the kernel send a reset, and a client still sending its body would lose the 413 it
+/* An error for a request whose body is still coming (a body past MAX_BODY_BYTES; a 401,
+ * 403, 404 or 405 known from the headers): it goes out at once, written on the connection's
+ * socket (this is its thread, and MHD has sent nothing for the request yet), then the
+ * connection closes the way nginx's lingering close does. Closing a socket that still has unread
+ * bytes makes the kernel send a reset, and a client still sending its body would lose the 413 it
  * has not read yet; so the write side is shut (the client sees the end of the reply), and
  * what the client still sends is read and dropped, for at most LINGER_MS in all, LINGER_IDLE_MS
  * of silence and LINGER_BYTES. Returns MHD_NO: MHD then closes the connection. */
@@ -313,36 +318,37 @@ static bool send_all(int fd, const char *p, size_t len, int64_t deadline) {
     return true;
 }
 
-static enum MHD_Result refuse_body(struct http_conn *c, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static enum MHD_Result refuse_body(struct http_conn *c, const char *fmt, ...) {
-    sbx_err e = {.code = SBX_ETOOLARGE};
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(e.msg, sizeof e.msg, fmt, ap);
-    va_end(ap);
+static enum MHD_Result answer_and_linger(struct http_conn *c, const sbx_err *err) {
+    sbx_err e = *err;
+    add_error_headers(&c->req, &e);
     c->status = sbx_code_status(e.code);
     c->refused = true;
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(c->mc, MHD_CONNECTION_INFO_CONNECTION_FD);
     cJSON *j = error_json(&e);
     char *body = cJSON_PrintUnformatted(j);
+    size_t body_len = body ? strlen(body) : 0;
     cJSON_Delete(j);
-    if (!ci || !body) {
+    if (!ci || !text_repair(&body, &body_len) || !body) { /* the message may quote the URL */
         free(body);
         return MHD_NO;
     }
     int fd = ci->connect_fd;
     sbx_buf head;
     sbx_buf_init(&head, 4096);
+    const char *reason = MHD_get_reason_phrase_for((unsigned)c->status);
     sbx_buf_addf(&head,
-                 "HTTP/1.1 413 Payload Too Large\r\nConnection: close\r\n"
+                 "HTTP/1.1 %d %s\r\nConnection: close\r\n"
                  "Content-Type: application/json; charset=utf-8\r\nContent-Length: %zu\r\n"
-                 "X-Request-Id: %s\r\n\r\n",
-                 strlen(body), c->id);
+                 "X-Request-Id: %s\r\n",
+                 c->status, reason && *reason ? reason : "Error", body_len, c->id);
+    for (hdr *h = c->headers; h; h = h->next)
+        if (strcasecmp(h->name, "Connection") != 0) /* it is "close", said above */
+            sbx_buf_addf(&head, "%s: %s\r\n", h->name, h->value);
+    sbx_buf_add(&head, "\r\n", 2);
     int64_t t0 = sbx_now_ms(), deadline = t0 + LINGER_MS;
     bool sent = head.data && send_all(fd, head.data, head.len, deadline) &&
-                send_all(fd, body, strlen(body), deadline);
+                send_all(fd, body, body_len, deadline);
     sbx_buf_free(&head);
     free(body);
     uint64_t dropped = 0;
@@ -367,9 +373,22 @@ static enum MHD_Result refuse_body(struct http_conn *c, const char *fmt, ...) {
                 break;
         }
     }
-    LOG_D("http", "req=%s 413 %s; dropped %llu more bytes in %lld ms before closing", c->id,
-          sent ? "sent" : "not sent", (unsigned long long)dropped, (long long)(sbx_now_ms() - t0));
+    LOG_D("http", "req=%s %d %s; dropped %llu more bytes in %lld ms before closing", c->id,
+          c->status, sent ? "sent" : "not sent", (unsigned long long)dropped,
+          (long long)(sbx_now_ms() - t0));
     return MHD_NO;
+}
+
+/* A 413 for a body past MAX_BODY_BYTES (see answer_and_linger). */
+static enum MHD_Result refuse_body(struct http_conn *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static enum MHD_Result refuse_body(struct http_conn *c, const char *fmt, ...) {
+    sbx_err e = {.code = SBX_ETOOLARGE};
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e.msg, sizeof e.msg, fmt, ap);
+    va_end(ap);
+    return answer_and_linger(c, &e);
 }
 
 static enum MHD_Result queue(struct http_conn *c) {
@@ -383,45 +402,52 @@ static enum MHD_Result queue(struct http_conn *c) {
     return rc;
 }
 
-/* First call for a request: headers are in. Decide everything that needs no body. */
-static void on_headers(struct http_conn *c, const char *method, const char *url) {
+/* First call for a request: headers are in. Decide everything that needs no body: returns
+ * SBX_OK, or the error to answer with (in `e`; headers it needs are added). */
+static sbx_code on_headers(struct http_conn *c, const char *method, const char *url, sbx_err *e) {
     if (atomic_fetch_add(&admitted, 1) >= opts.max_connections) {
         atomic_fetch_sub(&admitted, 1);
-        c->overflow = true; /* answered once the body is in: a client still sending it would
-                             * see a reset instead of the answer */
-        return;
+        http_add_header(&c->req, MHD_HTTP_HEADER_CONNECTION, "close");
+        sbx_fail(e, SBX_EBUSY,
+                 "the server is handling its MAX_CONNECTIONS (%d) requests; retry in a second",
+                 opts.max_connections);
+        e->retry_after = 1;
+        return SBX_EBUSY;
     }
     c->admitted = true;
     bool open = !strcmp(method, "GET") && !strcmp(url, "/health");
-    sbx_err e;
     const char *authz =
         MHD_lookup_connection_value(c->mc, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-    if (auth_check(authz, &c->who, &e) == SBX_OK) {
+    if (auth_check(authz, &c->who, e) == SBX_OK) {
         c->req.token_label = c->who.label;
         c->req.authenticated = true;
         c->req.owner = c->who.id;
         c->req.admin = auth_is_admin(&c->who);
     } else if (!open) {
-        http_reply_error(&c->req, &e);
-        return;
+        return e->code;
     } /* an open route without a valid token: it answers strangers (less) */
     int rc = router_find(method, url, &c->match);
-    if (rc == 404) {
-        http_fail(&c->req, SBX_ENOTFOUND, "no route for %.8s %.200s (see GET /openapi.json)",
-                  method, url);
-        return;
-    }
+    if (rc == 404)
+        return sbx_fail(e, SBX_ENOTFOUND, "no route for %.8s %.200s (see GET /openapi.json)",
+                        method, url);
     if (rc == 405) {
         http_add_header(&c->req, "Allow", c->match.allow);
-        http_fail(&c->req, SBX_EMETHOD, "%.8s is not allowed on %.200s; allowed: %s", method, url,
-                  c->match.allow);
-        return;
+        return sbx_fail(e, SBX_EMETHOD, "%.8s is not allowed on %.200s; allowed: %s", method, url,
+                        c->match.allow);
     }
-    if (!c->match.route->open && !auth_allows(&c->who, c->match.route->scope)) {
-        http_fail(&c->req, SBX_EFORBIDDEN, "this token lacks the '%s' scope needed for %.8s %.200s",
-                  c->match.route->scope, method, url);
-        return;
-    }
+    if (!c->match.route->open && !auth_allows(&c->who, c->match.route->scope))
+        return sbx_fail(e, SBX_EFORBIDDEN, "this token lacks the '%s' scope needed for %.8s %.200s",
+                        c->match.route->scope, method, url);
+    return SBX_OK;
+}
+
+/* The request has a body still to come (a Content-Length above 0, or chunked). */
+static bool body_pending(struct http_conn *c) {
+    const char *cl =
+        MHD_lookup_connection_value(c->mc, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    const char *te =
+        MHD_lookup_connection_value(c->mc, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+    return (cl && strtoull(cl, NULL, 10) > 0) || (te && *te);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const char *url,
@@ -448,9 +474,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
         c->req.path = c->path;
         c->req.body = "";
         c->req.conn = c;
-        on_headers(c, method, url);
-        if (c->response) /* answered without reading the body */
+        sbx_err e = {0};
+        if (on_headers(c, method, url, &e) != SBX_OK) { /* answered without the body */
+            if (body_pending(c))
+                return answer_and_linger(c, &e);
+            http_reply_error(&c->req, &e);
             return queue(c);
+        }
         const char *cl =
             MHD_lookup_connection_value(mc, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl && strtoull(cl, NULL, 10) > (unsigned long long)opts.max_body_bytes)
@@ -463,13 +493,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
     if (*upload_data_size) {
         size_t n = *upload_data_size;
         *upload_data_size = 0;
-        if (c->overflow) {
-            c->discarded += n;
-            /* drain a bounded amount so the client can read the 429; then hang up */
-            if (c->discarded > (uint64_t)opts.max_body_bytes + 16u * 1024 * 1024)
-                return MHD_NO;
-            return MHD_YES;
-        }
         if (sbx_buf_add(&c->body, upload_data, n) < 0) /* a chunked body past the cap */
             return refuse_body(c, "request body exceeds the limit of %lld bytes (MAX_BODY_BYTES)",
                                (long long)opts.max_body_bytes);
@@ -478,15 +501,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
     if (c->dispatched)
         return MHD_YES;
     c->dispatched = true;
-    if (c->overflow) {
-        sbx_err e = {.code = SBX_EBUSY, .retry_after = 1};
-        snprintf(e.msg, sizeof e.msg,
-                 "the server is handling its MAX_CONNECTIONS (%lld) requests; retry in a second",
-                 (long long)opts.max_connections);
-        http_add_header(&c->req, MHD_HTTP_HEADER_CONNECTION, "close");
-        http_reply_error(&c->req, &e);
-        return queue(c);
-    }
     c->req.body = c->body.data ? c->body.data : "";
     c->req.body_len = c->body.len;
     c->req.nparams = c->match.nparams;

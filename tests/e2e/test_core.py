@@ -176,6 +176,27 @@ class TestErrors(ServerTestCase):
             self.assertEqual(json.loads(data)["error"]["code"], "payload_too_large")
         self.assertEqual(self.server.get("/health").status, 200)
 
+    def test_early_errors_with_a_big_body_arrive(self):
+        # answers known from the headers alone (401, 404, 405) reach a client still sending
+        big = b"a" * self.BIG
+        for method, path, token, status in (("POST", "/execute", "wrong", 401),
+                                            ("POST", "/no/such/path", TOKEN, 404),
+                                            ("PUT", "/health", TOKEN, 405)):
+            c = http.client.HTTPConnection("127.0.0.1", self.server.port, timeout=30)
+            try:
+                c.request(method, path, body=big, headers={"Authorization": "Bearer " + token,
+                                                           "Content-Type": "application/json"})
+                r = c.getresponse()
+                body = json.loads(r.read())
+            finally:
+                c.close()
+            self.assertEqual(r.status, status, (method, path, body))
+            self.assertIn("error", body)
+            if status == 401:
+                self.assertTrue(r.getheader("WWW-Authenticate").startswith("Bearer"))
+            if status == 405:
+                self.assertEqual(r.getheader("Allow"), "GET")
+
     def test_body_cap_slow_content_length(self):
         # a declared body that arrives slower than the answer: the 413 is there to read
         s = socket.create_connection(("127.0.0.1", self.server.port), timeout=10)
