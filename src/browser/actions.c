@@ -3,8 +3,8 @@
  *
  * Built only on page.h: element lookups, visibility and hit tests are the page operations of
  * actions.js (embedded at build time), run through br_page_eval and polled until the caller's
- * deadline; mouse and keyboard input goes through CDP Input.* via br_page_call so page
- * listeners see real, trusted events.
+ * deadline; mouse, touch and keyboard input goes through CDP Input.* via br_page_call so page
+ * listeners see real, trusted events (a phone's click is a touch tap).
  *
  * Thread safety: br_action runs on an HTTP handler thread and keeps no state between calls.
  */
@@ -193,6 +193,24 @@ static sbx_code mouse(batch *b, const char *type, double x, double y, const char
     return queue(b, "Input.dispatchMouseEvent", a, e);
 }
 
+/* A finger down at (x, y) and up again: a tap, which Chromium turns into the touch, pointer
+ * and mouse-compatibility events (and the click) a phone's page gets. */
+static sbx_code tap(batch *b, double x, double y, sbx_err *e) {
+    cJSON *down = cJSON_CreateObject();
+    cJSON_AddStringToObject(down, "type", "touchStart");
+    cJSON *pt = cJSON_CreateObject();
+    cJSON_AddNumberToObject(pt, "x", x);
+    cJSON_AddNumberToObject(pt, "y", y);
+    cJSON_AddItemToArray(cJSON_AddArrayToObject(down, "touchPoints"), pt);
+    sbx_code rc = queue(b, "Input.dispatchTouchEvent", down, e);
+    if (rc != SBX_OK)
+        return rc;
+    cJSON *up = cJSON_CreateObject();
+    cJSON_AddStringToObject(up, "type", "touchEnd");
+    cJSON_AddArrayToObject(up, "touchPoints");
+    return queue(b, "Input.dispatchTouchEvent", up, e);
+}
+
 typedef struct keydef {
     const char *key, *code;
     int vk;
@@ -361,8 +379,14 @@ static sbx_code act_pointer(act *a, bool click, sbx_err *e) {
     double x = cJSON_IsNumber(jx) ? jx->valuedouble : 0,
            y = cJSON_IsNumber(jy) ? jy->valuedouble : 0;
     cJSON_Delete(pt);
-    /* The move and every press and release in one round trip: 1 + 2 * 3 <= CDP_MAX_BATCH. */
     batch b = {.p = a->p, .deadline = a->deadline};
+    if (click && strcmp(button, "left") == 0 && br_page_is_mobile(a->p)) {
+        /* A phone has no mouse: a click is a tap (a double click two, in one round trip). */
+        for (int i = 1; rc == SBX_OK && i <= count; i++)
+            rc = tap(&b, x, y, e);
+        return finish(&b, rc, e);
+    }
+    /* The move and every press and release in one round trip: 1 + 2 * 3 <= CDP_MAX_BATCH. */
     rc = mouse(&b, "mouseMoved", x, y, "none", 0, 0, e);
     int bits = strcmp(button, "left") == 0 ? 1 : strcmp(button, "right") == 0 ? 2 : 4;
     for (int i = 1; click && rc == SBX_OK && i <= count; i++) {
