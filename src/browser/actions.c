@@ -93,7 +93,8 @@ static sbx_code with_element(br_page *p, const char *sel, bool need_vis, const c
     for (;;) {
         cJSON *r = NULL;
         rc = br_page_eval(p, js, left_ms(deadline, 500), &r, e);
-        if (rc == SBX_EINVAL && context_gone(e) && sbx_now_ms() + POLL_MS < deadline) {
+        if ((rc == SBX_EINTERNAL || rc == SBX_EINVAL) && context_gone(e) &&
+            sbx_now_ms() + POLL_MS < deadline) {
             sleep_ms(POLL_MS); /* a navigation replaced the document: look in the new one */
             continue;
         }
