@@ -3,8 +3,8 @@
  *
  * Built only on page.h: element lookups, visibility and hit tests are the page operations of
  * actions.js (embedded at build time), run through br_page_eval and polled until the caller's
- * deadline; mouse and keyboard input goes through CDP Input.* via br_page_call so page
- * listeners see real, trusted events.
+ * deadline; mouse, touch and keyboard input goes through CDP Input.* via br_page_call so page
+ * listeners see real, trusted events (a phone's click is a touch tap).
  *
  * Thread safety: br_action runs on an HTTP handler thread and keeps no state between calls.
  */
@@ -16,6 +16,7 @@
 
 #include "../common/jfield.h"
 #include "../common/util.h"
+#include "keys.h"
 #include "page.h"
 
 #define POLL_MS 50
@@ -92,7 +93,8 @@ static sbx_code with_element(br_page *p, const char *sel, bool need_vis, const c
     for (;;) {
         cJSON *r = NULL;
         rc = br_page_eval(p, js, left_ms(deadline, 500), &r, e);
-        if (rc == SBX_EINVAL && context_gone(e) && sbx_now_ms() + POLL_MS < deadline) {
+        if ((rc == SBX_EINTERNAL || rc == SBX_EINVAL) && context_gone(e) &&
+            sbx_now_ms() + POLL_MS < deadline) {
             sleep_ms(POLL_MS); /* a navigation replaced the document: look in the new one */
             continue;
         }
@@ -193,67 +195,28 @@ static sbx_code mouse(batch *b, const char *type, double x, double y, const char
     return queue(b, "Input.dispatchMouseEvent", a, e);
 }
 
-typedef struct keydef {
-    const char *key, *code;
-    int vk;
-    const char *text;
-} keydef;
-
-static const keydef KEYS[] = {
-    {"Enter", "Enter", 13, "\r"},
-    {"Tab", "Tab", 9, NULL},
-    {"Escape", "Escape", 27, NULL},
-    {"Backspace", "Backspace", 8, NULL},
-    {"Delete", "Delete", 46, NULL},
-    {"ArrowUp", "ArrowUp", 38, NULL},
-    {"ArrowDown", "ArrowDown", 40, NULL},
-    {"ArrowLeft", "ArrowLeft", 37, NULL},
-    {"ArrowRight", "ArrowRight", 39, NULL},
-    {"Home", "Home", 36, NULL},
-    {"End", "End", 35, NULL},
-    {"PageUp", "PageUp", 33, NULL},
-    {"PageDown", "PageDown", 34, NULL},
-    {"Insert", "Insert", 45, NULL},
-    {"Space", "Space", 32, " "},
-    {" ", "Space", 32, " "},
-    {"Shift", "ShiftLeft", 16, NULL},
-    {"Control", "ControlLeft", 17, NULL},
-    {"Alt", "AltLeft", 18, NULL},
-    {"Meta", "MetaLeft", 91, NULL},
-};
-
-/* Length in bytes of the UTF-8 sequence starting at `s` (1 for stray bytes). */
-static size_t utf8_len(const unsigned char *s) {
-    size_t n = (*s < 0x80) ? 1 : (*s >> 5) == 6 ? 2 : (*s >> 4) == 14 ? 3 : (*s >> 3) == 30 ? 4 : 1;
-    for (size_t i = 1; i < n; i++)
-        if ((s[i] & 0xC0) != 0x80)
-            return 1;
-    return n;
-}
-
-/* CDP's modifier bits; each modifier's name is also its key's name in KEYS. */
-enum { MOD_ALT = 1, MOD_CONTROL = 2, MOD_META = 4, MOD_SHIFT = 8 };
-static const struct {
-    const char *name, *alias;
-    int bit;
-} MODIFIERS[] = {
-    {"Control", "Ctrl", MOD_CONTROL},
-    {"Shift", NULL, MOD_SHIFT},
-    {"Alt", "Option", MOD_ALT},
-    {"Meta", "Cmd", MOD_META},
-};
-
-static const keydef *named_key(const char *name) {
-    for (size_t i = 0; i < sizeof KEYS / sizeof KEYS[0]; i++)
-        if (strcmp(KEYS[i].key, name) == 0)
-            return &KEYS[i];
-    return NULL;
+/* A finger down at (x, y) and up again: a tap, which Chromium turns into the touch, pointer
+ * and mouse-compatibility events (and the click) a phone's page gets. */
+static sbx_code tap(batch *b, double x, double y, sbx_err *e) {
+    cJSON *down = cJSON_CreateObject();
+    cJSON_AddStringToObject(down, "type", "touchStart");
+    cJSON *pt = cJSON_CreateObject();
+    cJSON_AddNumberToObject(pt, "x", x);
+    cJSON_AddNumberToObject(pt, "y", y);
+    cJSON_AddItemToArray(cJSON_AddArrayToObject(down, "touchPoints"), pt);
+    sbx_code rc = queue(b, "Input.dispatchTouchEvent", down, e);
+    if (rc != SBX_OK)
+        return rc;
+    cJSON *up = cJSON_CreateObject();
+    cJSON_AddStringToObject(up, "type", "touchEnd");
+    cJSON_AddArrayToObject(up, "touchPoints");
+    return queue(b, "Input.dispatchTouchEvent", up, e);
 }
 
 /* One key down or up, with the modifiers held. A key that types something sends its text,
  * unless Control, Alt or Meta is held (then it is a shortcut, as on a real keyboard). */
-static sbx_code key_half(batch *b, const keydef *k, bool up, int mods, sbx_err *e) {
-    bool text = k->text && !(mods & (MOD_CONTROL | MOD_ALT | MOD_META));
+static sbx_code key_half(batch *b, const br_key *k, bool up, int mods, sbx_err *e) {
+    bool text = k->text && !(mods & (BR_MOD_CONTROL | BR_MOD_ALT | BR_MOD_META));
     cJSON *a = cJSON_CreateObject();
     cJSON_AddStringToObject(a, "type", up ? "keyUp" : text ? "keyDown" : "rawKeyDown");
     cJSON_AddStringToObject(a, "key", k->key);
@@ -270,35 +233,9 @@ static sbx_code key_half(batch *b, const keydef *k, bool up, int mods, sbx_err *
 }
 
 /* keyDown (with text when the key types something) then keyUp. */
-static sbx_code key_event(batch *b, const keydef *k, sbx_err *e) {
+static sbx_code key_event(batch *b, const br_key *k, sbx_err *e) {
     sbx_code rc = key_half(b, k, false, 0, e);
     return rc == SBX_OK ? key_half(b, k, true, 0, e) : rc;
-}
-
-/* The key definition for one character (`ch`, one UTF-8 sequence); fills the caller's
- * buffers. */
-static void char_key(const char *ch, keydef *k, char code[16]) {
-    unsigned char c = (unsigned char)ch[0];
-    k->key = ch;
-    k->text = ch;
-    k->vk = 0;
-    code[0] = '\0';
-    if (ch[1] == '\0' && c < 0x80) {
-        if (c >= 'a' && c <= 'z') {
-            k->vk = c - 'a' + 'A';
-            snprintf(code, 16, "Key%c", c - 'a' + 'A');
-        } else if (c >= 'A' && c <= 'Z') {
-            k->vk = c;
-            snprintf(code, 16, "Key%c", c);
-        } else if (c >= '0' && c <= '9') {
-            k->vk = c;
-            snprintf(code, 16, "Digit%c", c);
-        } else if (c == ' ') {
-            k->vk = 32;
-            snprintf(code, 16, "Space");
-        }
-    }
-    k->code = code;
 }
 
 /* Type `text` one character at a time ("\n" presses Enter), a few characters a round trip. */
@@ -311,15 +248,15 @@ static sbx_code type_text(br_page *p, const char *text, int64_t deadline, sbx_er
             rc = sbx_fail(e, SBX_ETIMEOUT, "typing did not finish within the timeout");
             break;
         }
-        size_t n = utf8_len(s);
+        size_t n = br_utf8_len(s);
         if (*s == '\n') {
-            rc = key_event(&b, &KEYS[0], e);
+            rc = key_event(&b, br_key_named("Enter"), e);
         } else {
             char ch[8], code[16];
             memcpy(ch, s, n);
             ch[n] = '\0';
-            keydef k;
-            char_key(ch, &k, code);
+            br_key k;
+            br_key_char(ch, &k, code);
             rc = key_event(&b, &k, e);
         }
         s += n;
@@ -361,8 +298,14 @@ static sbx_code act_pointer(act *a, bool click, sbx_err *e) {
     double x = cJSON_IsNumber(jx) ? jx->valuedouble : 0,
            y = cJSON_IsNumber(jy) ? jy->valuedouble : 0;
     cJSON_Delete(pt);
-    /* The move and every press and release in one round trip: 1 + 2 * 3 <= CDP_MAX_BATCH. */
     batch b = {.p = a->p, .deadline = a->deadline};
+    if (click && strcmp(button, "left") == 0 && br_page_is_mobile(a->p)) {
+        /* A phone has no mouse: a click is a tap (a double click two, in one round trip). */
+        for (int i = 1; rc == SBX_OK && i <= count; i++)
+            rc = tap(&b, x, y, e);
+        return finish(&b, rc, e);
+    }
+    /* The move and every press and release in one round trip: 1 + 2 * 3 <= CDP_MAX_BATCH. */
     rc = mouse(&b, "mouseMoved", x, y, "none", 0, 0, e);
     int bits = strcmp(button, "left") == 0 ? 1 : strcmp(button, "right") == 0 ? 2 : 4;
     for (int i = 1; click && rc == SBX_OK && i <= count; i++) {
@@ -401,49 +344,9 @@ static sbx_code act_press(act *a, sbx_err *e) {
         return SBX_EINVAL;
     if (jf_string(a->req, "selector", false, &a->sel, e) != SBX_OK)
         return SBX_EINVAL;
-    /* "Control+Shift+ArrowLeft": modifiers, then the key ("Control++" presses '+'). */
-    char buf[64];
-    if (strlen(key) >= sizeof buf)
-        return sbx_fail(e, SBX_EINVAL, "key: too long");
-    snprintf(buf, sizeof buf, "%s", key);
-    int mods = 0, held[4], nheld = 0;
-    char *rest = buf;
-    for (char *plus; (plus = strchr(rest, '+')) && plus != rest; rest = plus + 1) {
-        *plus = '\0';
-        int m = -1;
-        for (int i = 0; i < 4 && m < 0; i++)
-            if (strcmp(rest, MODIFIERS[i].name) == 0 ||
-                (MODIFIERS[i].alias && strcmp(rest, MODIFIERS[i].alias) == 0))
-                m = i;
-        if (m < 0)
-            return sbx_fail(e, SBX_EINVAL,
-                            "key: '%s' in '%s' is not a modifier (use Control, Shift, Alt or "
-                            "Meta before '+', e.g. Control+a)",
-                            rest, key);
-        if (!(mods & MODIFIERS[m].bit))
-            held[nheld++] = m;
-        mods |= MODIFIERS[m].bit;
-    }
-    const keydef *k = named_key(rest);
-    keydef ck;
-    char code[16], upper[2];
-    if (!k && rest[0] && utf8_len((const unsigned char *)rest) == strlen(rest)) {
-        if ((mods & MOD_SHIFT) && rest[0] >= 'a' && rest[0] <= 'z' && !rest[1]) {
-            upper[0] = (char)(rest[0] - 'a' + 'A'); /* Shift+a types 'A' */
-            upper[1] = '\0';
-            char_key(upper, &ck, code);
-        } else {
-            char_key(rest, &ck, code);
-        }
-        k = &ck;
-    }
-    if (!k)
-        return sbx_fail(e, SBX_EINVAL,
-                        "key: unknown key '%s' (use one character or a name such as Enter, Tab, "
-                        "Escape, Backspace, Delete, ArrowUp, ArrowDown, ArrowLeft, ArrowRight, "
-                        "Home, End, PageUp, PageDown, Space; modifiers go before it: "
-                        "Control+a, Shift+Tab)",
-                        rest);
+    br_chord c; /* "Control+Shift+ArrowLeft": modifiers, then the key */
+    if (br_key_chord(key, &c, e) != SBX_OK)
+        return SBX_EINVAL;
     if (a->sel) {
         cJSON *v = NULL;
         sbx_code rc =
@@ -455,17 +358,17 @@ static sbx_code act_press(act *a, sbx_err *e) {
     batch b = {.p = a->p, .deadline = a->deadline};
     sbx_code rc = SBX_OK;
     int down = 0;
-    for (int i = 0; i < nheld && rc == SBX_OK; i++) {
-        down |= MODIFIERS[held[i]].bit;
-        rc = key_half(&b, named_key(MODIFIERS[held[i]].name), false, down, e);
+    for (int i = 0; i < c.nheld && rc == SBX_OK; i++) {
+        down |= c.held_bit[i];
+        rc = key_half(&b, c.held[i], false, down, e);
     }
     if (rc == SBX_OK)
-        rc = key_half(&b, k, false, mods, e);
+        rc = key_half(&b, &c.key, false, c.mods, e);
     if (rc == SBX_OK)
-        rc = key_half(&b, k, true, mods, e);
-    for (int i = nheld - 1; i >= 0 && rc == SBX_OK; i--) {
-        down &= ~MODIFIERS[held[i]].bit;
-        rc = key_half(&b, named_key(MODIFIERS[held[i]].name), true, down, e);
+        rc = key_half(&b, &c.key, true, c.mods, e);
+    for (int i = c.nheld - 1; i >= 0 && rc == SBX_OK; i--) {
+        down &= ~c.held_bit[i];
+        rc = key_half(&b, c.held[i], true, down, e);
     }
     return finish(&b, rc, e);
 }

@@ -29,6 +29,7 @@ typedef struct pending {
     int64_t id;
     char sid[64]; /* the target session it went to ("" = the browser) */
     bool done, want;
+    bool refused; /* Chromium answered with an error */
     sbx_code code;
     char msg[256];
     cJSON *result;
@@ -59,6 +60,12 @@ static cdp_conn *conns;
 static struct lws_context *ctx;
 static pthread_t svc_thread;
 static bool svc_running, svc_stop;
+
+/* The one door into the service thread: it runs service_requests() next. */
+static void wake_service(void) {
+    if (ctx)
+        lws_cancel_service(ctx);
+}
 
 /* Locked: the call `p` is answered (its fields are set); wake its caller. */
 static void finish_locked(pending *p) {
@@ -122,12 +129,14 @@ static void dispatch(cdp_conn *c, const char *text, size_t len) {
                 continue;
             const cJSON *err = cJSON_GetObjectItemCaseSensitive(msg, "error");
             if (err) {
+                /* Chromium refused a command the server composed: its failure (or ours), never
+                 * the client's. A caller that knows a refusal means the client's mistake (a
+                 * cookie Chromium will not take) says so itself. */
                 const cJSON *m = cJSON_GetObjectItemCaseSensitive(err, "message");
-                const cJSON *code = cJSON_GetObjectItemCaseSensitive(err, "code");
-                p->code =
-                    (cJSON_IsNumber(code) && code->valueint == -32601) ? SBX_EINTERNAL : SBX_EINVAL;
+                p->code = SBX_EINTERNAL;
+                p->refused = true;
                 snprintf(p->msg, sizeof p->msg, "%s",
-                         cJSON_IsString(m) ? m->valuestring : "CDP error");
+                         cJSON_IsString(m) ? m->valuestring : "an error without a message");
             } else {
                 p->code = SBX_OK;
                 if (p->want)
@@ -344,7 +353,7 @@ void cdp_stop(void) {
     pthread_mutex_lock(&mu);
     svc_stop = true;
     pthread_mutex_unlock(&mu);
-    lws_cancel_service(ctx);
+    wake_service();
     pthread_join(svc_thread, NULL);
     lws_context_destroy(ctx);
     ctx = NULL;
@@ -373,7 +382,7 @@ cdp_conn *cdp_connect(int port, const char *path, const cdp_handlers *h, int64_t
     c->next = conns;
     conns = c;
     pthread_mutex_unlock(&mu);
-    lws_cancel_service(ctx);
+    wake_service();
     int64_t deadline = sbx_now_ms() + timeout_ms;
     pthread_mutex_lock(&mu);
     while ((c->state == ST_INIT || c->state == ST_CONNECTING) && sbx_now_ms() < deadline)
@@ -397,7 +406,7 @@ void cdp_close(cdp_conn *c) {
     c->want_connect = false;
     pthread_mutex_unlock(&mu);
     if (ctx)
-        lws_cancel_service(ctx);
+        wake_service();
     int64_t deadline = sbx_now_ms() + 5000;
     pthread_mutex_lock(&mu);
     while (((c->had_wsi && !c->wsi_gone) || c->in_cb) && sbx_now_ms() < deadline)
@@ -475,7 +484,7 @@ void cdp_send(cdp_conn *c, const char *sid, const char *method, cJSON *params) {
     pthread_mutex_lock(&mu);
     enqueue_locked(c, o);
     pthread_mutex_unlock(&mu);
-    lws_cancel_service(ctx);
+    wake_service();
 }
 
 void cdp_fail_session(cdp_conn *c, const char *sid, sbx_code code, const char *why) {
@@ -552,7 +561,7 @@ static sbx_code call_all(cdp_conn *c, const char *sid, const cdp_cmd *cmds, int 
         enqueue_locked(c, o[i]);
     }
     pthread_mutex_unlock(&mu);
-    lws_cancel_service(ctx);
+    wake_service();
     pthread_mutex_lock(&mu);
     int late = -1; /* the first command without a reply */
     for (;;) {
@@ -578,9 +587,14 @@ static sbx_code call_all(cdp_conn *c, const char *sid, const cdp_cmd *cmds, int 
     pthread_mutex_unlock(&mu);
     pthread_cond_destroy(&wake);
     sbx_code rc = SBX_OK;
-    for (int i = 0; i < n && rc == SBX_OK; i++)
-        if (p[i].done && p[i].code != SBX_OK)
+    for (int i = 0; i < n && rc == SBX_OK; i++) {
+        if (!p[i].done || p[i].code == SBX_OK)
+            continue;
+        if (p[i].refused)
+            rc = sbx_fail(e, p[i].code, "Chromium refused %s: %s", cmds[i].method, p[i].msg);
+        else
             rc = sbx_fail(e, p[i].code, "%s: %s", cmds[i].method, p[i].msg);
+    }
     if (rc == SBX_OK && late >= 0)
         rc = sbx_fail(e, SBX_ETIMEOUT, "%s did not answer within %lld ms", cmds[late].method,
                       (long long)timeout_ms);
@@ -605,4 +619,39 @@ sbx_code cdp_call_all(cdp_conn *c, const char *sid, const cdp_cmd *cmds, int n, 
         return sbx_fail(e, SBX_EINTERNAL, "a batch of %d CDP commands", n);
     }
     return call_all(c, sid, cmds, n, timeout_ms, NULL, e);
+}
+
+/* ---- for unit tests: a connection without a socket ---- */
+
+cdp_conn *cdp_test_conn(const cdp_handlers *h) {
+    cdp_conn *c = calloc(1, sizeof *c);
+    if (!c || sbx_cond_init_mono(&c->cv) != 0) {
+        free(c);
+        return NULL;
+    }
+    c->h = *h;
+    c->next_id = 1;
+    c->state = ST_OPEN;
+    sbx_buf_init(&c->rx, CDP_MAX_MESSAGE);
+    return c;
+}
+
+char *cdp_test_sent(cdp_conn *c) {
+    pthread_mutex_lock(&mu);
+    outmsg *m = c->oq_head;
+    if (m) {
+        c->oq_head = m->next;
+        if (!c->oq_head)
+            c->oq_tail = NULL;
+    }
+    pthread_mutex_unlock(&mu);
+    if (!m)
+        return NULL;
+    char *t = strdup((const char *)m->data + LWS_PRE);
+    free(m);
+    return t;
+}
+
+void cdp_test_receive(cdp_conn *c, const char *text) {
+    dispatch(c, text, strlen(text));
 }

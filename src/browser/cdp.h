@@ -47,7 +47,10 @@ cdp_conn *cdp_connect(int port, const char *path, const cdp_handlers *h, int64_t
 void cdp_close(cdp_conn *c);
 
 /* Send `method` (params taken, may be NULL) to session `sid` (NULL: the browser) and wait for
- * the reply. *result (if non-NULL) receives "result" (caller frees). */
+ * the reply. *result (if non-NULL) receives "result" (caller frees). Errors: SBX_EINTERNAL
+ * when Chromium answers with an error ("Chromium refused <method>: <its message>": a failure
+ * of Chromium or of the server, not of the client), SBX_ECRASHED when the connection is gone
+ * or breaks, SBX_ETIMEOUT when no reply came within `timeout_ms`. */
 sbx_code cdp_call(cdp_conn *c, const char *sid, const char *method, cJSON *params,
                   int64_t timeout_ms, cJSON **result, sbx_err *e);
 
@@ -72,5 +75,17 @@ void cdp_fail_session(cdp_conn *c, const char *sid, sbx_code code, const char *w
 
 /* True once the socket closed or broke. */
 bool cdp_dead(cdp_conn *c);
+
+/* ---- for unit tests (tests/unit/browser/test_cdp.c): CDP traffic without a socket ---- */
+
+/* An open connection with no socket behind it (cdp_start is not needed): what is sent on it
+ * waits for cdp_test_sent; cdp_test_receive hands it a message as if Chromium had sent it.
+ * Freed by cdp_close. NULL when out of memory. */
+cdp_conn *cdp_test_conn(const cdp_handlers *h);
+/* The oldest message sent on `c` and not taken yet (malloc'd, caller frees), or NULL. */
+char *cdp_test_sent(cdp_conn *c);
+/* Dispatch `text` on `c` as the service thread does with a message from Chromium (replies go
+ * to their callers, events to on_event, on the calling thread). */
+void cdp_test_receive(cdp_conn *c, const char *text);
 
 #endif

@@ -198,7 +198,12 @@ void chromium_sweep_tmp(void) {
         snprintf(note, sizeof note, "%s/.session", path);
         char *owner = sbx_read_file(note, 4096, NULL);
         struct stat st;
-        if (!owner || stat(owner, &st) != 0)
+        bool orphan;
+        if (owner)
+            orphan = stat(owner, &st) != 0;
+        else /* no note yet: another server's launch may be between its mkdir and its note */
+            orphan = lstat(path, &st) == 0 && time(NULL) - st.st_mtime > 60;
+        if (orphan)
             sbx_rmtree(path);
         free(owner);
     }

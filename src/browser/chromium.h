@@ -42,7 +42,8 @@ sbx_code chromium_launch(const char *bin, const char *dir, int64_t timeout_ms, c
 void chromium_tmpdir(const char *dir, char *out, size_t cap);
 /* Remove the short TMPDIR of `dir`, if it has one. */
 void chromium_remove_tmpdir(const char *dir);
-/* Remove short TMPDIRs whose session directory no longer exists (start-up). */
+/* Remove short TMPDIRs whose session directory no longer exists (start-up); one without its
+ * note is spared for a minute (a launch of another server sharing /tmp may be writing it). */
 void chromium_sweep_tmp(void);
 
 /* Kill the whole process group and reap the leader. */

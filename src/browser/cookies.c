@@ -142,7 +142,7 @@ sbx_code br_cookies_set(br_session *s, const cJSON *body, int64_t to, int *count
         cJSON *a = cJSON_CreateObject();
         cJSON_AddItemToArray(cJSON_AddArrayToObject(a, "cookies"), params[i]);
         rc = br_browser_call(s, "Storage.setCookies", a, to, NULL, e);
-        if (rc == SBX_EINVAL)
+        if (rc == SBX_EINTERNAL) /* Chromium refused the cookie: the client's cookie, 400 */
             sbx_fail(e, SBX_EINVAL,
                      "cookies[%d]: Chromium refused it (a name or value with ';' or control "
                      "characters, a domain that does not fit the url, or Secure/SameSite=None "

@@ -34,6 +34,9 @@ sbx_code br_navigate(br_page *p, const char *url, const char *wait_until, int64_
     cJSON_AddStringToObject(a, "url", url);
     cJSON *res = NULL;
     sbx_code rc = br_page_call(p, "Page.navigate", a, timeout_ms, &res, e);
+    if (rc == SBX_EINTERNAL && e && strstr(e->msg, "invalid URL")) /* the client's URL */
+        return sbx_fail(e, SBX_EINVAL, "url: Chromium cannot open \"%.200s\" (not a valid URL)",
+                        url);
     if (rc == SBX_ETIMEOUT)
         return sbx_fail(e, SBX_ETIMEOUT, "navigation to %s did not finish within %lld ms", url,
                         (long long)timeout_ms);

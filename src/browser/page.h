@@ -27,7 +27,9 @@ typedef struct br_page br_page;
 /* Send CDP `method` with `params` (taken; may be NULL) to this page's target session and wait
  * up to `timeout_ms` for the reply. On success *result (may be NULL if not wanted) receives the
  * "result" object (caller frees). Errors: SBX_ETIMEOUT, SBX_ECRASHED (browser died; the session
- * is being cleaned up), SBX_EINVAL/SBX_EINTERNAL carrying CDP's error message. */
+ * is being cleaned up), SBX_ETABCRASHED (the tab's renderer died), SBX_EINTERNAL when Chromium
+ * refuses the command, with Chromium's message (a caller that knows the refusal is the
+ * client's mistake maps it to SBX_EINVAL itself). */
 sbx_code br_page_call(br_page *p, const char *method, cJSON *params, int64_t timeout_ms,
                       cJSON **result, sbx_err *e);
 

@@ -231,6 +231,12 @@ class TestNavigate(BrowserCase):
         self.assertError(self.nav(sid, "/index.html", timeoutMs="soon"), 400)
         self.assertError(self.server.post(f"/browser/sessions/{sid}/tabs",
                                           body={"url": "file:///etc/passwd"}), 400)
+        # A URL the policy lets through but Chromium cannot parse is the client's mistake too,
+        # with Chromium's verdict, not a server error; the session goes on.
+        err = self.assertError(self.nav(sid, "http://127.0.0.1:99999/"), 400, "invalid_request")
+        self.assertIn("url", err["message"])
+        self.assertIn("not a valid URL", err["message"])
+        self.assertEqual(self.nav(sid, "/index.html").status, 200)
 
 
 class TestTabs(BrowserCase):

@@ -240,8 +240,20 @@ class TestActionDetails(ServerTestCase):
     def test_mobile_click(self):
         with LocalSite({"/more": (200, "text/html", MORE)}) as site:
             sid = self.session(site, "mobile")
+            # A phone's click is a touch tap: touch listeners see it, pointers say "touch".
+            self.js(sid, "(() => { for (const t of ['touchstart', 'touchend', 'pointerdown'])"
+                         " b.addEventListener(t, e => log.push(t + (e.pointerType ?"
+                         " ':' + e.pointerType : ''))); return true; })()")
             self.act(sid, {"action": "click", "selector": "#b"})
-            self.assertIn("click", self.js(sid, "log"))
+            log = self.js(sid, "log")
+            self.assertIn("touchstart", log)
+            self.assertIn("touchend", log)
+            self.assertIn("pointerdown:touch", log)
+            self.assertNotIn("pointerdown:mouse", log)
+            self.assertIn("click", log)
+            self.assertLess(log.index("touchstart"), log.index("click"))
+            self.act(sid, {"action": "click", "selector": "#b", "clickCount": 2})
+            self.assertEqual(self.js(sid, "log.filter(x => x == 'touchstart').length"), 3)
             self.act(sid, {"action": "type", "selector": "#one", "text": "ok"})
             self.assertEqual(self.js(sid, "document.getElementById('one').value"), "ok")
 
