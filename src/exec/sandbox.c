@@ -1043,7 +1043,7 @@ static int recv_msg(int sock, char *buf, size_t n, int *fd_out, int timeout_ms) 
     return (int)got;
 }
 
-static void env_free(char **env) {
+void sandbox_env_free(char **env) {
     if (!env)
         return;
     for (char **p = env; *p; p++)
@@ -1051,23 +1051,22 @@ static void env_free(char **env) {
     free(env);
 }
 
-/* A copy of spec->envp where values naming the host work/tmp dirs name the inner paths. */
-static char **env_rewrite(const sandbox_spec *s) {
+char **sandbox_env_rewrite(const char *const *envp, const char *work_dir, const char *tmp_dir) {
     size_t n = 0;
-    while (s->envp[n])
+    while (envp[n])
         n++;
     char **env = calloc(n + 1, sizeof *env);
     if (!env)
         return NULL;
-    size_t wl = strlen(s->work_dir), tl = strlen(s->tmp_dir);
+    size_t wl = strlen(work_dir), tl = strlen(tmp_dir);
     for (size_t i = 0; i < n; i++) {
-        const char *kv = s->envp[i], *eq = strchr(kv, '=');
+        const char *kv = envp[i], *eq = strchr(kv, '=');
         const char *v = eq ? eq + 1 : NULL;
         const char *inner = NULL;
         size_t cut = 0;
-        if (v && !strncmp(v, s->work_dir, wl) && (v[wl] == 0 || v[wl] == '/'))
+        if (v && !strncmp(v, work_dir, wl) && (v[wl] == 0 || v[wl] == '/'))
             inner = SANDBOX_WORK_PATH, cut = wl;
-        else if (v && !strncmp(v, s->tmp_dir, tl) && (v[tl] == 0 || v[tl] == '/'))
+        else if (v && !strncmp(v, tmp_dir, tl) && (v[tl] == 0 || v[tl] == '/'))
             inner = "/tmp", cut = tl;
         if (inner) {
             size_t len = (size_t)(v - kv) + strlen(inner) + strlen(v + cut) + 1;
@@ -1078,7 +1077,7 @@ static char **env_rewrite(const sandbox_spec *s) {
             env[i] = strdup(kv);
         }
         if (!env[i]) {
-            env_free(env);
+            sandbox_env_free(env);
             return NULL;
         }
     }
@@ -1102,7 +1101,7 @@ static char **env_tmpdir(const sandbox_spec *s) {
             env[i] = strdup(s->envp[i]);
         }
         if (!env[i]) {
-            env_free(env);
+            sandbox_env_free(env);
             return NULL;
         }
     }
@@ -1131,7 +1130,8 @@ sbx_code sandbox_spawn(const sandbox_spec *spec, sandbox_child **out, sbx_err *e
 
     /* with its own root, the host paths of its dirs are renamed; without (weak), its TMPDIR is
      * its own tmp dir, not the host's /tmp */
-    char **env = userns ? env_rewrite(spec) : env_tmpdir(spec);
+    char **env =
+        userns ? sandbox_env_rewrite(spec->envp, spec->work_dir, spec->tmp_dir) : env_tmpdir(spec);
     if (!env)
         return sbx_fail(e, SBX_EINTERNAL, "sandbox: out of memory");
     sandbox_spec local = *spec;
@@ -1145,7 +1145,7 @@ sbx_code sandbox_spawn(const sandbox_spec *spec, sandbox_child **out, sbx_err *e
     if (!c || socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0 ||
         pipe2(go, O_CLOEXEC) != 0) {
         free(c);
-        env_free(env);
+        sandbox_env_free(env);
         for (int i = 0; i < 2; i++) {
             if (sv[i] >= 0)
                 close(sv[i]);
@@ -1193,7 +1193,7 @@ sbx_code sandbox_spawn(const sandbox_spec *spec, sandbox_child **out, sbx_err *e
     int err = errno;
     close(sv[1]);
     close(go[0]);
-    env_free(env);
+    sandbox_env_free(env);
     if (pid < 0) {
         close(sv[0]);
         close(go[1]);

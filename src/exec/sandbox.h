@@ -51,7 +51,12 @@ typedef struct sandbox_spec {
 
 /* The work dir appears inside the sandbox at SANDBOX_WORK_PATH (layers.h; the child's cwd).
  * sandbox_spawn rewrites environment values that start with the host work_dir / tmp_dir to
- * that path / "/tmp". */
+ * that path / "/tmp": sandbox_env_rewrite returns that copy of `envp` (a value equal to a dir,
+ * or starting with it and "/", is renamed; "HOME=/x/workshop" is not; names are never
+ * touched), NULL-terminated, NULL when out of memory; free it with sandbox_env_free (NULL is
+ * a no-op). Any thread. */
+char **sandbox_env_rewrite(const char *const *envp, const char *work_dir, const char *tmp_dir);
+void sandbox_env_free(char **env);
 
 typedef struct sandbox_child sandbox_child;
 

@@ -365,20 +365,17 @@ void zygote_stop(void) {
 
 /* Whether a line of `code` that says "import" names (as a whole word) the top-level package of
  * a module only the full tier preloaded (numpy of numpy.linalg, say). */
-static bool mentions_heavy(const char *code) {
-    zyg *full = &Z.tier[1], *light = &Z.tier[0];
+bool zygote_mentions_heavy(const char *code, const cJSON *full, const cJSON *light) {
     bool hit = false;
-    pthread_mutex_lock(&full->mu);
-    pthread_mutex_lock(&light->mu);
     cJSON *m;
-    cJSON_ArrayForEach(m, full->modules) {
+    cJSON_ArrayForEach(m, full) {
         const char *name = cJSON_GetStringValue(m);
         if (!name || hit)
             continue;
         size_t len = strcspn(name, ".");
         bool in_light = false;
         cJSON *l;
-        cJSON_ArrayForEach(l, light->modules) {
+        cJSON_ArrayForEach(l, light) {
             const char *ln = cJSON_GetStringValue(l);
             if (ln && strlen(ln) >= len && !strncmp(ln, name, len) && (!ln[len] || ln[len] == '.'))
                 in_light = true;
@@ -403,6 +400,14 @@ static bool mentions_heavy(const char *code) {
             }
         }
     }
+    return hit;
+}
+
+static bool mentions_heavy(const char *code) {
+    zyg *full = &Z.tier[1], *light = &Z.tier[0];
+    pthread_mutex_lock(&full->mu);
+    pthread_mutex_lock(&light->mu);
+    bool hit = zygote_mentions_heavy(code, full->modules, light->modules);
     pthread_mutex_unlock(&light->mu);
     pthread_mutex_unlock(&full->mu);
     return hit;
@@ -413,10 +418,6 @@ static bool tier_ready(zyg *z) {
     bool r = z->ready;
     pthread_mutex_unlock(&z->mu);
     return r;
-}
-
-bool zygote_ready(void) {
-    return tier_ready(&Z.tier[0]) || tier_ready(&Z.tier[1]);
 }
 
 int zygote_pick(const char *code) {

@@ -29,12 +29,14 @@ int zygote_start(const char *python, const char *const *envp, sbx_err *e);
 /* Stop the thread and kill the zygote (runs it started die with it). Idempotent. */
 void zygote_stop(void);
 
-/* Whether a zygote (of either tier) is up and waiting for runs. */
-bool zygote_ready(void);
 /* The tier for a program: 1 (full) when a line of it with "import" names a module only the full
  * tier preloaded (e.g. numpy), else 0 (light); the other tier when that one is not ready; -1
  * when neither is. Only a choice of speed: both tiers run any program identically. */
 int zygote_pick(const char *code);
+/* The choice behind zygote_pick: whether a line of `code` that says "import" names, as a whole
+ * word, the top-level package of a module in `full` that `light` does not have (numpy of
+ * numpy.linalg, say). Borrows both arrays of module names; pure. */
+bool zygote_mentions_heavy(const char *code, const cJSON *full, const cJSON *light);
 /* MiB of address space the tier's preloaded modules took (added to its runs' memory limit, so a
  * run keeps the headroom a cold run has). */
 int64_t zygote_preload_mb(int tier);
