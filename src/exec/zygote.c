@@ -27,8 +27,6 @@
 #include "sandbox.h"
 
 /* embedded by CMake (cmake/embed_file.cmake) */
-extern const unsigned char sbx_zygote_so[];
-extern const size_t sbx_zygote_so_len;
 extern const unsigned char sbx_zygote_driver[];
 extern const size_t sbx_zygote_driver_len;
 
@@ -140,6 +138,33 @@ static bool take_ready(zyg *z, int ctrl, int64_t t0) {
     return true;
 }
 
+/* The zygote's shared object, a real file found relative to the running binary: next to it
+ * (the build tree), else where `make install` put it (LIBDIR/sandboxd). The zygote gets the
+ * open descriptor (it cannot see either path in its own root); debuggers and packagers see the
+ * file. A descriptor, or -1 (logged once). */
+static int open_so(void) {
+    static atomic_bool said;
+    char exe[PATH_MAX], path[PATH_MAX + 64];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0)
+        return -1;
+    exe[n] = 0;
+    char *slash = strrchr(exe, '/');
+    if (slash)
+        slash[1] = 0;
+    const char *const rel[] = {SBX_ZYGOTE_SO_NAME, SBX_ZYGOTE_SO_FROM_BIN};
+    for (size_t i = 0; i < 2; i++) {
+        snprintf(path, sizeof path, "%s%s", exe, rel[i]);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd >= 0)
+            return fd;
+    }
+    if (!atomic_exchange(&said, true))
+        LOG_E("zygote", "%s not found next to %s nor at %s%s: no zygote, runs start cold",
+              SBX_ZYGOTE_SO_NAME, exe, exe, SBX_ZYGOTE_SO_FROM_BIN);
+    return -1;
+}
+
 /* One zygote from start to death (or to stop). */
 static void run_once(zyg *z) {
     char id[SBX_ID_LEN], dir[PATH_MAX - 64], work[PATH_MAX], tmp[PATH_MAX];
@@ -147,7 +172,7 @@ static void run_once(zyg *z) {
     snprintf(dir, sizeof dir, "%s/zygote/%s", sbx_cfg->data_dir, id);
     snprintf(work, sizeof work, "%s/work", dir);
     snprintf(tmp, sizeof tmp, "%s/tmp", dir);
-    int ctrl[2] = {-1, -1}, logp[2] = {-1, -1}, so = -1, driver = -1, devnull = -1;
+    int ctrl[2] = {-1, -1}, logp[2] = {-1, -1}, so = open_so(), driver = -1, devnull = -1;
     sandbox_child *child = NULL;
     sbx_buf acc;
     sbx_buf_init(&acc, 8192);
@@ -157,8 +182,7 @@ static void run_once(zyg *z) {
         goto out;
     }
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ctrl) != 0 ||
-        pipe2(logp, O_CLOEXEC) != 0 || (so = memfd_create("sandboxd-zygote", MFD_CLOEXEC)) < 0 ||
-        write(so, sbx_zygote_so, sbx_zygote_so_len) != (ssize_t)sbx_zygote_so_len ||
+        pipe2(logp, O_CLOEXEC) != 0 || so < 0 ||
         (driver = memfd_create("sandboxd-zygote-driver", MFD_CLOEXEC)) < 0 ||
         write(driver, sbx_zygote_driver, sbx_zygote_driver_len) != (ssize_t)sbx_zygote_driver_len ||
         lseek(driver, 0, SEEK_SET) != 0 ||
