@@ -60,7 +60,6 @@
 #include "../common/sweep.h"
 #include "../common/util.h"
 #include "layers.h"
-#include "zygote.h"
 #include "zygote_proto.h"
 
 #define SBX_MAX_VIOL 64
@@ -1279,13 +1278,13 @@ static void close_all(int *fds, int n) {
         }
 }
 
-sbx_code sandbox_spawn_zygote(const sandbox_spec *spec, sandbox_child **out, sbx_err *e) {
-    if (!spec || !spec->code || !spec->work_dir || !spec->tmp_dir || !out)
+sbx_code sandbox_spawn_zygote(const sandbox_spec *spec, const sandbox_zygote *z,
+                              sandbox_child **out, sbx_err *e) {
+    if (!spec || !z || !z->submit || !spec->code || !spec->work_dir || !spec->tmp_dir || !out)
         return sbx_fail(e, SBX_EINTERNAL, "sandbox: incomplete spec");
     if (sandbox_check(e) != SBX_OK)
         return SBX_EINTERNAL; /* not EUNAVAIL: the caller must not fall back to a cold start */
-    int tier = g_probe.userns && !spec->allow_network ? zygote_pick(spec->code) : -1;
-    if (tier < 0)
+    if (!g_probe.userns || spec->allow_network)
         return sbx_fail(e, SBX_EUNAVAIL, "sandbox: the zygote is not available");
     struct sock_filter *bpf = NULL;
     size_t blen = 0;
@@ -1360,25 +1359,25 @@ sbx_code sandbox_spawn_zygote(const sandbox_spec *spec, sandbox_child **out, sbx
         }
         off += (size_t)n;
     }
-    *rq = (zyg_req){
-        .magic = ZYG_MAGIC,
-        .run_uid = run_uid,
-        .flags = (g_probe.priv ? 0 : ZYG_F_SETGROUPS_DENIED) | (g_probe.trees ? 0 : ZYG_F_BY_NAME),
-        .memory_mb = spec->memory_mb > 0 ? spec->memory_mb + zygote_preload_mb(tier) : 0,
-        .max_procs = spec->max_procs,
-        .file_size_mb = spec->file_size_mb,
-        .open_files = spec->open_files,
-        .cpu_seconds = spec->cpu_seconds,
-        .landlock_abi = g_probe.landlock_abi,
-        .notify = g_probe.notify_ok,
-        .bpf_len = (uint32_t)blen};
+    *rq = (zyg_req){.magic = ZYG_MAGIC,
+                    .run_uid = run_uid,
+                    .flags = (g_probe.priv ? 0 : ZYG_F_SETGROUPS_DENIED) |
+                             (g_probe.trees ? 0 : ZYG_F_BY_NAME),
+                    .memory_mb = spec->memory_mb > 0 ? spec->memory_mb + z->preload_mb : 0,
+                    .max_procs = spec->max_procs,
+                    .file_size_mb = spec->file_size_mb,
+                    .open_files = spec->open_files,
+                    .cpu_seconds = spec->cpu_seconds,
+                    .landlock_abi = g_probe.landlock_abi,
+                    .notify = g_probe.notify_ok,
+                    .bpf_len = (uint32_t)blen};
     if (blen)
         memcpy(rq->bpf, bpf, blen * sizeof *bpf);
     if (wrel) {
         snprintf(rq->work_rel, sizeof rq->work_rel, "%s", wrel);
         snprintf(rq->tmp_rel, sizeof rq->tmp_rel, "%s", trel);
     }
-    if (zygote_submit(tier, rq, fds, &c->zpidfd, e) != SBX_OK)
+    if (z->submit(z->ctx, rq, fds, &c->zpidfd, e) != SBX_OK)
         goto fail_quiet;
     close_all(fds, ZYG_NFDS);
     /* 'P' with the init's pidfd, then 'N' with the listener (or 'E...' on a set-up error) */

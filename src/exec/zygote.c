@@ -20,7 +20,6 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "../common/config.h"
 #include "../common/log.h"
 #include "../common/util.h"
 #include "layers.h"
@@ -64,7 +63,8 @@ typedef struct zyg {
 static struct {
     atomic_bool stopping; /* written by zygote_stop, read by the tier threads */
     int wake;             /* eventfd: stop now */
-    char *python, *preload;
+    char *python, *preload, *data_dir;
+    int64_t file_size_mb;
     char **envp;
     zyg tier[2];
 } Z = {.wake = -1,
@@ -169,7 +169,7 @@ static int open_so(void) {
 static void run_once(zyg *z) {
     char id[SBX_ID_LEN], dir[PATH_MAX - 64], work[PATH_MAX], tmp[PATH_MAX];
     sbx_random_id(id);
-    snprintf(dir, sizeof dir, "%s/zygote/%s", sbx_cfg->data_dir, id);
+    snprintf(dir, sizeof dir, "%s/zygote/%s", Z.data_dir, id);
     snprintf(work, sizeof work, "%s/work", dir);
     snprintf(tmp, sizeof tmp, "%s/tmp", dir);
     int ctrl[2] = {-1, -1}, logp[2] = {-1, -1}, so = open_so(), driver = -1, devnull = -1;
@@ -211,7 +211,7 @@ static void run_once(zyg *z) {
                          .stdin_fd = devnull,
                          .stdout_fd = logp[1],
                          .stderr_fd = logp[1],
-                         .file_size_mb = sbx_cfg->exec_file_size_mb,
+                         .file_size_mb = Z.file_size_mb,
                          .owner_dir = dir,
                          .zygote_init = true,
                          .pass_fds = pass,
@@ -308,8 +308,10 @@ static void *zygote_main(void *arg) {
     return NULL;
 }
 
-int zygote_start(const char *python, const char *const *envp, sbx_err *e) {
-    const char *want = sbx_cfg->exec_preload ? sbx_cfg->exec_preload : "auto";
+int zygote_start(const zygote_opts *o, sbx_err *e) {
+    const char *python = o->python;
+    const char *const *envp = o->envp;
+    const char *want = o->preload ? o->preload : "auto";
     if (!strcmp(want, "auto"))
         want = k_auto_preload;
     if (!module_list_ok(want)) {
@@ -323,8 +325,10 @@ int zygote_start(const char *python, const char *const *envp, sbx_err *e) {
     Z.envp = calloc(n + nt + 1, sizeof *Z.envp);
     Z.python = strdup(python);
     Z.preload = strdup(want);
+    Z.data_dir = strdup(o->data_dir ? o->data_dir : "");
+    Z.file_size_mb = o->file_size_mb;
     Z.wake = eventfd(0, EFD_CLOEXEC);
-    if (!Z.envp || !Z.python || !Z.preload || Z.wake < 0) {
+    if (!Z.envp || !Z.python || !Z.preload || !Z.data_dir || Z.wake < 0) {
         sbx_fail(e, SBX_EINTERNAL, "zygote: out of memory");
         return -1;
     }
@@ -334,7 +338,7 @@ int zygote_start(const char *python, const char *const *envp, sbx_err *e) {
     for (size_t i = 0; i < nt; i++)
         Z.envp[k++] = (char *)k_thread_env[i];
     char zdir[PATH_MAX];
-    snprintf(zdir, sizeof zdir, "%s/zygote", sbx_cfg->data_dir);
+    snprintf(zdir, sizeof zdir, "%s/zygote", Z.data_dir);
     if (sbx_mkdir_p(zdir, 0711) != 0) {
         sbx_fail(e, SBX_EINTERNAL, "zygote: cannot create %s: %s", zdir, strerror(errno));
         return -1;
@@ -378,11 +382,14 @@ void zygote_stop(void) {
         close(Z.wake);
     Z.wake = -1;
     char zdir[PATH_MAX];
-    snprintf(zdir, sizeof zdir, "%s/zygote", sbx_cfg->data_dir);
-    (void)rmdir(zdir); /* each zygote removed its own directory in it */
+    snprintf(zdir, sizeof zdir, "%s/zygote", Z.data_dir ? Z.data_dir : "");
+    if (Z.data_dir)
+        (void)rmdir(zdir); /* each zygote removed its own directory in it */
     free(Z.envp);
     free(Z.python);
     free(Z.preload);
+    free(Z.data_dir);
+    Z.data_dir = NULL;
     Z.envp = NULL;
     Z.python = Z.preload = NULL;
 }
@@ -444,24 +451,9 @@ static bool tier_ready(zyg *z) {
     return r;
 }
 
-int zygote_pick(const char *code) {
-    int want = mentions_heavy(code) ? 1 : 0;
-    if (tier_ready(&Z.tier[want]))
-        return want;
-    return tier_ready(&Z.tier[1 - want]) ? 1 - want : -1;
-}
-
-int64_t zygote_preload_mb(int tier) {
-    zyg *z = &Z.tier[tier & 1];
-    pthread_mutex_lock(&z->mu);
-    int64_t mb = z->preload_mb;
-    pthread_mutex_unlock(&z->mu);
-    return mb;
-}
-
-sbx_code zygote_submit(int tier, const zyg_req *rq, const int fds[ZYG_NFDS], int *zpidfd,
+static sbx_code submit(void *ctx, const zyg_req *rq, const int fds[ZYG_NFDS], int *zpidfd,
                        sbx_err *e) {
-    zyg *z = &Z.tier[tier & 1];
+    zyg *z = ctx;
     *zpidfd = -1;
     pthread_mutex_lock(&z->mu);
     sbx_code rc = SBX_OK;
@@ -483,6 +475,18 @@ sbx_code zygote_submit(int tier, const zyg_req *rq, const int fds[ZYG_NFDS], int
     }
     pthread_mutex_unlock(&z->mu);
     return rc;
+}
+
+bool zygote_open(const char *code, sandbox_zygote *door) {
+    int want = mentions_heavy(code) ? 1 : 0;
+    int tier = tier_ready(&Z.tier[want]) ? want : tier_ready(&Z.tier[1 - want]) ? 1 - want : -1;
+    if (tier < 0)
+        return false;
+    zyg *z = &Z.tier[tier];
+    pthread_mutex_lock(&z->mu);
+    *door = (sandbox_zygote){.preload_mb = z->preload_mb, .submit = submit, .ctx = z};
+    pthread_mutex_unlock(&z->mu);
+    return true;
 }
 
 cJSON *zygote_health(void) {
