@@ -12,9 +12,25 @@
 
 #include "../common/err.h"
 
-/* Probe the interpreter and the kernel's sandbox layers, log what is active, create
- * DATA_DIR/runs. Returns 0; a missing Python is not fatal (runs answer 503). */
-int exec_init(sbx_err *e);
+/* The exec settings (the EXEC_* rows of the settings table), handed in once by main(). */
+typedef struct exec_opts {
+    const char *data_dir;    /* DATA_DIR: runs/ and zygote/ live in it */
+    const char *python_path; /* NULL or "": /usr/bin/python3, else python3 from PATH */
+    int64_t max_runs;        /* runs at once */
+    int64_t queue_wait_ms;   /* how long a run waits for a slot before 429 busy */
+    int64_t output_bytes;    /* cap of each of stdout and stderr */
+    int64_t memory_mb, max_procs, file_size_mb, open_files; /* per-run limits */
+    int64_t upload_max_mb, upload_timeout_ms;               /* fileUploadUrl */
+    bool allow_network;      /* loosened: runs share the host network */
+    bool allow_weak_sandbox; /* run even when a sandbox layer is missing */
+    const char *mode;        /* "zygote" or "fork" */
+    const char *preload;     /* EXEC_PRELOAD: "auto", "" or comma-separated modules */
+} exec_opts;
+
+/* Probe the interpreter and the kernel's sandbox layers, log what is active, start the zygote
+ * (EXEC_MODE=zygote). Copies what it keeps of `opts`. Returns 0; a missing Python is not fatal
+ * (runs answer 503), nor is an incomplete sandbox (runs answer 503 unless accepted). */
+int exec_init(const exec_opts *opts, sbx_err *e);
 
 /* Kill every run's process tree and remove every run directory. Idempotent. */
 void exec_shutdown(void);

@@ -60,7 +60,6 @@
 #include "../common/sweep.h"
 #include "../common/util.h"
 #include "layers.h"
-#include "zygote.h"
 #include "zygote_proto.h"
 
 #define SBX_MAX_VIOL 64
@@ -1043,7 +1042,7 @@ static int recv_msg(int sock, char *buf, size_t n, int *fd_out, int timeout_ms) 
     return (int)got;
 }
 
-static void env_free(char **env) {
+void sandbox_env_free(char **env) {
     if (!env)
         return;
     for (char **p = env; *p; p++)
@@ -1051,23 +1050,22 @@ static void env_free(char **env) {
     free(env);
 }
 
-/* A copy of spec->envp where values naming the host work/tmp dirs name the inner paths. */
-static char **env_rewrite(const sandbox_spec *s) {
+char **sandbox_env_rewrite(const char *const *envp, const char *work_dir, const char *tmp_dir) {
     size_t n = 0;
-    while (s->envp[n])
+    while (envp[n])
         n++;
     char **env = calloc(n + 1, sizeof *env);
     if (!env)
         return NULL;
-    size_t wl = strlen(s->work_dir), tl = strlen(s->tmp_dir);
+    size_t wl = strlen(work_dir), tl = strlen(tmp_dir);
     for (size_t i = 0; i < n; i++) {
-        const char *kv = s->envp[i], *eq = strchr(kv, '=');
+        const char *kv = envp[i], *eq = strchr(kv, '=');
         const char *v = eq ? eq + 1 : NULL;
         const char *inner = NULL;
         size_t cut = 0;
-        if (v && !strncmp(v, s->work_dir, wl) && (v[wl] == 0 || v[wl] == '/'))
+        if (v && !strncmp(v, work_dir, wl) && (v[wl] == 0 || v[wl] == '/'))
             inner = SANDBOX_WORK_PATH, cut = wl;
-        else if (v && !strncmp(v, s->tmp_dir, tl) && (v[tl] == 0 || v[tl] == '/'))
+        else if (v && !strncmp(v, tmp_dir, tl) && (v[tl] == 0 || v[tl] == '/'))
             inner = "/tmp", cut = tl;
         if (inner) {
             size_t len = (size_t)(v - kv) + strlen(inner) + strlen(v + cut) + 1;
@@ -1078,7 +1076,7 @@ static char **env_rewrite(const sandbox_spec *s) {
             env[i] = strdup(kv);
         }
         if (!env[i]) {
-            env_free(env);
+            sandbox_env_free(env);
             return NULL;
         }
     }
@@ -1102,7 +1100,7 @@ static char **env_tmpdir(const sandbox_spec *s) {
             env[i] = strdup(s->envp[i]);
         }
         if (!env[i]) {
-            env_free(env);
+            sandbox_env_free(env);
             return NULL;
         }
     }
@@ -1131,7 +1129,8 @@ sbx_code sandbox_spawn(const sandbox_spec *spec, sandbox_child **out, sbx_err *e
 
     /* with its own root, the host paths of its dirs are renamed; without (weak), its TMPDIR is
      * its own tmp dir, not the host's /tmp */
-    char **env = userns ? env_rewrite(spec) : env_tmpdir(spec);
+    char **env =
+        userns ? sandbox_env_rewrite(spec->envp, spec->work_dir, spec->tmp_dir) : env_tmpdir(spec);
     if (!env)
         return sbx_fail(e, SBX_EINTERNAL, "sandbox: out of memory");
     sandbox_spec local = *spec;
@@ -1145,7 +1144,7 @@ sbx_code sandbox_spawn(const sandbox_spec *spec, sandbox_child **out, sbx_err *e
     if (!c || socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0 ||
         pipe2(go, O_CLOEXEC) != 0) {
         free(c);
-        env_free(env);
+        sandbox_env_free(env);
         for (int i = 0; i < 2; i++) {
             if (sv[i] >= 0)
                 close(sv[i]);
@@ -1193,7 +1192,7 @@ sbx_code sandbox_spawn(const sandbox_spec *spec, sandbox_child **out, sbx_err *e
     int err = errno;
     close(sv[1]);
     close(go[0]);
-    env_free(env);
+    sandbox_env_free(env);
     if (pid < 0) {
         close(sv[0]);
         close(go[1]);
@@ -1284,13 +1283,13 @@ static void close_all(int *fds, int n) {
         }
 }
 
-sbx_code sandbox_spawn_zygote(const sandbox_spec *spec, sandbox_child **out, sbx_err *e) {
-    if (!spec || !spec->code || !spec->work_dir || !spec->tmp_dir || !out)
+sbx_code sandbox_spawn_zygote(const sandbox_spec *spec, const sandbox_zygote *z,
+                              sandbox_child **out, sbx_err *e) {
+    if (!spec || !z || !z->submit || !spec->code || !spec->work_dir || !spec->tmp_dir || !out)
         return sbx_fail(e, SBX_EINTERNAL, "sandbox: incomplete spec");
     if (sandbox_check(e) != SBX_OK)
         return SBX_EINTERNAL; /* not EUNAVAIL: the caller must not fall back to a cold start */
-    int tier = g_probe.userns && !spec->allow_network ? zygote_pick(spec->code) : -1;
-    if (tier < 0)
+    if (!g_probe.userns || spec->allow_network)
         return sbx_fail(e, SBX_EUNAVAIL, "sandbox: the zygote is not available");
     struct sock_filter *bpf = NULL;
     size_t blen = 0;
@@ -1365,25 +1364,25 @@ sbx_code sandbox_spawn_zygote(const sandbox_spec *spec, sandbox_child **out, sbx
         }
         off += (size_t)n;
     }
-    *rq = (zyg_req){
-        .magic = ZYG_MAGIC,
-        .run_uid = run_uid,
-        .flags = (g_probe.priv ? 0 : ZYG_F_SETGROUPS_DENIED) | (g_probe.trees ? 0 : ZYG_F_BY_NAME),
-        .memory_mb = spec->memory_mb > 0 ? spec->memory_mb + zygote_preload_mb(tier) : 0,
-        .max_procs = spec->max_procs,
-        .file_size_mb = spec->file_size_mb,
-        .open_files = spec->open_files,
-        .cpu_seconds = spec->cpu_seconds,
-        .landlock_abi = g_probe.landlock_abi,
-        .notify = g_probe.notify_ok,
-        .bpf_len = (uint32_t)blen};
+    *rq = (zyg_req){.magic = ZYG_MAGIC,
+                    .run_uid = run_uid,
+                    .flags = (g_probe.priv ? 0 : ZYG_F_SETGROUPS_DENIED) |
+                             (g_probe.trees ? 0 : ZYG_F_BY_NAME),
+                    .memory_mb = spec->memory_mb > 0 ? spec->memory_mb + z->preload_mb : 0,
+                    .max_procs = spec->max_procs,
+                    .file_size_mb = spec->file_size_mb,
+                    .open_files = spec->open_files,
+                    .cpu_seconds = spec->cpu_seconds,
+                    .landlock_abi = g_probe.landlock_abi,
+                    .notify = g_probe.notify_ok,
+                    .bpf_len = (uint32_t)blen};
     if (blen)
         memcpy(rq->bpf, bpf, blen * sizeof *bpf);
     if (wrel) {
         snprintf(rq->work_rel, sizeof rq->work_rel, "%s", wrel);
         snprintf(rq->tmp_rel, sizeof rq->tmp_rel, "%s", trel);
     }
-    if (zygote_submit(tier, rq, fds, &c->zpidfd, e) != SBX_OK)
+    if (z->submit(z->ctx, rq, fds, &c->zpidfd, e) != SBX_OK)
         goto fail_quiet;
     close_all(fds, ZYG_NFDS);
     /* 'P' with the init's pidfd, then 'N' with the listener (or 'E...' on a set-up error) */

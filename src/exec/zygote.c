@@ -20,15 +20,12 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "../common/config.h"
 #include "../common/log.h"
 #include "../common/util.h"
 #include "layers.h"
 #include "sandbox.h"
 
 /* embedded by CMake (cmake/embed_file.cmake) */
-extern const unsigned char sbx_zygote_so[];
-extern const size_t sbx_zygote_so_len;
 extern const unsigned char sbx_zygote_driver[];
 extern const size_t sbx_zygote_driver_len;
 
@@ -66,7 +63,8 @@ typedef struct zyg {
 static struct {
     atomic_bool stopping; /* written by zygote_stop, read by the tier threads */
     int wake;             /* eventfd: stop now */
-    char *python, *preload;
+    char *python, *preload, *data_dir;
+    int64_t file_size_mb;
     char **envp;
     zyg tier[2];
 } Z = {.wake = -1,
@@ -142,14 +140,41 @@ static bool take_ready(zyg *z, int ctrl, int64_t t0) {
     return true;
 }
 
+/* The zygote's shared object, a real file found relative to the running binary: next to it
+ * (the build tree), else where `make install` put it (LIBDIR/sandboxd). The zygote gets the
+ * open descriptor (it cannot see either path in its own root); debuggers and packagers see the
+ * file. A descriptor, or -1 (logged once). */
+static int open_so(void) {
+    static atomic_bool said;
+    char exe[PATH_MAX], path[PATH_MAX + 64];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0)
+        return -1;
+    exe[n] = 0;
+    char *slash = strrchr(exe, '/');
+    if (slash)
+        slash[1] = 0;
+    const char *const rel[] = {SBX_ZYGOTE_SO_NAME, SBX_ZYGOTE_SO_FROM_BIN};
+    for (size_t i = 0; i < 2; i++) {
+        snprintf(path, sizeof path, "%s%s", exe, rel[i]);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd >= 0)
+            return fd;
+    }
+    if (!atomic_exchange(&said, true))
+        LOG_E("zygote", "%s not found next to %s nor at %s%s: no zygote, runs start cold",
+              SBX_ZYGOTE_SO_NAME, exe, exe, SBX_ZYGOTE_SO_FROM_BIN);
+    return -1;
+}
+
 /* One zygote from start to death (or to stop). */
 static void run_once(zyg *z) {
     char id[SBX_ID_LEN], dir[PATH_MAX - 64], work[PATH_MAX], tmp[PATH_MAX];
     sbx_random_id(id);
-    snprintf(dir, sizeof dir, "%s/zygote/%s", sbx_cfg->data_dir, id);
+    snprintf(dir, sizeof dir, "%s/zygote/%s", Z.data_dir, id);
     snprintf(work, sizeof work, "%s/work", dir);
     snprintf(tmp, sizeof tmp, "%s/tmp", dir);
-    int ctrl[2] = {-1, -1}, logp[2] = {-1, -1}, so = -1, driver = -1, devnull = -1;
+    int ctrl[2] = {-1, -1}, logp[2] = {-1, -1}, so = open_so(), driver = -1, devnull = -1;
     sandbox_child *child = NULL;
     sbx_buf acc;
     sbx_buf_init(&acc, 8192);
@@ -159,8 +184,7 @@ static void run_once(zyg *z) {
         goto out;
     }
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ctrl) != 0 ||
-        pipe2(logp, O_CLOEXEC) != 0 || (so = memfd_create("sandboxd-zygote", MFD_CLOEXEC)) < 0 ||
-        write(so, sbx_zygote_so, sbx_zygote_so_len) != (ssize_t)sbx_zygote_so_len ||
+        pipe2(logp, O_CLOEXEC) != 0 || so < 0 ||
         (driver = memfd_create("sandboxd-zygote-driver", MFD_CLOEXEC)) < 0 ||
         write(driver, sbx_zygote_driver, sbx_zygote_driver_len) != (ssize_t)sbx_zygote_driver_len ||
         lseek(driver, 0, SEEK_SET) != 0 ||
@@ -189,7 +213,7 @@ static void run_once(zyg *z) {
                          .stdin_fd = devnull,
                          .stdout_fd = logp[1],
                          .stderr_fd = logp[1],
-                         .file_size_mb = sbx_cfg->exec_file_size_mb,
+                         .file_size_mb = Z.file_size_mb,
                          .owner_dir = dir,
                          .zygote_init = true,
                          .pass_fds = pass,
@@ -286,8 +310,10 @@ static void *zygote_main(void *arg) {
     return NULL;
 }
 
-int zygote_start(const char *python, const char *const *envp, sbx_err *e) {
-    const char *want = sbx_cfg->exec_preload ? sbx_cfg->exec_preload : "auto";
+int zygote_start(const zygote_opts *o, sbx_err *e) {
+    const char *python = o->python;
+    const char *const *envp = o->envp;
+    const char *want = o->preload ? o->preload : "auto";
     if (!strcmp(want, "auto"))
         want = k_auto_preload;
     if (!module_list_ok(want)) {
@@ -301,8 +327,10 @@ int zygote_start(const char *python, const char *const *envp, sbx_err *e) {
     Z.envp = calloc(n + nt + 1, sizeof *Z.envp);
     Z.python = strdup(python);
     Z.preload = strdup(want);
+    Z.data_dir = strdup(o->data_dir ? o->data_dir : "");
+    Z.file_size_mb = o->file_size_mb;
     Z.wake = eventfd(0, EFD_CLOEXEC);
-    if (!Z.envp || !Z.python || !Z.preload || Z.wake < 0) {
+    if (!Z.envp || !Z.python || !Z.preload || !Z.data_dir || Z.wake < 0) {
         sbx_fail(e, SBX_EINTERNAL, "zygote: out of memory");
         return -1;
     }
@@ -312,7 +340,7 @@ int zygote_start(const char *python, const char *const *envp, sbx_err *e) {
     for (size_t i = 0; i < nt; i++)
         Z.envp[k++] = (char *)k_thread_env[i];
     char zdir[PATH_MAX];
-    snprintf(zdir, sizeof zdir, "%s/zygote", sbx_cfg->data_dir);
+    snprintf(zdir, sizeof zdir, "%s/zygote", Z.data_dir);
     if (sbx_mkdir_p(zdir, 0711) != 0) {
         sbx_fail(e, SBX_EINTERNAL, "zygote: cannot create %s: %s", zdir, strerror(errno));
         return -1;
@@ -356,31 +384,31 @@ void zygote_stop(void) {
         close(Z.wake);
     Z.wake = -1;
     char zdir[PATH_MAX];
-    snprintf(zdir, sizeof zdir, "%s/zygote", sbx_cfg->data_dir);
-    (void)rmdir(zdir); /* each zygote removed its own directory in it */
+    snprintf(zdir, sizeof zdir, "%s/zygote", Z.data_dir ? Z.data_dir : "");
+    if (Z.data_dir)
+        (void)rmdir(zdir); /* each zygote removed its own directory in it */
     free(Z.envp);
     free(Z.python);
     free(Z.preload);
+    free(Z.data_dir);
+    Z.data_dir = NULL;
     Z.envp = NULL;
     Z.python = Z.preload = NULL;
 }
 
 /* Whether a line of `code` that says "import" names (as a whole word) the top-level package of
  * a module only the full tier preloaded (numpy of numpy.linalg, say). */
-static bool mentions_heavy(const char *code) {
-    zyg *full = &Z.tier[1], *light = &Z.tier[0];
+bool zygote_mentions_heavy(const char *code, const cJSON *full, const cJSON *light) {
     bool hit = false;
-    pthread_mutex_lock(&full->mu);
-    pthread_mutex_lock(&light->mu);
     cJSON *m;
-    cJSON_ArrayForEach(m, full->modules) {
+    cJSON_ArrayForEach(m, full) {
         const char *name = cJSON_GetStringValue(m);
         if (!name || hit)
             continue;
         size_t len = strcspn(name, ".");
         bool in_light = false;
         cJSON *l;
-        cJSON_ArrayForEach(l, light->modules) {
+        cJSON_ArrayForEach(l, light) {
             const char *ln = cJSON_GetStringValue(l);
             if (ln && strlen(ln) >= len && !strncmp(ln, name, len) && (!ln[len] || ln[len] == '.'))
                 in_light = true;
@@ -405,6 +433,14 @@ static bool mentions_heavy(const char *code) {
             }
         }
     }
+    return hit;
+}
+
+static bool mentions_heavy(const char *code) {
+    zyg *full = &Z.tier[1], *light = &Z.tier[0];
+    pthread_mutex_lock(&full->mu);
+    pthread_mutex_lock(&light->mu);
+    bool hit = zygote_mentions_heavy(code, full->modules, light->modules);
     pthread_mutex_unlock(&light->mu);
     pthread_mutex_unlock(&full->mu);
     return hit;
@@ -417,28 +453,9 @@ static bool tier_ready(zyg *z) {
     return r;
 }
 
-bool zygote_ready(void) {
-    return tier_ready(&Z.tier[0]) || tier_ready(&Z.tier[1]);
-}
-
-int zygote_pick(const char *code) {
-    int want = mentions_heavy(code) ? 1 : 0;
-    if (tier_ready(&Z.tier[want]))
-        return want;
-    return tier_ready(&Z.tier[1 - want]) ? 1 - want : -1;
-}
-
-int64_t zygote_preload_mb(int tier) {
-    zyg *z = &Z.tier[tier & 1];
-    pthread_mutex_lock(&z->mu);
-    int64_t mb = z->preload_mb;
-    pthread_mutex_unlock(&z->mu);
-    return mb;
-}
-
-sbx_code zygote_submit(int tier, const zyg_req *rq, const int fds[ZYG_NFDS], int *zpidfd,
+static sbx_code submit(void *ctx, const zyg_req *rq, const int fds[ZYG_NFDS], int *zpidfd,
                        sbx_err *e) {
-    zyg *z = &Z.tier[tier & 1];
+    zyg *z = ctx;
     *zpidfd = -1;
     pthread_mutex_lock(&z->mu);
     sbx_code rc = SBX_OK;
@@ -460,6 +477,18 @@ sbx_code zygote_submit(int tier, const zyg_req *rq, const int fds[ZYG_NFDS], int
     }
     pthread_mutex_unlock(&z->mu);
     return rc;
+}
+
+bool zygote_open(const char *code, sandbox_zygote *door) {
+    int want = mentions_heavy(code) ? 1 : 0;
+    int tier = tier_ready(&Z.tier[want]) ? want : tier_ready(&Z.tier[1 - want]) ? 1 - want : -1;
+    if (tier < 0)
+        return false;
+    zyg *z = &Z.tier[tier];
+    pthread_mutex_lock(&z->mu);
+    *door = (sandbox_zygote){.preload_mb = z->preload_mb, .submit = submit, .ctx = z};
+    pthread_mutex_unlock(&z->mu);
+    return true;
 }
 
 cJSON *zygote_health(void) {
