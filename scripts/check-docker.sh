@@ -11,10 +11,11 @@
 # navigates to a page and reads it back. The page is served inside the container (Chromium there
 # cannot reach this host's loopback, and no other network is used): what a user checks first
 # is that a page loads and renders, so the check is a real HTTP navigation (status 200, title,
-# rendered DOM, evaluate), not just about:blank. Everything it made is removed at the end (the
+# rendered DOM, evaluate), not just about:blank. Last, `docker stop` must end the server
+# cleanly (exit 0, no SIGKILL). Everything it made is removed at the end (the
 # container, the image, the build stage's image, the base image if this run made it);
 # CHECK_DOCKER_KEEP=1 keeps the images for a look. Exits nonzero on the first failure, with
-# the container's log. Bounded: each step has a time limit (a cold build takes 2-10 minutes).
+# the container's log. Bounded: each step has a time limit (a cold build takes 2-15 minutes).
 #
 # Environment: DOCKER (client, default docker), DOCKERD_FLAGS (extra flags when this script
 # starts dockerd, e.g. "--storage-driver=vfs --iptables=false"), BUILD_TIMEOUT_S (default 1500).
@@ -162,5 +163,13 @@ ev=$(api POST "/browser/sessions/$sid/action" '{"action":"evaluate","expression"
 [[ $(field "$ev" 'j["result"]') == 36 ]] || fail "evaluate: $ev"
 api DELETE "/browser/sessions/$sid" >/dev/null
 say "browser session ok: navigate $(field "$nav" 'j["status"]') \"$(field "$nav" 'j["title"]')\", content and evaluate checked"
+
+# docker stop: SIGTERM through tini; the server must finish by itself (exit 0), well before
+# Docker's SIGKILL (30 s here, SHUTDOWN_GRACE_MS is 5 s).
+s0=$SECONDS
+"$docker" stop -t 30 "$name" >/dev/null || fail "docker stop"
+code=$("$docker" inspect -f '{{.State.ExitCode}}' "$name")
+[[ $code == 0 ]] || fail "after docker stop the server's exit code is $code (137: it had to be killed)"
+say "docker stop: the server exited 0 in $((SECONDS - s0)) s"
 
 say "passed in $((SECONDS - t0)) s"
