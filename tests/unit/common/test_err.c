@@ -1,5 +1,6 @@
 /* test_err.c -- every error code has a wire name and a status, and the OpenAPI document lists
  * every wire name (runs in tests/unit, so the fragment is two levels up). */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,32 @@ int main(void) {
     CHECK(strcmp(sbx_code_name(SBX_ETABCRASHED), "tab_crashed") == 0);
     CHECK(sbx_code_status(SBX_ETABCRASHED) == 502);
     CHECK(strcmp(sbx_code_name(SBX_CODE_COUNT), "internal") == 0);
+
+    /* a failed system call: the code follows the cause, the message says it and what helps */
+    sbx_err e;
+    CHECK(sbx_fail_errno(&e, ENOSPC, "cannot store %s", "x") == SBX_ENOSPACE);
+    CHECK(sbx_code_status(e.code) == 507 && e.retry_after == 0);
+    CHECK(strncmp(e.msg, "cannot store x: ", 16) == 0);
+    CHECK(strstr(e.msg, strerror(ENOSPC)) && strstr(e.msg, "DATA_DIR"));
+    CHECK(sbx_fail_errno(&e, EMFILE, "pipes") == SBX_EUNAVAIL);
+    CHECK(e.retry_after == 1 && strstr(e.msg, "RLIMIT_NOFILE"));
+    CHECK(sbx_fail_errno(&e, EIO, "read") == SBX_EINTERNAL && e.retry_after == 0);
+    char want[128];
+    snprintf(want, sizeof want, "read: %s", strerror(EIO));
+    CHECK(strcmp(e.msg, want) == 0); /* no hint for an error it does not know */
+    CHECK(sbx_fail_errno(NULL, EAGAIN, "clone") == SBX_EUNAVAIL);
+    /* a message longer than the record is cut, not overrun */
+    char big[600];
+    memset(big, 'a', sizeof big - 1);
+    big[sizeof big - 1] = 0;
+    sbx_fail_errno(&e, ENOSPC, "%s", big);
+    CHECK(strlen(e.msg) == sizeof e.msg - 1);
+    /* a child's failure reported as text */
+    char text[128];
+    snprintf(text, sizeof text, "stdio: %s", strerror(EMFILE));
+    CHECK(sbx_errno_in(text) == EMFILE);
+    CHECK(sbx_errno_in("chdir work dir: Permission denied") == 0);
+    CHECK(sbx_errno_in(NULL) == 0);
     free(core);
     return CHECK_DONE();
 }
