@@ -58,18 +58,23 @@ class Server {
         this.proc = spawn(bin, [], {
             env: {
                 PATH: process.env.PATH, HOST: "127.0.0.1", PORT: "0", AUTH_TOKEN: this.token,
-                DATA_DIR: path.join(this.dir, "data"), LOG_LEVEL: "warn", BROWSER_POOL_SIZE: "0",
+                DATA_DIR: path.join(this.dir, "data"), LOG_LEVEL: "info", BROWSER_POOL_SIZE: "0",
                 BROWSER_MAX_SESSIONS: String(opt.sessions + 1),
             },
             stdio: ["ignore", log, log],
         });
         fs.closeSync(log);
         this.exited = new Promise((resolve) => this.proc.on("exit", resolve));
-        this.port = await waitFor("sandboxd to listen", () => {
-            if (this.proc.exitCode !== null) throw new Error(fs.readFileSync(logPath, "utf8"));
-            const m = /listening on http:\/\/[0-9.]+:(\d+)/.exec(fs.readFileSync(logPath, "utf8"));
-            return m && Number(m[1]);
-        });
+        try {
+            this.port = await waitFor("sandboxd to listen", () => {
+                if (this.proc.exitCode !== null) throw new Error(fs.readFileSync(logPath, "utf8"));
+                const m = /listening on http:\/\/[0-9.]+:(\d+)/.exec(fs.readFileSync(logPath, "utf8"));
+                return m && Number(m[1]);
+            });
+        } catch (e) {
+            await this.stop(); // leave no server behind
+            throw e;
+        }
         return this;
     }
 
@@ -96,7 +101,7 @@ class Server {
     }
 
     async stop() {
-        this.proc.kill("SIGTERM");
+        if (this.proc.exitCode === null) this.proc.kill("SIGTERM");
         await this.exited;
         fs.rmSync(this.dir, { recursive: true, force: true });
     }
