@@ -11,6 +11,7 @@
 #include <libwebsockets.h>
 
 #include "../common/log.h"
+#include "../common/utf8.h"
 #include "../common/util.h"
 
 enum { ST_INIT, ST_CONNECTING, ST_OPEN, ST_DEAD };
@@ -111,6 +112,17 @@ static void conn_dead(cdp_conn *c, const char *why) {
 
 static void dispatch(cdp_conn *c, const char *text, size_t len) {
     cJSON *msg = cJSON_ParseWithLength(text, len);
+    if (!msg && len < CDP_MAX_MESSAGE) {
+        /* JavaScript strings may hold lone surrogates (a string cut inside a pair), which
+         * Chromium sends as backslash-u escapes and cJSON refuses: they become U+FFFD. */
+        char *copy = malloc(len);
+        if (copy) {
+            memcpy(copy, text, len);
+            if (utf8_json_fix_surrogates(copy, len))
+                msg = cJSON_ParseWithLength(copy, len);
+            free(copy);
+        }
+    }
     if (!msg) {
         LOG_W("cdp", "unparsable CDP message (%zu bytes) dropped", len);
         return;

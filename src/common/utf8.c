@@ -112,3 +112,46 @@ size_t utf8_incomplete_tail(const char *s, size_t len) {
     }
     return 0;
 }
+
+static int hex4(const char *s, size_t left, unsigned *v) {
+    if (left < 4)
+        return 0;
+    unsigned x = 0;
+    for (int i = 0; i < 4; i++) {
+        char ch = s[i];
+        unsigned d = ch >= '0' && ch <= '9'   ? (unsigned)(ch - '0')
+                     : ch >= 'a' && ch <= 'f' ? (unsigned)(ch - 'a' + 10)
+                     : ch >= 'A' && ch <= 'F' ? (unsigned)(ch - 'A' + 10)
+                                              : 16u;
+        if (d == 16)
+            return 0;
+        x = x << 4 | d;
+    }
+    *v = x;
+    return 1;
+}
+
+size_t utf8_json_fix_surrogates(char *s, size_t len) {
+    size_t fixed = 0;
+    for (size_t i = 0; i + 1 < len; i++) {
+        if (s[i] != '\\')
+            continue;
+        unsigned v, w;
+        if (s[i + 1] != 'u' || !hex4(s + i + 2, len - i - 2, &v)) {
+            i++; /* another escape (an escaped backslash too): skip its second byte */
+            continue;
+        }
+        bool high = v >= 0xD800 && v <= 0xDBFF, low = v >= 0xDC00 && v <= 0xDFFF;
+        if (high && i + 12 <= len && s[i + 6] == '\\' && s[i + 7] == 'u' &&
+            hex4(s + i + 8, len - i - 8, &w) && w >= 0xDC00 && w <= 0xDFFF) {
+            i += 11; /* a well-formed pair */
+            continue;
+        }
+        if (high || low) {
+            memcpy(s + i + 2, "fffd", 4);
+            fixed++;
+        }
+        i += 5;
+    }
+    return fixed;
+}

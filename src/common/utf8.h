@@ -21,6 +21,12 @@ size_t utf8_invalid_at(const char *s, size_t len);
  * be NULL). The caller frees the copy. Returns NULL when out of memory. */
 char *utf8_repair(const char *s, size_t len, size_t *out_len, size_t *replaced);
 
+/* In JSON text `s[0..len)`, rewrite every backslash-u escape of a lone surrogate (a high one
+ * not followed by a low one's escape, or a low one alone) as U+FFFD's, in place (same length), so a
+ * strict parser (cJSON) takes text that JavaScript produced (a string cut in the middle of a
+ * pair). Escaped backslashes are honoured. Returns the number of escapes rewritten. */
+size_t utf8_json_fix_surrogates(char *s, size_t len);
+
 /* How many bytes at the end of `s[0..len)` (0 to 3) begin a well-formed sequence that the input
  * cuts short: a stream that delivers text in chunks holds them back for the next chunk. */
 size_t utf8_incomplete_tail(const char *s, size_t len);

@@ -2,6 +2,7 @@
 reading the page's own state back, not just by the ok flag."""
 
 import struct
+import time
 import unittest
 
 from harness import BrowserSiteCase, LocalSite, ServerTestCase
@@ -156,6 +157,12 @@ class TestActions(BrowserSiteCase):
     def test_evaluate_and_errors(self):
         self.assertEqual(self.js("({a: [1, 2], b: 'x'})"), {"a": [1, 2], "b": "x"})
         self.assertEqual(self.js("Promise.resolve(41 + 1)"), 42)
+        # a JavaScript string holding a lone surrogate (cut inside a pair) answers at once, its
+        # broken half as U+FFFD; a whole pair is kept
+        t0 = time.time()
+        self.assertEqual(self.js("'a' + String.fromCharCode(0xd800) + 'b' + '\\u{1F600}'"),
+                         "a\ufffdb\U0001F600")
+        self.assertLess(time.time() - t0, 5)
         err = self.act({"action": "evaluate", "expression": "throw new Error('boom')"},
                        400)["error"]
         self.assertIn("boom", err["message"])

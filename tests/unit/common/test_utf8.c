@@ -76,5 +76,17 @@ int main(void) {
     for (size_t cut = 1; cut < 3; cut++)
         CHECK(utf8_incomplete_tail(euro, cut) == cut);
 
+    /* lone surrogate escapes in JSON text become U+FFFD; pairs and escaped backslashes stay */
+    {
+        char a[] = "{\"r\":\"a\\ud800b\"}";
+        CHECK(utf8_json_fix_surrogates(a, strlen(a)) == 1 && !strcmp(a, "{\"r\":\"a\\ufffdb\"}"));
+        char b[] = "\"\\uD83D\\uDE00 \\udc00\"";
+        CHECK(utf8_json_fix_surrogates(b, strlen(b)) == 1 &&
+              !strcmp(b, "\"\\uD83D\\uDE00 \\ufffd\""));
+        char c[] = "\"\\\\ud800 \\u0041\"";
+        CHECK(utf8_json_fix_surrogates(c, strlen(c)) == 0 && !strcmp(c, "\"\\\\ud800 \\u0041\""));
+        char d[] = "\"\\ud800\\u0041\\ud8";
+        CHECK(utf8_json_fix_surrogates(d, strlen(d)) == 1 && !strncmp(d, "\"\\ufffd\\u0041", 13));
+    }
     return CHECK_DONE();
 }
