@@ -1,9 +1,11 @@
 /* sandbox.h -- make a sandboxed child: the one entry point every Python run goes through.
  *
  * sandbox_spawn() starts a process tree confined by every layer the kernel offers, applied in
- * a fixed order (namespaces, mounts, Landlock, rlimits, no_new_privs and dropped capabilities,
- * seccomp last, then execve). The caller owns the returned child: wait for it, kill it, read
- * the violations the supervisor saw, free it. Killing the child kills its whole tree.
+ * a fixed order (namespaces, mounts, no_new_privs, Landlock, rlimits, dropped capabilities,
+ * seccomp last, then execve); when the kernel refuses a layer, every spawn fails closed
+ * (sandbox_check) unless a weaker sandbox was accepted (sandbox_init). The caller owns the returned
+ * child: wait for it, kill it, read the violations the supervisor saw, free it. Killing the child
+ * kills its whole tree.
  *
  * Thread safety: sandbox_probe() once at start-up; a sandbox_child belongs to one thread at a
  * time; different children may be used from different threads at once.
