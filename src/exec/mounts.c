@@ -73,6 +73,17 @@ static int touch(const char *path) {
     return 0;
 }
 
+/* Make the directories above `in_root` (a path inside the root being staged at `stage`). */
+static int mkparent(const char *stage, const char *in_root) {
+    char parent[PATH_MAX];
+    snprintf(parent, sizeof parent, "%s", in_root);
+    char *sl = strrchr(parent, '/');
+    if (!sl || sl == parent)
+        return 0;
+    *sl = 0;
+    return mkdirs(stage, parent, 0755);
+}
+
 /* Bind host `src` at the same path under the new root (mounted at `stage`); read-only unless `rw`.
  * Missing sources are skipped (returns 0); symlinks are recreated as symlinks. */
 static int bind_in(const char *stage, const char *src, const char *dst_in_root, bool rw,
@@ -90,31 +101,13 @@ static int bind_in(const char *stage, const char *src, const char *dst_in_root, 
         if (n < 0)
             return -1;
         t[n] = 0;
-        char parent[PATH_MAX];
-        snprintf(parent, sizeof parent, "%s", dst_in_root);
-        char *sl = strrchr(parent, '/');
-        if (sl && sl != parent) {
-            *sl = 0;
-            if (mkdirs(stage, parent, 0755) != 0)
-                return -1;
-        }
+        if (mkparent(stage, dst_in_root) != 0)
+            return -1;
         return symlink(t, dst) != 0 && errno != EEXIST ? -1 : 0;
     }
-    if (S_ISDIR(st.st_mode)) {
-        if (mkdirs(stage, dst_in_root, 0755) != 0)
-            return -1;
-    } else {
-        char parent[PATH_MAX];
-        snprintf(parent, sizeof parent, "%s", dst_in_root);
-        char *sl = strrchr(parent, '/');
-        if (sl && sl != parent) {
-            *sl = 0;
-            if (mkdirs(stage, parent, 0755) != 0)
-                return -1;
-        }
-        if (touch(dst) != 0)
-            return -1;
-    }
+    if (S_ISDIR(st.st_mode) ? mkdirs(stage, dst_in_root, 0755) != 0
+                            : mkparent(stage, dst_in_root) != 0 || touch(dst) != 0)
+        return -1;
     /* the writable run dirs never recursively: the root is staged on the work dir's path, so a
      * recursive bind of it would copy the stage itself in */
     if (mount(src, dst, NULL, MS_BIND | (rw ? 0 : MS_REC), NULL) != 0)

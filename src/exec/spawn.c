@@ -402,6 +402,22 @@ static pid_t pidfd_pid(int pidfd) {
     return pid;
 }
 
+/* One step of a zygote run's start: the message `tag` with a descriptor, within 5 s. Returns
+ * the descriptor, or -1 with why it failed in `why` ("E..." from the zygote, or what the
+ * silence means: `late` after 5 s, `closed` when the socket ended). */
+static int recv_step(int sock, char tag, char *why, size_t wn, const char *late,
+                     const char *closed) {
+    char msg[300];
+    int fd = -1;
+    int r = sbxi_recv_msg(sock, msg, sizeof msg, &fd, 5000);
+    if (r > 0 && msg[0] == tag && fd >= 0)
+        return fd;
+    if (fd >= 0)
+        close(fd);
+    snprintf(why, wn, "%s", r == -2 ? late : r > 0 && msg[0] == 'E' ? msg + 1 : closed);
+    return -1;
+}
+
 static void close_all(int *fds, int n) {
     for (int i = 0; i < n; i++)
         if (fds[i] >= 0) {
@@ -513,35 +529,19 @@ sbx_code sandbox_spawn_zygote(const sandbox_spec *spec, const sandbox_zygote *z,
         goto fail_quiet;
     close_all(fds, ZYG_NFDS);
     /* 'P' with the init's pidfd, then 'N' with the listener (or 'E...' on a set-up error) */
-    char msg[300];
-    int pfd = -1;
-    int r = sbxi_recv_msg(c->sock, msg, sizeof msg, &pfd, 5000);
-    if (r <= 0 || msg[0] != 'P' || pfd < 0) {
-        if (pfd >= 0)
-            close(pfd);
-        snprintf(why, sizeof why, "%s",
-                 r == -2                  ? "the zygote did not answer in 5 s"
-                 : r > 0 && msg[0] == 'E' ? msg + 1
-                                          : "the zygote closed the run");
+    int pfd = recv_step(c->sock, 'P', why, sizeof why, "the zygote did not answer in 5 s",
+                        "the zygote closed the run");
+    if (pfd < 0)
         goto fail;
-    }
     c->pidfd = pfd;
     c->pid = pidfd_pid(pfd);
     if (spec->owner_dir && c->pid > 0)
         sbx_owner_record(spec->owner_dir, c->pid);
     if (bpf) {
-        int nfd = -1;
-        r = sbxi_recv_msg(c->sock, msg, sizeof msg, &nfd, 5000);
-        if (r <= 0 || msg[0] != 'N' || nfd < 0) {
-            if (nfd >= 0)
-                close(nfd);
-            snprintf(why, sizeof why, "%s",
-                     r == -2                  ? "the run did not start in 5 s"
-                     : r > 0 && msg[0] == 'E' ? msg + 1
-                                              : "the run ended before it started");
+        c->notifyfd = recv_step(c->sock, 'N', why, sizeof why, "the run did not start in 5 s",
+                                "the run ended before it started");
+        if (c->notifyfd < 0)
             goto fail;
-        }
-        c->notifyfd = nfd;
     }
     free(rq);
     int64_t fs = spec->file_size_mb > 0 ? spec->file_size_mb : 64;
