@@ -37,6 +37,8 @@ typedef struct http_req {
                               * creates belongs to it (NULL: nobody) */
     bool admin;              /* the caller sees and manages every session, not only its own */
     struct http_conn *conn;  /* private to server.c */
+    struct http_capture *capture; /* non-NULL: an in-process call (dispatch.h): the reply goes
+                                   * there, and query, headers and body come from it */
 } http_req;
 
 /* A query-string argument (borrowed, valid while the request is), or NULL. */

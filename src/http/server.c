@@ -40,6 +40,7 @@
 #include "../common/util.h"
 #include "../common/websocket.h"
 #include "auth.h"
+#include "dispatch.h"
 #include "http.h"
 #include "metrics.h"
 #include "router.h"
@@ -92,10 +93,14 @@ static int producers = 0;
 /* ---------------------------------------------------------------- request accessors */
 
 const char *http_query(http_req *r, const char *name) {
+    if (r->capture) /* an in-process call (dispatch.c) */
+        return http_capture_query(r, name);
     return MHD_lookup_connection_value(r->conn->mc, MHD_GET_ARGUMENT_KIND, name);
 }
 
 const char *http_header(http_req *r, const char *name) {
+    if (r->capture)
+        return http_capture_header(r, name);
     return MHD_lookup_connection_value(r->conn->mc, MHD_HEADER_KIND, name);
 }
 
@@ -112,6 +117,8 @@ static bool is_json_type(const char *ct) {
 }
 
 cJSON *http_json_body(http_req *r, sbx_err *e) {
+    if (r->capture)
+        return http_capture_body(r, e);
     struct http_conn *c = r->conn;
     if (c->json)
         return c->json;
@@ -162,6 +169,8 @@ cJSON *http_json_body(http_req *r, sbx_err *e) {
 /* ---------------------------------------------------------------- replies */
 
 void http_add_header(http_req *r, const char *name, const char *value) {
+    if (r->capture)
+        return; /* a captured reply has no HTTP headers */
     hdr *h = calloc(1, sizeof *h);
     if (!h)
         return;
@@ -222,6 +231,10 @@ static bool text_repair(char **data, size_t *len) {
 }
 
 void http_reply_bytes(http_req *r, int status, const char *content_type, char *data, size_t len) {
+    if (r->capture) {
+        http_capture_bytes(r, status, content_type, data, len);
+        return;
+    }
     if (is_text_type(content_type) && !text_repair(&data, &len)) {
         set_response(r->conn, 500, NULL, NULL);
         return;
@@ -234,6 +247,10 @@ void http_reply_bytes(http_req *r, int status, const char *content_type, char *d
 }
 
 void http_reply_json(http_req *r, int status, cJSON *body) {
+    if (r->capture) {
+        http_capture_json(r, status, body);
+        return;
+    }
     char *text = body ? cJSON_PrintUnformatted(body) : NULL;
     cJSON_Delete(body);
     if (!text) {
@@ -464,6 +481,10 @@ static void *stream_producer(void *arg) {
 
 void http_reply_stream(http_req *r, int status, const char *content_type, http_stream_fn fn,
                        void *arg, void (*arg_free)(void *)) {
+    if (r->capture) {
+        http_capture_refuse(r, arg, arg_free);
+        return;
+    }
     http_stream *s = calloc(1, sizeof *s);
     struct MHD_Response *resp = NULL;
     if (s) {
@@ -554,6 +575,10 @@ static bool has_token(const char *v, const char *token) {
 }
 
 void http_reply_websocket(http_req *r, http_ws_fn fn, void *arg, void (*arg_free)(void *)) {
+    if (r->capture) {
+        http_capture_refuse(r, arg, arg_free);
+        return;
+    }
     const char *up = http_header(r, "Upgrade"), *conn = http_header(r, "Connection"),
                *ver = http_header(r, "Sec-WebSocket-Version"),
                *key = http_header(r, "Sec-WebSocket-Key");
