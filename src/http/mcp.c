@@ -21,6 +21,7 @@
 #define _GNU_SOURCE
 #include "mcp.h"
 
+#include <arpa/inet.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -223,6 +224,11 @@ static bool accepts(const char *accept, const char *type) {
     return false;
 }
 
+static bool is_loopback_v4(const char *host) {
+    struct in_addr a;
+    return inet_pton(AF_INET, host, &a) == 1 && (ntohl(a.s_addr) >> 24) == 127;
+}
+
 /* Origin check against DNS rebinding: no Origin (not a browser) is fine; a browser page may
  * call only from a loopback origin or from the address the server is bound to. The Host
  * header proves nothing here (a rebound name sends its own Host). */
@@ -247,7 +253,7 @@ static bool origin_ok(const char *origin) {
         return false;
     memcpy(host, p, n);
     host[n] = 0;
-    if (!strcasecmp(host, "localhost") || !strcmp(host, "[::1]") || !strncmp(host, "127.", 4))
+    if (!strcasecmp(host, "localhost") || !strcmp(host, "[::1]") || is_loopback_v4(host))
         return true;
     const char *bound = sbx_cfg->host;
     if (!bound || !strcmp(bound, "0.0.0.0") || !strcmp(bound, "::"))

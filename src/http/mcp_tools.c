@@ -197,7 +197,9 @@ const mcp_tool mcp_tools[] = {
 
     {"browser_tab_close", "Close a tab", "browser", "DELETE",
      "/browser/sessions/{sessionId}/tabs/{tabId}", MCP_IN_QUERY, NULL, NULL, MCP_OUT_EMPTY,
-     "The tab is closed.", false, true, "Close one tab of a session.",
+     "The tab is closed.", false, true,
+     "Close one tab of a session (its tabId from browser_tabs_list or browser_tab_new); "
+     "the session and its other tabs stay open.",
      OBJ(SID ",'tabId':{'type':'string','description':'The tab to close.'}",
          "'sessionId','tabId'")},
 
