@@ -22,6 +22,7 @@
 #include "mcp.h"
 
 #include <arpa/inet.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -378,7 +379,7 @@ static bool args_ok(const cJSON *schema, const cJSON *args, char *msg, size_t n)
         const char *got = type_name(a);
         bool fits = !want || !strcmp(want, got) ||
                     (!strcmp(want, "integer") && cJSON_IsNumber(a) &&
-                     a->valuedouble == (double)(long long)a->valuedouble);
+                     a->valuedouble == floor(a->valuedouble));
         if (!fits) {
             snprintf(msg, n, "argument '%.64s' must be %s %s (got %s)", a->string,
                      want && strchr("aeiou", want[0]) ? "an" : "a", want, got);
@@ -489,8 +490,9 @@ static size_t cp_offset(const char *s, size_t len, size_t cp, size_t *total) {
 static cJSON *html_result(const http_capture *cap, const cJSON *args) {
     double maxd = cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(args, "maxChars"));
     double offd = cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(args, "offset"));
-    size_t max = maxd == maxd && maxd >= 1 ? (size_t)maxd : CONTENT_DEFAULT;
-    size_t off = offd == offd && offd >= 0 ? (size_t)offd : 0;
+    /* the schema bounds both; NaN (absent) takes the default */
+    size_t max = maxd >= 1 && maxd <= 1e6 ? (size_t)maxd : CONTENT_DEFAULT;
+    size_t off = offd >= 0 && offd <= 1e9 ? (size_t)offd : 0;
     size_t total = 0;
     const char *s = cap->data ? cap->data : "";
     size_t from = cp_offset(s, cap->len, off, &total);

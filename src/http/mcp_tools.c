@@ -88,7 +88,8 @@ const mcp_tool mcp_tools[] = {
      "document.querySelector expression) when you need one value.",
      OBJ(SID "," TAB ",'maxChars':{'type':'integer','minimum':1,'maximum':1000000,'description':'"
              "Most characters to return (default 20000).'},"
-             "'offset':{'type':'integer','minimum':0,'description':'Character offset to "
+             "'offset':{'type':'integer','minimum':0,'maximum':1000000000,'description':'Character "
+             "offset to "
              "start from (default 0), to read a long page in parts.'}",
          "'sessionId'")},
 

@@ -13,7 +13,7 @@ import shutil
 import subprocess
 import unittest
 
-from harness import BrowserSiteCase, SOURCE_DIR
+from harness import BrowserSiteCase, ServerTestCase, SOURCE_DIR
 
 MODERN = "2026-07-28"
 META = {"io.modelcontextprotocol/protocolVersion": MODERN,
@@ -28,11 +28,8 @@ FORM = """<!doctype html><title>MCP form</title>
 }, 50)">Go</button><p id=out></p>"""
 
 
-class McpCase(BrowserSiteCase):
-    pages = {"/form": (200, "text/html", FORM),
-             "/big": (200, "text/html", "<p>" + "x" * 50000 + "</p>")}
-
-    # ---- helpers ----
+class McpHelpers:
+    """JSON-RPC over POST /mcp for both eras."""
     def post(self, msg, headers=None, token="default", raw=None):
         h = {"Accept": ACCEPT, "Content-Type": "application/json"}
         h.update(headers or {})
@@ -81,6 +78,11 @@ class McpCase(BrowserSiteCase):
         r = self.server.post("/tokens", body={"label": label, "scopes": scopes})
         self.assertEqual(r.status, 201, r)
         return r.json()["token"]
+
+
+
+class McpProtocolTest(McpHelpers, ServerTestCase):
+    """The protocol, auth and tools that need no browser (these run without Chromium)."""
 
     # ---- version negotiation and lifecycle ----
     def test_initialize_negotiates_each_legacy_revision(self):
@@ -233,22 +235,7 @@ class McpCase(BrowserSiteCase):
         self.assertNotIn("python_run", names)
         self.assertIn("browser_navigate", names)
 
-    def test_tenancy_another_token_does_not_find_the_session(self):
-        a, b = self.mint("mcp-a", ["browser"]), self.mint("mcp-b", ["browser"])
-        sid = self.call("browser_session_create", {}, token=a)["structuredContent"]["sessionId"]
-        try:
-            res = self.call("browser_tabs_list", {"sessionId": sid}, token=b)
-            self.assertTrue(res["isError"])
-            rest = self.server.get(f"/browser/sessions/{sid}/tabs", token=b)
-            self.assertEqual(res["content"][0]["text"], rest.json()["error"]["message"])
-            self.assertEqual(res["structuredContent"]["status"], 404)
-            self.assertFalse(self.call("browser_tabs_list", {"sessionId": sid},
-                                       token=a)["isError"])
-        finally:
-            self.assertFalse(self.call("browser_session_close", {"sessionId": sid},
-                                       token=a)["isError"])
 
-    # ---- tools ----
     def test_tools_list_and_cursor(self):
         for modern in (False, True):
             r = self.modern("tools/list") if modern else self.legacy("tools/list")
@@ -300,12 +287,35 @@ class McpCase(BrowserSiteCase):
         self.assertTrue(res["isError"])
         # an unknown session: REST's 404 message
         res = self.call("browser_navigate", {"sessionId": "0123456789abcdef01234567",
-                                             "url": self.site.url + "/form"})
+                                             "url": "http://127.0.0.1:9/form"})
         self.assertTrue(res["isError"])
         rest = self.server.post("/browser/sessions/0123456789abcdef01234567/navigate",
-                                body={"url": self.site.url + "/form"})
+                                body={"url": "http://127.0.0.1:9/form"})
         self.assertEqual(res["content"][0]["text"], rest.json()["error"]["message"])
 
+
+class McpBrowserTest(McpHelpers, BrowserSiteCase):
+    """Browser tools, tenancy and the official clients' agent flow (need Chromium)."""
+
+    pages = {"/form": (200, "text/html", FORM),
+             "/big": (200, "text/html", "<p>" + "x" * 50000 + "</p>")}
+
+    def test_tenancy_another_token_does_not_find_the_session(self):
+        a, b = self.mint("mcp-a", ["browser"]), self.mint("mcp-b", ["browser"])
+        sid = self.call("browser_session_create", {}, token=a)["structuredContent"]["sessionId"]
+        try:
+            res = self.call("browser_tabs_list", {"sessionId": sid}, token=b)
+            self.assertTrue(res["isError"])
+            rest = self.server.get(f"/browser/sessions/{sid}/tabs", token=b)
+            self.assertEqual(res["content"][0]["text"], rest.json()["error"]["message"])
+            self.assertEqual(res["structuredContent"]["status"], 404)
+            self.assertFalse(self.call("browser_tabs_list", {"sessionId": sid},
+                                       token=a)["isError"])
+        finally:
+            self.assertFalse(self.call("browser_session_close", {"sessionId": sid},
+                                       token=a)["isError"])
+
+    # ---- tools ----
     def test_browser_tools_end_to_end(self):
         sid = self.call("browser_session_create", {"device": "desktop"},
                         modern=True)["structuredContent"]["sessionId"]
