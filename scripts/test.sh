@@ -65,6 +65,17 @@ fi
 cmake -S . -B "$build" "${cmake_args[@]}" >/dev/null
 cmake --build "$build" -j"$(nproc)"
 
+# tests/e2e/test_mcp.py drives the server with the official MCP clients, pinned by
+# tests/mcp/package-lock.json; without them those tests are skipped (and counted as skipped).
+if command -v npm >/dev/null &&
+    [[ ! -d tests/mcp/node_modules || tests/mcp/package-lock.json -nt tests/mcp/node_modules ]]; then
+    if (cd tests/mcp && npm ci --no-audit --no-fund); then
+        touch tests/mcp/node_modules
+    else
+        echo "test.sh: npm ci in tests/mcp failed; the MCP client tests will be skipped"
+    fi
+fi
+
 log=$build/Testing/test-sh.log
 skips=$build/Testing/skips # harness.run_file lists the tests skipped inside a file here
 mkdir -p "$build/Testing"

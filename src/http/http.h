@@ -38,6 +38,8 @@ typedef struct http_req {
                               * creates belongs to it (NULL: nobody) */
     bool admin;              /* the caller sees and manages every session, not only its own */
     struct http_conn *conn;  /* private to server.c */
+    struct http_capture *capture; /* non-NULL: an in-process call (dispatch.h): the reply goes
+                                   * there, and query, headers and body come from it */
 } http_req;
 
 /* A query-string argument (borrowed, valid while the request is), or NULL. */
@@ -146,5 +148,6 @@ typedef struct http_route {
 extern const http_route api_core_routes[];
 extern const http_route api_exec_routes[];
 extern const http_route api_browser_routes[];
+extern const http_route api_mcp_routes[];
 
 #endif

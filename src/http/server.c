@@ -39,6 +39,7 @@
 #include "../common/util.h"
 #include "auth.h"
 #include "conn.h"
+#include "dispatch.h"
 #include "http.h"
 #include "metrics.h"
 #include "router.h"
@@ -86,10 +87,14 @@ static atomic_uint_fast64_t req_counter = 0;
 /* ---------------------------------------------------------------- request accessors */
 
 const char *http_query(http_req *r, const char *name) {
+    if (r->capture) /* an in-process call (dispatch.c) */
+        return http_capture_query(r, name);
     return MHD_lookup_connection_value(r->conn->mc, MHD_GET_ARGUMENT_KIND, name);
 }
 
 const char *http_header(http_req *r, const char *name) {
+    if (r->capture)
+        return http_capture_header(r, name);
     return MHD_lookup_connection_value(r->conn->mc, MHD_HEADER_KIND, name);
 }
 
@@ -106,6 +111,8 @@ static bool is_json_type(const char *ct) {
 }
 
 cJSON *http_json_body(http_req *r, sbx_err *e) {
+    if (r->capture)
+        return http_capture_body(r, e);
     struct http_conn *c = r->conn;
     if (c->json)
         return c->json;
@@ -156,6 +163,8 @@ cJSON *http_json_body(http_req *r, sbx_err *e) {
 /* ---------------------------------------------------------------- replies */
 
 void http_add_header(http_req *r, const char *name, const char *value) {
+    if (r->capture)
+        return; /* a captured reply has no HTTP headers */
     hdr *h = calloc(1, sizeof *h);
     if (!h)
         return;
@@ -214,6 +223,10 @@ static bool text_repair(char **data, size_t *len) {
 }
 
 void http_reply_bytes(http_req *r, int status, const char *content_type, char *data, size_t len) {
+    if (r->capture) {
+        http_capture_bytes(r, status, content_type, data, len);
+        return;
+    }
     if (http_is_text_type(content_type) && !text_repair(&data, &len)) {
         http_conn_set_response(r->conn, 500, NULL, NULL);
         return;
@@ -226,6 +239,10 @@ void http_reply_bytes(http_req *r, int status, const char *content_type, char *d
 }
 
 void http_reply_json(http_req *r, int status, cJSON *body) {
+    if (r->capture) {
+        http_capture_json(r, status, body);
+        return;
+    }
     char *text = body ? cJSON_PrintUnformatted(body) : NULL;
     cJSON_Delete(body);
     if (!text) {

@@ -21,6 +21,7 @@
 #include "../common/utf8.h"
 #include "../common/util.h"
 #include "conn.h"
+#include "dispatch.h"
 
 struct http_stream {
     pthread_mutex_t mu;
@@ -280,6 +281,10 @@ static void *producer_main(void *arg) {
 
 void http_reply_stream(http_req *r, int status, const char *content_type, http_stream_fn fn,
                        void *arg, void (*arg_free)(void *)) {
+    if (r->capture) {
+        http_capture_refuse(r, arg, arg_free);
+        return;
+    }
     pthread_once(&producers_once, producers_init);
     http_stream *s = sse_stream_new(content_type);
     struct MHD_Response *resp = NULL;

@@ -11,6 +11,7 @@
 
 #include "../common/websocket.h"
 #include "conn.h"
+#include "dispatch.h"
 #include "http.h"
 
 /* Owned by its request (freed when the request ends, which for an upgraded connection comes
@@ -62,6 +63,10 @@ static bool has_token(const char *v, const char *token) {
 }
 
 void http_reply_websocket(http_req *r, http_ws_fn fn, void *arg, void (*arg_free)(void *)) {
+    if (r->capture) {
+        http_capture_refuse(r, arg, arg_free);
+        return;
+    }
     const char *up = http_header(r, "Upgrade"), *conn = http_header(r, "Connection"),
                *ver = http_header(r, "Sec-WebSocket-Version"),
                *key = http_header(r, "Sec-WebSocket-Key");

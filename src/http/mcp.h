@@ -1,0 +1,42 @@
+/* mcp.h -- the MCP endpoint's tool table, shared by mcp.c (the protocol) and mcp_tools.c (the
+ * tools: each one REST route, called in-process through dispatch.h).
+ *
+ * The table is static data, read-only after start; any thread may read it.
+ */
+#ifndef SBX_HTTP_MCP_H
+#define SBX_HTTP_MCP_H
+
+#include <stdbool.h>
+
+typedef enum {
+    MCP_IN_BODY,  /* the arguments (less path and local ones) are the JSON body */
+    MCP_IN_QUERY, /* ... are query-string arguments */
+} mcp_in;
+
+typedef enum {
+    MCP_OUT_JSON,  /* text: the JSON; structuredContent: the same object */
+    MCP_OUT_HTML,  /* text, cut to the maxChars/offset window */
+    MCP_OUT_IMAGE, /* an image content item (base64) */
+    MCP_OUT_EMPTY, /* a 204: the tool's done text */
+} mcp_out;
+
+typedef struct mcp_tool {
+    const char *name;        /* NULL ends the table */
+    const char *title;       /* for people */
+    const char *scope;       /* token scope the route needs: the tool is listed only with it */
+    const char *method;      /* REST method */
+    const char *path;        /* REST path; {arg} is filled from that (id) argument */
+    mcp_in in;               /* where the other arguments go */
+    const char *action;      /* POST .../action: the action name added to the body */
+    const char *local;       /* "a|b": arguments the tool itself reads (not sent), or NULL */
+    mcp_out out;             /* how the reply becomes the result */
+    const char *done;        /* MCP_OUT_EMPTY: the text of the result */
+    bool read_only;          /* annotations.readOnlyHint */
+    bool destructive;        /* annotations.destructiveHint */
+    const char *description; /* for the model: what, when, what comes back */
+    const char *schema;      /* the inputSchema as JSON with ' for " (no ' in the text) */
+} mcp_tool;
+
+extern const mcp_tool mcp_tools[];
+
+#endif
