@@ -188,7 +188,22 @@ int main(int argc, char **argv) {
         LOG_W("main", "no chromium profile template found (set CHROMIUM_PROFILE_DIR); sessions "
                       "start from an empty profile");
 
-    if (exec_init(&e) != 0 || browser_init(&e) != 0) {
+    const exec_opts xo = {.data_dir = sbx_cfg->data_dir,
+                          .python_path = sbx_cfg->python_path,
+                          .max_runs = sbx_cfg->exec_max_runs,
+                          .queue_wait_ms = sbx_cfg->exec_queue_wait_ms,
+                          .output_bytes = sbx_cfg->exec_output_bytes,
+                          .memory_mb = sbx_cfg->exec_memory_mb,
+                          .max_procs = sbx_cfg->exec_max_procs,
+                          .file_size_mb = sbx_cfg->exec_file_size_mb,
+                          .open_files = sbx_cfg->exec_open_files,
+                          .upload_max_mb = sbx_cfg->exec_upload_max_mb,
+                          .upload_timeout_ms = sbx_cfg->exec_upload_timeout_ms,
+                          .allow_network = sbx_cfg->exec_allow_network,
+                          .allow_weak_sandbox = sbx_cfg->exec_allow_weak_sandbox,
+                          .mode = sbx_cfg->exec_mode,
+                          .preload = sbx_cfg->exec_preload};
+    if (exec_init(&xo, &e) != 0 || browser_init(&e) != 0) {
         fprintf(stderr, "sandboxd: %s\n", e.msg);
         exec_shutdown();
         browser_shutdown();

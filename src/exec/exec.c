@@ -14,6 +14,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,7 +23,6 @@
 
 #include <curl/curl.h>
 
-#include "../common/config.h"
 #include "../common/log.h"
 #include "../common/sweep.h"
 #include "../common/util.h"
@@ -31,46 +31,73 @@
 #include "zygote.h"
 
 #define MAX_RUNS_TRACKED 256
+#define STOP_WAIT_MS     2000         /* exec_shutdown's wait for killed runs to finish */
 #define CODE_ARG_MAX     (100 * 1024) /* larger programs go through a file in the run's /tmp */
 
-static char *python;
+static exec_opts O;  /* the settings, copied at exec_init (strings owned: data_dir, mode) */
+static char *python; /* set once by exec_init; kept for the process's life (read by any thread) */
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t slot_cv;
 static int running;
 static bool stopping;
 static bool curl_ready;
-static bool zygote_on; /* EXEC_MODE=zygote and the zygote thread runs */
+static atomic_bool zygote_on; /* EXEC_MODE=zygote and the zygote thread runs */
 static sandbox_child *live[MAX_RUNS_TRACKED];
 static uint64_t started_zygote, started_cold; /* under mu */
+
+const char *const exec_kill_reasons[EXEC_KILL_COUNT] = {
+    "timeout", "client_gone", "disk_quota", "file_size", "cpu_time", "shutdown", "zygote_lost"};
+const char *const exec_violation_kinds[EXEC_VIOL_COUNT] = {"network", "filesystem", "process",
+                                                           "kernel", "limit"};
+static atomic_ullong n_kills[EXEC_KILL_COUNT], n_viol[EXEC_VIOL_COUNT], n_truncated,
+    n_refused_incomplete;
+
+void exec_stats_get(exec_stats *out) {
+    memset(out, 0, sizeof *out);
+    pthread_mutex_lock(&mu);
+    out->started_zygote = started_zygote;
+    out->started_cold = started_cold;
+    pthread_mutex_unlock(&mu);
+    for (int i = 0; i < EXEC_KILL_COUNT; i++)
+        out->kills[i] = atomic_load(&n_kills[i]);
+    for (int i = 0; i < EXEC_VIOL_COUNT; i++)
+        out->violations[i] = atomic_load(&n_viol[i]);
+    out->output_truncated = atomic_load(&n_truncated);
+    out->refused_incomplete = atomic_load(&n_refused_incomplete);
+}
 
 /* Every run's environment (HOME is added per run: its work dir, /work inside). */
 static const char *const k_run_env[] = {
     "PATH=/usr/local/bin:/usr/bin:/bin", "LANG=C.UTF-8",   "TMPDIR=/tmp", "PYTHONUNBUFFERED=1",
     "PYTHONDONTWRITEBYTECODE=1",         "MPLBACKEND=Agg", NULL};
 
-int exec_init(sbx_err *e) {
-    (void)e;
+int exec_init(const exec_opts *opts, sbx_err *e) {
+    O = *opts;
+    O.data_dir = strdup(opts->data_dir ? opts->data_dir : "");
+    O.mode = strdup(opts->mode ? opts->mode : "fork");
+    O.python_path = O.preload = NULL; /* read here only */
+    if (!O.data_dir || !O.mode)
+        return sbx_fail(e, SBX_EINTERNAL, "exec: out of memory"), -1;
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&slot_cv, &ca);
     pthread_condattr_destroy(&ca);
     curl_ready = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
-    const char *want = sbx_cfg->python_path;
+    const char *want = opts->python_path;
     if (want && *want)
         python = sbx_which(want);
     else if (!(python = sbx_which("/usr/bin/python3")))
         python = sbx_which("python3");
     if (python)
-        LOG_I("exec", "python: %s; up to %lld runs at once", python,
-              (long long)sbx_cfg->exec_max_runs);
+        LOG_I("exec", "python: %s; up to %lld runs at once", python, (long long)O.max_runs);
     else
         LOG_W("exec", "no python3 found (set PYTHON_PATH); POST /execute will answer 503");
     char runs[PATH_MAX];
-    snprintf(runs, sizeof runs, "%s/runs", sbx_cfg->data_dir);
-    sandbox_init(runs, sbx_cfg->exec_allow_weak_sandbox);
+    snprintf(runs, sizeof runs, "%s/runs", O.data_dir);
+    sandbox_init(runs, O.allow_weak_sandbox);
     char why[512];
-    if (sandbox_weak(why, sizeof why) && sbx_cfg->exec_allow_weak_sandbox) {
+    if (sandbox_weak(why, sizeof why) && O.allow_weak_sandbox) {
         LOG_E("exec", "************************************************************");
         LOG_E("exec", "WEAK SANDBOX: runs go without %s", why);
         LOG_E("exec", "EXEC_ALLOW_WEAK_SANDBOX=true accepts this; /health shows it");
@@ -83,14 +110,19 @@ int exec_init(sbx_err *e) {
     }
     sbx_err ce = {0};
     bool can_zygote = sandbox_check(&ce) == SBX_OK && sandbox_userns();
-    if (python && sbx_cfg->exec_mode && !strcmp(sbx_cfg->exec_mode, "zygote")) {
+    if (python && !strcmp(O.mode, "zygote")) {
         sbx_err ze = {0};
         if (!can_zygote)
             LOG_W("exec", "EXEC_MODE=zygote: no zygote without user namespaces");
-        else if (sbx_cfg->exec_allow_network)
+        else if (O.allow_network)
             LOG_W("exec", "EXEC_MODE=zygote: the zygote has no network, so with "
                           "EXEC_ALLOW_NETWORK every run starts cold");
-        else if (zygote_start(python, k_run_env, &ze) != 0)
+        else if (zygote_start(&(zygote_opts){.python = python,
+                                             .envp = k_run_env,
+                                             .data_dir = O.data_dir,
+                                             .preload = opts->preload,
+                                             .file_size_mb = O.file_size_mb},
+                              &ze) != 0)
             LOG_W("exec", "zygote not started (%s); runs start cold", ze.msg);
         else
             zygote_on = true;
@@ -105,21 +137,32 @@ void exec_shutdown(void) {
         if (live[i])
             sandbox_kill(live[i]);
     pthread_cond_broadcast(&slot_cv);
-    int64_t deadline = sbx_now_ms() + 10000;
+    pthread_mutex_unlock(&mu);
+    upload_cancel_all();
+    /* Killed runs end at once; a run whose thread is blocked handing output to a streaming
+     * client that does not read ends when the server closes that connection, after this. */
+    int64_t deadline = sbx_now_ms() + STOP_WAIT_MS;
+    pthread_mutex_lock(&mu);
     while (running > 0 && sbx_now_ms() < deadline) {
         pthread_mutex_unlock(&mu);
         usleep(10000);
         pthread_mutex_lock(&mu);
     }
+    int left = running;
     pthread_mutex_unlock(&mu);
     zygote_stop();
     zygote_on = false;
+    if (left > 0) { /* they still use curl and the interpreter's path: keep both */
+        LOG_W("exec",
+              "%d run(s) still finishing after %d ms (a client not reading their "
+              "stream); they end when the server closes the connections",
+              left, STOP_WAIT_MS);
+        return;
+    }
     if (curl_ready) {
         curl_global_cleanup();
         curl_ready = false;
     }
-    free(python);
-    python = NULL;
 }
 
 cJSON *exec_health(void) {
@@ -133,12 +176,12 @@ cJSON *exec_health(void) {
     cJSON_AddNumberToObject(o, "startedZygote", (double)started_zygote);
     cJSON_AddNumberToObject(o, "startedCold", (double)started_cold);
     pthread_mutex_unlock(&mu);
-    cJSON_AddStringToObject(o, "mode", sbx_cfg->exec_mode ? sbx_cfg->exec_mode : "fork");
+    cJSON_AddStringToObject(o, "mode", O.mode ? O.mode : "fork");
     if (zygote_on)
         cJSON_AddItemToObject(o, "zygote", zygote_health());
     else
         cJSON_AddNullToObject(o, "zygote");
-    cJSON_AddNumberToObject(o, "maxRuns", (double)sbx_cfg->exec_max_runs);
+    cJSON_AddNumberToObject(o, "maxRuns", (double)O.max_runs);
     cJSON_AddItemToObject(o, "sandbox", sandbox_layers());
     return o;
 }
@@ -148,23 +191,23 @@ cJSON *exec_health(void) {
 static sbx_code take_slot(sbx_err *e) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    int64_t wait = sbx_cfg->exec_queue_wait_ms;
+    int64_t wait = O.queue_wait_ms;
     ts.tv_sec += wait / 1000;
     ts.tv_nsec += (wait % 1000) * 1000000;
     if (ts.tv_nsec >= 1000000000)
         ts.tv_sec++, ts.tv_nsec -= 1000000000;
     pthread_mutex_lock(&mu);
-    while (!stopping && running >= sbx_cfg->exec_max_runs)
+    while (!stopping && running >= O.max_runs)
         if (pthread_cond_timedwait(&slot_cv, &mu, &ts) == ETIMEDOUT)
             break;
     sbx_code rc = SBX_OK;
     if (stopping)
         rc = sbx_fail(e, SBX_EUNAVAIL, "the server is shutting down");
-    else if (running >= sbx_cfg->exec_max_runs) {
+    else if (running >= O.max_runs) {
         rc = sbx_fail(e, SBX_EBUSY,
                       "all %lld run slots stayed busy for %lld ms; retry later or raise "
                       "EXEC_MAX_RUNS",
-                      (long long)sbx_cfg->exec_max_runs, (long long)wait);
+                      (long long)O.max_runs, (long long)wait);
         e->retry_after = 1;
     } else
         running++;
@@ -283,9 +326,10 @@ static sbx_code start(attempt *a, sandbox_spec *spec, bool zygote, sbx_err *e) {
     spec->stdin_fd = devnull;
     spec->stdout_fd = outp[1];
     spec->stderr_fd = errp[1];
-    if (zygote) {
+    sandbox_zygote door;
+    if (zygote && zygote_open(spec->code, &door)) {
         sbx_err ze = {0};
-        a->via_zygote = sandbox_spawn_zygote(spec, &a->child, &ze) == SBX_OK;
+        a->via_zygote = sandbox_spawn_zygote(spec, &door, &a->child, &ze) == SBX_OK;
         if (!a->via_zygote && ze.code != SBX_EUNAVAIL) {
             *e = ze;
             rc = ze.code;
@@ -415,6 +459,32 @@ static void finish_later(sandbox_child *child, int slot, const char *id, const c
     finish(&here);
 }
 
+/* The counters of one ended run: why it was killed (if it was), what was refused. */
+static void count_run(attempt *a, bool lost, cJSON *viol) {
+    pthread_mutex_lock(&mu);
+    bool stop = stopping;
+    pthread_mutex_unlock(&mu);
+    int why = a->timed_out                                   ? EXEC_KILL_TIMEOUT
+              : a->client_gone                               ? EXEC_KILL_CLIENT_GONE
+              : lost                                         ? EXEC_KILL_ZYGOTE_LOST
+              : sandbox_over_quota(a->child)                 ? EXEC_KILL_DISK_QUOTA
+              : a->sig == SIGXFSZ                            ? EXEC_KILL_FILE_SIZE
+              : a->sig == SIGXCPU                            ? EXEC_KILL_CPU_TIME
+              : stop && (a->sig == SIGKILL || a->code == -1) ? EXEC_KILL_SHUTDOWN
+                                                             : -1;
+    if (why >= 0)
+        atomic_fetch_add(&n_kills[why], 1);
+    if (a->out.buf.truncated || a->err.buf.truncated)
+        atomic_fetch_add(&n_truncated, 1);
+    cJSON *v;
+    cJSON_ArrayForEach(v, viol) {
+        const char *kind = cJSON_GetStringValue(cJSON_GetObjectItem(v, "kind"));
+        for (int i = 0; kind && i < EXEC_VIOL_COUNT; i++)
+            if (!strcmp(kind, exec_violation_kinds[i]))
+                atomic_fetch_add(&n_viol[i], 1);
+    }
+}
+
 static void close_stream(stream *s) {
     if (s->fd >= 0)
         close(s->fd);
@@ -428,7 +498,11 @@ cJSON *exec_run(const exec_request *rq, exec_output_fn fn, void *ctx, sbx_err *e
                  "install python3)");
         return NULL;
     }
-    if (sandbox_check(e) != SBX_OK || take_slot(e) != SBX_OK)
+    if (sandbox_check(e) != SBX_OK) {
+        atomic_fetch_add(&n_refused_incomplete, 1);
+        return NULL;
+    }
+    if (take_slot(e) != SBX_OK)
         return NULL;
     int64_t t0 = sbx_now_ms();
     char id[SBX_ID_LEN], dir[PATH_MAX - 64], work[PATH_MAX], tmp[PATH_MAX - 32], codefile[PATH_MAX];
@@ -437,11 +511,11 @@ cJSON *exec_run(const exec_request *rq, exec_output_fn fn, void *ctx, sbx_err *e
     int slot = -1;
     bool lost = false;     /* the zygote died under a run that cannot be started again */
     bool deferred = false; /* finish_later owns the tree, the directory and the slot */
-    sbx_buf_init(&a.out.buf, (size_t)sbx_cfg->exec_output_bytes);
-    sbx_buf_init(&a.err.buf, (size_t)sbx_cfg->exec_output_bytes);
+    sbx_buf_init(&a.out.buf, (size_t)O.output_bytes);
+    sbx_buf_init(&a.err.buf, (size_t)O.output_bytes);
 
     sbx_random_id(id);
-    snprintf(dir, sizeof dir, "%s/runs/%s", sbx_cfg->data_dir, id);
+    snprintf(dir, sizeof dir, "%s/runs/%s", O.data_dir, id);
     snprintf(work, sizeof work, "%s/work", dir);
     snprintf(tmp, sizeof tmp, "%s/tmp", dir);
     snprintf(codefile, sizeof codefile, "%s/.sandboxd-main.py", tmp);
@@ -470,12 +544,12 @@ cJSON *exec_run(const exec_request *rq, exec_output_fn fn, void *ctx, sbx_err *e
         .envp = envp,
         .work_dir = work,
         .tmp_dir = tmp,
-        .memory_mb = sbx_cfg->exec_memory_mb,
-        .max_procs = sbx_cfg->exec_max_procs,
-        .file_size_mb = sbx_cfg->exec_file_size_mb,
-        .open_files = sbx_cfg->exec_open_files,
+        .memory_mb = O.memory_mb,
+        .max_procs = O.max_procs,
+        .file_size_mb = O.file_size_mb,
+        .open_files = O.open_files,
         .cpu_seconds = rq->timeout_ms / 1000 + 2,
-        .allow_network = sbx_cfg->exec_allow_network,
+        .allow_network = O.allow_network,
         .owner_dir = dir,
         .code = rq->code,
         .code_len = code_len,
@@ -563,7 +637,9 @@ cJSON *exec_run(const exec_request *rq, exec_output_fn fn, void *ctx, sbx_err *e
         cJSON_AddStringToObject(res, "signal", sigabbrev_np(a.sig) ? sigabbrev_np(a.sig) : "?");
     else
         cJSON_AddNullToObject(res, "signal");
-    cJSON_AddItemToObject(res, "violations", sandbox_violations(a.child));
+    cJSON *viol = sandbox_violations(a.child);
+    count_run(&a, lost, viol);
+    cJSON_AddItemToObject(res, "violations", viol);
     cJSON_AddBoolToObject(res, "truncated", a.out.buf.truncated || a.err.buf.truncated);
     cJSON_AddStringToObject(res, "runId", id);
     LOG_I("exec", "run=%s ended: exit %d signal %d%s in %lld ms", id, a.code, a.sig,
@@ -582,7 +658,8 @@ cJSON *exec_run(const exec_request *rq, exec_output_fn fn, void *ctx, sbx_err *e
     a.child = NULL;
     cJSON_AddItemToObject(res, "uploads",
                           rq->upload_url
-                              ? upload_dir(work, rq->upload_url, rq->upload_token, rq->public_)
+                              ? upload_dir(work, rq->upload_url, rq->upload_token, rq->public_,
+                                           O.upload_max_mb, O.upload_timeout_ms)
                               : cJSON_CreateArray());
 
 done:

@@ -12,15 +12,61 @@
 
 #include "../common/err.h"
 
-/* Probe the interpreter and the kernel's sandbox layers, log what is active, create
- * DATA_DIR/runs. Returns 0; a missing Python is not fatal (runs answer 503). */
-int exec_init(sbx_err *e);
+/* The exec settings (the EXEC_* rows of the settings table), handed in once by main(). */
+typedef struct exec_opts {
+    const char *data_dir;    /* DATA_DIR: runs/ and zygote/ live in it */
+    const char *python_path; /* NULL or "": /usr/bin/python3, else python3 from PATH */
+    int64_t max_runs;        /* runs at once */
+    int64_t queue_wait_ms;   /* how long a run waits for a slot before 429 busy */
+    int64_t output_bytes;    /* cap of each of stdout and stderr */
+    int64_t memory_mb, max_procs, file_size_mb, open_files; /* per-run limits */
+    int64_t upload_max_mb, upload_timeout_ms;               /* fileUploadUrl */
+    bool allow_network;      /* loosened: runs share the host network */
+    bool allow_weak_sandbox; /* run even when a sandbox layer is missing */
+    const char *mode;        /* "zygote" or "fork" */
+    const char *preload;     /* EXEC_PRELOAD: "auto", "" or comma-separated modules */
+} exec_opts;
+
+/* Probe the interpreter and the kernel's sandbox layers, log what is active, start the zygote
+ * (EXEC_MODE=zygote). Copies what it keeps of `opts`. Returns 0; a missing Python is not fatal
+ * (runs answer 503), nor is an incomplete sandbox (runs answer 503 unless accepted). */
+int exec_init(const exec_opts *opts, sbx_err *e);
 
 /* Kill every run's process tree and remove every run directory. Idempotent. */
 void exec_shutdown(void);
 
 /* {"python": "/usr/bin/python3" or null, "sandbox": {layer: bool, ...}, ...}; caller frees. */
 cJSON *exec_health(void);
+
+/* Why sandboxd (or the kernel, at a limit) ended a run before its program did: the label of
+ * sandboxd_exec_kills_total{reason}. */
+enum {
+    EXEC_KILL_TIMEOUT,     /* its timeoutMs passed */
+    EXEC_KILL_CLIENT_GONE, /* its streaming client left or stopped reading */
+    EXEC_KILL_DISK_QUOTA,  /* work dir + /tmp outgrew the quota */
+    EXEC_KILL_FILE_SIZE,   /* SIGXFSZ: EXEC_FILE_SIZE_MB */
+    EXEC_KILL_CPU_TIME,    /* SIGXCPU: its CPU time limit */
+    EXEC_KILL_SHUTDOWN,    /* the server stopped under it */
+    EXEC_KILL_ZYGOTE_LOST, /* the zygote it came from died under it (it was not run again) */
+    EXEC_KILL_COUNT
+};
+extern const char *const exec_kill_reasons[EXEC_KILL_COUNT];
+
+/* The kinds of sandboxd_exec_violations_total{kind} (sandbox.h's violation kinds). */
+#define EXEC_VIOL_COUNT 5
+extern const char *const exec_violation_kinds[EXEC_VIOL_COUNT];
+
+/* Counters since start, for /metrics. */
+typedef struct exec_stats {
+    uint64_t started_zygote, started_cold; /* runs started, by path */
+    uint64_t kills[EXEC_KILL_COUNT];       /* by exec_kill_reasons */
+    uint64_t violations[EXEC_VIOL_COUNT];  /* refusals recorded, by exec_violation_kinds */
+    uint64_t output_truncated;             /* runs whose stdout or stderr hit EXEC_OUTPUT_BYTES */
+    uint64_t refused_incomplete;           /* runs refused (503): a sandbox layer is missing */
+} exec_stats;
+
+/* A consistent-enough snapshot (each counter atomic). Any thread. */
+void exec_stats_get(exec_stats *out);
 
 typedef struct exec_request {
     const char *code;

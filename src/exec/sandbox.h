@@ -1,9 +1,11 @@
 /* sandbox.h -- make a sandboxed child: the one entry point every Python run goes through.
  *
  * sandbox_spawn() starts a process tree confined by every layer the kernel offers, applied in
- * a fixed order (namespaces, mounts, Landlock, rlimits, no_new_privs and dropped capabilities,
- * seccomp last, then execve). The caller owns the returned child: wait for it, kill it, read
- * the violations the supervisor saw, free it. Killing the child kills its whole tree.
+ * a fixed order (namespaces, mounts, no_new_privs, Landlock, rlimits, dropped capabilities,
+ * seccomp last, then execve); when the kernel refuses a layer, every spawn fails closed
+ * (sandbox_check) unless a weaker sandbox was accepted (sandbox_init). The caller owns the returned
+ * child: wait for it, kill it, read the violations the supervisor saw, free it. Killing the child
+ * kills its whole tree.
  *
  * Thread safety: sandbox_probe() once at start-up; a sandbox_child belongs to one thread at a
  * time; different children may be used from different threads at once.
@@ -22,6 +24,7 @@
 
 #include "../common/err.h"
 #include "layers.h"
+#include "zygote_proto.h"
 
 typedef struct sandbox_spec {
     const char *const *argv;            /* argv[0]: absolute path of the program; NULL-terminated */
@@ -51,7 +54,12 @@ typedef struct sandbox_spec {
 
 /* The work dir appears inside the sandbox at SANDBOX_WORK_PATH (layers.h; the child's cwd).
  * sandbox_spawn rewrites environment values that start with the host work_dir / tmp_dir to
- * that path / "/tmp". */
+ * that path / "/tmp": sandbox_env_rewrite returns that copy of `envp` (a value equal to a dir,
+ * or starting with it and "/", is renamed; "HOME=/x/workshop" is not; names are never
+ * touched), NULL-terminated, NULL when out of memory; free it with sandbox_env_free (NULL is
+ * a no-op). Any thread. */
+char **sandbox_env_rewrite(const char *const *envp, const char *work_dir, const char *tmp_dir);
+void sandbox_env_free(char **env);
 
 typedef struct sandbox_child sandbox_child;
 
@@ -84,11 +92,24 @@ cJSON *sandbox_layers(void);
  * nothing is left running and *out is untouched. Borrows `spec` for the call only. */
 sbx_code sandbox_spawn(const sandbox_spec *spec, sandbox_child **out, sbx_err *e);
 
-/* Start the run through the zygote (zygote.h) instead of a cold interpreter: same layers, same
+/* A door into a zygote (zygote.h opens one for a program): what sandbox_spawn_zygote needs
+ * from it, so that the sandbox does not depend on the zygote (the zygote depends on it). */
+typedef struct sandbox_zygote {
+    int64_t preload_mb; /* added to the run's memory limit (its preloaded modules) */
+    /* Hand over one request and its ZYG_NFDS descriptors (they stay the caller's); SBX_EUNAVAIL
+     * when it cannot take it. *zpidfd: a pidfd of the zygote that took it (caller closes), or
+     * -1. Called once, on the caller's thread. */
+    sbx_code (*submit)(void *ctx, const zyg_req *rq, const int fds[ZYG_NFDS], int *zpidfd,
+                       sbx_err *e);
+    void *ctx;
+} sandbox_zygote;
+
+/* Start the run through the zygote behind `z` instead of a cold interpreter: same layers, same
  * result shape. SBX_EUNAVAIL when the zygote cannot take it (not ready, died, a loosened
  * network, or it failed before the program started): then nothing ran and the caller may use
- * sandbox_spawn. Other failures as sandbox_spawn. */
-sbx_code sandbox_spawn_zygote(const sandbox_spec *spec, sandbox_child **out, sbx_err *e);
+ * sandbox_spawn. Other failures as sandbox_spawn. Borrows `z` for the call. */
+sbx_code sandbox_spawn_zygote(const sandbox_spec *spec, const sandbox_zygote *z,
+                              sandbox_child **out, sbx_err *e);
 
 /* The uid map of the zygote's user namespace (root of it, plus the range its runs use). */
 #define SBX_ZYGOTE_OUTER (SBX_OUTER_BASE + SBX_OUTER_SPAN)
@@ -119,6 +140,9 @@ void sandbox_kill(sandbox_child *c);
  * it). Such a run's program is not at fault; it may be run again. Waits up to 1 s for the
  * zygote's end to show when the run's init was killed from outside. */
 bool sandbox_lost_with_zygote(sandbox_child *c);
+
+/* Whether the supervisor killed the child for outgrowing its disk quota. Any thread. */
+bool sandbox_over_quota(sandbox_child *c);
 
 /* The refusals the supervisor saw so far, as an array of {"kind", "detail"} (kinds: "network",
  * "filesystem", "process", "kernel", "limit"). Caller frees. Never NULL on success. */

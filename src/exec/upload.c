@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,12 +14,22 @@
 
 #include <curl/curl.h>
 
-#include "../common/config.h"
 #include "../common/log.h"
 #include "../common/util.h"
 
 #define MAX_FILES 1000
 #define MAX_DEPTH 16
+
+static atomic_bool g_cancel; /* upload_cancel_all: every transfer ends, no new one starts */
+
+void upload_cancel_all(void) {
+    atomic_store(&g_cancel, true);
+}
+
+/* libcurl's progress callback: nonzero aborts the transfer (CURLE_ABORTED_BY_CALLBACK). */
+static int progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un) {
+    return atomic_load(&g_cancel) ? 1 : 0;
+}
 
 static size_t collect(char *p, size_t size, size_t n, void *arg) {
     sbx_buf_add(arg, p, size * n); /* capped: a huge reply is cut, not fatal */
@@ -38,8 +49,12 @@ static cJSON *entry(const char *name, const char *url, long status, const char *
     return o;
 }
 
+typedef struct limits {
+    int64_t max_mb, timeout_ms;
+} limits;
+
 static void send_one(int dirfd, const char *name, const char *rel, const char *url,
-                     const char *token, bool public_, cJSON *out) {
+                     const char *token, bool public_, const limits *lim, cJSON *out) {
     int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     struct stat st;
     if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
@@ -47,12 +62,12 @@ static void send_one(int dirfd, const char *name, const char *rel, const char *u
             close(fd);
         return;
     }
-    int64_t cap = sbx_cfg->exec_upload_max_mb * 1024 * 1024;
+    int64_t cap = lim->max_mb * 1024 * 1024;
     if (st.st_size > cap) {
         close(fd);
         char msg[128];
         snprintf(msg, sizeof msg, "file is larger than EXEC_UPLOAD_MAX_MB (%lld MiB); not sent",
-                 (long long)sbx_cfg->exec_upload_max_mb);
+                 (long long)lim->max_mb);
         cJSON_AddItemToArray(out, entry(rel, NULL, 0, msg));
         return;
     }
@@ -86,11 +101,13 @@ static void send_one(int dirfd, const char *name, const char *rel, const char *u
     curl_easy_setopt(h, CURLOPT_MIMEPOST, mime);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)sbx_cfg->exec_upload_timeout_ms);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)lim->timeout_ms);
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, collect);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &reply);
-    CURLcode rc = curl_easy_perform(h);
+    curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, progress);
+    curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+    CURLcode rc = atomic_load(&g_cancel) ? CURLE_ABORTED_BY_CALLBACK : curl_easy_perform(h);
     long status = 0;
     if (rc == CURLE_OK) {
         curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
@@ -109,7 +126,7 @@ static void send_one(int dirfd, const char *name, const char *rel, const char *u
 }
 
 static void walk(int dirfd, const char *prefix, int depth, const char *url, const char *token,
-                 bool public_, cJSON *out) {
+                 bool public_, const limits *lim, cJSON *out) {
     DIR *d = fdopendir(dirfd);
     if (!d) {
         close(dirfd);
@@ -125,20 +142,22 @@ static void walk(int dirfd, const char *prefix, int depth, const char *url, cons
         if (fstatat(dirfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
             continue;
         if (S_ISREG(st.st_mode)) {
-            send_one(dirfd, e->d_name, rel, url, token, public_, out);
+            send_one(dirfd, e->d_name, rel, url, token, public_, lim, out);
         } else if (S_ISDIR(st.st_mode) && depth < MAX_DEPTH) {
             int sub = openat(dirfd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
             if (sub >= 0)
-                walk(sub, rel, depth + 1, url, token, public_, out);
+                walk(sub, rel, depth + 1, url, token, public_, lim, out);
         }
     }
     closedir(d);
 }
 
-cJSON *upload_dir(const char *work_dir, const char *url, const char *token, bool public_) {
+cJSON *upload_dir(const char *work_dir, const char *url, const char *token, bool public_,
+                  int64_t max_mb, int64_t timeout_ms) {
+    limits lim = {.max_mb = max_mb, .timeout_ms = timeout_ms};
     cJSON *out = cJSON_CreateArray();
     int fd = open(work_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd >= 0)
-        walk(fd, "", 0, url, token, public_, out);
+        walk(fd, "", 0, url, token, public_, &lim, out);
     return out;
 }

@@ -9,11 +9,18 @@
 #define SBX_UPLOAD_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include <cjson/cJSON.h>
 
-/* Upload every regular file under `work_dir`; returns the array of
- * {filename, url, status[, error]} (caller frees; never NULL). */
-cJSON *upload_dir(const char *work_dir, const char *url, const char *token, bool public_);
+/* Upload every regular file under `work_dir` (files over `max_mb` MiB are reported, not sent;
+ * each transfer ends after `timeout_ms`); returns the array of {filename, url, status[, error]}
+ * (caller frees; never NULL). */
+cJSON *upload_dir(const char *work_dir, const char *url, const char *token, bool public_,
+                  int64_t max_mb, int64_t timeout_ms);
+
+/* Shutdown: abort every transfer in flight within about a second (libcurl's progress callback)
+ * and start no more; their entries say "Callback aborted". Any thread; not undone. */
+void upload_cancel_all(void);
 
 #endif

@@ -9,6 +9,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,15 +20,12 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "../common/config.h"
 #include "../common/log.h"
 #include "../common/util.h"
 #include "layers.h"
 #include "sandbox.h"
 
 /* embedded by CMake (cmake/embed_file.cmake) */
-extern const unsigned char sbx_zygote_so[];
-extern const size_t sbx_zygote_so_len;
 extern const unsigned char sbx_zygote_driver[];
 extern const size_t sbx_zygote_driver_len;
 
@@ -47,6 +45,7 @@ static const char *const k_thread_env[] = {"OPENBLAS_NUM_THREADS=1", "OMP_NUM_TH
 #define READY_WAIT_MS 120000
 #define BACKOFF_MIN   100
 #define BACKOFF_MAX   5000
+#define STOP_WAIT_MS  3000
 
 /* One zygote: a tier of the preload list, kept alive by its own thread. */
 typedef struct zyg {
@@ -62,9 +61,10 @@ typedef struct zyg {
 } zyg;
 
 static struct {
-    bool stopping;
-    int wake; /* eventfd: stop now */
-    char *python, *preload;
+    atomic_bool stopping; /* written by zygote_stop, read by the tier threads */
+    int wake;             /* eventfd: stop now */
+    char *python, *preload, *data_dir;
+    int64_t file_size_mb;
     char **envp;
     zyg tier[2];
 } Z = {.wake = -1,
@@ -85,8 +85,8 @@ static void pause_ms(int ms) {
     (void)poll(&p, 1, ms);
 }
 
-/* Log the zygote's stderr line by line. */
-static void log_lines(int fd, sbx_buf *acc) {
+/* Log the zygote's stderr line by line: one read (the fd is nonblocking); what read returned. */
+static ssize_t log_once(int fd, sbx_buf *acc) {
     char buf[4096];
     ssize_t n = read(fd, buf, sizeof buf);
     if (n > 0)
@@ -108,6 +108,7 @@ static void log_lines(int fd, sbx_buf *acc) {
         LOG_W("zygote", "%s", acc->data);
         acc->len = 0;
     }
+    return n;
 }
 
 static bool take_ready(zyg *z, int ctrl, int64_t t0) {
@@ -137,14 +138,41 @@ static bool take_ready(zyg *z, int ctrl, int64_t t0) {
     return true;
 }
 
+/* The zygote's shared object, a real file found relative to the running binary: next to it
+ * (the build tree), else where `make install` put it (LIBDIR/sandboxd). The zygote gets the
+ * open descriptor (it cannot see either path in its own root); debuggers and packagers see the
+ * file. A descriptor, or -1 (logged once). */
+static int open_so(void) {
+    static atomic_bool said;
+    char exe[PATH_MAX], path[PATH_MAX + 64];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0)
+        return -1;
+    exe[n] = 0;
+    char *slash = strrchr(exe, '/');
+    if (slash)
+        slash[1] = 0;
+    const char *const rel[] = {SBX_ZYGOTE_SO_NAME, SBX_ZYGOTE_SO_FROM_BIN};
+    for (size_t i = 0; i < 2; i++) {
+        snprintf(path, sizeof path, "%s%s", exe, rel[i]);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd >= 0)
+            return fd;
+    }
+    if (!atomic_exchange(&said, true))
+        LOG_E("zygote", "%s not found next to %s nor at %s%s: no zygote, runs start cold",
+              SBX_ZYGOTE_SO_NAME, exe, exe, SBX_ZYGOTE_SO_FROM_BIN);
+    return -1;
+}
+
 /* One zygote from start to death (or to stop). */
 static void run_once(zyg *z) {
     char id[SBX_ID_LEN], dir[PATH_MAX - 64], work[PATH_MAX], tmp[PATH_MAX];
     sbx_random_id(id);
-    snprintf(dir, sizeof dir, "%s/zygote/%s", sbx_cfg->data_dir, id);
+    snprintf(dir, sizeof dir, "%s/zygote/%s", Z.data_dir, id);
     snprintf(work, sizeof work, "%s/work", dir);
     snprintf(tmp, sizeof tmp, "%s/tmp", dir);
-    int ctrl[2] = {-1, -1}, logp[2] = {-1, -1}, so = -1, driver = -1, devnull = -1;
+    int ctrl[2] = {-1, -1}, logp[2] = {-1, -1}, so = open_so(), driver = -1, devnull = -1;
     sandbox_child *child = NULL;
     sbx_buf acc;
     sbx_buf_init(&acc, 8192);
@@ -154,8 +182,7 @@ static void run_once(zyg *z) {
         goto out;
     }
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ctrl) != 0 ||
-        pipe2(logp, O_CLOEXEC) != 0 || (so = memfd_create("sandboxd-zygote", MFD_CLOEXEC)) < 0 ||
-        write(so, sbx_zygote_so, sbx_zygote_so_len) != (ssize_t)sbx_zygote_so_len ||
+        pipe2(logp, O_CLOEXEC) != 0 || so < 0 ||
         (driver = memfd_create("sandboxd-zygote-driver", MFD_CLOEXEC)) < 0 ||
         write(driver, sbx_zygote_driver, sbx_zygote_driver_len) != (ssize_t)sbx_zygote_driver_len ||
         lseek(driver, 0, SEEK_SET) != 0 ||
@@ -184,7 +211,7 @@ static void run_once(zyg *z) {
                          .stdin_fd = devnull,
                          .stdout_fd = logp[1],
                          .stderr_fd = logp[1],
-                         .file_size_mb = sbx_cfg->exec_file_size_mb,
+                         .file_size_mb = Z.file_size_mb,
                          .owner_dir = dir,
                          .zygote_init = true,
                          .pass_fds = pass,
@@ -203,7 +230,7 @@ static void run_once(zyg *z) {
     z->pidfd = sandbox_pollfd(child);
     pthread_mutex_unlock(&z->mu);
     bool ready = false;
-    while (!Z.stopping) {
+    while (!atomic_load(&Z.stopping)) {
         struct pollfd p[4] = {{.fd = ready ? -1 : ctrl[0], .events = POLLIN},
                               {.fd = logp[0], .events = POLLIN},
                               {.fd = sandbox_pollfd(child), .events = POLLIN},
@@ -212,7 +239,7 @@ static void run_once(zyg *z) {
         if (r < 0 && errno != EINTR)
             break;
         if (p[1].revents)
-            log_lines(logp[0], &acc);
+            (void)log_once(logp[0], &acc);
         if (p[1].revents & POLLHUP && !(p[1].revents & POLLIN)) {
             close(logp[0]);
             logp[0] = -1;
@@ -241,13 +268,19 @@ out:
         sandbox_kill(child);
         int code = 0, sig = 0;
         sandbox_wait(child, sbx_now_ms() + 5000, &code, &sig);
-        if (!Z.stopping)
+        if (!atomic_load(&Z.stopping))
             LOG_W("zygote", "%s: exited (code %d, signal %d) after %lld ms", z->name, code, sig,
                   (long long)(sbx_now_ms() - t0));
         sandbox_free(child);
     }
-    if (logp[0] >= 0) /* its last words */
-        log_lines(logp[0], &acc);
+    /* its last words: what is in the pipe now, never waiting for more (when the spawn failed,
+     * our own write end is still open and a blocking read would never return) */
+    if (logp[1] >= 0)
+        close(logp[1]);
+    logp[1] = -1;
+    if (logp[0] >= 0 && fcntl(logp[0], F_SETFL, O_NONBLOCK) == 0)
+        for (int i = 0; i < 64 && log_once(logp[0], &acc) > 0; i++)
+            ;
     int fds[] = {ctrl[0], ctrl[1], logp[0], logp[1], so, driver, devnull};
     for (size_t i = 0; i < sizeof fds / sizeof *fds; i++)
         if (fds[i] >= 0)
@@ -260,10 +293,10 @@ out:
 static void *zygote_main(void *arg) {
     zyg *z = arg;
     int backoff = BACKOFF_MIN;
-    while (!Z.stopping) {
+    while (!atomic_load(&Z.stopping)) {
         int64_t t0 = sbx_now_ms();
         run_once(z);
-        if (Z.stopping)
+        if (atomic_load(&Z.stopping))
             break;
         if (sbx_now_ms() - t0 > 30000)
             backoff = BACKOFF_MIN; /* it served a while: a fresh failure, not a crash loop */
@@ -275,8 +308,10 @@ static void *zygote_main(void *arg) {
     return NULL;
 }
 
-int zygote_start(const char *python, const char *const *envp, sbx_err *e) {
-    const char *want = sbx_cfg->exec_preload ? sbx_cfg->exec_preload : "auto";
+int zygote_start(const zygote_opts *o, sbx_err *e) {
+    const char *python = o->python;
+    const char *const *envp = o->envp;
+    const char *want = o->preload ? o->preload : "auto";
     if (!strcmp(want, "auto"))
         want = k_auto_preload;
     if (!module_list_ok(want)) {
@@ -290,8 +325,10 @@ int zygote_start(const char *python, const char *const *envp, sbx_err *e) {
     Z.envp = calloc(n + nt + 1, sizeof *Z.envp);
     Z.python = strdup(python);
     Z.preload = strdup(want);
+    Z.data_dir = strdup(o->data_dir ? o->data_dir : "");
+    Z.file_size_mb = o->file_size_mb;
     Z.wake = eventfd(0, EFD_CLOEXEC);
-    if (!Z.envp || !Z.python || !Z.preload || Z.wake < 0) {
+    if (!Z.envp || !Z.python || !Z.preload || !Z.data_dir || Z.wake < 0) {
         sbx_fail(e, SBX_EINTERNAL, "zygote: out of memory");
         return -1;
     }
@@ -301,7 +338,7 @@ int zygote_start(const char *python, const char *const *envp, sbx_err *e) {
     for (size_t i = 0; i < nt; i++)
         Z.envp[k++] = (char *)k_thread_env[i];
     char zdir[PATH_MAX];
-    snprintf(zdir, sizeof zdir, "%s/zygote", sbx_cfg->data_dir);
+    snprintf(zdir, sizeof zdir, "%s/zygote", Z.data_dir);
     if (sbx_mkdir_p(zdir, 0711) != 0) {
         sbx_fail(e, SBX_EINTERNAL, "zygote: cannot create %s: %s", zdir, strerror(errno));
         return -1;
@@ -317,47 +354,59 @@ int zygote_start(const char *python, const char *const *envp, sbx_err *e) {
 }
 
 void zygote_stop(void) {
-    Z.stopping = true;
+    atomic_store(&Z.stopping, true);
     uint64_t one = 1;
     if (Z.wake >= 0)
         (void)!write(Z.wake, &one, sizeof one);
+    /* Each thread ends within its bounded waits (a spawn's 10 s at worst, a dying zygote's
+     * 5 s); past STOP_WAIT_MS the process exits with it still there: its memory stays. */
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += STOP_WAIT_MS / 1000;
+    bool all = true;
     for (int i = 0; i < 2; i++) {
         zyg *z = &Z.tier[i];
-        if (z->thread_up)
-            pthread_join(z->thread, NULL);
+        if (z->thread_up && pthread_timedjoin_np(z->thread, NULL, &until) != 0) {
+            LOG_E("zygote", "%s: its thread did not stop within %d ms; leaving it", z->name,
+                  STOP_WAIT_MS);
+            all = false;
+            continue;
+        }
         z->thread_up = false;
         cJSON_Delete(z->modules);
         z->modules = NULL;
     }
+    if (!all)
+        return;
     if (Z.wake >= 0)
         close(Z.wake);
     Z.wake = -1;
     char zdir[PATH_MAX];
-    snprintf(zdir, sizeof zdir, "%s/zygote", sbx_cfg->data_dir);
-    (void)rmdir(zdir); /* each zygote removed its own directory in it */
+    snprintf(zdir, sizeof zdir, "%s/zygote", Z.data_dir ? Z.data_dir : "");
+    if (Z.data_dir)
+        (void)rmdir(zdir); /* each zygote removed its own directory in it */
     free(Z.envp);
     free(Z.python);
     free(Z.preload);
+    free(Z.data_dir);
+    Z.data_dir = NULL;
     Z.envp = NULL;
     Z.python = Z.preload = NULL;
 }
 
 /* Whether a line of `code` that says "import" names (as a whole word) the top-level package of
  * a module only the full tier preloaded (numpy of numpy.linalg, say). */
-static bool mentions_heavy(const char *code) {
-    zyg *full = &Z.tier[1], *light = &Z.tier[0];
+bool zygote_mentions_heavy(const char *code, const cJSON *full, const cJSON *light) {
     bool hit = false;
-    pthread_mutex_lock(&full->mu);
-    pthread_mutex_lock(&light->mu);
     cJSON *m;
-    cJSON_ArrayForEach(m, full->modules) {
+    cJSON_ArrayForEach(m, full) {
         const char *name = cJSON_GetStringValue(m);
         if (!name || hit)
             continue;
         size_t len = strcspn(name, ".");
         bool in_light = false;
         cJSON *l;
-        cJSON_ArrayForEach(l, light->modules) {
+        cJSON_ArrayForEach(l, light) {
             const char *ln = cJSON_GetStringValue(l);
             if (ln && strlen(ln) >= len && !strncmp(ln, name, len) && (!ln[len] || ln[len] == '.'))
                 in_light = true;
@@ -382,6 +431,14 @@ static bool mentions_heavy(const char *code) {
             }
         }
     }
+    return hit;
+}
+
+static bool mentions_heavy(const char *code) {
+    zyg *full = &Z.tier[1], *light = &Z.tier[0];
+    pthread_mutex_lock(&full->mu);
+    pthread_mutex_lock(&light->mu);
+    bool hit = zygote_mentions_heavy(code, full->modules, light->modules);
     pthread_mutex_unlock(&light->mu);
     pthread_mutex_unlock(&full->mu);
     return hit;
@@ -394,28 +451,9 @@ static bool tier_ready(zyg *z) {
     return r;
 }
 
-bool zygote_ready(void) {
-    return tier_ready(&Z.tier[0]) || tier_ready(&Z.tier[1]);
-}
-
-int zygote_pick(const char *code) {
-    int want = mentions_heavy(code) ? 1 : 0;
-    if (tier_ready(&Z.tier[want]))
-        return want;
-    return tier_ready(&Z.tier[1 - want]) ? 1 - want : -1;
-}
-
-int64_t zygote_preload_mb(int tier) {
-    zyg *z = &Z.tier[tier & 1];
-    pthread_mutex_lock(&z->mu);
-    int64_t mb = z->preload_mb;
-    pthread_mutex_unlock(&z->mu);
-    return mb;
-}
-
-sbx_code zygote_submit(int tier, const zyg_req *rq, const int fds[ZYG_NFDS], int *zpidfd,
+static sbx_code submit(void *ctx, const zyg_req *rq, const int fds[ZYG_NFDS], int *zpidfd,
                        sbx_err *e) {
-    zyg *z = &Z.tier[tier & 1];
+    zyg *z = ctx;
     *zpidfd = -1;
     pthread_mutex_lock(&z->mu);
     sbx_code rc = SBX_OK;
@@ -437,6 +475,18 @@ sbx_code zygote_submit(int tier, const zyg_req *rq, const int fds[ZYG_NFDS], int
     }
     pthread_mutex_unlock(&z->mu);
     return rc;
+}
+
+bool zygote_open(const char *code, sandbox_zygote *door) {
+    int want = mentions_heavy(code) ? 1 : 0;
+    int tier = tier_ready(&Z.tier[want]) ? want : tier_ready(&Z.tier[1 - want]) ? 1 - want : -1;
+    if (tier < 0)
+        return false;
+    zyg *z = &Z.tier[tier];
+    pthread_mutex_lock(&z->mu);
+    *door = (sandbox_zygote){.preload_mb = z->preload_mb, .submit = submit, .ctx = z};
+    pthread_mutex_unlock(&z->mu);
+    return true;
 }
 
 cJSON *zygote_health(void) {

@@ -11,6 +11,9 @@
  * for it: while it is not ready they start cold (sandbox_spawn). The thread is long-lived on
  * purpose: the zygote dies with the thread that spawned it (PR_SET_PDEATHSIG).
  *
+ * Dependencies point one way: the zygote uses the sandbox (to start its interpreter, and as
+ * the door sandbox_spawn_zygote takes), the sandbox knows nothing of it; exec.c joins them.
+ *
  * Thread safety: zygote_start/zygote_stop from the main thread; the rest from any thread.
  */
 #ifndef SBX_ZYGOTE_H
@@ -22,28 +25,33 @@
 #include <cjson/cJSON.h>
 
 #include "../common/err.h"
+#include "sandbox.h"
 #include "zygote_proto.h"
 
-/* Start the zygote thread for `python` with the run environment `envp` (copied). 0 or -1. */
-int zygote_start(const char *python, const char *const *envp, sbx_err *e);
+typedef struct zygote_opts {
+    const char *python;      /* the interpreter */
+    const char *const *envp; /* the environment of a run (NULL-terminated) */
+    const char *data_dir;    /* DATA_DIR: each zygote's directory is made in DATA_DIR/zygote */
+    const char *preload;     /* EXEC_PRELOAD: "auto" (NULL too), "" or comma-separated modules */
+    int64_t file_size_mb;    /* the size of its /dev/shm */
+} zygote_opts;
+
+/* Start the zygote threads as `o` says (everything copied). 0, or -1 with `e` filled. */
+int zygote_start(const zygote_opts *o, sbx_err *e);
 /* Stop the thread and kill the zygote (runs it started die with it). Idempotent. */
 void zygote_stop(void);
 
-/* Whether a zygote (of either tier) is up and waiting for runs. */
-bool zygote_ready(void);
-/* The tier for a program: 1 (full) when a line of it with "import" names a module only the full
- * tier preloaded (e.g. numpy), else 0 (light); the other tier when that one is not ready; -1
- * when neither is. Only a choice of speed: both tiers run any program identically. */
-int zygote_pick(const char *code);
-/* MiB of address space the tier's preloaded modules took (added to its runs' memory limit, so a
- * run keeps the headroom a cold run has). */
-int64_t zygote_preload_mb(int tier);
-/* Hand one run request (and its ZYG_NFDS descriptors) to a tier. SBX_EUNAVAIL when it is not
- * ready or the send failed (it is then restarted). The descriptors stay the caller's. On success
- * *zpidfd is a pidfd of the zygote that took the run (caller closes; -1 if none could be made):
- * when that zygote dies, the runs it started die with it. */
-sbx_code zygote_submit(int tier, const zyg_req *rq, const int fds[ZYG_NFDS], int *zpidfd,
-                       sbx_err *e);
+/* The choice behind zygote_open: whether a line of `code` that says "import" names, as a whole
+ * word, the top-level package of a module in `full` that `light` does not have (numpy of
+ * numpy.linalg, say). Borrows both arrays of module names; pure. */
+bool zygote_mentions_heavy(const char *code, const cJSON *full, const cJSON *light);
+
+/* A door into the tier for a program, for sandbox_spawn_zygote: the full tier when
+ * zygote_mentions_heavy says so, else the light one; the other when that one is not ready.
+ * Only a choice of speed: both tiers run any program identically. False when neither is ready.
+ * Its submit hands the request to the tier (SBX_EUNAVAIL when it is not ready or the send
+ * failed; a broken zygote is then restarted). */
+bool zygote_open(const char *code, sandbox_zygote *door);
 
 /* {"ready": both tiers, "tiers": [{"name", "ready", "pid", "starts", "runs", "modules": [...],
  * "preloadMiB"}, ...]}; caller frees. */

@@ -19,7 +19,7 @@
 #define ZYG_MAGIC   0x5a594731u /* "ZYG1" */
 #define ZYG_MAX_BPF 1024        /* seccomp instructions */
 #define ZYG_CTRL_FD 4           /* the control socket, in the zygote */
-#define ZYG_SO_FD   5           /* the zygote's shared object (a memfd), until it is loaded */
+#define ZYG_SO_FD   5           /* the zygote's shared object (the file), until it is loaded */
 
 enum {
     ZYG_FD_STATUS,

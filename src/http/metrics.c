@@ -1,6 +1,8 @@
 /* metrics.c -- a small fixed-size registry of counters and one latency histogram. */
 #include "metrics.h"
 
+#include "../exec/exec.h"
+
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -67,6 +69,42 @@ void metrics_count(const char *name, uint64_t n) {
     pthread_mutex_unlock(&mu);
 }
 
+/* The exec module's counters (exec.h keeps them; this only renders). */
+static void render_exec(sbx_buf *out) {
+    exec_stats st;
+    exec_stats_get(&st);
+    sbx_buf_addf(out,
+                 "# HELP sandboxd_exec_runs_started_total Runs started, by how (zygote: cloned "
+                 "from the pre-forked interpreter; cold: a fresh one).\n"
+                 "# TYPE sandboxd_exec_runs_started_total counter\n"
+                 "sandboxd_exec_runs_started_total{start=\"zygote\"} %llu\n"
+                 "sandboxd_exec_runs_started_total{start=\"cold\"} %llu\n",
+                 (unsigned long long)st.started_zygote, (unsigned long long)st.started_cold);
+    sbx_buf_addf(out, "# HELP sandboxd_exec_kills_total Runs ended by the sandbox before their "
+                      "program ended, by reason.\n"
+                      "# TYPE sandboxd_exec_kills_total counter\n");
+    for (int i = 0; i < EXEC_KILL_COUNT; i++)
+        sbx_buf_addf(out, "sandboxd_exec_kills_total{reason=\"%s\"} %llu\n", exec_kill_reasons[i],
+                     (unsigned long long)st.kills[i]);
+    sbx_buf_addf(out, "# HELP sandboxd_exec_violations_total Refusals the sandbox recorded in "
+                      "runs (the violations of their results), by kind.\n"
+                      "# TYPE sandboxd_exec_violations_total counter\n");
+    for (int i = 0; i < EXEC_VIOL_COUNT; i++)
+        sbx_buf_addf(out, "sandboxd_exec_violations_total{kind=\"%s\"} %llu\n",
+                     exec_violation_kinds[i], (unsigned long long)st.violations[i]);
+    sbx_buf_addf(out,
+                 "# HELP sandboxd_exec_output_truncated_total Runs whose stdout or stderr was cut "
+                 "at EXEC_OUTPUT_BYTES.\n"
+                 "# TYPE sandboxd_exec_output_truncated_total counter\n"
+                 "sandboxd_exec_output_truncated_total %llu\n"
+                 "# HELP sandboxd_exec_refused_incomplete_sandbox_total Runs refused with 503 "
+                 "because a sandbox layer is missing.\n"
+                 "# TYPE sandboxd_exec_refused_incomplete_sandbox_total counter\n"
+                 "sandboxd_exec_refused_incomplete_sandbox_total %llu\n",
+                 (unsigned long long)st.output_truncated,
+                 (unsigned long long)st.refused_incomplete);
+}
+
 void metrics_render(sbx_buf *out) {
     pthread_mutex_lock(&mu);
     sbx_buf_addf(out, "# HELP sandboxd_http_requests_total HTTP requests by route and status.\n"
@@ -94,4 +132,5 @@ void metrics_render(sbx_buf *out) {
         sbx_buf_addf(out, "# TYPE sandboxd_%s_total counter\nsandboxd_%s_total %llu\n",
                      counters[i].name, counters[i].name, (unsigned long long)counters[i].value);
     pthread_mutex_unlock(&mu);
+    render_exec(out);
 }

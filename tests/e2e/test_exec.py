@@ -4,6 +4,7 @@ and 429, SSE streaming, uploads to a local endpoint, and 400s that name the fiel
 import http.client
 import json
 import os
+import re
 import threading
 import time
 import unittest
@@ -182,6 +183,45 @@ class TestExecute(ServerTestCase):
             time.sleep(0.1)
         self.assertEqual(os.listdir(runs), [], "the run outlived its client")
         self.assertEqual(self.server.get("/health").json()["exec"]["running"], 0)
+
+
+class TestExecMetrics(ServerTestCase):
+    """/metrics counts what the sandbox ended and refused, by kind, and nothing else."""
+
+    server_env = {"BROWSER_POOL_SIZE": "0", "EXEC_FILE_SIZE_MB": "1"}
+
+    def counters(self):
+        r = self.server.get("/metrics")
+        self.assertEqual(r.status, 200, r)
+        out = {}
+        for line in r.body.decode().splitlines():
+            m = re.match(r"(sandboxd_exec_\w+)(\{[^}]*\})? (\d+)$", line)
+            if m:
+                out[m.group(1) + (m.group(2) or "")] = int(m.group(3))
+        return out
+
+    def test_kills_and_violations_move_their_counters(self):
+        before = self.counters()
+        self.assertIn('sandboxd_exec_kills_total{reason="timeout"}', before)
+        self.assertIn('sandboxd_exec_violations_total{kind="network"}', before)
+        post = self.server.post
+        res = post("/execute", {"code": "import time; time.sleep(60)", "timeoutMs": 300}).json()
+        self.assertTrue(res["timedOut"], res)
+        res = post("/execute", {"code": "import socket; socket.socket(socket.AF_INET)"}).json()
+        self.assertEqual([v["kind"] for v in res["violations"]], ["network"], res)
+        # (Python ignores SIGXFSZ and sees EFBIG; a program that does not is killed)
+        res = post("/execute", {"code": "import signal; signal.signal(signal.SIGXFSZ, signal.SIG_DFL)\n"
+                                        "open('big', 'wb').write(b'x' * (2 << 20))"}).json()
+        self.assertEqual(res["signal"], "XFSZ", res)
+        after = self.counters()
+        moved = {k: after[k] - before.get(k, 0) for k in after if after[k] != before.get(k, 0)}
+        started = sum(moved.pop(k, 0) for k in ('sandboxd_exec_runs_started_total{start="zygote"}',
+                                                'sandboxd_exec_runs_started_total{start="cold"}'))
+        self.assertEqual(started, 3)
+        self.assertEqual(moved, {'sandboxd_exec_kills_total{reason="timeout"}': 1,
+                                 'sandboxd_exec_kills_total{reason="file_size"}': 1,
+                                 'sandboxd_exec_violations_total{kind="network"}': 1,
+                                 'sandboxd_exec_violations_total{kind="limit"}': 1})
 
 
 class TestStalledReader(ServerTestCase):

@@ -150,5 +150,125 @@ class TestRestartSweep(unittest.TestCase):
             pass
 
 
+GRACE_MS = 1000
+STOP_BOUND_S = 4  # what shutdown may take beyond SHUTDOWN_GRACE_MS, whatever the threads do
+
+
+class TestSigtermInAwkwardStates(unittest.TestCase):
+    """SIGTERM while some thread is in an awkward state: the server exits 0 within
+    SHUTDOWN_GRACE_MS plus a small bound, with nothing left running or in DATA_DIR."""
+
+    def start(self, env=None, user=None):
+        srv = Server(env=dict({"SHUTDOWN_GRACE_MS": str(GRACE_MS), "BROWSER_POOL_SIZE": "0"},
+                              **(env or {})), user=user)
+        self.addCleanup(srv.cleanup)
+        return srv.start()
+
+    def stop_within_bound(self, srv):
+        pid = srv.proc.pid
+        t0 = time.time()
+        rc = srv.stop(signal.SIGTERM, timeout=GRACE_MS / 1000 + 30)
+        took = time.time() - t0
+        self.assertEqual(rc, 0)
+        self.assertLess(took, GRACE_MS / 1000 + STOP_BOUND_S, "shutdown took too long")
+        self.assertEqual(descendants(pid, with_zygote=True), [])
+        self.assertEqual(srv.data_entries(), [])
+        self.assertTrue(wait_until(lambda: not strays(MARK, srv.data_dir), 5),
+                        f"processes left behind: {strays(MARK, srv.data_dir)}")
+
+    def test_zygote_crash_looping(self):
+        # an "interpreter" that exits at once: the zygote dies as it starts, again and again
+        srv = self.start({"PYTHON_PATH": "/bin/false", "EXEC_MODE": "zygote"})
+        self.assertTrue(wait_until(lambda: srv.read_log().count(b"restarting in") >= 2, 10),
+                        "the zygote did not fail")
+        self.stop_within_bound(srv)
+
+    def test_zygote_spawn_failing(self):
+        # the state of the original report: the zygote's own spawn fails at once, again and
+        # again (here: DATA_DIR sits in a 0700 directory of another user, which a root server
+        # can create but its sandboxed children, inside their user namespace, cannot reach)
+        srv = Server(env={"SHUTDOWN_GRACE_MS": str(GRACE_MS), "BROWSER_POOL_SIZE": "0",
+                          "EXEC_MODE": "zygote"})
+        self.addCleanup(srv.cleanup)
+        os.chown(srv.tmp, 65534, 65534)
+        srv.start()
+        self.assertTrue(wait_until(lambda: srv.read_log().count(b"cannot start") >= 2, 10),
+                        "the zygote's spawn did not fail")
+        self.stop_within_bound(srv)
+
+    def test_zygote_stopped(self):
+        # a zygote that does nothing at all any more (SIGSTOP) while the server stops
+        srv = self.start({"EXEC_MODE": "zygote"})
+        self.assertTrue(wait_until(lambda: (srv.get("/health").json()["exec"]["zygote"] or {})
+                                   .get("ready"), 60), "the zygote never became ready")
+        zygote = [p for p in descendants(srv.proc.pid, with_zygote=True)
+                  if p not in descendants(srv.proc.pid)]
+        self.assertTrue(zygote)
+        for p in zygote:
+            os.kill(p, signal.SIGSTOP)
+        self.stop_within_bound(srv)
+
+    def test_zygote_failing_unprivileged(self):
+        # the state of the original report: an unprivileged server whose zygote fails
+        srv = self.start({"PYTHON_PATH": "/bin/false", "EXEC_MODE": "zygote"}, user=65534)
+        self.assertTrue(wait_until(lambda: srv.read_log().count(b"restarting in") >= 2, 10),
+                        "the zygote did not fail")
+        self.stop_within_bound(srv)
+
+    def test_runs_in_flight_in_both_modes(self):
+        for mode in ("zygote", "fork"):
+            with self.subTest(mode=mode):
+                srv = self.start({"EXEC_MODE": mode})
+                if mode == "zygote":
+                    self.assertTrue(wait_until(lambda: (srv.get("/health").json()["exec"][
+                        "zygote"] or {}).get("ready"), 60), "the zygote never became ready")
+                done = []
+                threads = [threading.Thread(target=lambda: done.append(self._post(srv)))
+                           for _ in range(3)]
+                for t in threads:
+                    t.start()
+                self.assertTrue(wait_until(lambda: len(strays(MARK)) >= 3, 15),
+                                "the runs never started")
+                self.stop_within_bound(srv)
+                for t in threads:
+                    t.join(30)
+                self.assertEqual(len(done), 3)
+
+    def test_browser_launching(self):
+        srv = self.start()
+        if not chromium_available(srv):
+            self.skipTest("no Chromium installed")
+        threading.Thread(target=lambda: self._post(srv, "/browser/sessions", {"device": "desktop"}),
+                         daemon=True).start()
+        self.assertTrue(wait_until(lambda: strays(srv.data_dir), 10), "no Chromium started")
+        self.stop_within_bound(srv)
+
+    def test_sse_client_that_does_not_read(self):
+        import json
+        import socket
+        srv = self.start({"EXEC_OUTPUT_BYTES": str(8 * 1024 * 1024)})
+        body = json.dumps({"code": "import sys\nwhile True: sys.stdout.write('x' * 65536)\n",
+                           "timeoutMs": 60000}).encode()
+        s = socket.create_connection(("127.0.0.1", srv.port))
+        self.addCleanup(s.close)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.sendall(b"POST /execute HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
+                  srv.token.encode() + b"\r\nContent-Type: application/json\r\n"
+                  b"Accept: text/event-stream\r\nContent-Length: " + str(len(body)).encode() +
+                  b"\r\n\r\n" + body)
+        runs = os.path.join(srv.data_dir, "runs")
+        self.assertTrue(wait_until(lambda: os.listdir(runs), 10), "the run never started")
+        time.sleep(1)  # its output fills the socket and the stream's ring
+        self.stop_within_bound(srv)
+
+    @staticmethod
+    def _post(srv, path="/execute", body=None):
+        try:
+            return srv.post(path, body=body or {"code": "print('started', flush=True)\n" + SLEEPER,
+                                                "timeoutMs": 60000}, timeout=60)
+        except OSError as e:  # the connection may be cut at shutdown
+            return e
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -1,6 +1,7 @@
 /* test_sandbox.c -- layer-level checks of sandbox_spawn with real /bin/sh and python3: the
  * program runs, sees NoNewPrivs 1 and Seccomp 2, cannot write outside its dirs, gets refused
- * and explained network sockets and kernel calls, and leaves nothing behind. Needs root. */
+ * and explained network sockets and kernel calls, and leaves nothing behind (needs root); and
+ * the environment rewrite of the work and tmp dirs (pure, always). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -101,7 +102,44 @@ static bool has(const char *s, const char *needle) {
     return s && strstr(s, needle);
 }
 
+/* sandbox_env_rewrite: pure, runs without root */
+static void env_rewrite_checks(void) {
+    const char *envp[] = {"HOME=/d/runs/1/work",
+                          "PWD=/d/runs/1/work/sub/dir",
+                          "TMPDIR=/d/runs/1/tmp",
+                          "CACHE=/d/runs/1/tmp/x",
+                          "OTHER=/d/runs/1/workshop",
+                          "PATH=/usr/bin:/bin",
+                          "/d/runs/1/work=name",
+                          "EMPTY=",
+                          "NOEQUALS",
+                          NULL};
+    char **env = sandbox_env_rewrite(envp, "/d/runs/1/work", "/d/runs/1/tmp");
+    CHECK(env != NULL);
+    if (!env)
+        return;
+    const char *want[] = {"HOME=/work",
+                          "PWD=/work/sub/dir",
+                          "TMPDIR=/tmp",
+                          "CACHE=/tmp/x",
+                          "OTHER=/d/runs/1/workshop",
+                          "PATH=/usr/bin:/bin",
+                          "/d/runs/1/work=name",
+                          "EMPTY=",
+                          "NOEQUALS"};
+    for (size_t i = 0; i < sizeof want / sizeof *want; i++)
+        CHECK(env[i] && !strcmp(env[i], want[i]));
+    CHECK(env[sizeof want / sizeof *want] == NULL);
+    sandbox_env_free(env);
+    sandbox_env_free(NULL);
+    const char *none[] = {NULL};
+    env = sandbox_env_rewrite(none, "/w", "/t");
+    CHECK(env && env[0] == NULL);
+    sandbox_env_free(env);
+}
+
 int main(void) {
+    env_rewrite_checks();
     if (geteuid() != 0) {
         printf("skipped: needs root\n");
         return CHECK_DONE();
