@@ -314,6 +314,10 @@ class InstallTest(unittest.TestCase):
                 self.assertFalse(os.path.islink(profile))
                 nav = srv.post(f"/browser/sessions/{sid}/navigate", {"url": "about:blank"})
                 self.assertEqual(nav.status, 200, nav.body)
+                # The rest of the installed tree works too (the zygote's shared object).
+                run = srv.post("/execute", {"code": "print(6 * 7)"})
+                self.assertEqual(run.status, 200, run.body)
+                self.assertEqual(run.json()["stdout"], "42\n")
                 self.assertEqual(srv.delete(f"/browser/sessions/{sid}").status, 204)
                 self.assertTrue(wait_until(lambda: not os.path.exists(profile), 10))
             self.assertFalse(os.path.exists(os.path.join(src, "installed-copy")))
