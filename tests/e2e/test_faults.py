@@ -356,6 +356,8 @@ class TestOutOfDescriptors(FaultCase):
             self.assertJsonError(self.srv.post("/browser/sessions", body={}), 503, "unavailable")
         for s in held:
             s.close()
+        # (the server closes its ends as it notices; until then a run would be 503 again)
+        self.assertTrue(wait_until(lambda: len(open_fds(pid)) <= len(base["fds"]), 15))
         self.assertEqual(self.run_ok("print('again')"), "again\n")
         self.assertWhole(base)
 
@@ -418,6 +420,7 @@ class TestNoDescriptorLeft(FaultCase):
         self.assertGreater(time.time() - t0, 1)  # it did wait for a descriptor
         for s in socks:
             s.close()
+        self.assertTrue(wait_until(lambda: len(open_fds(pid)) <= len(base["fds"]), 15))
         self.assertEqual(self.run_ok("print('again')"), "again\n")
         self.assertWhole(base)
 
