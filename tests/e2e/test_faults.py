@@ -43,21 +43,19 @@ class FaultCase(unittest.TestCase):
 
     def setUp(self):
         self.srv = Server(env=dict(NO_POOL, **self.server_env), nofile=self.nofile)
+        self.addCleanup(self.srv.cleanup)  # last: the cleanups prepare adds run before it
         self.prepare(self.srv)
         self.srv.start()
 
     def prepare(self, srv):
-        """Before the start (e.g. mount something at DATA_DIR)."""
+        """Before the start (e.g. mount something at DATA_DIR, with a cleanup to undo it)."""
 
     def tearDown(self):
         srv = self.srv
-        try:
-            if srv.proc and srv.proc.poll() is None:
-                self.assertEqual(srv.stop(), 0, srv.read_log()[-3000:])
-            self.assertEqual(live_pids_with_marker(MARK, srv.data_dir), [])
-            self.assertEqual(srv.data_entries(), [])
-        finally:
-            srv.cleanup()
+        if srv.proc and srv.proc.poll() is None:
+            self.assertEqual(srv.stop(), 0, srv.read_log()[-3000:])
+        self.assertEqual(live_pids_with_marker(MARK, srv.data_dir), [])
+        self.assertEqual(srv.data_entries(), [])
 
     # ---- the state a fault must leave untouched ----
     def baseline(self):
@@ -283,7 +281,6 @@ class TestFullDisk(FaultCase):
 
     def fill(self):
         path = os.path.join(self.srv.data_dir, "filler")
-        self.addCleanup(lambda: os.path.exists(path) and os.unlink(path))
         with open(path, "wb") as f:
             try:
                 while True:
@@ -359,6 +356,8 @@ class TestOutOfDescriptors(FaultCase):
             self.assertJsonError(self.srv.post("/browser/sessions", body={}), 503, "unavailable")
         for s in held:
             s.close()
+        # (the server closes its ends as it notices; until then a run would be 503 again)
+        self.assertTrue(wait_until(lambda: len(open_fds(pid)) <= len(base["fds"]), 15))
         self.assertEqual(self.run_ok("print('again')"), "again\n")
         self.assertWhole(base)
 
@@ -421,6 +420,7 @@ class TestNoDescriptorLeft(FaultCase):
         self.assertGreater(time.time() - t0, 1)  # it did wait for a descriptor
         for s in socks:
             s.close()
+        self.assertTrue(wait_until(lambda: len(open_fds(pid)) <= len(base["fds"]), 15))
         self.assertEqual(self.run_ok("print('again')"), "again\n")
         self.assertWhole(base)
 
