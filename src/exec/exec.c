@@ -438,6 +438,18 @@ static void pump(attempt *a, int64_t deadline, bool early, exec_output_fn fn, vo
     flush_tail(&a->err, 2, fn, ctx, &a->client_gone);
 }
 
+/* Remove a run's directory. A server short of descriptors (EMFILE) cannot walk the tree now:
+ * try again every 50 ms, up to `wait_ms`, for other requests to close some. */
+static void remove_run_dir(const char *id, const char *dir, int wait_ms) {
+    for (int i = 0; sbx_rmtree(dir) < 0; i++) {
+        if (i >= wait_ms / 50 || (errno != EMFILE && errno != ENFILE)) {
+            LOG_W("exec", "run=%s: could not remove %s: %s", id, dir, strerror(errno));
+            return;
+        }
+        usleep(50 * 1000);
+    }
+}
+
 /* The rest of a run that answered from its program's word: the tree's end (the kernel's
  * teardown of the program, its init killing what is left), then its directory and its slot. */
 typedef struct finisher {
@@ -452,8 +464,7 @@ static void finish(finisher *f) {
         LOG_W("exec", "run=%s: still running 2 s after its program said it exited; killed", f->id);
     untrack(f->slot); /* first: exec_shutdown may be about to kill what it finds tracked */
     sandbox_free(f->child);
-    if (sbx_rmtree(f->dir) < 0)
-        LOG_W("exec", "run=%s: could not remove %s", f->id, f->dir);
+    remove_run_dir(f->id, f->dir, 10000); /* its own thread: the answer is out already */
     give_slot();
 }
 
@@ -698,13 +709,7 @@ done:
          * directories need none. Else the removal waits a little for others to close some. */
         sbx_rmtree(work);
         sbx_rmtree(tmp);
-        for (int i = 0; sbx_rmtree(dir) < 0; i++)
-            if (i == 20 || (errno != EMFILE && errno != ENFILE)) {
-                LOG_W("exec", "run=%s: could not remove %s: %s", id, dir, strerror(errno));
-                break;
-            } else {
-                usleep(50 * 1000);
-            }
+        remove_run_dir(id, dir, 1000); /* the answer waits for it */
         give_slot();
     }
     return res;
