@@ -25,6 +25,7 @@
 
 typedef struct spawn_req {
     char **argv, **envp;
+    const char *log; /* where its stdout and stderr go (NULL: /dev/null) */
     pid_t pid;
     int err;
     bool taken, done;
@@ -37,7 +38,7 @@ static spawn_req *lqueue;
 static bool lstop, lrunning;
 static pthread_t lthread;
 
-static pid_t do_fork(char **argv, char **envp, pid_t parent) {
+static pid_t do_fork(char **argv, char **envp, const char *log, pid_t parent) {
     pid_t pid = fork();
     if (pid != 0)
         return pid;
@@ -49,10 +50,14 @@ static pid_t do_fork(char **argv, char **envp, pid_t parent) {
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
     int fd = open("/dev/null", O_RDWR);
-    if (fd >= 0) {
+    if (fd >= 0)
         dup2(fd, 0);
-        dup2(fd, 1);
-        dup2(fd, 2);
+    int out = log ? open(log, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0600) : -1;
+    if (out < 0)
+        out = fd;
+    if (out >= 0) {
+        dup2(out, 1);
+        dup2(out, 2);
     }
     sbx_close_fds_from(3, -1);
     execve(argv[0], argv, envp);
@@ -70,7 +75,7 @@ static void *launcher_main(void *arg) {
         spawn_req *r = lqueue;
         lqueue = r->next;
         pthread_mutex_unlock(&lmu);
-        pid_t pid = do_fork(r->argv, r->envp, getpid());
+        pid_t pid = do_fork(r->argv, r->envp, r->log, getpid());
         int err = errno;
         pthread_mutex_lock(&lmu);
         r->pid = pid;
@@ -109,8 +114,8 @@ void chromium_shutdown(void) {
     lrunning = false;
 }
 
-static pid_t spawn(char **argv, char **envp) {
-    spawn_req r = {.argv = argv, .envp = envp};
+static pid_t spawn(char **argv, char **envp, const char *log) {
+    spawn_req r = {.argv = argv, .envp = envp, .log = log};
     pthread_mutex_lock(&lmu);
     if (!lrunning || lstop) {
         pthread_mutex_unlock(&lmu);
@@ -245,6 +250,28 @@ static int read_port_file(const char *path, chromium_proc *out) {
     return rc;
 }
 
+/* The last non-empty line of the file at `path` (at most its last 4 KiB), into out. */
+static void last_line(const char *path, char *out, size_t n) {
+    out[0] = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    char buf[4096];
+    off_t size = lseek(fd, 0, SEEK_END);
+    off_t from = size > (off_t)sizeof buf - 1 ? size - (off_t)sizeof buf + 1 : 0;
+    ssize_t got = pread(fd, buf, sizeof buf - 1, from);
+    close(fd);
+    if (got <= 0)
+        return;
+    buf[got] = 0;
+    while (got > 0 && (buf[got - 1] == '\n' || buf[got - 1] == '\r' || buf[got - 1] == ' '))
+        buf[--got] = 0;
+    const char *nl = strrchr(buf, '\n'), *s = nl ? nl + 1 : buf;
+    size_t len = strlen(s) < n ? strlen(s) : n - 1;
+    memcpy(out, s, len);
+    out[len] = 0;
+}
+
 sbx_code chromium_launch(const char *bin, const char *dir, int64_t timeout_ms, chromium_proc *out,
                          sbx_err *e) {
     memset(out, 0, sizeof *out);
@@ -327,7 +354,9 @@ sbx_code chromium_launch(const char *bin, const char *dir, int64_t timeout_ms, c
     const char *envp[] = {e_path, e_home, e_tmp,          e_cfg, e_cache,
                           e_data, e_run,  "LANG=C.UTF-8", NULL};
 
-    pid_t pid = spawn((char **)argv, (char **)envp);
+    char log[4200];
+    snprintf(log, sizeof log, "%s/chromium.log", dir);
+    pid_t pid = spawn((char **)argv, (char **)envp, log);
     if (pid < 0)
         return sbx_fail_errno(e, errno, "could not start Chromium");
     out->pid = pid;
@@ -341,7 +370,13 @@ sbx_code chromium_launch(const char *bin, const char *dir, int64_t timeout_ms, c
         if (waitpid(pid, &status, WNOHANG) == pid) {
             sbx_kill_group(pid);
             out->pid = 0;
-            return sbx_fail(e, SBX_EUNAVAIL, "Chromium exited during start (status %d)", status);
+            char last[200];
+            last_line(log, last, sizeof last);
+            LOG_W("browser", "Chromium exited during start (status %d): %s", status, last);
+            return sbx_fail(e, SBX_EUNAVAIL, "Chromium exited during start (%s %d)%s%s",
+                            WIFEXITED(status) ? "exit code" : "signal",
+                            WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status),
+                            *last ? ": " : "", last);
         }
         struct timespec ts = {0, 5 * 1000000L};
         nanosleep(&ts, NULL);

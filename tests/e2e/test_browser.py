@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import socket
+import tempfile
 import threading
 import time
 import unittest
@@ -513,6 +514,28 @@ class TestLimits(unittest.TestCase):
             r = srv.post("/browser/sessions", body={})
             self.assertEqual(r.status, 503, r)
             self.assertEqual(r.json()["error"]["code"], "unavailable")
+
+
+class TestBrokenChromium(unittest.TestCase):
+    def test_a_chromium_that_fails_at_start_says_why(self):
+        """A browser binary that dies at start (here a stand-in that prints and exits, like a
+        Chromium refusing its profile) is a 503 quoting its exit code and last stderr line."""
+        with tempfile.TemporaryDirectory() as d:
+            fake = os.path.join(d, "chromium")
+            with open(fake, "w") as f:
+                f.write("#!/bin/sh\necho 'starting' >&2\n"
+                        "echo 'ERROR: Failed to create a ProcessSingleton for your profile' >&2\n"
+                        "exit 21\n")
+            os.chmod(fake, 0o755)
+            with Server(env={"CHROMIUM_PATH": fake, "BROWSER_POOL_SIZE": "0"}) as srv:
+                r = srv.post("/browser/sessions", body={})
+                self.assertEqual(r.status, 503, r)
+                msg = r.json()["error"]["message"]
+                self.assertIn("exit code 21", msg)
+                self.assertIn("Failed to create a ProcessSingleton", msg)
+                self.assertNotIn("starting", msg)
+                self.assertTrue(wait_until(lambda: not os.listdir(
+                    os.path.join(srv.data_dir, "browser")), 10))
 
 
 class TestHungTab(BrowserCase):
