@@ -1404,6 +1404,18 @@ sbx_code sandbox_spawn_zygote(const sandbox_spec *spec, sandbox_child **out, sbx
     if (bpf) {
         int nfd = -1;
         r = recv_msg(c->sock, msg, sizeof msg, &nfd, 5000);
+        if (r > 0 && msg[0] == 'N' && nfd < 0) {
+            /* The descriptor was dropped (this process had no room for it), but the program
+             * goes on and may already have written to the run's pipes: no cold start after
+             * it (the output would come twice), a final answer to retry. */
+            sbx_fail(e, SBX_EBUSY,
+                     "sandbox: the server is out of file descriptors (RLIMIT_NOFILE): retry "
+                     "shortly, or raise its limit");
+            if (e)
+                e->retry_after = 1;
+            rc = SBX_EBUSY;
+            goto fail_quiet;
+        }
         if (r <= 0 || msg[0] != 'N' || nfd < 0) {
             if (nfd >= 0)
                 close(nfd);
