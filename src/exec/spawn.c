@@ -404,7 +404,8 @@ static pid_t pidfd_pid(int pidfd) {
 
 /* One step of a zygote run's start: the message `tag` with a descriptor, within 5 s. Returns
  * the descriptor, or -1 with why it failed in `why` ("E..." from the zygote, or what the
- * silence means: `late` after 5 s, `closed` when the socket ended). */
+ * silence means: `late` after 5 s, `closed` when the socket ended), or -2 when the message
+ * came but its descriptor was dropped (this process had no room for it: EMFILE). */
 static int recv_step(int sock, char tag, char *why, size_t wn, const char *late,
                      const char *closed) {
     char msg[300];
@@ -412,6 +413,10 @@ static int recv_step(int sock, char tag, char *why, size_t wn, const char *late,
     int r = sbxi_recv_msg(sock, msg, sizeof msg, &fd, 5000);
     if (r > 0 && msg[0] == tag && fd >= 0)
         return fd;
+    if (r > 0 && msg[0] == tag) {
+        snprintf(why, wn, "its descriptor was dropped: %s", strerror(EMFILE));
+        return -2;
+    }
     if (fd >= 0)
         close(fd);
     snprintf(why, wn, "%s", r == -2 ? late : r > 0 && msg[0] == 'E' ? msg + 1 : closed);
@@ -538,10 +543,22 @@ sbx_code sandbox_spawn_zygote(const sandbox_spec *spec, const sandbox_zygote *z,
     if (spec->owner_dir && c->pid > 0)
         sbx_owner_record(spec->owner_dir, c->pid);
     if (bpf) {
-        c->notifyfd = recv_step(c->sock, 'N', why, sizeof why, "the run did not start in 5 s",
-                                "the run ended before it started");
-        if (c->notifyfd < 0)
+        int nfd = recv_step(c->sock, 'N', why, sizeof why, "the run did not start in 5 s",
+                            "the run ended before it started");
+        if (nfd == -2) {
+            /* The program goes on and may already have written to the run's pipes: no cold
+             * start after it (the output would come twice), a final answer to retry. */
+            sbx_fail(e, SBX_EBUSY,
+                     "sandbox: the server is out of file descriptors (RLIMIT_NOFILE): retry "
+                     "shortly, or raise its limit");
+            if (e)
+                e->retry_after = 1;
+            rc = SBX_EBUSY;
+            goto fail_quiet;
+        }
+        if (nfd < 0)
             goto fail;
+        c->notifyfd = nfd;
     }
     free(rq);
     int64_t fs = spec->file_size_mb > 0 ? spec->file_size_mb : 64;
