@@ -237,7 +237,10 @@ int main(int argc, char **argv) {
                       .port = (int)sbx_cfg->port,
                       .max_body_bytes = sbx_cfg->max_body_bytes,
                       .max_connections = (int)sbx_cfg->max_connections,
-                      .conn_timeout_s = (int)sbx_cfg->conn_timeout_s};
+                      .conn_timeout_s = (int)sbx_cfg->conn_timeout_s,
+                      .api = {.exec_timeout_ms = sbx_cfg->exec_timeout_ms,
+                              .browser_call_timeout_ms = sbx_cfg->browser_call_timeout_ms,
+                              .host = sbx_cfg->host}};
     if (server_start(&so, &port, &e) != SBX_OK) {
         fprintf(stderr, "sandboxd: %s\n", e.msg);
         exec_shutdown();

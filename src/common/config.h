@@ -15,10 +15,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-/* Bounds a request shares with a setting: the table's row uses the same constant, so a
- * request may ask for at most what an operator may configure. */
-#define SBX_EXEC_TIMEOUT_MS_MAX         120000 /* EXEC_TIMEOUT_MS; a run's timeoutMs */
-#define SBX_BROWSER_CALL_TIMEOUT_MS_MAX 600000 /* BROWSER_CALL_TIMEOUT_MS; a call's timeoutMs */
+#include "limits.h" /* the bounds a request shares with a setting */
 
 typedef struct sbx_config {
     /* server */

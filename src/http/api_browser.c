@@ -11,10 +11,15 @@
 #include "../browser/passthrough.h"
 #include "../browser/session.h"
 #include "../browser/url_policy.h"
-#include "../common/config.h"
+#include "../common/limits.h"
 #include "../common/jfield.h"
 #include "../common/log.h"
 #include "http.h"
+
+/* BROWSER_CALL_TIMEOUT_MS: the time a call without its own timeoutMs may take. */
+static int64_t call_timeout_ms(void) {
+    return http_defaults_get()->browser_call_timeout_ms;
+}
 
 static void fail(http_req *r, const sbx_err *e) {
     http_reply_error(r, e);
@@ -37,7 +42,7 @@ static br_session *session_of(http_req *r) {
 
 static bool timeout_field(http_req *r, const cJSON *body, int64_t *to) {
     sbx_err e = {0};
-    *to = sbx_cfg->browser_call_timeout_ms;
+    *to = call_timeout_ms();
     if (jf_int(body, "timeoutMs", false, 1, SBX_BROWSER_CALL_TIMEOUT_MS_MAX, to, &e) != SBX_OK) {
         fail(r, &e);
         return false;
@@ -113,7 +118,7 @@ static void h_content(http_req *r) {
     br_page *p = br_session_page(s, http_query(r, "tabId"), &e);
     char *html = NULL;
     size_t len = 0;
-    if (!p || br_content(p, sbx_cfg->browser_call_timeout_ms, &html, &len, &e) != SBX_OK)
+    if (!p || br_content(p, call_timeout_ms(), &html, &len, &e) != SBX_OK)
         fail(r, &e);
     else
         http_reply_bytes(r, 200, "text/html; charset=utf-8", html, len);
@@ -236,7 +241,7 @@ static void h_screenshot(http_req *r) {
     br_page *p = br_session_page(s, http_query(r, "tabId"), &e);
     char *data = NULL;
     size_t len = 0;
-    if (!p || br_screenshot(p, &o, sbx_cfg->browser_call_timeout_ms, &data, &len, &e) != SBX_OK)
+    if (!p || br_screenshot(p, &o, call_timeout_ms(), &data, &len, &e) != SBX_OK)
         fail(r, &e);
     else
         http_reply_bytes(r, 200, strcmp(o.format, "png") == 0 ? "image/png" : "image/jpeg", data,
@@ -252,7 +257,7 @@ static void h_pdf(http_req *r) {
     br_page *p = br_session_page(s, http_query(r, "tabId"), &e);
     char *data = NULL;
     size_t len = 0;
-    if (!p || br_pdf(p, sbx_cfg->browser_call_timeout_ms, &data, &len, &e) != SBX_OK)
+    if (!p || br_pdf(p, call_timeout_ms(), &data, &len, &e) != SBX_OK)
         fail(r, &e);
     else
         http_reply_bytes(r, 200, "application/pdf", data, len);
@@ -271,8 +276,7 @@ static void h_cookies_get(http_req *r) {
         return;
     br_page *p = url ? br_session_page(s, http_query(r, "tabId"), &e) : NULL;
     cJSON *out = NULL;
-    if ((url && !p) ||
-        br_cookies_get(s, p, url, sbx_cfg->browser_call_timeout_ms, &out, &e) != SBX_OK)
+    if ((url && !p) || br_cookies_get(s, p, url, call_timeout_ms(), &out, &e) != SBX_OK)
         fail(r, &e);
     else
         http_reply_json(r, 200, out);
@@ -290,7 +294,7 @@ static void h_cookies_set(http_req *r) {
     if (!s)
         return;
     int n = 0;
-    if (br_cookies_set(s, body, sbx_cfg->browser_call_timeout_ms, &n, &e) != SBX_OK) {
+    if (br_cookies_set(s, body, call_timeout_ms(), &n, &e) != SBX_OK) {
         fail(r, &e);
     } else {
         cJSON *o = cJSON_CreateObject();
@@ -310,8 +314,7 @@ static void h_cookies_delete(http_req *r) {
         return;
     int n = 0;
     if (br_cookies_delete(s, name && *name ? name : NULL, domain && *domain ? domain : NULL,
-                          path && *path ? path : NULL, sbx_cfg->browser_call_timeout_ms, &n,
-                          &e) != SBX_OK) {
+                          path && *path ? path : NULL, call_timeout_ms(), &n, &e) != SBX_OK) {
         fail(r, &e);
     } else {
         cJSON *o = cJSON_CreateObject();

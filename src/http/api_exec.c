@@ -3,7 +3,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "../common/config.h"
+#include "../common/limits.h"
 #include "../common/jfield.h"
 #include "../common/util.h"
 #include "../exec/exec.h"
@@ -71,7 +71,7 @@ static bool is_http_url(const char *u) {
 static void execute(http_req *r) {
     sbx_err e = {0};
     cJSON *body = http_json_body(r, &e);
-    exec_request rq = {.timeout_ms = sbx_cfg->exec_timeout_ms};
+    exec_request rq = {.timeout_ms = http_defaults_get()->exec_timeout_ms};
     if (!body || jf_only(body, "code|timeoutMs|fileUploadUrl|uploadToken|public", &e) ||
         jf_string(body, "code", true, &rq.code, &e) ||
         jf_int(body, "timeoutMs", false, 1, SBX_EXEC_TIMEOUT_MS_MAX, &rq.timeout_ms, &e) ||

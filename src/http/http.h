@@ -126,6 +126,17 @@ typedef void (*http_ws_fn)(int sock, const char *extra, size_t extra_len, void *
  * once, whether or not fn ran. */
 void http_reply_websocket(http_req *r, http_ws_fn fn, void *arg, void (*arg_free)(void *));
 
+/* ---- settings the API modules apply ---- */
+
+typedef struct http_defaults {
+    int64_t exec_timeout_ms;         /* EXEC_TIMEOUT_MS: a run's timeoutMs when none is given */
+    int64_t browser_call_timeout_ms; /* BROWSER_CALL_TIMEOUT_MS: a browser call's timeoutMs */
+    const char *host;                /* HOST: the address the server listens on (borrowed) */
+} http_defaults;
+
+/* The defaults given to server_start (valid while the server runs; any thread). */
+const http_defaults *http_defaults_get(void);
+
 /* True once the server began shutting down (long-lived connections should end). */
 bool http_stopping(void);
 

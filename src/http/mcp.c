@@ -30,7 +30,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include "../common/config.h"
 #include "../common/jfield.h"
 #include "../common/log.h"
 #include "../common/base64.h"
@@ -256,7 +255,7 @@ static bool origin_ok(const char *origin) {
     host[n] = 0;
     if (!strcasecmp(host, "localhost") || !strcmp(host, "[::1]") || is_loopback_v4(host))
         return true;
-    const char *bound = sbx_cfg->host;
+    const char *bound = http_defaults_get()->host;
     if (!bound || !strcmp(bound, "0.0.0.0") || !strcmp(bound, "::"))
         return false;
     if (host[0] == '[') { /* [v6] against a bare v6 bind address */

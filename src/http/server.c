@@ -569,6 +569,10 @@ static void mhd_log(void *cls, const char *fmt, va_list ap) {
 
 /* ---------------------------------------------------------------- lifecycle */
 
+const http_defaults *http_defaults_get(void) {
+    return &opts.api;
+}
+
 sbx_code server_start(const server_opts *o, int *bound_port, sbx_err *e) {
     opts = *o;
     sse_set_stall_ms((int64_t)o->conn_timeout_s * 1000);

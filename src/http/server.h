@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "../common/err.h"
+#include "http.h"
 
 /* The server's settings (from the configuration, in main). */
 typedef struct server_opts {
@@ -21,6 +22,7 @@ typedef struct server_opts {
     int64_t max_body_bytes; /* MAX_BODY_BYTES: larger bodies get 413 */
     int max_connections;    /* MAX_CONNECTIONS: one thread each */
     int conn_timeout_s;     /* CONN_TIMEOUT_S: a silent connection, or a stream's reader, is cut */
+    http_defaults api;      /* what the API modules apply when a request leaves a field out */
 } server_opts;
 
 /* Bind o->host:o->port and start serving (`o` is copied; its strings must outlive the
