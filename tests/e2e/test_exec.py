@@ -265,6 +265,19 @@ class TestStalledReader(ServerTestCase):
             sock.close()
 
 
+class TestDefaultTimeout(ServerTestCase):
+    server_env = {"EXEC_TIMEOUT_MS": "1200"}
+
+    def test_a_run_without_timeout_ms_gets_the_configured_one(self):
+        t0 = time.time()
+        r = self.server.post("/execute", {"code": "import time\ntime.sleep(3600)"}, timeout=30)
+        self.assertEqual(r.status, 200, r)
+        self.assertTrue(r.json()["timedOut"], r)
+        self.assertLess(time.time() - t0, 6)
+        r = self.server.post("/execute", {"code": "print(1)", "timeoutMs": 120001})
+        self.assertIn("timeoutMs", self.assertError(r, 400, "invalid_request")["message"])
+
+
 class TestBusy(ServerTestCase):
     server_env = {"EXEC_MAX_RUNS": "1", "EXEC_QUEUE_WAIT_MS": "200"}
 
