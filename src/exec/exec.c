@@ -115,6 +115,9 @@ int exec_init(const exec_opts *opts, sbx_err *e) {
         sbx_err ze = {0};
         if (!can_zygote)
             LOG_W("exec", "EXEC_MODE=zygote: no zygote without user namespaces");
+        else if (!sandbox_own_proc())
+            LOG_W("exec", "EXEC_MODE=zygote: no zygote without a procfs of its own (it maps "
+                          "its runs' ids through /proc): every run starts cold");
         else if (O.allow_network)
             LOG_W("exec", "EXEC_MODE=zygote: the zygote has no network, so with "
                           "EXEC_ALLOW_NETWORK every run starts cold");

@@ -208,10 +208,14 @@ void sbxi_build_root(int sock, const sandbox_spec *s) {
     if (mount(NULL, at(pb, stage, "/dev"), NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NOEXEC,
               NULL) != 0)
         lay_die(sock, "remount /dev read-only");
-    if (mkdirs(stage, "/proc", 0555) != 0 ||
-        mount("proc", at(pb, stage, "/proc"), "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC,
-              "hidepid=invisible") != 0) /* the init (a clone of the server) stays unseen */
+    if (mkdirs(stage, "/proc", 0555) != 0)
         lay_die(sock, "mount /proc");
+    if (mount("proc", at(pb, stage, "/proc"), "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+              "hidepid=invisible") != 0 && /* the init (a clone of the server) stays unseen */
+        ((errno != EPERM && errno != EACCES) ||
+         mount("sbxnoproc", at(pb, stage, "/proc"), "tmpfs",
+               MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY, "size=4k,mode=0555") != 0))
+        lay_die(sock, "mount /proc"); /* (the probe saw the same: sandbox_own_proc) */
     if (bind_in(stage, tpath, "/tmp", true, true) != 0)
         lay_die(sock, "bind /tmp");
     if (bind_in(stage, wpath, SANDBOX_WORK_PATH, true, true) != 0)

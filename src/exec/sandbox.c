@@ -110,7 +110,7 @@ int sbxi_write_id_map(pid_t pid, bool priv, unsigned inside, unsigned outside) {
  * namespaces that gets its id maps, makes its mounts private, mounts a proc and a tmpfs (what
  * Docker's default profile or AppArmor may refuse) and becomes the inner id. 0, or -1 with
  * the failing step in `why`. Runs before the server's threads exist (or from a test). */
-static int probe_ns(bool priv, char *why, size_t wn) {
+static int probe_ns(bool priv, bool *no_proc, char *why, size_t wn) {
     int go[2], rep[2];
     if (pipe2(go, O_CLOEXEC) != 0)
         return snprintf(why, wn, "pipe: %s", strerror(errno)), -1;
@@ -129,8 +129,16 @@ static int probe_ns(bool priv, char *why, size_t wn) {
             _exit(1);
         if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
             probe_die(rep[1], "make / private");
-        if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) != 0)
-            probe_die(rep[1], "mount proc");
+        if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) != 0) {
+            /* refused where the only procfs has covered parts (Docker's masked paths): runs
+             * get an empty /proc instead, which hides even more */
+            if ((errno != EPERM && errno != EACCES) ||
+                mount("sbxnoproc", "/proc", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY,
+                      "size=4k,mode=0555") != 0)
+                probe_die(rep[1], "mount proc");
+            if (write(rep[1], "P", 1) != 1)
+                _exit(1);
+        }
         if (mount("sbxprobe", "/", "tmpfs", MS_NOSUID | MS_NODEV, "size=4k") != 0)
             probe_die(rep[1], "mount tmpfs");
         if ((int)syscall(SYS_setresgid, SBX_INNER_ID, SBX_INNER_ID, SBX_INNER_ID) != 0 ||
@@ -163,9 +171,12 @@ static int probe_ns(bool priv, char *why, size_t wn) {
     close(rep[0]);
     if (rc == 0 && !(WIFEXITED(st) && WEXITSTATUS(st) == 0)) {
         m[n > 0 ? n : 0] = 0;
-        snprintf(why, wn, "%s", n > 0 ? m : "the probe failed");
+        const char *say = n > 0 && m[0] == 'P' ? m + 1 : m; /* after a "P", the failure */
+        snprintf(why, wn, "%s", n > 0 && *say ? say : "the probe failed");
         rc = -1;
     }
+    if (rc == 0)
+        *no_proc = n > 0 && m[0] == 'P';
     return rc;
 }
 
@@ -186,9 +197,10 @@ static void probe_locked(void) {
     sbxi_probe.probed = true;
     char why[160] = "";
     bool root = initial_root();
-    if (geteuid() == 0 && probe_ns(true, why, sizeof why) == 0) {
+    bool no_proc = false;
+    if (geteuid() == 0 && probe_ns(true, &no_proc, why, sizeof why) == 0) {
         sbxi_probe.userns = sbxi_probe.priv = true;
-    } else if (!root && probe_ns(false, why, sizeof why) == 0) {
+    } else if (!root && probe_ns(false, &no_proc, why, sizeof why) == 0) {
         /* (never for the initial root: its runs would map to the host's uid 0) */
         sbxi_probe.userns = true;
     } else {
@@ -213,6 +225,11 @@ static void probe_locked(void) {
           sbxi_probe.notify_ok ? "yes" : "no");
     if (!sbxi_probe.userns)
         LOG_W("sandbox", "no user namespaces: %s", sbxi_probe.userns_why);
+    sbxi_probe.no_proc = sbxi_probe.userns && no_proc;
+    if (sbxi_probe.no_proc)
+        LOG_W("sandbox", "no procfs can be mounted in a run's namespaces (this container covers "
+                         "parts of its /proc): runs get an empty /proc and start cold, without "
+                         "the zygote; docker run --security-opt systempaths=unconfined lifts it");
 }
 
 void sandbox_probe(void) {
@@ -260,6 +277,11 @@ bool sandbox_userns(void) {
     return sbxi_probe.userns;
 }
 
+bool sandbox_own_proc(void) {
+    sandbox_probe();
+    return sbxi_probe.userns && !sbxi_probe.no_proc;
+}
+
 bool sandbox_weak(char *why, size_t n) {
     sandbox_probe();
     char miss[512];
@@ -282,6 +304,11 @@ cJSON *sandbox_layers(void) {
     cJSON_AddBoolToObject(o, "rlimits", true);
     cJSON_AddBoolToObject(o, "noNewPrivs", true);
     cJSON_AddBoolToObject(o, "capabilitiesDropped", true);
+    /* a run's /proc: its own pid namespace's ("own"), or empty where none can be mounted */
+    cJSON_AddStringToObject(o, "proc",
+                            !sbxi_probe.userns   ? "host"
+                            : sbxi_probe.no_proc ? "empty"
+                                                 : "own");
     cJSON_AddBoolToObject(o, "seccomp", sbxi_probe.seccomp_ok);
     cJSON_AddBoolToObject(o, "seccompNotify", sbxi_probe.seccomp_ok && sbxi_probe.notify_ok);
     /* how the ids are mapped: "perRun" (a fresh host id per run, root only), "server" (every run

@@ -80,6 +80,11 @@ sbx_code sandbox_check(sbx_err *e);
 /* Whether runs get their own namespaces (the zygote needs them). Any thread. */
 bool sandbox_userns(void);
 
+/* Whether runs get a procfs of their own pid namespace (else an empty read-only /proc: a
+ * container that covers parts of its /proc refuses new procfs mounts). The zygote needs one.
+ * Any thread. */
+bool sandbox_own_proc(void);
+
 /* Whether a layer is missing (`why`: which, and why; may be NULL). Any thread. */
 bool sandbox_weak(char *why, size_t n);
 

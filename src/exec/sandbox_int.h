@@ -26,6 +26,8 @@ typedef struct sandbox_probe_state {
     bool priv;  /* ids of their own for runs (root of the initial user namespace) */
     bool trees; /* detached mounts (open_tree) of run dirs for zygote runs */
     bool allow_weak;
+    bool no_proc; /* a fresh procfs cannot be mounted (a container that covers parts of its
+                   * /proc): runs get an empty read-only /proc, and there is no zygote */
     int landlock_abi;
     char userns_why[160];
     char runs_dir[PATH_MAX]; /* DATA_DIR/runs, bound into the zygote without `trees` */

@@ -120,5 +120,60 @@ class TestMissingLayer(unittest.TestCase):
         self.stop_clean(srv)
 
 
+CLONE_NEWNS = 0x00020000
+MS_BIND, MS_REC, MS_PRIVATE = 4096, 16384, 1 << 18
+
+
+def cover_proc(become=None):
+    """A preexec: the server's own mount namespace with a part of /proc covered, as Docker's
+    masked paths cover /proc/kcore, /proc/keys, /proc/timer_list...; the kernel then refuses a
+    fresh procfs in every user namespace below (it would show what the cover hides). Then,
+    when `become` is set, the switch to that uid."""
+    def run():
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.unshare(CLONE_NEWNS) != 0 or \
+                libc.mount(None, b"/", None, MS_REC | MS_PRIVATE, None) != 0 or \
+                libc.mount(b"/dev/null", b"/proc/timer_list", None, MS_BIND, None) != 0:
+            raise OSError(ctypes.get_errno(), "cover /proc/timer_list")
+        if become is not None:
+            os.setgroups([])
+            os.setresgid(become, become, become)
+            os.setresuid(become, become, become)
+    return run
+
+
+class TestCoveredProc(unittest.TestCase):
+    """Where no procfs can be mounted (a container that covers parts of its /proc, like
+    Docker without systempaths=unconfined), runs still get every layer: an empty read-only
+    /proc, cold starts (the zygote needs a /proc of its own), and /health says so."""
+
+    def check(self, srv, host_ids):
+        health = srv.get("/health").json()["exec"]
+        self.assertEqual(health["sandbox"]["proc"], "empty", health)
+        self.assertTrue(health["sandbox"]["complete"], health)
+        self.assertEqual(health["sandbox"]["hostIds"], host_ids)
+        self.assertIn(b"no procfs can be mounted", srv.read_log())
+        code = ("import os, socket, numpy\n"
+                "print(os.listdir('/proc'), os.getpid(), int(numpy.arange(4).sum()))\n"
+                "try:\n    open('/proc/x', 'w')\nexcept OSError as e:\n    print(e.errno)\n"
+                "socket.socket(socket.AF_INET, socket.SOCK_STREAM)\n")
+        r = srv.post("/execute", {"code": code, "timeoutMs": 20000})
+        self.assertEqual(r.status, 200, r)
+        res = r.json()
+        self.assertEqual(res["stdout"].splitlines()[:2], ["[] 2 6", "30"], res)
+        self.assertNotEqual(res["exitCode"], 0)  # the socket was refused
+        self.assertIn("sandbox:", res["stderr"])
+
+    def test_root_server(self):
+        with Server(preexec=cover_proc()) as srv:
+            self.check(srv, "perRun")
+
+    def test_unprivileged_server(self):
+        srv = Server(preexec=cover_proc(become=NOBODY))
+        os.chown(srv.tmp, NOBODY, NOBODY)
+        with srv:
+            self.check(srv, "server")
+
+
 if __name__ == "__main__":
     unittest.main()
