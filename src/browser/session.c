@@ -382,6 +382,8 @@ void br_sessions_tick(void) {
         if (victim && !reap_only) {
             unlist_locked(victim);
             now_free = victim->refs == 0;
+        } else if (victim) {
+            victim->refs++; /* a call may take the tombstone off the list meanwhile */
         }
         pthread_mutex_unlock(&reg_mu);
         if (!victim)
@@ -389,6 +391,7 @@ void br_sessions_tick(void) {
         if (reap_only) {
             /* The tombstone stays listed (for one 502) but the processes and files go now. */
             br_proc_reap(victim->proc);
+            br_session_put(victim); /* frees it if that call unlisted it */
             continue;
         }
         LOG_I("browser", "session=%s closed (%s)", victim->id, why);
