@@ -246,6 +246,16 @@ static char **env_tmpdir(const sandbox_spec *s) {
     return env;
 }
 
+/* A started child's disk quota and directories, and its supervisor thread (both spawn paths). */
+static void start_supervising(sandbox_child *c, const sandbox_spec *spec) {
+    int64_t fs = spec->file_size_mb > 0 ? spec->file_size_mb : 64;
+    c->disk_bytes = (spec->disk_mb > 0 ? spec->disk_mb : 4 * fs) * 1024 * 1024;
+    c->dirs[0] = strdup(spec->work_dir);
+    c->dirs[1] = strdup(spec->tmp_dir);
+    if (pthread_create(&c->sup, NULL, sbxi_supervise, c) == 0)
+        c->sup_running = true;
+}
+
 sbx_code sandbox_spawn(const sandbox_spec *spec, sandbox_child **out, sbx_err *e) {
     if (!spec || !spec->argv || !spec->argv[0] || !spec->envp || !spec->work_dir ||
         !spec->tmp_dir || !out)
@@ -381,12 +391,7 @@ sbx_code sandbox_spawn(const sandbox_spec *spec, sandbox_child **out, sbx_err *e
             return sbx_fail_errno(e, err, "sandbox: the run could not start");
         return sbx_fail(e, SBX_EINTERNAL, "sandbox: %s", msg);
     }
-    int64_t fs = spec->file_size_mb > 0 ? spec->file_size_mb : 64;
-    c->disk_bytes = (spec->disk_mb > 0 ? spec->disk_mb : 4 * fs) * 1024 * 1024;
-    c->dirs[0] = strdup(spec->work_dir);
-    c->dirs[1] = strdup(spec->tmp_dir);
-    if (pthread_create(&c->sup, NULL, sbxi_supervise, c) == 0)
-        c->sup_running = true;
+    start_supervising(c, spec);
     *out = c;
     return SBX_OK;
 }
@@ -561,12 +566,7 @@ sbx_code sandbox_spawn_zygote(const sandbox_spec *spec, const sandbox_zygote *z,
         c->notifyfd = nfd;
     }
     free(rq);
-    int64_t fs = spec->file_size_mb > 0 ? spec->file_size_mb : 64;
-    c->disk_bytes = (spec->disk_mb > 0 ? spec->disk_mb : 4 * fs) * 1024 * 1024;
-    c->dirs[0] = strdup(spec->work_dir);
-    c->dirs[1] = strdup(spec->tmp_dir);
-    if (pthread_create(&c->sup, NULL, sbxi_supervise, c) == 0)
-        c->sup_running = true;
+    start_supervising(c, spec);
     *out = c;
     return SBX_OK;
 
