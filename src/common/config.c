@@ -89,6 +89,14 @@ static const setting settings[] = {
      NULL, "Largest file sent to fileUploadUrl; bigger files are reported, not sent."},
     {"exec-upload-timeout-ms", "EXEC_UPLOAD_TIMEOUT_MS", T_INT, OFF(exec_upload_timeout_ms),
      "30000", 100, 600000, NULL, "Time limit of each upload to fileUploadUrl."},
+    {"python-file-max-mb", "PYTHON_FILE_MAX_MB", T_INT, OFF(python_file_max_mb), "64", 1, 4096,
+     NULL,
+     "Largest file the files API of a Python session writes, copies or reads, MiB; a directory "
+     "downloaded as a zip is capped at it too (then 413)."},
+    {"python-session-quota-mb", "PYTHON_SESSION_QUOTA_MB", T_INT, OFF(python_session_quota_mb),
+     "1024", 1, 1048576, NULL,
+     "Bytes of files a Python session's work directory may hold when the files API adds some "
+     "(uploads, copies), MiB; past it: 507 insufficient_storage."},
     {"exec-allow-network", "EXEC_ALLOW_NETWORK", T_BOOL, OFF(exec_allow_network), "false", 0, 0,
      NULL, "Loosen the sandbox: runs share the host network and may open inet sockets."},
     {"exec-allow-weak-sandbox", "EXEC_ALLOW_WEAK_SANDBOX", T_BOOL, OFF(exec_allow_weak_sandbox),

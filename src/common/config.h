@@ -42,9 +42,11 @@ typedef struct sbx_config {
     int64_t exec_open_files;    /* RLIMIT_NOFILE */
     int64_t exec_upload_max_mb; /* largest file sent to fileUploadUrl */
     int64_t exec_upload_timeout_ms;
-    bool exec_allow_network;      /* loosen: keep the host network, allow inet sockets */
-    bool exec_allow_weak_sandbox; /* run even when a sandbox layer is missing (else 503) */
-    char *exec_mode;              /* "zygote" (pre-forked interpreter) or "fork" (cold start) */
+    int64_t python_file_max_mb;      /* files API of Python sessions: per-file cap */
+    int64_t python_session_quota_mb; /* ... and what a session's work dir may hold */
+    bool exec_allow_network;         /* loosen: keep the host network, allow inet sockets */
+    bool exec_allow_weak_sandbox;    /* run even when a sandbox layer is missing (else 503) */
+    char *exec_mode;                 /* "zygote" (pre-forked interpreter) or "fork" (cold start) */
     char *exec_preload; /* comma-separated modules the zygote imports; "auto" = defaults */
 
     /* browser */

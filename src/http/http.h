@@ -132,6 +132,8 @@ typedef struct http_defaults {
     int64_t exec_timeout_ms;         /* EXEC_TIMEOUT_MS: a run's timeoutMs when none is given */
     int64_t browser_call_timeout_ms; /* BROWSER_CALL_TIMEOUT_MS: a browser call's timeoutMs */
     const char *host;                /* HOST: the address the server listens on (borrowed) */
+    int64_t python_file_max_bytes;   /* PYTHON_FILE_MAX_MB: a session file's cap (files API) */
+    int64_t python_quota_bytes;      /* PYTHON_SESSION_QUOTA_MB: a session's files (files API) */
 } http_defaults;
 
 /* The defaults given to server_start (valid while the server runs; any thread). */
@@ -160,5 +162,6 @@ extern const http_route api_core_routes[];
 extern const http_route api_exec_routes[];
 extern const http_route api_browser_routes[];
 extern const http_route api_mcp_routes[];
+extern const http_route api_python_files_routes[];
 
 #endif

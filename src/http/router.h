@@ -3,9 +3,8 @@
  * Patterns are literal segments and {name} placeholders ("/browser/sessions/{id}/tabs/{tabId}");
  * a placeholder matches one non-empty segment (under 128 bytes). A last placeholder written
  * {name+} is a tail: it matches the rest of the path, slashes included (one or more non-empty
- * segments, under ROUTER_PARAM_LEN bytes), e.g. "/python/sessions/{id}/files/{path+}". The table is
- * the concatenation of api_core_routes, api_exec_routes and api_browser_routes, fixed at build
- * time.
+ * segments, under ROUTER_PARAM_LEN bytes), e.g. "/python/sessions/{id}/files/{path+}".
+ * The table is the concatenation of the API modules' tables (router.c), fixed at build time.
  *
  * Thread safety: read-only after start; any thread may call.
  */
