@@ -222,7 +222,14 @@ int main(int argc, char **argv) {
                           .allow_network = sbx_cfg->exec_allow_network,
                           .allow_weak_sandbox = sbx_cfg->exec_allow_weak_sandbox,
                           .mode = sbx_cfg->exec_mode,
-                          .preload = sbx_cfg->exec_preload};
+                          .preload = sbx_cfg->exec_preload,
+                          .py_max_sessions = sbx_cfg->python_max_sessions,
+                          .py_idle_timeout_s = sbx_cfg->python_idle_timeout_s,
+                          .py_ttl_s = sbx_cfg->python_ttl_s,
+                          .py_busy_wait_ms = sbx_cfg->python_busy_wait_ms,
+                          .py_interrupt_grace_ms = sbx_cfg->python_interrupt_grace_ms,
+                          .py_wheelhouse = sbx_cfg->python_wheelhouse,
+                          .py_index_url = sbx_cfg->python_index_url};
     browser_opts bopts = browser_settings();
     if (exec_init(&xo, &e) != 0 || browser_init(&bopts, &e) != 0) {
         fprintf(stderr, "sandboxd: %s\n", e.msg);

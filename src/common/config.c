@@ -109,6 +109,27 @@ static const setting settings[] = {
      "Comma-separated modules the zygote imports (auto: common stdlib, numpy, pandas, "
      "matplotlib when installed; empty: none)."},
 
+    /* Python sessions (workspaces) */
+    {"python-max-sessions", "PYTHON_MAX_SESSIONS", T_INT, OFF(python_max_sessions), "16", 1, 512,
+     NULL, "Live Python sessions at most; beyond, 429 too_many_sessions."},
+    {"python-idle-timeout-s", "PYTHON_IDLE_TIMEOUT_S", T_INT, OFF(python_idle_timeout_s), "3600", 1,
+     2592000, NULL,
+     "A Python session with no call for this long is closed (default of idleTimeoutS)."},
+    {"python-ttl-s", "PYTHON_TTL_S", T_INT, OFF(python_ttl_s), "86400", 1, 2592000, NULL,
+     "A Python session is closed this long after creation (default, and largest ttlS)."},
+    {"python-busy-wait-ms", "PYTHON_BUSY_WAIT_MS", T_INT, OFF(python_busy_wait_ms), "2000", 0,
+     600000, NULL, "How long a call waits for the session's call before it; then 409 busy."},
+    {"python-interrupt-grace-ms", "PYTHON_INTERRUPT_GRACE_MS", T_INT,
+     OFF(python_interrupt_grace_ms), "2000", 100, 60000, NULL,
+     "After timeoutMs interrupted the code (KeyboardInterrupt), how long it may take to stop "
+     "before the interpreter is killed and restarted empty (409 kernel_restarted)."},
+    {"python-wheelhouse", "PYTHON_WHEELHOUSE", T_STR, OFF(python_wheelhouse), "", 0, 0, NULL,
+     "Directory of wheels POST /python/sessions/{id}/packages installs from (pip --no-index "
+     "--find-links; read-only to the session); empty: none."},
+    {"python-index-url", "PYTHON_INDEX_URL", T_STR, OFF(python_index_url), "", 0, 0, NULL,
+     "Package index for packages when there is no wheelhouse (the session needs network to "
+     "reach it); empty: none."},
+
     /* browser */
     {"chromium-path", "CHROMIUM_PATH", T_STR, OFF(chromium_path), "", 0, 0, NULL,
      "Chromium binary (empty: chromium, chromium-browser or google-chrome from PATH)."},

@@ -31,6 +31,7 @@ typedef struct ws_session ws_session;
 typedef struct ws_opts {
     const char *data_dir;       /* DATA_DIR: sessions live in DATA_DIR/runs/<id> */
     const char *python;         /* the interpreter (NULL: sessions answer 503) */
+    const char *const *envp;    /* the environment of every session (NULL-terminated) */
     bool zygote;                /* EXEC_MODE=zygote and the zygote runs: fork sessions from it */
     int64_t max_sessions;       /* PYTHON_MAX_SESSIONS: live at once, then 429 too_many_sessions */
     int64_t idle_timeout_s;     /* PYTHON_IDLE_TIMEOUT_S: default idle expiry of a session */
