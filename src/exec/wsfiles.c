@@ -158,11 +158,19 @@ static void own(const owner *o, int fd) {
 }
 
 /* The directory `dir` (cleaned; "" the root) as an O_PATH descriptor; with `create`, missing
- * directories on the way are made. -1 with `e` filled. */
-static int open_dir(int root, const char *dir, bool create, const owner *ow, sbx_err *e) {
-    if (!create || !*dir)
-        return wsf_open(root, dir, O_PATH | O_DIRECTORY, 0, e);
-    int cur = wsf_open(root, "", O_PATH | O_DIRECTORY, 0, e);
+ * directories on the way are made. -1 with `e` filled, naming `whole` (the path the caller
+ * gave, of which `dir` is the parent). */
+static int open_dir(int root, const char *dir, bool create, const owner *ow, const char *whole,
+                    sbx_err *e) {
+    if (!create || !*dir) {
+        int fd = open_beneath(root, dir, O_PATH | O_DIRECTORY, 0);
+        if (fd < 0)
+            path_fail(e, errno, whole);
+        return fd;
+    }
+    int cur = open_beneath(root, "", O_PATH | O_DIRECTORY, 0);
+    if (cur < 0)
+        path_fail(e, errno, whole);
     char name[256];
     for (const char *p = dir; cur >= 0 && *p;) {
         const char *q = strchr(p, '/');
@@ -180,13 +188,8 @@ static int open_dir(int root, const char *dir, bool create, const owner *ow, sbx
             }
             fd = open_beneath(cur, name, O_PATH | O_DIRECTORY, 0);
         }
-        if (fd < 0) {
-            char upto[WSF_PATH_MAX + 1];
-            size_t len = (size_t)(p - dir) + n;
-            memcpy(upto, dir, len);
-            upto[len] = '\0';
-            path_fail(e, errno, upto);
-        }
+        if (fd < 0)
+            path_fail(e, errno, whole);
         close(cur);
         cur = fd;
         p += n;
@@ -458,7 +461,7 @@ sbx_code wsf_write(int root, const char *path, const void *data, size_t len, con
     owner ow = owner_of(root);
     char parent[WSF_PATH_MAX + 1];
     const char *name = split(path, parent);
-    int dfd = open_dir(root, parent, true, &ow, e);
+    int dfd = open_dir(root, parent, true, &ow, path, e);
     if (dfd < 0)
         return e->code;
     struct stat st;
@@ -756,7 +759,7 @@ sbx_code wsf_rename(int root, const char *from, const char *to, bool into_dir, s
         return sbx_fail(e, SBX_EINVAL, "both path and to must name an entry, not the root");
     char fparent[WSF_PATH_MAX + 1], tparent[WSF_PATH_MAX + 1], moved[WSF_PATH_MAX + 1];
     const char *fname = split(from, fparent);
-    int fd = open_dir(root, fparent, false, NULL, e);
+    int fd = open_dir(root, fparent, false, NULL, from, e);
     if (fd < 0)
         return e->code;
     struct stat st;
@@ -777,7 +780,7 @@ sbx_code wsf_rename(int root, const char *from, const char *to, bool into_dir, s
         target = moved;
     } else {
         tname = split(to, tparent);
-        td = open_dir(root, tparent, false, NULL, e);
+        td = open_dir(root, tparent, false, NULL, to, e);
         if (td < 0) {
             close(fd);
             return e->code;
@@ -841,7 +844,7 @@ sbx_code wsf_remove(int root, const char *path, sbx_err *e) {
         return sbx_fail(e, SBX_EINVAL, "the work directory itself cannot be removed");
     char parent[WSF_PATH_MAX + 1];
     const char *name = split(path, parent);
-    int fd = open_dir(root, parent, false, NULL, e);
+    int fd = open_dir(root, parent, false, NULL, path, e);
     if (fd < 0)
         return e->code;
     struct stat st;
@@ -859,7 +862,7 @@ sbx_code wsf_mkdir(int root, const char *path, sbx_err *e) {
     if (!*path)
         return SBX_OK;
     owner ow = owner_of(root);
-    int fd = open_dir(root, path, true, &ow, e);
+    int fd = open_dir(root, path, true, &ow, path, e);
     if (fd < 0)
         return e->code;
     close(fd);
@@ -1007,7 +1010,7 @@ sbx_code wsf_copy(int root, const char *from, const char *to, const wsf_limits *
     }
     char parent[WSF_PATH_MAX + 1];
     const char *name = split(to, parent);
-    int dfd = open_dir(root, parent, false, NULL, e);
+    int dfd = open_dir(root, parent, false, NULL, to, e);
     if (dfd < 0) {
         close(src);
         return e->code;
