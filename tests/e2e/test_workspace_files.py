@@ -382,5 +382,34 @@ class TestCaps(WorkspaceCase):
         self.assertEqual(self.upload(sid, [("three.bin", b"3" * 100)]).status, 201)
 
 
+class TestMcpTools(WorkspaceCase):
+    def call(self, name, args):
+        r = self.server.post("/mcp", {"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                                      "params": {"name": name, "arguments": args}},
+                             headers={"MCP-Protocol-Version": "2025-11-25",
+                                      "Accept": "application/json, text/event-stream"})
+        self.assertEqual(r.status, 200, r)
+        return r.json()["result"]
+
+    def test_write_list_read(self):
+        sid = self.session()
+        res = self.call("python_session_file_write",
+                        {"sessionId": sid, "path": "notes/n.txt", "content": "from a model"})
+        self.assertFalse(res["isError"], res)
+        self.assertEqual(res["structuredContent"]["files"][0]["path"], "notes/n.txt")
+        res = self.call("python_session_files_list", {"sessionId": sid, "depth": 2})
+        self.assertIn("notes/n.txt", [f["path"] for f in res["structuredContent"]["files"]])
+        res = self.call("python_session_file_read", {"sessionId": sid, "path": "notes/n.txt"})
+        self.assertEqual(res["content"][0]["text"], "from a model")
+        res = self.call("python_session_file_read",
+                        {"sessionId": sid, "path": "notes/n.txt", "maxChars": 4, "offset": 5})
+        self.assertTrue(res["content"][0]["text"].startswith("a mo"), res)
+        res = self.call("python_session_file_read", {"sessionId": sid, "path": "../x"})
+        self.assertTrue(res["isError"])
+        self.assertEqual(res["structuredContent"]["status"], 400)
+        res = self.call("python_session_file_read", {"sessionId": sid, "path": "a?b"})
+        self.assertTrue(res["isError"])
+
+
 if __name__ == "__main__":
     unittest.main()
