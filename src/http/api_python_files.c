@@ -97,7 +97,9 @@ static void h_list(http_req *r) {
         }
     }
     cJSON *files = NULL;
-    if (clean_str(http_query(r, "path"), true, path, &e) != SBX_OK ||
+    size_t plen = 0;
+    const char *p = http_query_n(r, "path", &plen);
+    if (wsf_path_clean(p, plen, true, path, &e) != SBX_OK ||
         wsf_list(ws_workdir_fd(s), path, (int)depth, &files, &e) != SBX_OK) {
         ws_done(s);
         http_reply_error(r, &e);

@@ -45,6 +45,10 @@ typedef struct http_req {
 /* A query-string argument (borrowed, valid while the request is), or NULL. */
 const char *http_query(http_req *r, const char *name);
 
+/* The same with its length in *len: a %00 in the query decodes to a NUL byte inside the value,
+ * which the C string of http_query would hide (a caller that must refuse NUL bytes checks it). */
+const char *http_query_n(http_req *r, const char *name, size_t *len);
+
 /* A request header (borrowed), or NULL. Case-insensitive name. */
 const char *http_header(http_req *r, const char *name);
 

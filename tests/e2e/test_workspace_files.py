@@ -273,6 +273,8 @@ class TestRefusals(WorkspaceCase):
                                 body=b'{"operation":"remove","path":"ok.txt\\u0000x"}',
                                 headers={"Content-Type": "application/json"})
         self.assertRefused(r, "NUL")
+        self.assertRefused(self.server.get(f"/python/sessions/{sid}/files?path=ok.txt%00x"),
+                           "NUL")
         self.assertRefused(self.upload(sid, [(b"n\x00.txt", b"x")]), "NUL")
         self.assertRefused(self.upload(sid, [("f", b"x")], {"path": b"a\x00b"}), "NUL")
         self.assertEqual(self.read(sid, "ok.txt").body, b"ok")
