@@ -1,9 +1,9 @@
 /* wsfiles.c -- the work directory's file operations, every path resolved by the kernel beneath
  * the directory's descriptor (openat2) and every walk done with *at() calls on single names
- * that never follow a link (see wsfiles.h for the rules and codes). Also a small zip writer:
- * local headers, data (deflate from zlib, or stored), a central directory, its end record. */
+ * that never follow a link (see wsfiles.h for the rules and codes): paths, the shared walk,
+ * list, usage, write, read, rename, remove, mkdir. Zip and copy are in wsfiles_tree.c. */
 #define _GNU_SOURCE
-#include "wsfiles.h"
+#include "wsfiles_int.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -17,14 +17,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <zlib.h>
-
 #include "../common/util.h"
 
 #define RESOLVE_FLAGS                                                                              \
     (RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV)
-#define TMP_PREFIX   ".sbx-tmp-" /* a write's file before it is renamed into place */
-#define RM_MAX_DEPTH 128         /* remove goes deeper than the other walks: code made the tree */
 
 /* ---- paths ---- */
 
@@ -73,7 +69,7 @@ sbx_code wsf_path_clean(const char *path, size_t len, bool root_ok, char *out, s
 }
 
 /* Fill `e` for a failed resolution or operation on `path`. */
-static sbx_code path_fail(sbx_err *e, int err, const char *path) {
+sbx_code wsfi_path_fail(sbx_err *e, int err, const char *path) {
     const char *p = *path ? path : ".";
     switch (err) {
     case ELOOP:
@@ -106,7 +102,7 @@ static sbx_code path_fail(sbx_err *e, int err, const char *path) {
 }
 
 /* openat2 beneath `dfd`; -1 with errno set. */
-static int open_beneath(int dfd, const char *rel, int flags, int mode) {
+int wsfi_open_beneath(int dfd, const char *rel, int flags, int mode) {
     struct open_how how = {.flags = (unsigned)(flags | O_CLOEXEC), .resolve = RESOLVE_FLAGS};
     if (flags & (O_CREAT | O_TMPFILE))
         how.mode = (unsigned)mode;
@@ -115,14 +111,14 @@ static int open_beneath(int dfd, const char *rel, int flags, int mode) {
 }
 
 int wsf_open(int root, const char *path, int flags, int mode, sbx_err *e) {
-    int fd = open_beneath(root, path, flags, mode);
+    int fd = wsfi_open_beneath(root, path, flags, mode);
     if (fd < 0)
-        path_fail(e, errno, path);
+        wsfi_path_fail(e, errno, path);
     return fd;
 }
 
 /* Split a cleaned, non-empty path into its parent ("" for the root) and last name. */
-static const char *split(const char *path, char parent[WSF_PATH_MAX + 1]) {
+const char *wsfi_split(const char *path, char parent[WSF_PATH_MAX + 1]) {
     const char *slash = strrchr(path, '/');
     if (!slash) {
         parent[0] = '\0';
@@ -135,14 +131,8 @@ static const char *split(const char *path, char parent[WSF_PATH_MAX + 1]) {
 
 /* ---- ownership: what the server creates belongs to whoever owns the work directory ---- */
 
-typedef struct owner {
-    uid_t uid;
-    gid_t gid;
-    bool chown; /* the server may and must give files away */
-} owner;
-
-static owner owner_of(int root) {
-    owner o = {0};
+wsfi_owner wsfi_owner_of(int root) {
+    wsfi_owner o = {0};
     struct stat st;
     if (fstat(root, &st) == 0 && geteuid() == 0 && (st.st_uid != 0 || st.st_gid != 0)) {
         o.uid = st.st_uid, o.gid = st.st_gid;
@@ -151,7 +141,7 @@ static owner owner_of(int root) {
     return o;
 }
 
-static void own(const owner *o, int fd) {
+void wsfi_own(const wsfi_owner *o, int fd) {
     if (o->chown && fchown(fd, o->uid, o->gid) != 0) {
         /* nothing to do: the file stays the server's, readable by the code */
     }
@@ -160,36 +150,36 @@ static void own(const owner *o, int fd) {
 /* The directory `dir` (cleaned; "" the root) as an O_PATH descriptor; with `create`, missing
  * directories on the way are made. -1 with `e` filled, naming `whole` (the path the caller
  * gave, of which `dir` is the parent). */
-static int open_dir(int root, const char *dir, bool create, const owner *ow, const char *whole,
-                    sbx_err *e) {
+int wsfi_open_dir(int root, const char *dir, bool create, const wsfi_owner *ow, const char *whole,
+                  sbx_err *e) {
     if (!create || !*dir) {
-        int fd = open_beneath(root, dir, O_PATH | O_DIRECTORY, 0);
+        int fd = wsfi_open_beneath(root, dir, O_PATH | O_DIRECTORY, 0);
         if (fd < 0)
-            path_fail(e, errno, whole);
+            wsfi_path_fail(e, errno, whole);
         return fd;
     }
-    int cur = open_beneath(root, "", O_PATH | O_DIRECTORY, 0);
+    int cur = wsfi_open_beneath(root, "", O_PATH | O_DIRECTORY, 0);
     if (cur < 0)
-        path_fail(e, errno, whole);
+        wsfi_path_fail(e, errno, whole);
     char name[256];
     for (const char *p = dir; cur >= 0 && *p;) {
         const char *q = strchr(p, '/');
         size_t n = q ? (size_t)(q - p) : strlen(p);
         memcpy(name, p, n);
         name[n] = '\0';
-        int fd = open_beneath(cur, name, O_PATH | O_DIRECTORY, 0);
+        int fd = wsfi_open_beneath(cur, name, O_PATH | O_DIRECTORY, 0);
         if (fd < 0 && errno == ENOENT) {
             if (mkdirat(cur, name, 0755) == 0 || errno == EEXIST) {
-                int d = open_beneath(cur, name, O_RDONLY | O_DIRECTORY, 0);
+                int d = wsfi_open_beneath(cur, name, O_RDONLY | O_DIRECTORY, 0);
                 if (d >= 0) {
-                    own(ow, d);
+                    wsfi_own(ow, d);
                     close(d);
                 }
             }
-            fd = open_beneath(cur, name, O_PATH | O_DIRECTORY, 0);
+            fd = wsfi_open_beneath(cur, name, O_PATH | O_DIRECTORY, 0);
         }
         if (fd < 0)
-            path_fail(e, errno, whole);
+            wsfi_path_fail(e, errno, whole);
         close(cur);
         cur = fd;
         p += n;
@@ -205,7 +195,7 @@ static int cmp_str(const void *a, const void *b) {
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static void names_free(char **v, size_t n) {
+void wsfi_names_free(char **v, size_t n) {
     for (size_t i = 0; i < n; i++)
         free(v[i]);
     free(v);
@@ -214,14 +204,14 @@ static void names_free(char **v, size_t n) {
 /* The sorted names in the directory `dfd` (opened O_RDONLY), without ".", ".." and a write's
  * temporary files. At most `cap` names: more is 413, or with `partial` the first `cap` read.
  * Returns 0 (*out to names_free) or -1 with `e` filled. */
-static int read_names(int dfd, const char *path, size_t cap, bool partial, char ***out,
-                      size_t *nout, sbx_err *e) {
+int wsfi_read_names(int dfd, const char *path, size_t cap, bool partial, char ***out, size_t *nout,
+                    sbx_err *e) {
     int d2 = fcntl(dfd, F_DUPFD_CLOEXEC, 0);
     DIR *d = d2 >= 0 ? fdopendir(d2) : NULL;
     if (!d) {
         if (d2 >= 0)
             close(d2);
-        path_fail(e, errno, path);
+        wsfi_path_fail(e, errno, path);
         return -1;
     }
     rewinddir(d);
@@ -234,7 +224,7 @@ static int read_names(int dfd, const char *path, size_t cap, bool partial, char 
         if (n >= cap && partial)
             break;
         if (n >= cap) {
-            names_free(v, n);
+            wsfi_names_free(v, n);
             closedir(d);
             sbx_fail(e, SBX_ETOOLARGE, "'%.200s' holds more than %d entries", *path ? path : ".",
                      WSF_MAX_ENTRIES);
@@ -260,33 +250,22 @@ static int read_names(int dfd, const char *path, size_t cap, bool partial, char 
 }
 
 /* `prefix` + "/" + `name` (or `name` alone) into `out`; -1 when too long. */
-static int join(char out[WSF_PATH_MAX + 1], const char *prefix, const char *name) {
+int wsfi_join(char out[WSF_PATH_MAX + 1], const char *prefix, const char *name) {
     int n = snprintf(out, WSF_PATH_MAX + 1, "%s%s%s", prefix, *prefix ? "/" : "", name);
     return n < 0 || n > WSF_PATH_MAX ? -1 : 0;
 }
 
-typedef struct walk {
-    size_t count; /* entries visited */
-    size_t max;   /* most entries */
-    int max_depth;
-    sbx_err *e;
-} walk;
-
-/* Called for each regular file or directory under a walk, before a directory's own entries;
- * `dfd` is the directory holding `name`. Returns 0 to go on. */
-typedef int (*visit_fn)(void *arg, int dfd, const char *name, const char *rel,
-                        const struct stat *st);
-
-static int walk_dir(walk *w, int dfd, const char *prefix, int depth, visit_fn fn, void *arg) {
+int wsfi_walk_dir(wsfi_walk *w, int dfd, const char *prefix, int depth, wsfi_visit_fn fn,
+                  void *arg) {
     char **names;
     size_t n;
-    if (read_names(dfd, prefix, w->max, false, &names, &n, w->e) != 0)
+    if (wsfi_read_names(dfd, prefix, w->max, false, &names, &n, w->e) != 0)
         return -1;
     int rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
         char rel[WSF_PATH_MAX + 1];
         struct stat st;
-        if (join(rel, prefix, names[i]) != 0) {
+        if (wsfi_join(rel, prefix, names[i]) != 0) {
             rc = -1;
             sbx_fail(w->e, SBX_ETOOLARGE, "a path under '%.200s' is longer than %d bytes", prefix,
                      WSF_PATH_MAX);
@@ -305,19 +284,19 @@ static int walk_dir(walk *w, int dfd, const char *prefix, int depth, visit_fn fn
         if ((rc = fn(arg, dfd, names[i], rel, &st)) != 0)
             break;
         if (S_ISDIR(st.st_mode) && depth > 1) {
-            int sub = open_beneath(dfd, names[i], O_RDONLY | O_DIRECTORY, 0);
+            int sub = wsfi_open_beneath(dfd, names[i], O_RDONLY | O_DIRECTORY, 0);
             if (sub < 0) {
                 if (errno == ENOENT)
                     continue;
                 rc = -1;
-                path_fail(w->e, errno, rel);
+                wsfi_path_fail(w->e, errno, rel);
                 break;
             }
-            rc = walk_dir(w, sub, rel, depth - 1, fn, arg);
+            rc = wsfi_walk_dir(w, sub, rel, depth - 1, fn, arg);
             close(sub);
         }
     }
-    names_free(names, n);
+    wsfi_names_free(names, n);
     return rc;
 }
 
@@ -351,7 +330,7 @@ static int list_visit(void *arg, int dfd, const char *name, const char *rel,
 sbx_code wsf_list(int root, const char *path, int depth, cJSON **out, sbx_err *e) {
     if (depth < 1 || depth > WSF_MAX_DEPTH)
         return sbx_fail(e, SBX_EINVAL, "depth must be between 1 and %d", WSF_MAX_DEPTH);
-    int fd = open_beneath(root, path, O_RDONLY | O_DIRECTORY, 0);
+    int fd = wsfi_open_beneath(root, path, O_RDONLY | O_DIRECTORY, 0);
     if (fd < 0 && errno == ENOTDIR) { /* a file: list that one */
         struct stat st;
         int f = wsf_open(root, path, O_PATH, 0, e);
@@ -360,17 +339,17 @@ sbx_code wsf_list(int root, const char *path, int depth, cJSON **out, sbx_err *e
         int rc = fstat(f, &st);
         close(f);
         if (rc != 0 || !S_ISREG(st.st_mode))
-            return path_fail(e, rc != 0 ? errno : ENXIO, path);
+            return wsfi_path_fail(e, rc != 0 ? errno : ENXIO, path);
         cJSON *arr = cJSON_CreateArray();
         cJSON_AddItemToArray(arr, entry_json(path, &st));
         *out = arr;
         return SBX_OK;
     }
     if (fd < 0)
-        return path_fail(e, errno, path);
+        return wsfi_path_fail(e, errno, path);
     cJSON *arr = cJSON_CreateArray();
-    walk w = {.max = WSF_MAX_ENTRIES, .max_depth = depth, .e = e};
-    int rc = walk_dir(&w, fd, path, depth, list_visit, arr);
+    wsfi_walk w = {.max = WSF_MAX_ENTRIES, .max_depth = depth, .e = e};
+    int rc = wsfi_walk_dir(&w, fd, path, depth, list_visit, arr);
     close(fd);
     if (rc != 0) {
         cJSON_Delete(arr);
@@ -394,8 +373,8 @@ int64_t wsf_usage(int root, sbx_err *e) {
     if (fd < 0)
         return -1;
     int64_t total = 0;
-    walk w = {.max = WSF_MAX_ENTRIES * 5, .max_depth = WSF_MAX_DEPTH, .e = e};
-    int rc = walk_dir(&w, fd, "", WSF_MAX_DEPTH, usage_visit, &total);
+    wsfi_walk w = {.max = WSF_MAX_ENTRIES * 5, .max_depth = WSF_MAX_DEPTH, .e = e};
+    int rc = wsfi_walk_dir(&w, fd, "", WSF_MAX_DEPTH, usage_visit, &total);
     close(fd);
     if (rc != 0) {
         sbx_fail(e, SBX_ENOSPACE,
@@ -407,7 +386,7 @@ int64_t wsf_usage(int root, sbx_err *e) {
 }
 
 /* Check that adding `add` bytes (replacing `old`) keeps the root within `lim`. */
-static sbx_code check_quota(int root, const wsf_limits *lim, int64_t add, int64_t old, sbx_err *e) {
+sbx_code wsfi_check_quota(int root, const wsf_limits *lim, int64_t add, int64_t old, sbx_err *e) {
     if (!lim || lim->quota <= 0)
         return SBX_OK;
     int64_t used = wsf_usage(root, e);
@@ -423,7 +402,7 @@ static sbx_code check_quota(int root, const wsf_limits *lim, int64_t add, int64_
 
 /* ---- write ---- */
 
-static int write_all(int fd, const char *p, size_t n) {
+int wsfi_write_all(int fd, const char *p, size_t n) {
     while (n) {
         ssize_t w = write(fd, p, n);
         if (w < 0 && errno == EINTR)
@@ -458,10 +437,10 @@ sbx_code wsf_write(int root, const char *path, const void *data, size_t len, con
                         "file '%.200s' is %zu bytes, over the cap of %lld bytes "
                         "(PYTHON_FILE_MAX_MB)",
                         path, len, (long long)lim->file_max);
-    owner ow = owner_of(root);
+    wsfi_owner ow = wsfi_owner_of(root);
     char parent[WSF_PATH_MAX + 1];
-    const char *name = split(path, parent);
-    int dfd = open_dir(root, parent, true, &ow, path, e);
+    const char *name = wsfi_split(path, parent);
+    int dfd = wsfi_open_dir(root, parent, true, &ow, path, e);
     if (dfd < 0)
         return e->code;
     struct stat st;
@@ -469,24 +448,24 @@ sbx_code wsf_write(int root, const char *path, const void *data, size_t len, con
     if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
         if (S_ISDIR(st.st_mode)) {
             close(dfd);
-            return path_fail(e, EISDIR, path);
+            return wsfi_path_fail(e, EISDIR, path);
         }
         if (S_ISREG(st.st_mode))
             old = st.st_size;
     }
-    if (check_quota(root, lim, (int64_t)len, old, e) != SBX_OK) {
+    if (wsfi_check_quota(root, lim, (int64_t)len, old, e) != SBX_OK) {
         close(dfd);
         return e->code;
     }
     char tmp[64];
     int fd = make_tmp(dfd, tmp);
     if (fd < 0) {
-        sbx_code c = path_fail(e, errno, path);
+        sbx_code c = wsfi_path_fail(e, errno, path);
         close(dfd);
         return c;
     }
-    own(&ow, fd);
-    int err = write_all(fd, data, len) != 0 ? (errno ? errno : EIO) : 0;
+    wsfi_own(&ow, fd);
+    int err = wsfi_write_all(fd, data, len) != 0 ? (errno ? errno : EIO) : 0;
     if (close(fd) != 0 && !err)
         err = errno;
     if (!err && renameat(dfd, tmp, dfd, name) != 0)
@@ -494,14 +473,14 @@ sbx_code wsf_write(int root, const char *path, const void *data, size_t len, con
     if (err)
         unlinkat(dfd, tmp, 0);
     close(dfd);
-    return err ? path_fail(e, err, path) : SBX_OK;
+    return err ? wsfi_path_fail(e, err, path) : SBX_OK;
 }
 
 /* ---- read ---- */
 
 /* Read all of the regular file `fd` (whose size is `size`) into a malloc'd buffer, at most
  * `max` bytes (0: no cap; a file that grew past it fails with errno EFBIG). */
-static char *slurp(int fd, size_t size, size_t max, size_t *len) {
+char *wsfi_slurp(int fd, size_t size, size_t max, size_t *len) {
     size_t room = size + 1, n = 0;
     char *buf = malloc(room + 1);
     if (!buf)
@@ -550,7 +529,7 @@ sbx_code wsf_read(int root, const char *path, size_t max, char **data, size_t *l
     if (fstat(fd, &st) != 0) {
         int err = errno;
         close(fd);
-        return path_fail(e, err, path);
+        return wsfi_path_fail(e, err, path);
     }
     if (S_ISDIR(st.st_mode)) {
         close(fd);
@@ -561,7 +540,7 @@ sbx_code wsf_read(int root, const char *path, size_t max, char **data, size_t *l
     }
     if (!S_ISREG(st.st_mode)) {
         close(fd);
-        return path_fail(e, ENXIO, path);
+        return wsfi_path_fail(e, ENXIO, path);
     }
     if (max && (size_t)st.st_size > max) {
         close(fd);
@@ -569,187 +548,23 @@ sbx_code wsf_read(int root, const char *path, size_t max, char **data, size_t *l
                         path, (long long)st.st_size, max);
     }
     size_t n = 0;
-    char *buf = slurp(fd, (size_t)st.st_size, max, &n);
+    char *buf = wsfi_slurp(fd, (size_t)st.st_size, max, &n);
     int err = errno;
     close(fd);
     if (!buf)
         return err == EFBIG ? sbx_fail(e, SBX_ETOOLARGE,
                                        "file '%.200s' grew over the cap of %zu bytes", path, max)
-                            : path_fail(e, err, path);
+                            : wsfi_path_fail(e, err, path);
     *is_dir = false;
     *data = buf;
     *len = n;
     return SBX_OK;
 }
 
-/* ---- zip ---- */
-
-typedef struct zipper {
-    sbx_buf out;     /* local headers and data */
-    sbx_buf central; /* central directory */
-    size_t entries;
-    size_t max;
-    size_t raw;       /* bytes read from files */
-    const char *base; /* the directory zipped (for messages) */
-    size_t base_len;  /* strlen(base) + 1 when base is not the root, else 0 */
-    sbx_err *e;
-} zipper;
-
-static void put16(unsigned char *p, unsigned v) {
-    p[0] = (unsigned char)(v & 0xff), p[1] = (unsigned char)((v >> 8) & 0xff);
-}
-
-static void put32(unsigned char *p, uint32_t v) {
-    put16(p, v & 0xffff), put16(p + 2, v >> 16);
-}
-
-static void dos_time(time_t t, unsigned *dtime, unsigned *ddate) {
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    if (tm.tm_year < 80) { /* before 1980: the format cannot say */
-        *dtime = 0, *ddate = (1 << 5) | 1;
-        return;
-    }
-    *dtime = (unsigned)(tm.tm_hour << 11 | tm.tm_min << 5 | tm.tm_sec / 2);
-    *ddate = (unsigned)((tm.tm_year - 80) << 9 | (tm.tm_mon + 1) << 5 | tm.tm_mday);
-}
-
-static int zip_too_large(zipper *z) {
-    sbx_fail(z->e, SBX_ETOOLARGE,
-             "the zip of '%.200s' would be over %zu bytes: download its parts one by one",
-             *z->base ? z->base : ".", z->max);
-    return -1;
-}
-
-/* Add one entry: `name` (a directory's ends in '/'), its bytes (NULL for a directory). */
-static int zip_add(zipper *z, const char *name, const char *data, size_t len,
-                   const struct stat *st) {
-    unsigned method = 0;
-    const char *body = data;
-    size_t clen = len;
-    char *packed = NULL;
-    uint32_t crc = data ? (uint32_t)crc32(crc32(0L, Z_NULL, 0), (const Bytef *)data, (uInt)len) : 0;
-    if (data && len > 0) {
-        z_stream zs = {0};
-        if (deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) !=
-            Z_OK)
-            return sbx_fail(z->e, SBX_EINTERNAL, "zip: deflateInit2 failed"), -1;
-        uLong bound = deflateBound(&zs, (uLong)len);
-        packed = malloc(bound);
-        if (packed) {
-            zs.next_in = (Bytef *)data;
-            zs.avail_in = (uInt)len;
-            zs.next_out = (Bytef *)packed;
-            zs.avail_out = (uInt)bound;
-            if (deflate(&zs, Z_FINISH) == Z_STREAM_END && zs.total_out < len) {
-                method = 8;
-                body = packed;
-                clen = zs.total_out;
-            }
-        }
-        deflateEnd(&zs);
-    }
-    size_t nlen = strlen(name);
-    unsigned dt, dd;
-    dos_time(st->st_mtim.tv_sec, &dt, &dd);
-    unsigned char lh[30] = {0}, ch[46] = {0};
-    put32(lh, 0x04034b50);
-    put16(lh + 4, 20);
-    put16(lh + 6, 0x0800); /* names are UTF-8 */
-    put16(lh + 8, method);
-    put16(lh + 10, dt);
-    put16(lh + 12, dd);
-    put32(lh + 14, crc);
-    put32(lh + 18, (uint32_t)clen);
-    put32(lh + 22, (uint32_t)len);
-    put16(lh + 26, (unsigned)nlen);
-    size_t offset = z->out.len;
-    put32(ch, 0x02014b50);
-    put16(ch + 4, 3 << 8 | 20); /* made by: Unix, 2.0 */
-    memcpy(ch + 6, lh + 4, 26);
-    put32(ch + 38, (uint32_t)(st->st_mode & 0xffff) << 16 | (data ? 0 : 0x10));
-    put32(ch + 42, (uint32_t)offset);
-    int bad = sbx_buf_add(&z->out, lh, sizeof lh) || sbx_buf_add(&z->out, name, nlen) ||
-              (clen && sbx_buf_add(&z->out, body, clen)) ||
-              sbx_buf_add(&z->central, ch, sizeof ch) || sbx_buf_add(&z->central, name, nlen);
-    free(packed);
-    if (bad || z->out.len + z->central.len + 22 > z->max)
-        return zip_too_large(z);
-    z->entries++;
-    return 0;
-}
-
-static int zip_visit(void *arg, int dfd, const char *name, const char *rel, const struct stat *st) {
-    zipper *z = arg;
-    const char *in = rel + z->base_len; /* the name inside the archive */
-    if (S_ISDIR(st->st_mode)) {
-        char dname[WSF_PATH_MAX + 2];
-        snprintf(dname, sizeof dname, "%s/", in);
-        return zip_add(z, dname, NULL, 0, st);
-    }
-    int fd = open_beneath(dfd, name, O_RDONLY | O_NONBLOCK | O_NOCTTY, 0);
-    if (fd < 0) {
-        if (errno == ENOENT)
-            return 0; /* gone meanwhile */
-        path_fail(z->e, errno, rel);
-        return -1;
-    }
-    struct stat now;
-    if (fstat(fd, &now) != 0 || !S_ISREG(now.st_mode)) {
-        close(fd);
-        return 0;
-    }
-    if (z->raw + (size_t)now.st_size > z->max) {
-        close(fd);
-        return zip_too_large(z);
-    }
-    size_t len = 0;
-    char *data = slurp(fd, (size_t)now.st_size, z->max - z->raw, &len);
-    close(fd);
-    if (!data)
-        return errno == EFBIG ? zip_too_large(z) : (path_fail(z->e, errno, rel), -1);
-    z->raw += len;
-    int rc = zip_add(z, in, data, len, &now);
-    free(data);
-    return rc;
-}
-
-sbx_code wsf_zip(int root, const char *path, size_t max, char **data, size_t *len, sbx_err *e) {
-    int fd = wsf_open(root, path, O_RDONLY | O_DIRECTORY, 0, e);
-    if (fd < 0)
-        return e->code;
-    if (max == 0 || max > UINT32_MAX)
-        max = UINT32_MAX; /* no zip64 */
-    zipper z = {.max = max, .base = path, .base_len = *path ? strlen(path) + 1 : 0, .e = e};
-    sbx_buf_init(&z.out, max);
-    sbx_buf_init(&z.central, max);
-    walk w = {.max = WSF_MAX_ENTRIES, .max_depth = WSF_MAX_DEPTH, .e = e};
-    int rc = walk_dir(&w, fd, path, WSF_MAX_DEPTH, zip_visit, &z);
-    close(fd);
-    if (rc == 0) {
-        unsigned char end[22] = {0};
-        put32(end, 0x06054b50);
-        put16(end + 8, (unsigned)z.entries);
-        put16(end + 10, (unsigned)z.entries);
-        put32(end + 12, (uint32_t)z.central.len);
-        put32(end + 16, (uint32_t)z.out.len);
-        if ((z.central.len && sbx_buf_add(&z.out, z.central.data, z.central.len)) ||
-            sbx_buf_add(&z.out, end, sizeof end))
-            rc = zip_too_large(&z);
-    }
-    sbx_buf_free(&z.central);
-    if (rc != 0) {
-        sbx_buf_free(&z.out);
-        return e->code;
-    }
-    *data = sbx_buf_take(&z.out, len);
-    return SBX_OK;
-}
-
 /* ---- rename, remove, mkdir ---- */
 
 /* True when `path` is `dir` or lies under it. */
-static bool is_under(const char *path, const char *dir) {
+bool wsfi_is_under(const char *path, const char *dir) {
     size_t n = strlen(dir);
     return !strncmp(path, dir, n) && (path[n] == '\0' || path[n] == '/');
 }
@@ -758,35 +573,35 @@ sbx_code wsf_rename(int root, const char *from, const char *to, bool into_dir, s
     if (!*from || !*to)
         return sbx_fail(e, SBX_EINVAL, "both path and to must name an entry, not the root");
     char fparent[WSF_PATH_MAX + 1], tparent[WSF_PATH_MAX + 1], moved[WSF_PATH_MAX + 1];
-    const char *fname = split(from, fparent);
-    int fd = open_dir(root, fparent, false, NULL, from, e);
+    const char *fname = wsfi_split(from, fparent);
+    int fd = wsfi_open_dir(root, fparent, false, NULL, from, e);
     if (fd < 0)
         return e->code;
     struct stat st;
     if (fstatat(fd, fname, &st, AT_SYMLINK_NOFOLLOW) != 0) {
         int err = errno;
         close(fd);
-        return path_fail(e, err, from);
+        return wsfi_path_fail(e, err, from);
     }
     int td = -1;
     const char *tname = NULL;
     const char *target = to;
-    if (into_dir && (td = open_beneath(root, to, O_PATH | O_DIRECTORY, 0)) >= 0) {
+    if (into_dir && (td = wsfi_open_beneath(root, to, O_PATH | O_DIRECTORY, 0)) >= 0) {
         tname = fname;
-        if (join(moved, to, fname) != 0) {
+        if (wsfi_join(moved, to, fname) != 0) {
             close(fd), close(td);
             return sbx_fail(e, SBX_EINVAL, "path '%.200s/%.200s' is too long", to, fname);
         }
         target = moved;
     } else {
-        tname = split(to, tparent);
-        td = open_dir(root, tparent, false, NULL, to, e);
+        tname = wsfi_split(to, tparent);
+        td = wsfi_open_dir(root, tparent, false, NULL, to, e);
         if (td < 0) {
             close(fd);
             return e->code;
         }
     }
-    if (S_ISDIR(st.st_mode) && is_under(target, from)) {
+    if (S_ISDIR(st.st_mode) && wsfi_is_under(target, from)) {
         close(fd), close(td);
         return sbx_fail(e, SBX_EINVAL, "cannot move '%.200s' into itself ('%.200s')", from, target);
     }
@@ -794,48 +609,48 @@ sbx_code wsf_rename(int root, const char *from, const char *to, bool into_dir, s
     int err = errno;
     close(fd), close(td);
     if (rc != 0)
-        return path_fail(e, err, err == EEXIST || err == ENOTEMPTY ? target : from);
+        return wsfi_path_fail(e, err, err == EEXIST || err == ENOTEMPTY ? target : from);
     return SBX_OK;
 }
 
 /* Remove `name` in `dfd` and, for a directory, everything under it. */
-static int rm_at(int dfd, const char *name, const char *rel, int depth, sbx_err *e) {
+int wsfi_rm_at(int dfd, const char *name, const char *rel, int depth, sbx_err *e) {
     struct stat st;
     if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
-        return errno == ENOENT ? 0 : (path_fail(e, errno, rel), -1);
+        return errno == ENOENT ? 0 : (wsfi_path_fail(e, errno, rel), -1);
     if (!S_ISDIR(st.st_mode)) {
         if (unlinkat(dfd, name, 0) != 0 && errno != ENOENT)
-            return path_fail(e, errno, rel), -1;
+            return wsfi_path_fail(e, errno, rel), -1;
         return 0;
     }
     if (depth <= 0)
         return sbx_fail(e, SBX_ETOOLARGE, "'%.200s' is more than %d levels deep", rel,
                         RM_MAX_DEPTH),
                -1;
-    int sub = open_beneath(dfd, name, O_RDONLY | O_DIRECTORY, 0);
+    int sub = wsfi_open_beneath(dfd, name, O_RDONLY | O_DIRECTORY, 0);
     if (sub < 0)
-        return path_fail(e, errno, rel), -1;
+        return wsfi_path_fail(e, errno, rel), -1;
     int rc = 0;
     for (;;) { /* in rounds of at most WSF_MAX_ENTRIES names, until the directory is empty */
         char **names;
         size_t n;
-        if (read_names(sub, rel, WSF_MAX_ENTRIES, true, &names, &n, e) != 0) {
+        if (wsfi_read_names(sub, rel, WSF_MAX_ENTRIES, true, &names, &n, e) != 0) {
             rc = -1;
             break;
         }
         for (size_t i = 0; i < n && rc == 0; i++) {
             char r2[WSF_PATH_MAX + 1];
-            if (join(r2, rel, names[i]) != 0)
+            if (wsfi_join(r2, rel, names[i]) != 0)
                 snprintf(r2, sizeof r2, "%s", rel);
-            rc = rm_at(sub, names[i], r2, depth - 1, e);
+            rc = wsfi_rm_at(sub, names[i], r2, depth - 1, e);
         }
-        names_free(names, n);
+        wsfi_names_free(names, n);
         if (rc != 0 || n < WSF_MAX_ENTRIES)
             break;
     }
     close(sub);
     if (rc == 0 && unlinkat(dfd, name, AT_REMOVEDIR) != 0 && errno != ENOENT)
-        return path_fail(e, errno, rel), -1;
+        return wsfi_path_fail(e, errno, rel), -1;
     return rc;
 }
 
@@ -843,17 +658,17 @@ sbx_code wsf_remove(int root, const char *path, sbx_err *e) {
     if (!*path)
         return sbx_fail(e, SBX_EINVAL, "the work directory itself cannot be removed");
     char parent[WSF_PATH_MAX + 1];
-    const char *name = split(path, parent);
-    int fd = open_dir(root, parent, false, NULL, path, e);
+    const char *name = wsfi_split(path, parent);
+    int fd = wsfi_open_dir(root, parent, false, NULL, path, e);
     if (fd < 0)
         return e->code;
     struct stat st;
     if (fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
         int err = errno;
         close(fd);
-        return path_fail(e, err, path);
+        return wsfi_path_fail(e, err, path);
     }
-    int rc = rm_at(fd, name, path, RM_MAX_DEPTH, e);
+    int rc = wsfi_rm_at(fd, name, path, RM_MAX_DEPTH, e);
     close(fd);
     return rc == 0 ? SBX_OK : e->code;
 }
@@ -861,169 +676,10 @@ sbx_code wsf_remove(int root, const char *path, sbx_err *e) {
 sbx_code wsf_mkdir(int root, const char *path, sbx_err *e) {
     if (!*path)
         return SBX_OK;
-    owner ow = owner_of(root);
-    int fd = open_dir(root, path, true, &ow, path, e);
+    wsfi_owner ow = wsfi_owner_of(root);
+    int fd = wsfi_open_dir(root, path, true, &ow, path, e);
     if (fd < 0)
         return e->code;
     close(fd);
     return SBX_OK;
-}
-
-/* ---- copy ---- */
-
-typedef struct copier {
-    const owner *ow;
-    size_t count;
-    sbx_err *e;
-} copier;
-
-static int copy_file(copier *c, int sfd, int dfd, const char *name, const char *rel) {
-    int out = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-    if (out < 0)
-        return path_fail(c->e, errno, rel), -1;
-    own(c->ow, out);
-    char buf[65536];
-    for (;;) {
-        ssize_t r = read(sfd, buf, sizeof buf);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0 || (r > 0 && write_all(out, buf, (size_t)r) != 0)) {
-            int err = errno;
-            close(out);
-            return path_fail(c->e, err, rel), -1;
-        }
-        if (r == 0)
-            break;
-    }
-    if (close(out) != 0)
-        return path_fail(c->e, errno, rel), -1;
-    return 0;
-}
-
-/* Copy the directory `sdir` (open O_RDONLY) into a new directory `name` in `dfd`. */
-static int copy_tree(copier *c, int sdir, int dfd, const char *name, const char *rel, int depth) {
-    if (depth <= 0)
-        return sbx_fail(c->e, SBX_ETOOLARGE, "'%.200s' is more than %d levels deep", rel,
-                        WSF_MAX_DEPTH),
-               -1;
-    if (mkdirat(dfd, name, 0755) != 0)
-        return path_fail(c->e, errno, rel), -1;
-    int nd = open_beneath(dfd, name, O_RDONLY | O_DIRECTORY, 0);
-    if (nd < 0)
-        return path_fail(c->e, errno, rel), -1;
-    own(c->ow, nd);
-    char **names;
-    size_t n;
-    if (read_names(sdir, rel, WSF_MAX_ENTRIES, false, &names, &n, c->e) != 0) {
-        close(nd);
-        return -1;
-    }
-    int rc = 0;
-    for (size_t i = 0; i < n && rc == 0; i++) {
-        char r2[WSF_PATH_MAX + 1];
-        struct stat st;
-        if (join(r2, rel, names[i]) != 0) {
-            sbx_fail(c->e, SBX_EINVAL, "a path under '%.200s' is too long", rel);
-            rc = -1;
-            break;
-        }
-        if (++c->count > WSF_MAX_ENTRIES) {
-            sbx_fail(c->e, SBX_ETOOLARGE, "more than %d entries to copy", WSF_MAX_ENTRIES);
-            rc = -1;
-            break;
-        }
-        if (fstatat(sdir, names[i], &st, AT_SYMLINK_NOFOLLOW) != 0)
-            continue;
-        if (S_ISREG(st.st_mode)) {
-            int sf = open_beneath(sdir, names[i], O_RDONLY | O_NONBLOCK | O_NOCTTY, 0);
-            if (sf < 0) {
-                path_fail(c->e, errno, r2);
-                rc = -1;
-                break;
-            }
-            rc = copy_file(c, sf, nd, names[i], r2);
-            close(sf);
-        } else if (S_ISDIR(st.st_mode)) {
-            int sub = open_beneath(sdir, names[i], O_RDONLY | O_DIRECTORY, 0);
-            if (sub < 0) {
-                path_fail(c->e, errno, r2);
-                rc = -1;
-                break;
-            }
-            rc = copy_tree(c, sub, nd, names[i], r2, depth - 1);
-            close(sub);
-        } else {
-            sbx_fail(c->e, SBX_EINVAL,
-                     "'%.200s' is a symbolic link or special file: a copy never follows "
-                     "links",
-                     r2);
-            rc = -1;
-        }
-    }
-    names_free(names, n);
-    close(nd);
-    return rc;
-}
-
-static int size_visit(void *arg, int dfd, const char *name, const char *rel,
-                      const struct stat *st) {
-    if (S_ISREG(st->st_mode))
-        *(int64_t *)arg += st->st_size;
-    return 0;
-}
-
-sbx_code wsf_copy(int root, const char *from, const char *to, const wsf_limits *lim, sbx_err *e) {
-    if (!*from || !*to)
-        return sbx_fail(e, SBX_EINVAL, "both path and to must name an entry, not the root");
-    int src = wsf_open(root, from, O_RDONLY | O_NONBLOCK | O_NOCTTY, 0, e);
-    if (src < 0)
-        return e->code;
-    struct stat st;
-    if (fstat(src, &st) != 0 || (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode))) {
-        close(src);
-        return path_fail(e, ENXIO, from);
-    }
-    if (S_ISDIR(st.st_mode) && is_under(to, from)) {
-        close(src);
-        return sbx_fail(e, SBX_EINVAL, "cannot copy '%.200s' into itself ('%.200s')", from, to);
-    }
-    int64_t add = 0;
-    if (S_ISREG(st.st_mode)) {
-        add = st.st_size;
-        if (lim && lim->file_max > 0 && add > lim->file_max) {
-            close(src);
-            return sbx_fail(e, SBX_ETOOLARGE,
-                            "file '%.200s' is %lld bytes, over the cap of %lld bytes "
-                            "(PYTHON_FILE_MAX_MB)",
-                            from, (long long)add, (long long)lim->file_max);
-        }
-    } else {
-        walk w = {.max = WSF_MAX_ENTRIES, .max_depth = WSF_MAX_DEPTH, .e = e};
-        if (walk_dir(&w, src, from, WSF_MAX_DEPTH, size_visit, &add) != 0) {
-            close(src);
-            return e->code;
-        }
-    }
-    if (check_quota(root, lim, add, 0, e) != SBX_OK) {
-        close(src);
-        return e->code;
-    }
-    char parent[WSF_PATH_MAX + 1];
-    const char *name = split(to, parent);
-    int dfd = open_dir(root, parent, false, NULL, to, e);
-    if (dfd < 0) {
-        close(src);
-        return e->code;
-    }
-    owner ow = owner_of(root);
-    copier c = {.ow = &ow, .e = e};
-    int rc = S_ISREG(st.st_mode) ? copy_file(&c, src, dfd, name, to)
-                                 : copy_tree(&c, src, dfd, name, to, WSF_MAX_DEPTH);
-    if (rc != 0 && e->code != SBX_ECONFLICT) { /* leave nothing half-copied */
-        sbx_err ignored;
-        rm_at(dfd, name, to, RM_MAX_DEPTH, &ignored);
-    }
-    close(dfd);
-    close(src);
-    return rc == 0 ? SBX_OK : e->code;
 }

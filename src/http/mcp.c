@@ -448,12 +448,10 @@ static bool build_path(const mcp_tool *t, const cJSON *args, char *path, size_t 
             continue;
         }
         size_t len = strcspn(p + 1, "}");
-        char name[64];
-        snprintf(name, sizeof name, "%.*s", (int)len, p + 1);
         /* {name+}: a route's tail, a relative file path (its route checks it) */
-        bool tail = len > 1 && name[len - 1] == '+';
-        if (tail)
-            name[len - 1] = 0;
+        bool tail = len > 1 && p[len] == '+';
+        char name[64];
+        snprintf(name, sizeof name, "%.*s", (int)(len - tail), p + 1);
         const char *v = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(args, name));
         if (tail && (!v || !*v || strpbrk(v, "?#"))) {
             snprintf(msg, mn, "argument '%s' must be a relative path without ? or #", name);
