@@ -44,7 +44,8 @@ static ws_session *session_of(http_req *r) {
 }
 
 /* True when the JSON text holds a \u0000 escape (cJSON would cut the string there, so a path
- * with a NUL byte would quietly name another file): such a body is refused. */
+ * with a NUL byte would quietly name another file, and text content would lose its tail):
+ * such a body is refused. */
 static bool has_nul_escape(const char *s, size_t n) {
     for (size_t i = 0; i + 6 <= n; i++) {
         if (s[i] != '\\')
@@ -61,8 +62,8 @@ static cJSON *json_body(http_req *r) {
     sbx_err e;
     if (!r->capture && has_nul_escape(r->body, r->body_len)) {
         http_fail(r, SBX_EINVAL,
-                  "a string in the body contains a NUL byte (\\u0000): paths "
-                  "cannot hold one");
+                  "a string in the body contains a NUL byte (\\u0000): a path cannot hold "
+                  "one, and file bytes like it go in contentBase64");
         return NULL;
     }
     cJSON *body = http_json_body(r, &e);

@@ -146,6 +146,18 @@ class TestWorkspaceClient(ServerTestCase):
             with self.assertRaises(SandboxdError) as cm:
                 s.download_file("../etc/passwd")
             self.assertEqual((cm.exception.status, cm.exception.code), (400, "invalid_request"))
+            events = list(s.execute_code_stream("print('streamed'); x * 2"))
+            self.assertEqual(events[0].event, "start")
+            self.assertEqual(events[-1].event, "done")
+            self.assertEqual(events[-1].data["result"], "82")
+            self.assertIn("streamed", "".join(e.data["data"] for e in events
+                                              if e.event == "stdout"))
+            events = list(s.run_command_stream("echo one; echo two >&2"))
+            self.assertEqual([events[0].event, events[-1].event], ["start", "done"])
+            self.assertEqual(events[-1].data["exitCode"], 0)
+            info = s.info()
+            self.assertEqual(info["sessionId"], s.id)
+            self.assertIn(s.id, [x["sessionId"] for x in self.c.list_sessions()])
             sid = s.id
         with self.assertRaises(SandboxdError) as cm:  # closed by the with block
             self.c.python_session(sid).list_files()
