@@ -9,6 +9,7 @@ import subprocess
 import sys
 import tempfile
 import unittest
+import zipfile
 
 from harness import SOURCE_DIR, TOKEN, BrowserSiteCase, ServerTestCase
 
@@ -162,6 +163,62 @@ class TestWorkspaceClient(ServerTestCase):
         with self.assertRaises(SandboxdError) as cm:  # closed by the with block
             self.c.python_session(sid).list_files()
         self.assertEqual(cm.exception.status, 404)
+
+
+def tiny_wheel(directory, name, version, source):
+    """A pure-Python wheel of one module package, made by hand (a zip with dist-info)."""
+    dist = f"{name}-{version}.dist-info"
+    files = {f"{name}/__init__.py": source,
+             f"{dist}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
+             f"{dist}/WHEEL": "Wheel-Version: 1.0\nGenerator: sandboxd-tests\n"
+                              "Root-Is-Purelib: true\nTag: py3-none-any\n"}
+    record = "".join(f"{p},,\n" for p in files) + f"{dist}/RECORD,,\n"
+    files[f"{dist}/RECORD"] = record
+    path = os.path.join(directory, f"{name}-{version}-py3-none-any.whl")
+    with zipfile.ZipFile(path, "w") as z:
+        for p, data in files.items():
+            z.writestr(p, data)
+    return path
+
+
+class TestPackagesClient(ServerTestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.wheels = tempfile.mkdtemp(prefix="sbx-client-wheels-")
+        tiny_wheel(cls.wheels, "sbxclienttiny", "2.0", "ANSWER = 42\n")
+        cls.server_env = {"PYTHON_WHEELHOUSE": cls.wheels}
+        super().setUpClass()
+        r = cls.server.post("/python/sessions", {})
+        if r.status == 404 and "no route" in r.json()["error"]["message"]:
+            super().tearDownClass()
+            shutil.rmtree(cls.wheels, ignore_errors=True)
+            raise unittest.SkipTest("this server has no Python sessions")
+        if r.status == 201:
+            cls.server.delete(f"/python/sessions/{r.json()['sessionId']}")
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            super().tearDownClass()
+        finally:
+            shutil.rmtree(cls.wheels, ignore_errors=True)
+
+    def test_install_package(self):
+        c = client_for(self.server, timeout=200)
+        with c.create_session() as s:
+            try:
+                r = s.install_package("sbxclienttiny==2.0")
+            except SandboxdError as e:
+                if e.status == 503:  # this server cannot install packages (yet): say so
+                    self.skipTest(f"packages unavailable: {e.message}")
+                raise
+            self.assertTrue(any("sbxclienttiny" in x for x in r["installed"]), r)
+            self.assertEqual(s.execute_code("import sbxclienttiny; sbxclienttiny.ANSWER")
+                             ["result"], "42")
+            with self.assertRaises(SandboxdError) as cm:
+                s.install_package(["-r/etc/passwd"])
+            self.assertEqual((cm.exception.status, cm.exception.code),
+                             (400, "invalid_request"))
 
 
 class TestBrowserClient(BrowserSiteCase):
