@@ -15,6 +15,7 @@
 #   {"op": "restart", "id"}                     SIGKILL the kernel, fork a fresh one
 #   {"op": "cmd", "id", "argv", "cwd", "env", "cap"}   start a command (own process group)
 #   {"op": "cmdkill", "id"}                     kill the command's whole tree
+#   {"op": "put", "name", "data", "append"}     write (base64) data to WHEELS/name
 # Driver -> server:
 #   {"ev": "ready"}                                   once, when the first kernel runs
 #   {"ev": "out", "id", "s": 1|2, "d": text}          output of the call `id` (capped: "cap")
@@ -36,7 +37,8 @@ if False:  # pragma: no cover -- tells the zygote to use its tier that preloaded
 import json
 import selectors
 
-SITE = "/tmp/site-packages"
+SITE = "/tmp/site-packages"  # pip --target of POST .../packages; on sys.path
+WHEELS = "/tmp/.sandboxd-wheels"  # the wheelhouse copy pip installs from
 
 
 def send(fd, obj):
@@ -237,8 +239,7 @@ class Driver:
         self.call = None  # id of the exec the kernel runs
         self.cut = {}     # id -> bytes forwarded so far per stream, and the cap
         self.cmds = {}    # id -> [pid, pipes open, exited status or None, deadline of EOF]
-        os.makedirs(SITE, exist_ok=True)
-        if SITE not in sys.path:
+        if SITE not in sys.path:  # made by the first install (pip --target)
             sys.path.insert(0, SITE)
         self.kpid = None
 
@@ -368,6 +369,7 @@ class Driver:
         env = dict(os.environ)
         env.update(req.get("env") or {})
         env["PYTHONPATH"] = SITE
+        env["SANDBOXD_COMMAND"] = req["id"]  # kill_tree finds what left the process tree
         cwd = req.get("cwd") or "."
         pid = os.fork()
         if pid == 0:
@@ -395,9 +397,10 @@ class Driver:
             self.sel.register(fd, selectors.EVENT_READ, ("cout", (cid, which)))
             self.kdec[fd] = _decoder()
 
-    def kill_tree(self, pid):
-        """SIGKILL the command's group and every process below it."""
-        kids = _descendants(pid)
+    def kill_tree(self, pid, cid):
+        """SIGKILL the command's group, every process below it, and every process that still
+        carries its mark in its environment (one that left the tree: setsid and a dead parent)."""
+        kids = _descendants(pid) + _marked("SANDBOXD_COMMAND=" + cid)
         for p in [pid] + kids:
             for f in (os.killpg, os.kill):
                 try:
@@ -446,10 +449,18 @@ class Driver:
             self.write({"ev": "restarted", "id": r.get("id")})
         elif op == "cmd":
             self.start_cmd(r)
+        elif op == "put":
+            name = r.get("name") or ""
+            if "/" in name or name.startswith("."):
+                return
+            os.makedirs(WHEELS, exist_ok=True)
+            import base64
+            with open(os.path.join(WHEELS, name), "ab" if r.get("append") else "wb") as f:
+                f.write(base64.b64decode(r.get("data") or ""))
         elif op == "cmdkill":
             c = self.cmds.get(r.get("id"))
             if c:
-                self.kill_tree(c["pid"])
+                self.kill_tree(c["pid"], r["id"])
 
     def loop(self):
         import time
@@ -515,6 +526,20 @@ def _descendants(root):
         kids = [c for c, pp in parent.items() if pp == p]
         out += kids
         todo += kids
+    return out
+
+
+def _marked(mark):
+    """Pids whose environment holds `mark` (a whole NAME=value entry)."""
+    want, out = mark.encode(), []
+    for d in os.listdir("/proc"):
+        if d.isdigit() and int(d) != os.getpid():
+            try:
+                with open("/proc/%s/environ" % d, "rb") as f:
+                    if want in f.read().split(b"\0"):
+                        out.append(int(d))
+            except OSError:
+                pass
     return out
 
 

@@ -28,6 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../common/base64.h"
 #include "../common/log.h"
 #include "../common/util.h"
 #include "sandbox.h"
@@ -37,12 +38,29 @@
 extern const unsigned char sbx_kernel_py[];
 extern const size_t sbx_kernel_py_len;
 
+/* The sandbox's program: read the driver's source, a length-prefixed frame, from the socket on
+ * fd 0 and run it (so neither its text nor anything of the server shows in a command line).
+ * Its imports pick the zygote's tier that preloaded the data stack (zygote_mentions_heavy). */
+static const char k_boot[] = "import os, struct\n"
+                             "if 0:\n    import numpy, pandas, matplotlib.pyplot\n"
+                             "def _take(n):\n"
+                             "    b = b''\n"
+                             "    while len(b) < n:\n"
+                             "        c = os.read(0, n - len(b))\n"
+                             "        if not c:\n            os._exit(0)\n"
+                             "        b += c\n"
+                             "    return b\n"
+                             "_src = _take(struct.unpack('>I', _take(4))[0])\n"
+                             "exec(compile(_src, '<kernel>', 'exec'), {'__name__': '__main__'})\n";
+
 #define WS_MAX         512         /* the registry's room; PYTHON_MAX_SESSIONS is at most this */
 #define READY_WAIT_MS  30000       /* a fresh driver's "ready" */
 #define FRAME_MAX      (96u << 20) /* a driver frame (images travel in "done") */
 #define WEDGED_WAIT_MS 5000        /* after a restart or a command kill: the driver's answer */
 #define SWEEP_EVERY_MS 1000
-#define ENV_MAX        64 /* variables a session or command may add */
+#define ENV_MAX        64                      /* variables a session or command may add */
+#define WS_SITE_DIR    "/tmp/site-packages"    /* kernel.py's SITE: on sys.path */
+#define WS_WHEELS_DIR  "/tmp/.sandboxd-wheels" /* kernel.py's WHEELS: a wheelhouse copy */
 
 struct ws_session {
     char id[SBX_ID_LEN];
@@ -98,35 +116,36 @@ static void iso_time(int64_t wall_ms, char out[64]) {
 
 /* ---- the driver's socket: frames of a 4-byte big-endian length and a JSON object ---- */
 
-static int send_frame(ws_session *s, cJSON *o) {
-    char *text = cJSON_PrintUnformatted(o);
-    if (!text || s->sock < 0) {
-        free(text);
-        return -1;
-    }
-    size_t n = strlen(text);
-    unsigned char hdr[4] = {(unsigned char)(n >> 24), (unsigned char)(n >> 16),
-                            (unsigned char)(n >> 8), (unsigned char)n};
-    int rc = 0;
-    int64_t deadline = sbx_now_ms() + 5000;
-    for (int part = 0; part < 2 && rc == 0; part++) {
-        const char *p = part ? text : (const char *)hdr;
-        size_t len = part ? n : 4, off = 0;
-        while (off < len) {
-            ssize_t w = send(s->sock, p + off, len - off, MSG_NOSIGNAL | MSG_DONTWAIT);
-            if (w > 0) {
-                off += (size_t)w;
-                continue;
-            }
-            if (w < 0 && (errno == EAGAIN || errno == EINTR) && sbx_now_ms() < deadline) {
-                struct pollfd pf = {.fd = s->sock, .events = POLLOUT};
-                poll(&pf, 1, 100);
-                continue;
-            }
-            rc = -1;
-            break;
+/* Write all of `p` to the socket by `deadline`; 0 or -1. */
+static int send_all(int sock, const void *p, size_t len, int64_t deadline) {
+    size_t off = 0;
+    while (off < len) {
+        ssize_t w = send(sock, (const char *)p + off, len - off, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (w > 0) {
+            off += (size_t)w;
+        } else if (w < 0 && (errno == EAGAIN || errno == EINTR) && sbx_now_ms() < deadline) {
+            struct pollfd pf = {.fd = sock, .events = POLLOUT};
+            poll(&pf, 1, 100);
+        } else {
+            return -1;
         }
     }
+    return 0;
+}
+
+/* One frame: the 4-byte big-endian length of `data`, then `data`. 0 or -1. */
+static int send_raw_frame(int sock, const void *data, size_t n) {
+    unsigned char hdr[4] = {(unsigned char)(n >> 24), (unsigned char)(n >> 16),
+                            (unsigned char)(n >> 8), (unsigned char)n};
+    int64_t deadline = sbx_now_ms() + 5000;
+    if (sock < 0 || send_all(sock, hdr, 4, deadline) < 0)
+        return -1;
+    return send_all(sock, data, n, deadline);
+}
+
+static int send_frame(ws_session *s, cJSON *o) {
+    char *text = cJSON_PrintUnformatted(o);
+    int rc = text ? send_raw_frame(s->sock, text, strlen(text)) : -1;
     free(text);
     return rc;
 }
@@ -205,7 +224,7 @@ static sbx_code spawn_driver(ws_session *s, sbx_err *e) {
         close(sv[1]);
         return sbx_fail_errno(e, errno, "cannot create the session's log");
     }
-    const char *argv[] = {W.o.python, "-c", (const char *)sbx_kernel_py, NULL};
+    const char *argv[] = {W.o.python, "-c", k_boot, NULL};
     sandbox_spec spec = {.argv = argv,
                          .envp = (const char *const *)W.envp,
                          .work_dir = s->work,
@@ -220,8 +239,8 @@ static sbx_code spawn_driver(ws_session *s, sbx_err *e) {
                          .disk_mb = W.o.disk_mb,
                          .allow_network = W.o.allow_network,
                          .owner_dir = s->dir,
-                         .code = (const char *)sbx_kernel_py,
-                         .code_len = sbx_kernel_py_len};
+                         .code = k_boot,
+                         .code_len = sizeof k_boot - 1};
     sbx_code rc = SBX_EUNAVAIL;
     bool via_zygote = false;
     sandbox_zygote door;
@@ -271,8 +290,12 @@ static sbx_code spawn_via_manager(ws_session *s, sbx_err *e) {
     return rc;
 }
 
-/* After a spawn: the init frame, then the driver's "ready". */
+/* After a spawn: the driver's source (k_boot reads it), the init frame, then its "ready". */
 static sbx_code greet(ws_session *s, sbx_err *e) {
+    if (send_raw_frame(s->sock, sbx_kernel_py, sbx_kernel_py_len) < 0) {
+        s->dead = true;
+        return sbx_fail(e, SBX_EINTERNAL, "the session's interpreter did not start");
+    }
     cJSON *init = cJSON_CreateObject();
     cJSON_AddStringToObject(init, "op", "init");
     cJSON *env = cJSON_Parse(s->env_json ? s->env_json : "{}");
@@ -873,8 +896,19 @@ static void end_call(ws_session *s) {
     pthread_mutex_unlock(&s->call_mu);
 }
 
-/* The driver is gone (or wedged): kill what is left, and start it again for the next call. */
-static void driver_lost(ws_session *s) {
+/* The driver is gone (or wedged): kill what is left, and start it again for the next call.
+ * The sandbox's own explanation (a disk quota, say) is added to e's message. */
+static void driver_lost(ws_session *s, sbx_err *e) {
+    if (s->child) {
+        int code, sig;
+        sandbox_kill(s->child);
+        sandbox_wait(s->child, sbx_now_ms() + 2000, &code, &sig);
+        char *why = sandbox_explain(s->child);
+        size_t n = e ? strlen(e->msg) : 0;
+        if (e && why && *why && n + 4 < sizeof e->msg)
+            snprintf(e->msg + n, sizeof e->msg - n, "\n%s", why);
+        free(why);
+    }
     pthread_mutex_lock(&W.mu);
     W.restarted++;
     bool gone = s->gone;
@@ -895,6 +929,7 @@ typedef struct call {
     void *ctx;
     bool client_gone;
     cJSON *end; /* the frame that ended it */
+    int nviol;  /* the sandbox's refusals before the call */
     int how;    /* 1 its own end, 2 restarted/died, -1 the driver was lost */
 } call;
 
@@ -1014,6 +1049,35 @@ static void call_init(call *c, ws_session *s, ws_output_fn fn, void *ctx) {
     snprintf(c->id, sizeof c->id, "c%llu", (unsigned long long)++s->seq);
     sbx_buf_init(&c->out, (size_t)W.o.output_bytes);
     sbx_buf_init(&c->err, (size_t)W.o.output_bytes);
+    cJSON *v = s->child ? sandbox_violations(s->child) : NULL;
+    c->nviol = cJSON_GetArraySize(v);
+    cJSON_Delete(v);
+}
+
+/* The refusals the sandbox saw during the call (the supervisor's, as /execute reports them),
+ * and when there are any, its "sandbox: ..." lines for stderr (malloc'd, or NULL). */
+static cJSON *call_violations(call *c, char **explain) {
+    cJSON *all = c->s->child ? sandbox_violations(c->s->child) : cJSON_CreateArray();
+    cJSON *mine = cJSON_CreateArray();
+    int n = cJSON_GetArraySize(all);
+    for (int i = c->nviol; i < n; i++)
+        cJSON_AddItemToArray(mine, cJSON_Duplicate(cJSON_GetArrayItem(all, i), 1));
+    cJSON_Delete(all);
+    *explain = n > c->nviol && c->s->child ? sandbox_explain(c->s->child) : NULL;
+    return mine;
+}
+
+/* stderr with the call's notes: a timeout's, then the sandbox's refusals. */
+static char *notes(const char *timeout_note, const char *explain) {
+    sbx_buf b;
+    sbx_buf_init(&b, 16384);
+    if (timeout_note)
+        sbx_buf_addf(&b, "%s", timeout_note);
+    if (explain && *explain)
+        sbx_buf_addf(&b, "%s%s", explain, explain[strlen(explain) - 1] == '\n' ? "" : "\n");
+    char *t = b.len ? sbx_buf_take(&b, NULL) : NULL;
+    sbx_buf_free(&b);
+    return t;
 }
 
 static void call_free(call *c) {
@@ -1085,7 +1149,12 @@ cJSON *ws_execute(ws_session *s, const char *code, int64_t timeout_ms, ws_output
                  "sandbox: the code ran past timeoutMs (%lld ms) and was interrupted "
                  "(KeyboardInterrupt); the session kept its state\n",
                  (long long)timeout_ms);
-        add_capped(res, "stderr", &c.err, cut_of(c.end, 1), timed_out ? note : NULL);
+        char *explain = NULL;
+        cJSON *viol = call_violations(&c, &explain);
+        char *extra = notes(timed_out ? note : NULL, explain);
+        add_capped(res, "stderr", &c.err, cut_of(c.end, 1), extra);
+        free(extra);
+        free(explain);
         const char *keys[] = {"result", "error", "images", "display"};
         for (int i = 0; i < 4; i++) {
             cJSON *v = cJSON_DetachItemFromObject(c.end, keys[i]);
@@ -1095,6 +1164,10 @@ cJSON *ws_execute(ws_session *s, const char *code, int64_t timeout_ms, ws_output
         cJSON_AddNumberToObject(res, "executionCount", (double)n);
         cJSON_AddNumberToObject(res, "durationMs", (double)(sbx_now_ms() - t0));
         cJSON_AddBoolToObject(res, "timedOut", timed_out);
+        cJSON_AddItemToObject(res, "violations", viol);
+        cJSON_AddBoolToObject(res, "truncated",
+                              c.out.truncated || c.err.truncated || cut_of(c.end, 0) ||
+                                  cut_of(c.end, 1));
     } else {
         if (c.how == 2) {
             pthread_mutex_lock(&W.mu);
@@ -1103,7 +1176,7 @@ cJSON *ws_execute(ws_session *s, const char *code, int64_t timeout_ms, ws_output
         }
         restarted_error(&c, timed_out, timeout_ms, e);
         if (c.how == -1)
-            driver_lost(s);
+            driver_lost(s, e);
     }
     LOG_I("python", "session=%s execute %s in %lld ms", s->id,
           res ? (timed_out ? "interrupted" : "done") : "restarted", (long long)(sbx_now_ms() - t0));
@@ -1128,11 +1201,87 @@ static bool rel_path_ok(const char *p) {
     return true;
 }
 
-/* Run argv in the session (the driver starts it in its own process group). */
+/* Copy the wheels of the host directory `dir` (the operator's PYTHON_WHEELHOUSE) into the
+ * session, as files the driver writes in its own WS_WHEELS_DIR: the server never writes where
+ * the sandboxed code can plant links. At most WHEELS_MAX bytes in all. 0, or -1 with `e`. */
+#define WHEELS_MAX  (512 << 20)
+#define WHEEL_CHUNK (1 << 20)
+static int send_wheels(ws_session *s, const char *dir, sbx_err *e) {
+    DIR *d = opendir(dir);
+    if (!d)
+        return sbx_fail_errno(e, errno, "cannot read PYTHON_WHEELHOUSE %s", dir), -1;
+    size_t total = 0;
+    int rc = 0, files = 0;
+    char *chunk = malloc(WHEEL_CHUNK), *b64 = malloc(SBX_B64_ENCODED_LEN(WHEEL_CHUNK) + 1);
+    struct dirent *de;
+    while (rc == 0 && chunk && b64 && (de = readdir(d))) {
+        const char *n = de->d_name;
+        size_t nl = strlen(n);
+        bool wheel = (nl > 4 && !strcmp(n + nl - 4, ".whl")) ||
+                     (nl > 7 && !strcmp(n + nl - 7, ".tar.gz")) ||
+                     (nl > 4 && !strcmp(n + nl - 4, ".zip"));
+        if (n[0] == '.' || !wheel)
+            continue;
+        int fd = openat(dirfd(d), n, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        struct stat st;
+        if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+            if (fd >= 0)
+                close(fd);
+            continue;
+        }
+        bool first = true;
+        for (;;) {
+            ssize_t got = read(fd, chunk, WHEEL_CHUNK);
+            if (got < 0 || (total += (size_t)(got > 0 ? got : 0)) > WHEELS_MAX) {
+                rc = got < 0 ? sbx_fail_errno(e, errno, "cannot read %s", n)
+                             : sbx_fail(e, SBX_ETOOLARGE,
+                                        "PYTHON_WHEELHOUSE holds more than %d MiB of packages",
+                                        WHEELS_MAX >> 20);
+                rc = -1;
+                break;
+            }
+            if (got == 0 && !first)
+                break;
+            sbx_b64_encode(chunk, (size_t)got, b64);
+            cJSON *f = cJSON_CreateObject();
+            cJSON_AddStringToObject(f, "op", "put");
+            cJSON_AddStringToObject(f, "name", n);
+            cJSON_AddStringToObject(f, "data", b64);
+            cJSON_AddBoolToObject(f, "append", !first);
+            int w = send_frame(s, f);
+            cJSON_Delete(f);
+            if (w < 0) {
+                rc = sbx_fail(e, SBX_EINTERNAL, "the session's driver did not take the packages");
+                rc = -1;
+                break;
+            }
+            first = false;
+            if (got == 0)
+                break;
+        }
+        close(fd);
+        files++;
+    }
+    closedir(d);
+    free(chunk);
+    free(b64);
+    if (rc == 0 && files == 0)
+        return sbx_fail(e, SBX_EUNAVAIL, "PYTHON_WHEELHOUSE %s holds no packages", dir), -1;
+    return rc;
+}
+
+/* Run argv in the session (the driver starts it in its own process group); with `wheels`, that
+ * directory's packages are copied in first. */
 static cJSON *run_command(ws_session *s, cJSON *argv, const char *cwd, const cJSON *env,
-                          int64_t timeout_ms, ws_output_fn fn, void *ctx, sbx_err *e) {
+                          int64_t timeout_ms, ws_output_fn fn, void *ctx, const char *wheels,
+                          sbx_err *e) {
     if (begin_call(s, e) != SBX_OK) {
         cJSON_Delete(argv);
+        return NULL;
+    }
+    if (wheels && send_wheels(s, wheels, e) != 0) {
+        cJSON_Delete(argv);
+        end_call(s);
         return NULL;
     }
     int64_t t0 = sbx_now_ms();
@@ -1170,9 +1319,18 @@ static cJSON *run_command(ws_session *s, cJSON *argv, const char *cwd, const cJS
         snprintf(note, sizeof note,
                  "sandbox: the command ran past timeoutMs (%lld ms); its processes were killed\n",
                  (long long)timeout_ms);
-        add_capped(res, "stderr", &c.err, cut_of(c.end, 1), timed_out ? note : NULL);
+        char *explain = NULL;
+        cJSON *viol = call_violations(&c, &explain);
+        char *extra = notes(timed_out ? note : NULL, explain);
+        add_capped(res, "stderr", &c.err, cut_of(c.end, 1), extra);
+        free(extra);
+        free(explain);
         cJSON_AddNumberToObject(res, "durationMs", (double)(sbx_now_ms() - t0));
         cJSON_AddBoolToObject(res, "timedOut", timed_out);
+        cJSON_AddItemToObject(res, "violations", viol);
+        cJSON_AddBoolToObject(res, "truncated",
+                              c.out.truncated || c.err.truncated || cut_of(c.end, 0) ||
+                                  cut_of(c.end, 1));
         if (cJSON_IsNumber(sig) && !timed_out)
             cJSON_AddStringToObject(
                 res, "signal", sigabbrev_np(sig->valueint) ? sigabbrev_np(sig->valueint) : "?");
@@ -1183,7 +1341,7 @@ static cJSON *run_command(ws_session *s, cJSON *argv, const char *cwd, const cJS
                  "the session's sandbox ended under the command; the session restarted empty: "
                  "its variables, imports and definitions were lost (files in its work directory "
                  "are kept)");
-        driver_lost(s);
+        driver_lost(s, e);
     }
     call_free(&c);
     end_call(s);
@@ -1202,15 +1360,83 @@ cJSON *ws_command(ws_session *s, const ws_command_req *rq, ws_output_fn fn, void
     cJSON_AddItemToArray(argv, cJSON_CreateString("/bin/sh"));
     cJSON_AddItemToArray(argv, cJSON_CreateString("-c"));
     cJSON_AddItemToArray(argv, cJSON_CreateString(rq->command));
-    return run_command(s, argv, rq->cwd, rq->env, rq->timeout_ms, fn, ctx, e);
+    return run_command(s, argv, rq->cwd, rq->env, rq->timeout_ms, fn, ctx, NULL, e);
+}
+
+/* A requirement pip reads as one: a name (letters, digits, ".", "_", "-"), optional
+ * [extras] and version clauses; never an option ("-..."), a path or a URL. */
+static bool requirement_ok(const char *r) {
+    if (!r || !isalnum((unsigned char)r[0]) || strlen(r) > 200)
+        return false;
+    for (const char *p = r; *p; p++)
+        if (!isalnum((unsigned char)*p) && !strchr("._-[],<>=!~*+", *p))
+            return false;
+    return true;
 }
 
 cJSON *ws_packages(ws_session *s, const char *const *pkgs, size_t n, int64_t timeout_ms,
                    sbx_err *e) {
-    (void)s;
-    (void)pkgs;
-    (void)n;
-    (void)timeout_ms;
-    sbx_fail(e, SBX_EUNAVAIL, "packages are not available yet");
-    return NULL;
+    for (size_t i = 0; i < n; i++)
+        if (!requirement_ok(pkgs[i])) {
+            sbx_fail(e, SBX_EINVAL,
+                     "field 'packages': '%.100s' is not a requirement (a name, optional [extras] "
+                     "and version clauses such as ==1.2 or >=1)",
+                     pkgs[i] ? pkgs[i] : "");
+            return NULL;
+        }
+    bool wheelhouse = W.o.wheelhouse && *W.o.wheelhouse;
+    if (!wheelhouse && !(W.o.index_url && *W.o.index_url)) {
+        sbx_fail(e, SBX_EUNAVAIL,
+                 "no package source is configured (set PYTHON_WHEELHOUSE or PYTHON_INDEX_URL)");
+        return NULL;
+    }
+    /* pip in the sandbox, into the session's site dir; the copied wheels go once it is done */
+    cJSON *argv = cJSON_CreateArray();
+    const char *head[] = {"/bin/sh", "-c",
+                          "\"$0\" -m pip install --no-cache-dir --disable-pip-version-check "
+                          "--no-warn-script-location --target " WS_SITE_DIR " \"$@\"; rc=$?; "
+                          "rm -rf " WS_WHEELS_DIR "; exit $rc",
+                          W.o.python};
+    for (size_t i = 0; i < sizeof head / sizeof *head; i++)
+        cJSON_AddItemToArray(argv, cJSON_CreateString(head[i]));
+    if (wheelhouse) {
+        cJSON_AddItemToArray(argv, cJSON_CreateString("--no-index"));
+        cJSON_AddItemToArray(argv, cJSON_CreateString("--find-links"));
+        cJSON_AddItemToArray(argv, cJSON_CreateString(WS_WHEELS_DIR));
+    } else {
+        cJSON_AddItemToArray(argv, cJSON_CreateString("--index-url"));
+        cJSON_AddItemToArray(argv, cJSON_CreateString(W.o.index_url));
+    }
+    for (size_t i = 0; i < n; i++)
+        cJSON_AddItemToArray(argv, cJSON_CreateString(pkgs[i]));
+    cJSON *res = run_command(s, argv, NULL, NULL, timeout_ms, NULL, NULL,
+                             wheelhouse ? W.o.wheelhouse : NULL, e);
+    if (!res)
+        return NULL;
+    cJSON *code = cJSON_GetObjectItem(res, "exitCode");
+    const char *out = cJSON_GetStringValue(cJSON_GetObjectItem(res, "stdout"));
+    const char *err = cJSON_GetStringValue(cJSON_GetObjectItem(res, "stderr"));
+    if (!cJSON_IsNumber(code) || code->valueint != 0) {
+        size_t el = err ? strlen(err) : 0;
+        sbx_fail(e, cJSON_IsTrue(cJSON_GetObjectItem(res, "timedOut")) ? SBX_ETIMEOUT : SBX_EINVAL,
+                 "pip could not install the packages: %s",
+                 err ? err + (el > 380 ? el - 380 : 0) : "");
+        cJSON_Delete(res);
+        return NULL;
+    }
+    cJSON *o = cJSON_CreateObject();
+    cJSON *installed = cJSON_AddArrayToObject(o, "installed");
+    const char *line = out ? strstr(out, "Successfully installed ") : NULL;
+    if (line) {
+        line += strlen("Successfully installed ");
+        const char *end = strchr(line, '\n');
+        char *names = strndup(line, end ? (size_t)(end - line) : strlen(line));
+        for (char *save = NULL, *t = names ? strtok_r(names, " ", &save) : NULL; t;
+             t = strtok_r(NULL, " ", &save))
+            cJSON_AddItemToArray(installed, cJSON_CreateString(t));
+        free(names);
+    }
+    cJSON_AddStringToObject(o, "output", out ? out : "");
+    cJSON_Delete(res);
+    return o;
 }
