@@ -53,6 +53,21 @@ class TestInstall(unittest.TestCase):
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+class TestTypes(unittest.TestCase):
+    def test_mypy_strict(self):
+        """The type hints hold (mypy --strict, for the oldest Python the package names)."""
+        try:
+            import mypy  # noqa: F401
+        except ImportError:
+            self.skipTest("mypy is not installed (Debian package mypy)")
+        with tempfile.TemporaryDirectory(prefix="sbx-mypy-") as cache:
+            r = subprocess.run([sys.executable, "-m", "mypy", "--strict", "--python-version",
+                                "3.8", "--cache-dir", cache,
+                                os.path.join(CLIENT_DIR, "src", "sandboxd_client")],
+                               capture_output=True, text=True, timeout=300)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+
+
 class TestClient(ServerTestCase):
     def setUp(self):
         self.c = client_for(self.server)

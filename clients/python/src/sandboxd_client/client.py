@@ -19,7 +19,7 @@ import urllib.request
 import uuid
 from dataclasses import dataclass
 from typing import (Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple,
-                    Union)
+                    Union, cast)
 
 JSON = Dict[str, Any]
 FileData = Union[bytes, str]
@@ -57,7 +57,7 @@ class _Reply:
         return json.loads(self.body.decode("utf-8")) if self.body else None
 
 
-def _error_from(status: int, body: bytes, headers: Mapping[str, str]) -> SandboxdError:
+def _error_from(status: int, body: bytes, headers: Any) -> SandboxdError:
     code, message = "http_error", body.decode("utf-8", "replace")[:500] or f"HTTP {status}"
     try:
         err = json.loads(body.decode("utf-8"))["error"]
@@ -128,8 +128,8 @@ class Client:
 
     def _json(self, method: str, path: str, json_body: Optional[Any] = None,
               query: Optional[Mapping[str, Any]] = None,
-              timeout: Optional[float] = None) -> Any:
-        return self.request(method, path, json_body, query, timeout=timeout).json()
+              timeout: Optional[float] = None) -> JSON:
+        return cast(JSON, self.request(method, path, json_body, query, timeout=timeout).json())
 
     def stream(self, method: str, path: str, json_body: Any,
                timeout: Optional[float] = None) -> Iterator[Event]:
@@ -185,7 +185,7 @@ class Client:
 
     def list_sessions(self) -> List[JSON]:
         """GET /python/sessions: the sessions this token may see."""
-        return self._json("GET", "/python/sessions")["sessions"]
+        return cast(List[JSON], self._json("GET", "/python/sessions")["sessions"])
 
     # ---- browser sessions ----
     def create_browser(self, device: Optional[str] = None, **options: Any) -> "BrowserSession":
@@ -201,7 +201,7 @@ class Client:
 
     def list_browsers(self) -> List[JSON]:
         """GET /browser/sessions."""
-        return self._json("GET", "/browser/sessions")["sessions"]
+        return cast(List[JSON], self._json("GET", "/browser/sessions")["sessions"])
 
 
 def _sse_events(resp: Any) -> Iterator[Event]:
@@ -319,8 +319,8 @@ class PythonSession:
     def list_files(self, path: str = "", depth: int = 1) -> List[JSON]:
         """The files under path (relative to the work directory): [{"path", "size", "type",
         "mtime"}]."""
-        return self.client._json("GET", self._path("/files"),
-                                 query={"path": path or None, "depth": depth})["files"]
+        return cast(List[JSON], self.client._json(
+            "GET", self._path("/files"), query={"path": path or None, "depth": depth})["files"])
 
     def upload_file(self, path: str, data: Union[FileData, "os.PathLike[str]"]) -> JSON:
         """Write one file at path: data is bytes, text, or a local file's path (os.PathLike).
@@ -330,8 +330,8 @@ class PythonSession:
                 data = f.read()
         body, ctype = _multipart([(os.path.basename(path) or "file", _as_bytes(data))],
                                  {"path": path})
-        return self.client.request("POST", self._path("/files"), body=body,
-                                   content_type=ctype).json()["files"][0]
+        return cast(JSON, self.client.request("POST", self._path("/files"), body=body,
+                                              content_type=ctype).json()["files"][0])
 
     def upload_files(self, files: Mapping[str, FileData], directory: str = "") -> List[JSON]:
         """Write several files in one multipart request: {name: data}, names relative to
@@ -339,8 +339,8 @@ class PythonSession:
         parts = [(name, _as_bytes(data)) for name, data in files.items()]
         body, ctype = _multipart(parts, {"path": (directory.rstrip("/") + "/")
                                          if directory else "./"})
-        return self.client.request("POST", self._path("/files"), body=body,
-                                   content_type=ctype).json()["files"]
+        return cast(List[JSON], self.client.request("POST", self._path("/files"), body=body,
+                                                    content_type=ctype).json()["files"])
 
     def download_file(self, path: str) -> bytes:
         """The bytes of a file; a directory comes as a zip archive."""
@@ -459,11 +459,12 @@ class BrowserSession:
 
     def tabs(self) -> List[JSON]:
         """[{"tabId", "url", "title", "active"}]."""
-        return self.client._json("GET", self._path("/tabs"))["tabs"]
+        return cast(List[JSON], self.client._json("GET", self._path("/tabs"))["tabs"])
 
     def new_tab(self, url: Optional[str] = None) -> str:
         """Open a tab (it becomes current); its tabId."""
-        return self.client._json("POST", self._path("/tabs"), _drop_none({"url": url}))["tabId"]
+        tab = self.client._json("POST", self._path("/tabs"), _drop_none({"url": url}))["tabId"]
+        return str(tab)
 
     def close_tab(self, tab_id: str) -> None:
         self.client.request("DELETE", self._path(f"/tabs/{tab_id}"))
