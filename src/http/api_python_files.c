@@ -310,6 +310,18 @@ static void h_upload(http_req *r) {
                           "file '%.200s' is %zu bytes, over the cap of %lld bytes "
                           "(PYTHON_FILE_MAX_MB)",
                           u[i].path, u[i].len, (long long)lim.file_max);
+    /* several files: all of them must fit the quota (as new bytes), or none is written */
+    int64_t total = 0;
+    for (size_t i = 0; i < n; i++)
+        total += (int64_t)u[i].len;
+    int64_t used = rc == SBX_OK && n > 1 && lim.quota > 0 ? wsf_usage(ws_workdir_fd(s), &e) : 0;
+    if (used < 0)
+        rc = e.code;
+    else if (rc == SBX_OK && n > 1 && lim.quota > 0 && used + total > lim.quota)
+        rc = sbx_fail(&e, SBX_ENOSPACE,
+                      "these %zu files (%lld bytes) would take the session's files over its quota "
+                      "of %lld bytes (PYTHON_SESSION_QUOTA_MB): remove files first",
+                      n, (long long)total, (long long)lim.quota);
     cJSON *files = cJSON_CreateArray();
     for (size_t i = 0; rc == SBX_OK && i < n; i++) {
         rc = wsf_write(ws_workdir_fd(s), u[i].path, u[i].data, u[i].len, &lim, &e);

@@ -374,6 +374,9 @@ class TestCaps(WorkspaceCase):
         self.assertError(r, 507, "insufficient_storage")
         self.assertIn("PYTHON_SESSION_QUOTA_MB", r.json()["error"]["message"])
         self.assertError(self.op(sid, operation="copy", path="one.bin", to="copy.bin"), 507)
+        before = sorted(os.listdir(self.workdir(sid)))
+        self.assertError(self.upload(sid, [("a.bin", b"a"), ("b.bin", b"b" * 50000)]), 507)
+        self.assertEqual(sorted(os.listdir(self.workdir(sid))), before)  # neither landed
         # the code itself may write more; a download over the cap is 413, a zip too
         self.sh(sid, "head -c 1100000 /dev/zero > made.bin")
         self.assertError(self.read(sid, "made.bin"), 413, "payload_too_large")
