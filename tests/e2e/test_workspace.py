@@ -406,6 +406,9 @@ class WorkspaceTest(SessionMixin, ServerTestCase):
         self.assertIn("sandboxd_python_sessions_expired_total", text)
         paths = self.server.get("/openapi.json").json()["paths"]
         self.assertIn("/python/sessions/{id}/execute", paths)
+        health = self.server.get("/health").json()["exec"]["pythonSessions"]
+        self.assertGreaterEqual(health["live"], 1)
+        self.assertEqual(health["max"], 4)
         self.server.delete("/python/sessions/" + sid)
 
 
