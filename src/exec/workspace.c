@@ -70,24 +70,26 @@ static void close_driver(ws_session *s) {
     }
     if (s->sock >= 0)
         close(s->sock);
-    s->sock = -1;
+    if (s->errfd >= 0)
+        close(s->errfd);
+    s->sock = s->errfd = -1;
     s->rlen = 0;
     atomic_store(&s->pid, 0);
 }
 
 static sbx_code spawn_driver(ws_session *s, sbx_err *e) {
     close_driver(s);
-    int sv[2], logfd = -1;
+    int sv[2], ep[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
         return sbx_fail_errno(e, errno, "cannot create the session's socket");
-    char logp[PATH_MAX];
-    snprintf(logp, sizeof logp, "%s/driver.log", s->dir); /* beside work/ and tmp/: not theirs */
-    logfd = open(logp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (logfd < 0) {
+    /* a pipe, not a file: nothing of DATA_DIR shows in the driver's /proc/PID/fd */
+    if (pipe2(ep, O_CLOEXEC) != 0) {
         close(sv[0]);
         close(sv[1]);
-        return sbx_fail_errno(e, errno, "cannot create the session's log");
+        return sbx_fail_errno(e, errno, "cannot create the session's pipe");
     }
+    int logfd = ep[1];
+    fcntl(ep[0], F_SETFL, O_NONBLOCK);
     const char *argv[] = {wsi.o.python, "-c", k_boot, NULL};
     sandbox_spec spec = {.argv = argv,
                          .envp = (const char *const *)wsi.envp,
@@ -121,10 +123,12 @@ static sbx_code spawn_driver(ws_session *s, sbx_err *e) {
     close(logfd);
     if (rc != SBX_OK) {
         close(sv[0]);
+        close(ep[0]);
         s->child = NULL;
         return rc;
     }
     s->sock = sv[0];
+    s->errfd = ep[0];
     s->dead = false;
     atomic_store(&s->pid, (int)sandbox_pid(s->child));
     LOG_I("python", "session=%s: driver started (pid %d, %s)", s->id, (int)sandbox_pid(s->child),
@@ -180,13 +184,19 @@ static sbx_code greet(ws_session *s, sbx_err *e) {
         if (ready)
             return SBX_OK;
     }
-    char logp[PATH_MAX];
-    snprintf(logp, sizeof logp, "%s/driver.log", s->dir);
-    char *log = sbx_read_file(logp, 4096, NULL);
-    LOG_W("python", "session=%s: the driver did not start: %s", s->id, log ? log : "(no output)");
+    char *log = wsi_driver_output(s);
+    LOG_W("python", "session=%s: the driver did not start: %s", s->id, *log ? log : "(no output)");
     free(log);
     s->dead = true;
     return sbx_fail(e, SBX_EINTERNAL, "the session's interpreter did not start");
+}
+
+char *wsi_driver_output(ws_session *s) {
+    char *buf = calloc(1, 2049);
+    ssize_t n = buf && s->errfd >= 0 ? read(s->errfd, buf, 2048) : 0;
+    if (buf && n > 0)
+        buf[n] = 0;
+    return buf ? buf : strdup("");
 }
 
 sbx_code wsi_respawn(ws_session *s, sbx_err *e) {
@@ -463,7 +473,7 @@ sbx_code ws_create(const ws_create_req *rq, const char *owner, cJSON **out, sbx_
     snprintf(s->dir, sizeof s->dir, "%s/runs/%s", wsi.o.data_dir, s->id);
     snprintf(s->work, sizeof s->work, "%s/work", s->dir);
     snprintf(s->tmp, sizeof s->tmp, "%s/tmp", s->dir);
-    s->workfd = s->sock = -1;
+    s->workfd = s->sock = s->errfd = -1;
     s->refs = 2; /* the registry's and ours */
     s->created_wall = s->last_used_wall = sbx_wall_ms();
     s->idle_s = idle;

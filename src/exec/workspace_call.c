@@ -189,6 +189,10 @@ static void driver_lost(ws_session *s, sbx_err *e) {
         int code, sig;
         sandbox_kill(s->child);
         sandbox_wait(s->child, sbx_now_ms() + 2000, &code, &sig);
+        char *out = wsi_driver_output(s);
+        if (*out)
+            LOG_W("python", "session=%s: the driver's last words: %s", s->id, out);
+        free(out);
         char *why = sandbox_explain(s->child);
         size_t n = e ? strlen(e->msg) : 0;
         if (e && why && *why && n + 4 < sizeof e->msg)

@@ -46,6 +46,7 @@ struct ws_session {
     /* the busy caller's (or the manager's, spawning for it) */
     sandbox_child *child;
     int sock;
+    int errfd; /* read end of the driver's stdout and stderr (its tracebacks), nonblocking */
     bool dead; /* the driver is gone: spawn again before the next call */
     char *rbuf;
     size_t rlen, rcap;
@@ -76,6 +77,10 @@ int wsi_send_frame(ws_session *s, cJSON *o);
 /* workspace_call.c: the next frame by `deadline`: 1 with *out (caller frees), 0 on timeout,
  * -1 when the driver is gone. */
 int wsi_read_frame(ws_session *s, int64_t deadline, cJSON **out);
+
+/* workspace.c: what the driver wrote to its stderr so far (up to 2 KiB, for a log line),
+ * malloc'd; never NULL. */
+char *wsi_driver_output(ws_session *s);
 
 /* workspace.c: start the session's driver again (on the manager thread) and greet it; the
  * caller is the session's busy caller. */
