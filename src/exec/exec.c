@@ -207,6 +207,7 @@ cJSON *exec_health(void) {
     else
         cJSON_AddNullToObject(o, "zygote");
     cJSON_AddNumberToObject(o, "maxRuns", (double)O.max_runs);
+    cJSON_AddItemToObject(o, "pythonSessions", ws_health());
     cJSON_AddItemToObject(o, "sandbox", sandbox_layers());
     return o;
 }

@@ -127,6 +127,17 @@ cJSON *ws_command(ws_session *s, const ws_command_req *rq, ws_output_fn fn, void
 cJSON *ws_packages(ws_session *s, const char *const *pkgs, size_t n, int64_t timeout_ms,
                    sbx_err *e);
 
+/* ---- pure checks (any thread; unit-tested) ---- */
+
+/* An object of NAME: "value" (names of letters, digits and '_', not first a digit; string
+ * values), at most 64; NULL passes. SBX_OK, or SBX_EINVAL naming `field`. */
+sbx_code ws_check_env(const cJSON *env, const char *field, sbx_err *e);
+/* A path relative to the work dir: not absolute, no ".." segment, at most 1024 bytes. */
+bool ws_rel_path_ok(const char *p);
+/* A requirement pip reads as one package: a name, optional [extras] and version clauses;
+ * never an option ("-..."), a path, a URL or whitespace. */
+bool ws_requirement_ok(const char *r);
+
 /* Counters for /metrics. Any thread. */
 typedef struct ws_stats {
     uint64_t live, created, expired, restarted;

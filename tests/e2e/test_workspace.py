@@ -339,6 +339,11 @@ class WorkspaceTest(SessionMixin, ServerTestCase):
             self.assertNotIn(s, res["result"])
         res = self.execute(b, "import os\nos.path.exists(%r)" % self.server.data_dir)
         self.assertEqual(res["result"], "False")
+        # no descriptor of the session's processes names a host path of the server's
+        res = self.command(b, "ls -l /proc/[0-9]*/fd/ /proc/[0-9]*/cwd 2>/dev/null; "
+                              "cat /proc/[0-9]*/maps 2>/dev/null | grep -v ' /usr/' | cut -c74-")
+        self.assertNotIn(self.server.data_dir, res["stdout"])
+        self.assertNotIn(self.server.tmp, res["stdout"])
 
     def test_kernel_has_no_network_and_cannot_kill_the_server(self):
         sid = self.new_session()
@@ -406,6 +411,9 @@ class WorkspaceTest(SessionMixin, ServerTestCase):
         self.assertIn("sandboxd_python_sessions_expired_total", text)
         paths = self.server.get("/openapi.json").json()["paths"]
         self.assertIn("/python/sessions/{id}/execute", paths)
+        health = self.server.get("/health").json()["exec"]["pythonSessions"]
+        self.assertGreaterEqual(health["live"], 1)
+        self.assertEqual(health["max"], 4)
         self.server.delete("/python/sessions/" + sid)
 
 
@@ -421,6 +429,9 @@ class WorkspaceColdTest(SessionMixin, ServerTestCase):
         res = self.execute(sid, "import numpy as np\nint(np.arange(4).sum()) + x")
         self.assertEqual(res["result"], "8")
         self.assertEqual(self.command(sid, "echo $HOME")["stdout"], "/work\n")
+        fds = self.command(sid, "ls -l /proc/[0-9]*/fd/ 2>/dev/null")["stdout"]
+        self.assertIn("socket:", fds)  # the driver's descriptors are listed ...
+        self.assertNotIn(self.server.data_dir, fds)  # ... and none names DATA_DIR
 
 
 class WorkspaceExpiryTest(SessionMixin, ServerTestCase):
