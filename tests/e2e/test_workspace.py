@@ -563,6 +563,33 @@ class WorkspacePackagesTest(SessionMixin, ServerTestCase):
         self.assertIn("pip", r.json()["error"]["message"])
 
 
+class WorkspaceShutdownTest(SessionMixin, unittest.TestCase):
+    def test_sigterm_ends_every_session(self):
+        srv = Server(env={"BROWSER_POOL_SIZE": "0", "EXEC_MODE": "zygote"}).start()
+        try:
+            self.server = srv
+            wait_zygote(srv)
+            ids = []
+            for _ in range(2):
+                r = srv.post("/python/sessions", {})
+                self.assertEqual(r.status, 201, r)
+                ids.append(r.json()["sessionId"])
+            busy = threading.Thread(target=lambda: srv.post(
+                f"/python/sessions/{ids[0]}/execute", {"code": "import time; time.sleep(60)"},
+                timeout=90))
+            busy.start()
+            time.sleep(0.5)
+            pid = srv.proc.pid
+            t0 = time.time()
+            self.assertEqual(srv.stop(), 0)
+            self.assertLess(time.time() - t0, 15)
+            busy.join(30)
+            self.assertEqual(descendants(pid), [])
+            self.assertEqual(srv.data_entries(), [])
+        finally:
+            srv.cleanup()
+
+
 class SessionEscapeTest(test_exec_escape.EscapeTest):
     """The escape suite of /execute, each program run by python3 as a command of a fresh
     session (so inside the session's sandbox, beside its kernel), zygote-started sessions."""
@@ -638,7 +665,8 @@ class SessionEscapeTestFork(SessionEscapeTest):
 def load_tests(loader, tests, pattern):
     suite = unittest.TestSuite()
     for cls in (WorkspaceTest, WorkspaceColdTest, WorkspaceExpiryTest, WorkspaceRestartTest,
-                WorkspacePackagesTest, SessionEscapeTest, SessionEscapeTestFork):
+                WorkspacePackagesTest, WorkspaceShutdownTest, SessionEscapeTest,
+                SessionEscapeTestFork):
         suite.addTests(loader.loadTestsFromTestCase(cls))
     return suite
 
