@@ -20,7 +20,8 @@
 # NODE_ID=node-I, HOST=127.0.0.1, their own PORT and DATA_DIR, CLUSTER_URL=the router, and
 # SHUTDOWN_GRACE_MS (default here 30000). SANDBOXD_BIN picks the binary (default build/sandboxd
 # of this checkout), HAPROXY_BIN the router (default haproxy, from Debian's haproxy package),
-# ROUTER_PORT the router's port (default: a free one).
+# ROUTER_PORT the router's port (default: a free one); CLUSTER_SAVE_LOGS=DIR makes `down`
+# copy the logs there first.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 dir=${CLUSTER_DIR:-${XDG_RUNTIME_DIR:-/tmp}/sandboxd-cluster-$(id -u)}
@@ -212,6 +213,13 @@ cmd_down() {
         stop_pid "$dir/node-$i/pid" 20 0
         sweep_replica "node-$i"
     done
+    if [[ -n ${CLUSTER_SAVE_LOGS:-} ]]; then
+        mkdir -p "$CLUSTER_SAVE_LOGS"
+        for ((i = 1; i <= n; i++)); do
+            cp "$dir/node-$i/sandboxd.log" "$CLUSTER_SAVE_LOGS/node-$i.log" 2>/dev/null || true
+        done
+        cp "$dir/haproxy.log" "$CLUSTER_SAVE_LOGS/haproxy.log" 2>/dev/null || true
+    fi
     rm -rf "$dir"
     echo "down"
 }

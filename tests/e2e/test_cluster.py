@@ -14,6 +14,7 @@ packages."""
 import http.client
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -22,7 +23,7 @@ import time
 import unittest
 import urllib.parse
 
-from harness import (BIN, SOURCE_DIR, LocalSite, Response, live_pids_with_marker,
+from harness import (BIN, SOURCE_DIR, LocalSite, Response, Server, live_pids_with_marker,
                      wait_until)
 
 CLUSTER = os.path.join(SOURCE_DIR, "deploy", "local", "cluster.sh")
@@ -38,6 +39,28 @@ def find_chromium():
         if shutil.which(name):
             return True
     return bool(os.environ.get("CHROMIUM_PATH")) and os.path.exists(os.environ["CHROMIUM_PATH"])
+
+
+def sanitizer_report(path):
+    """An ASan/UBSan/TSan report in a replica's log (all its starts), or None. A TSan report
+    of another process than a replica (a raw clone() of the sandbox, see harness.Server) is
+    not one."""
+    try:
+        with open(path, "rb") as f:
+            log = f.read()
+    except OSError:
+        return None
+    pids = set(re.findall(rb"starting \(pid (\d+),", log))
+    for mark in Server.SANITIZER_MARKS:
+        at = log.find(mark)
+        while at >= 0 and mark.endswith(b"ThreadSanitizer"):
+            m = re.match(rb"[^\n]*\(pid=(\d+)\)", log[at:at + 200])
+            if not m or m.group(1) in pids:
+                break
+            at = log.find(mark, at + 1)
+        if at >= 0:
+            return log[max(0, at - 200):at + 3000].decode(errors="replace")
+    return None
 
 
 class Endpoint:
@@ -129,12 +152,18 @@ class ClusterTest(unittest.TestCase):
 
     @classmethod
     def down(cls):
-        subprocess.run([CLUSTER, "down"], env=cls.env, capture_output=True, timeout=120)
+        saved = os.path.join(cls.tmp, "logs")
+        subprocess.run([CLUSTER, "down"], env=dict(cls.env, CLUSTER_SAVE_LOGS=saved),
+                       capture_output=True, timeout=120)
         left = live_pids_with_marker(cls.dir)
         gone = not os.path.exists(cls.dir)
+        reports = [sanitizer_report(os.path.join(saved, n)) for n in ("node-1.log", "node-2.log")]
         shutil.rmtree(cls.tmp, ignore_errors=True)
         if left or not gone:
             raise AssertionError(f"cluster.sh down left processes {left} or {cls.dir}")
+        for r in reports:
+            if r:
+                raise AssertionError("sanitizer report in a replica's log:\n" + r)
 
     # ---- helpers ----
     def create_on(self, node, via=None):
