@@ -38,11 +38,17 @@ for n in "${nodes[@]}"; do
     fi
     pool+="    server $name $addr check"$'\n'
     any+="    server $name $addr check"$'\n'
+    gone="{\\\"error\\\":{\\\"code\\\":\\\"unavailable\\\",\\\"message\\\":\\\"the replica $name that owns this session is gone (stopped or crashed), and its sessions with it; create a new session\\\"}}"
+    # a kept-alive connection to a replica that died answers nothing: one retry on a new
+    # connection turns that into the refused connection, and so the 503 below
     backends+="backend node-$name
     option httpchk
     http-check send meth GET uri /health
     http-check expect status 200
-    http-error status 503 content-type application/json string \"{\\\"error\\\":{\\\"code\\\":\\\"unavailable\\\",\\\"message\\\":\\\"the replica $name that owns this session is gone (stopped or crashed), and its sessions with it; create a new session\\\"}}\"
+    retry-on conn-failure empty-response
+    retries 1
+    http-error status 503 content-type application/json string \"$gone\"
+    http-error status 502 content-type application/json string \"$gone\"
     server $name $addr check
 "$'\n'
 done
