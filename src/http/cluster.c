@@ -82,9 +82,9 @@ static size_t collect(char *p, size_t size, size_t n, void *arg) {
     return sbx_buf_add(arg, p, size * n) == 0 ? size * n : 0; /* 0: past the cap, abort */
 }
 
-static void fail_capture(http_capture *cap, sbx_code code, const char *fmt, ...)
+static void fail_reply(cluster_reply *out, sbx_code code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-static void fail_capture(http_capture *cap, sbx_code code, const char *fmt, ...) {
+static void fail_reply(cluster_reply *out, sbx_code code, const char *fmt, ...) {
     char msg[512];
     va_list ap;
     va_start(ap, fmt);
@@ -93,9 +93,9 @@ static void fail_capture(http_capture *cap, sbx_code code, const char *fmt, ...)
     cJSON *root = cJSON_CreateObject(), *err = cJSON_AddObjectToObject(root, "error");
     cJSON_AddStringToObject(err, "code", sbx_code_name(code));
     cJSON_AddStringToObject(err, "message", msg);
-    cap->status = sbx_code_status(code);
-    cap->json = root;
-    cap->ctype = strdup("application/json; charset=utf-8");
+    out->status = sbx_code_status(code);
+    out->json = root;
+    out->ctype = strdup("application/json; charset=utf-8");
 }
 
 /* base + path + "?" + the capture's query pairs, each escaped. NULL when out of memory. */
@@ -121,28 +121,29 @@ static char *forward_target(CURL *h, const char *path, const char *const *query)
     return sbx_buf_take(&u, NULL);
 }
 
-int cluster_forward(http_req *caller, const char *owner, const char *method, const char *path,
-                    http_capture *cap) {
+int cluster_forward(const char *authz, const char *req_id, const char *owner, const char *method,
+                    const char *path, const char *const *query, const cJSON *json_body,
+                    cluster_reply *out) {
+    *out = (cluster_reply){0};
     CURL *h = curl_easy_init();
-    char *url = h ? forward_target(h, path, cap->query) : NULL;
-    char *body = cap->body ? cJSON_PrintUnformatted(cap->body) : NULL;
-    if (!h || !url || (cap->body && !body)) {
-        fail_capture(cap, SBX_EINTERNAL, "out of memory forwarding a call to node '%s'", owner);
+    char *url = h ? forward_target(h, path, query) : NULL;
+    char *body = json_body ? cJSON_PrintUnformatted(json_body) : NULL;
+    if (!h || !url || (json_body && !body)) {
+        fail_reply(out, SBX_EINTERNAL, "out of memory forwarding a call to node '%s'", owner);
         free(url);
         free(body);
         curl_easy_cleanup(h);
-        return cap->status;
+        return out->status;
     }
     struct curl_slist *hdrs = NULL;
     char line[4096];
-    const char *authz = http_header(caller, "Authorization");
     if (authz) {
         snprintf(line, sizeof line, "Authorization: %s", authz);
         hdrs = curl_slist_append(hdrs, line);
     }
     snprintf(line, sizeof line, "X-Sandboxd-Forwarded-By: %s", sbx_node());
     hdrs = curl_slist_append(hdrs, line);
-    snprintf(line, sizeof line, "X-Request-Id: %s", caller->id);
+    snprintf(line, sizeof line, "X-Request-Id: %s", req_id);
     hdrs = curl_slist_append(hdrs, line);
     hdrs = curl_slist_append(hdrs, "Expect:");
     if (!strcmp(method, "POST") || body) {
@@ -167,26 +168,26 @@ int cluster_forward(http_req *caller, const char *owner, const char *method, con
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
     curl_easy_getinfo(h, CURLINFO_CONTENT_TYPE, &ctype);
     if (cc != CURLE_OK || status < 100) {
-        fail_capture(cap, SBX_EUNAVAIL,
-                     "session's node '%s' could not be reached through CLUSTER_URL: %s%s", owner,
-                     curl_easy_strerror(cc),
-                     reply.truncated ? " (the answer was larger than 64 MiB)" : "");
+        fail_reply(out, SBX_EUNAVAIL,
+                   "session's node '%s' could not be reached through CLUSTER_URL: %s%s", owner,
+                   curl_easy_strerror(cc),
+                   reply.truncated ? " (the answer was larger than 64 MiB)" : "");
     } else {
-        cap->status = (int)status;
-        cap->ctype = ctype ? strdup(ctype) : NULL;
+        out->status = (int)status;
+        out->ctype = ctype ? strdup(ctype) : NULL;
         size_t len = 0;
         char *data = sbx_buf_take(&reply, &len);
         cJSON *j = ctype && strstr(ctype, "json") && data ? cJSON_ParseWithLength(data, len) : NULL;
         if (j) {
-            cap->json = j;
+            out->json = j;
             free(data);
         } else if (data && len) {
-            cap->data = data;
-            cap->len = len;
+            out->data = data;
+            out->len = len;
         } else {
             free(data);
         }
-        LOG_D("http", "req=%s %s %s forwarded for node '%s': %ld", caller->id, method, path, owner,
+        LOG_D("http", "req=%s %s %s forwarded for node '%s': %ld", req_id, method, path, owner,
               status);
     }
     sbx_buf_free(&reply);
@@ -194,5 +195,5 @@ int cluster_forward(http_req *caller, const char *owner, const char *method, con
     curl_easy_cleanup(h);
     free(url);
     free(body);
-    return cap->status;
+    return out->status;
 }

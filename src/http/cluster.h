@@ -15,10 +15,12 @@
 #define SBX_HTTP_CLUSTER_H
 
 #include <stdbool.h>
+#include <stddef.h>
+
+#include <cjson/cJSON.h>
 
 #include "../common/err.h"
 #include "../common/node.h"
-#include "dispatch.h"
 #include "http.h"
 
 /* Remember CLUSTER_URL (borrowed: it must outlive the server; NULL or "" for none). */
@@ -39,12 +41,23 @@ sbx_code cluster_admit(const char *method, const http_route *route, char params[
 /* True when a misdirected in-process call can be forwarded (CLUSTER_URL is set). */
 bool cluster_can_forward(void);
 
-/* Send `method path` with cap's query and JSON body to CLUSTER_URL, as `caller` (its own
- * Authorization header goes along), and fill cap with the answer as an in-process call would
- * have been (status, Content-Type, JSON or bytes). Blocks up to the longest browser call plus a
- * margin. A router or owner that cannot be reached is a captured 503 naming `owner`. Returns
- * cap->status. */
-int cluster_forward(http_req *caller, const char *owner, const char *method, const char *path,
-                    http_capture *cap);
+/* The answer to a forwarded call, shaped like an in-process call's capture (dispatch.h):
+ * everything in it is owned by the caller, who moves it into its capture. */
+typedef struct cluster_reply {
+    int status;
+    char *ctype; /* the answer's Content-Type, or NULL */
+    cJSON *json; /* a JSON answer, or NULL */
+    char *data;  /* any other answer's bytes, or NULL */
+    size_t len;
+} cluster_reply;
+
+/* Send `method path` with the query pairs (NULL-terminated name, value, ...; may be NULL) and
+ * the JSON `body` (borrowed; NULL for none) to CLUSTER_URL, with the caller's `authorization`
+ * header value (borrowed; NULL for none) and request id, and fill `out` with the answer. Blocks
+ * up to the longest browser call plus a margin. A router or owner that cannot be reached is a
+ * 503 unavailable naming `owner` in `out->json`. Returns out->status. */
+int cluster_forward(const char *authorization, const char *req_id, const char *owner,
+                    const char *method, const char *path, const char *const *query,
+                    const cJSON *body, cluster_reply *out);
 
 #endif

@@ -56,8 +56,17 @@ int http_call(const http_req *caller, const auth_identity *who, const char *meth
     if (cluster_admit(method, m.route, m.params, owner, &e) != SBX_OK) {
         /* another node's session: through the router to its owner (an MCP client cannot
          * choose the replica its call lands on), or a 421 naming the owner */
-        if (e.code == SBX_EWRONGNODE && cluster_can_forward())
-            return cluster_forward((http_req *)caller, owner, method, path, cap);
+        if (e.code == SBX_EWRONGNODE && cluster_can_forward()) {
+            cluster_reply out;
+            cluster_forward(http_header((http_req *)caller, "Authorization"), caller->id, owner,
+                            method, path, cap->query, cap->body, &out);
+            cap->status = out.status;
+            cap->ctype = out.ctype;
+            cap->json = out.json;
+            cap->data = out.data;
+            cap->len = out.len;
+            return cap->status;
+        }
         set_error(cap, &e);
         return cap->status;
     }
