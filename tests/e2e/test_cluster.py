@@ -168,9 +168,11 @@ class ClusterTest(unittest.TestCase):
     # ---- helpers ----
     def create_on(self, node, via=None):
         """A new session owned by `node`: created through the router (leastconn picks the
-        replica; up to 6 tries), or on the replica itself when via is that replica."""
+        replica; up to 10 tries, half a second apart after a miss: a replica that just came
+        back is in the router's pool after its next check), or on the replica itself when via
+        is that replica."""
         ep = via or self.router
-        for _ in range(6):
+        for _ in range(10):
             r = ep.post("/browser/sessions", timeout=60)
             self.assertEqual(r.status, 201, r)
             sid = r.json()["sessionId"]
@@ -178,7 +180,8 @@ class ClusterTest(unittest.TestCase):
             if sid.startswith(node + "."):
                 return sid
             self.assertEqual(ep.delete(f"/browser/sessions/{sid}").status, 204)
-        self.fail(f"the router put no session on {node} in 6 creates")
+            time.sleep(0.5)
+        self.fail(f"the router put no session on {node} in 10 creates")
 
     def navigate(self, sid, ep=None):
         return (ep or self.router).post(f"/browser/sessions/{sid}/navigate",
