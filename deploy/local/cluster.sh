@@ -57,11 +57,13 @@ running() {
 
 alive() { [[ -f $1 ]] && running "$(cat "$1")"; }
 
-# wait_health URL SECONDS: until GET URL answers 200, or fail.
+# wait_health URL SECONDS [PIDFILE]: until GET URL answers 200, or fail (at once when the
+# process of PIDFILE is gone).
 wait_health() {
-    local url=$1 until=$((SECONDS + $2))
+    local url=$1 until=$((SECONDS + $2)) pf=${3:-}
     while ((SECONDS < until)); do
         [[ $(http_status "$url") == 200 ]] && return 0
+        [[ -n $pf ]] && ! alive "$pf" && return 1
         sleep 0.2
     done
     return 1
@@ -85,8 +87,8 @@ start_replica() {
         SHUTDOWN_GRACE_MS=${SHUTDOWN_GRACE_MS:-30000} \
         setsid "$bin" >>"$dir/$node/sandboxd.log" 2>&1 </dev/null &
     echo $! >"$dir/$node/pid"
-    wait_health "http://127.0.0.1:$port/health" 30 ||
-        die "replica $i ($node) did not answer GET /health in 30 s; see $dir/$node/sandboxd.log"
+    wait_health "http://127.0.0.1:$port/health" 30 "$dir/$node/pid" ||
+        die "replica $i ($node) exited or did not answer GET /health in 30 s (its log: $dir/$node/sandboxd.log)"
 }
 
 # The Chromiums and runs of a replica that was SIGKILLed outlive it; their DATA_DIR's .owner
@@ -132,6 +134,10 @@ cmd_up() {
     [[ -x $bin ]] || die "no sandboxd binary at $bin (build it, or set SANDBOXD_BIN)"
     command -v "$haproxy" >/dev/null || die "no haproxy (apt-get install haproxy, or set HAPROXY_BIN)"
     [[ -e $dir/replicas ]] && die "a cluster is already up in $dir (cluster.sh down first)"
+    # a start that fails half-way shows the logs' ends, stops what it started and leaves no
+    # directory
+    up_done=0
+    trap 'if ((!up_done)); then tail -n 5 "$dir"/node-*/sandboxd.log "$dir/haproxy.log" >&2 2>/dev/null || true; cmd_down >/dev/null 2>&1 || true; fi' EXIT
     mkdir -p "$dir"
     chmod 700 "$dir"
     echo "$n" >"$dir/replicas"
@@ -156,6 +162,7 @@ cmd_up() {
     for ((i = 1; i <= n; i++)); do
         echo "NODE_$i=node-$i http://127.0.0.1:$(cat "$dir/node-$i/port")"
     done
+    up_done=1
 }
 
 cmd_kill() {
