@@ -119,12 +119,16 @@ static int prepare_data_dir(int *lock_fd) {
     return 0;
 }
 
-/* Sessions this replica still serves (browser; Python sessions add theirs here). */
+/* Sessions this replica still serves: browser and Python sessions. */
 static int open_sessions(void) {
-    cJSON *b = browser_health();
+    cJSON *b = browser_health(), *x = exec_health();
     const cJSON *n = cJSON_GetObjectItemCaseSensitive(b, "sessions");
-    int open = cJSON_IsNumber(n) ? (int)n->valuedouble : 0;
+    const cJSON *py = cJSON_GetObjectItemCaseSensitive(x, "pythonSessions");
+    const cJSON *live = cJSON_GetObjectItemCaseSensitive(py, "live");
+    int open = (cJSON_IsNumber(n) ? (int)n->valuedouble : 0) +
+               (cJSON_IsNumber(live) ? (int)live->valuedouble : 0);
     cJSON_Delete(b);
+    cJSON_Delete(x);
     return open;
 }
 

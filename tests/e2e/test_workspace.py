@@ -434,6 +434,25 @@ class WorkspaceColdTest(SessionMixin, ServerTestCase):
         self.assertNotIn(self.server.data_dir, fds)  # ... and none names DATA_DIR
 
 
+class WorkspaceNodeTest(SessionMixin, ServerTestCase):
+    """With NODE_ID a Python session's id names its replica, like a browser session's, and a
+    call for another replica's session is a 421 naming the owner (never a lookup here)."""
+
+    server_env = {"BROWSER_POOL_SIZE": "0", "EXEC_MODE": "fork", "NODE_ID": "replica-a"}
+
+    def test_ids_carry_the_node(self):
+        sid = self.new_session()
+        node, _, rest = sid.partition(".")
+        self.assertEqual(node, "replica-a")
+        self.assertRegex(rest, r"^[0-9a-f]{32}$")
+        self.assertEqual(self.execute(sid, "6 * 7")["result"], "42")
+        self.assertTrue(os.path.isdir(os.path.join(self.server.data_dir, "runs", sid)))
+        r = self.server.post(f"/python/sessions/replica-b.{rest}/execute", {"code": "1"})
+        self.assertEqual(r.status, 421, r)
+        self.assertEqual(r.json()["error"]["code"], "misdirected_request")
+        self.assertIn("replica-b", r.json()["error"]["message"])
+
+
 class WorkspaceExpiryTest(SessionMixin, ServerTestCase):
     server_env = {"BROWSER_POOL_SIZE": "0", "EXEC_MODE": "fork", "PYTHON_IDLE_TIMEOUT_S": "1",
                   "PYTHON_TTL_S": "3"}
