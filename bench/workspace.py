@@ -74,10 +74,12 @@ class Sandboxd:
                 break
             time.sleep(0.05)
         else:
-            raise SystemExit("sandboxd did not start:\n" +
-                             open(os.path.join(self.tmp, "log")).read()[-2000:])
+            log = open(os.path.join(self.tmp, "log")).read()[-2000:]
+            self.stop()
+            raise SystemExit("sandboxd did not start:\n" + log)
         while not (self.call("GET", "/health")[1]["exec"].get("zygote") or {}).get("ready"):
             if time.time() > deadline + 60:
+                self.stop()
                 raise SystemExit("the zygote did not get ready")
             time.sleep(0.1)
         self.conn = http.client.HTTPConnection("127.0.0.1", self.port)
@@ -95,7 +97,11 @@ class Sandboxd:
 
     def stop(self):
         self.proc.terminate()
-        self.proc.wait(30)
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
         self.log.close()
         shutil.rmtree(self.tmp, ignore_errors=True)
 

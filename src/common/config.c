@@ -63,7 +63,15 @@ static const setting settings[] = {
     {"conn-timeout-s", "CONN_TIMEOUT_S", T_INT, OFF(conn_timeout_s), "30", 1, 3600, NULL,
      "Seconds a connection may sit idle (a stalled client) before it is closed."},
     {"shutdown-grace-ms", "SHUTDOWN_GRACE_MS", T_INT, OFF(shutdown_grace_ms), "5000", 0, 120000,
-     NULL, "On SIGTERM/SIGINT, how long in-flight requests may run before children are killed."},
+     NULL,
+     "On SIGTERM/SIGINT, how long in-flight requests may run before children are killed (with "
+     "NODE_ID: also how long open sessions may go on while the replica drains)."},
+    {"node-id", "NODE_ID", T_STR, OFF(node_id), "", 0, 0, NULL,
+     "This replica's name in a cluster, [a-z0-9-]{1,40} (e.g. the pod name): session ids become "
+     "<node>.<random>, another node's ids are 421, SIGTERM drains. Empty: a single server."},
+    {"cluster-url", "CLUSTER_URL", T_STR, OFF(cluster_url), "", 0, 0, NULL,
+     "With NODE_ID: the router's URL, where an MCP tool call naming another node's session is "
+     "forwarded (empty: such a call is answered 421)."},
 
     /* exec */
     {"python-path", "PYTHON_PATH", T_STR, OFF(python_path), "", 0, 0, NULL,

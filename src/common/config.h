@@ -29,6 +29,8 @@ typedef struct sbx_config {
     int64_t max_connections;
     int64_t conn_timeout_s;
     int64_t shutdown_grace_ms;
+    char *node_id;     /* NODE_ID: this replica's name in a cluster ("" = none) */
+    char *cluster_url; /* CLUSTER_URL: where MCP calls for another node's session go */
 
     /* exec */
     char *python_path;

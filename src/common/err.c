@@ -32,6 +32,8 @@ static const struct {
     [SBX_ENOSPACE] = {507, "insufficient_storage"},
     [SBX_EINUSE] = {409, "busy"},
     [SBX_ERESTARTED] = {409, "kernel_restarted"},
+    [SBX_EWRONGNODE] = {421, "misdirected_request"},
+    [SBX_EDRAINING] = {503, "draining"},
 };
 
 /* The causes sbx_fail_errno treats apart, with their code and what helps. */

@@ -34,6 +34,8 @@ typedef enum sbx_code {
     SBX_ENOSPACE,    /* 507 insufficient_storage (DATA_DIR is full) */
     SBX_EINUSE,      /* 409 busy (a Python session is running another call) */
     SBX_ERESTARTED,  /* 409 kernel_restarted (a Python session's interpreter was restarted) */
+    SBX_EWRONGNODE,  /* 421 misdirected_request (a session of another replica: NODE_ID) */
+    SBX_EDRAINING,   /* 503 draining (this replica is shutting down: no new sessions) */
     SBX_CODE_COUNT
 } sbx_code;
 

@@ -468,7 +468,10 @@ sbx_code ws_create(const ws_create_req *rq, const char *owner, cJSON **out, sbx_
     ws_session *s = calloc(1, sizeof *s);
     if (!s)
         return sbx_fail(e, SBX_EINTERNAL, "out of memory");
-    sbx_random_id(s->id);
+    if (sbx_session_id(s->id) != 0) { /* carries NODE_ID: the router finds the owner by it */
+        free(s);
+        return sbx_fail(e, SBX_EINTERNAL, "no randomness for a session id");
+    }
     snprintf(s->owner, sizeof s->owner, "%s", owner ? owner : "");
     snprintf(s->dir, sizeof s->dir, "%s/runs/%s", wsi.o.data_dir, s->id);
     snprintf(s->work, sizeof s->work, "%s/work", s->dir);

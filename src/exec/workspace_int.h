@@ -14,6 +14,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+#include "../common/node.h"
 #include "../common/util.h"
 #include "sandbox.h"
 #include "workspace.h"
@@ -28,7 +29,7 @@
 #define WS_WHEELS_DIR  "/tmp/.sandboxd-wheels" /* kernel.py's WHEELS: a wheelhouse copy */
 
 struct ws_session {
-    char id[SBX_ID_LEN];
+    char id[SBX_SID_LEN]; /* "<node>.<hex>" in a cluster (node.h) */
     char owner[96];
     char dir[PATH_MAX - 64], work[PATH_MAX], tmp[PATH_MAX];
     int workfd; /* O_PATH of work */

@@ -23,6 +23,7 @@
 #include "../common/err.h"
 
 #define HTTP_MAX_PARAMS 4
+#define HTTP_PARAM_LEN  1100 /* room for a placeholder's value and its NUL (router.h) */
 
 typedef struct http_req {
     const char *id;                      /* request id, for log lines */

@@ -15,7 +15,7 @@
 
 #include "http.h"
 
-#define ROUTER_PARAM_LEN 1100 /* room for a placeholder's value and its NUL */
+#define ROUTER_PARAM_LEN HTTP_PARAM_LEN
 
 typedef struct router_match {
     const http_route *route;                        /* NULL when nothing matched */

@@ -434,6 +434,25 @@ class WorkspaceColdTest(SessionMixin, ServerTestCase):
         self.assertNotIn(self.server.data_dir, fds)  # ... and none names DATA_DIR
 
 
+class WorkspaceNodeTest(SessionMixin, ServerTestCase):
+    """With NODE_ID a Python session's id names its replica, like a browser session's, and a
+    call for another replica's session is a 421 naming the owner (never a lookup here)."""
+
+    server_env = {"BROWSER_POOL_SIZE": "0", "EXEC_MODE": "fork", "NODE_ID": "replica-a"}
+
+    def test_ids_carry_the_node(self):
+        sid = self.new_session()
+        node, _, rest = sid.partition(".")
+        self.assertEqual(node, "replica-a")
+        self.assertRegex(rest, r"^[0-9a-f]{32}$")
+        self.assertEqual(self.execute(sid, "6 * 7")["result"], "42")
+        self.assertTrue(os.path.isdir(os.path.join(self.server.data_dir, "runs", sid)))
+        r = self.server.post(f"/python/sessions/replica-b.{rest}/execute", {"code": "1"})
+        self.assertEqual(r.status, 421, r)
+        self.assertEqual(r.json()["error"]["code"], "misdirected_request")
+        self.assertIn("replica-b", r.json()["error"]["message"])
+
+
 class WorkspaceExpiryTest(SessionMixin, ServerTestCase):
     server_env = {"BROWSER_POOL_SIZE": "0", "EXEC_MODE": "fork", "PYTHON_IDLE_TIMEOUT_S": "1",
                   "PYTHON_TTL_S": "3"}
@@ -563,6 +582,33 @@ class WorkspacePackagesTest(SessionMixin, ServerTestCase):
         self.assertIn("pip", r.json()["error"]["message"])
 
 
+class WorkspaceShutdownTest(SessionMixin, unittest.TestCase):
+    def test_sigterm_ends_every_session(self):
+        srv = Server(env={"BROWSER_POOL_SIZE": "0", "EXEC_MODE": "zygote"}).start()
+        try:
+            self.server = srv
+            wait_zygote(srv)
+            ids = []
+            for _ in range(2):
+                r = srv.post("/python/sessions", {})
+                self.assertEqual(r.status, 201, r)
+                ids.append(r.json()["sessionId"])
+            busy = threading.Thread(target=lambda: srv.post(
+                f"/python/sessions/{ids[0]}/execute", {"code": "import time; time.sleep(60)"},
+                timeout=90))
+            busy.start()
+            time.sleep(0.5)
+            pid = srv.proc.pid
+            t0 = time.time()
+            self.assertEqual(srv.stop(), 0)
+            self.assertLess(time.time() - t0, 15)
+            busy.join(30)
+            self.assertEqual(descendants(pid), [])
+            self.assertEqual(srv.data_entries(), [])
+        finally:
+            srv.cleanup()
+
+
 class SessionEscapeTest(test_exec_escape.EscapeTest):
     """The escape suite of /execute, each program run by python3 as a command of a fresh
     session (so inside the session's sandbox, beside its kernel), zygote-started sessions."""
@@ -638,7 +684,8 @@ class SessionEscapeTestFork(SessionEscapeTest):
 def load_tests(loader, tests, pattern):
     suite = unittest.TestSuite()
     for cls in (WorkspaceTest, WorkspaceColdTest, WorkspaceExpiryTest, WorkspaceRestartTest,
-                WorkspacePackagesTest, SessionEscapeTest, SessionEscapeTestFork):
+                WorkspacePackagesTest, WorkspaceShutdownTest, SessionEscapeTest,
+                SessionEscapeTestFork):
         suite.addTests(loader.loadTestsFromTestCase(cls))
     return suite
 
