@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "../common/log.h"
+#include "events.h"
 #include "navigate.h"
 #include "pool.h"
 #include "proc.h"
@@ -29,6 +30,7 @@ struct br_session {
     char id[SBX_ID_LEN];
     br_proc *proc;
     br_tabs *tabs;
+    br_events *events; /* its live events (events.h); readers hold references of their own */
     bool mobile;
     char owner[BR_OWNER_LEN]; /* who created it; set before it is listed, constant after */
     int64_t created_wall, created_mono;
@@ -80,6 +82,8 @@ static void session_free(br_session *s) {
         br_tabs_set_closing(s->tabs);
     br_proc_discard(s->proc); /* no handler runs after this: the tabs can go */
     br_tabs_free(s->tabs);
+    br_events_end(s->events, "the session ended");
+    br_events_unref(s->events);
     free(s);
     pthread_mutex_lock(&reg_mu);
     alive--;
@@ -106,11 +110,13 @@ static br_session *session_new(br_proc *proc, sbx_err *e) {
     }
     memcpy(s->id, br_proc_id(s->proc), SBX_ID_LEN);
     s->tabs = br_tabs_new(s->id, br_proc_conn(s->proc));
-    if (!s->tabs) {
+    s->events = br_events_new(s->id);
+    if (!s->tabs || !s->events) {
         session_free(s);
         sbx_fail(e, SBX_EINTERNAL, "out of memory");
         return NULL;
     }
+    br_tabs_set_events(s->tabs, s->events);
     cdp_handlers h = br_tabs_handlers(s->tabs);
     if (!br_proc_bind(s->proc, &h))
         br_tabs_mark_crashed(s->tabs, "Chromium closed the DevTools connection");
@@ -262,6 +268,7 @@ br_session *br_session_get(const char *id, const char *viewer, sbx_err *e) {
         unlist_locked(s);
         bool now = s->refs == 0;
         pthread_mutex_unlock(&reg_mu);
+        br_events_end(s->events, "the session's Chromium died");
         if (now)
             session_free(s);
         sbx_fail(e, SBX_ECRASHED, "the session's Chromium died (%s); the session is gone", why);
@@ -318,6 +325,7 @@ sbx_code br_session_delete(const char *id, const char *viewer, sbx_err *e) {
     unlist_locked(s);
     bool now = s->refs == 0;
     pthread_mutex_unlock(&reg_mu);
+    br_events_end(s->events, "the session was closed");
     end_unlisted(s, now);
     LOG_I("browser", "session=%s deleted", id);
     return SBX_OK;
@@ -395,6 +403,9 @@ void br_sessions_tick(void) {
             continue;
         }
         LOG_I("browser", "session=%s closed (%s)", victim->id, why);
+        char ended[64];
+        snprintf(ended, sizeof ended, "the session was closed (%s)", why);
+        br_events_end(victim->events, ended);
         if (now_free)
             session_free(victim);
         else
@@ -445,6 +456,10 @@ cJSON *br_tabs_list(br_session *s) {
 
 void br_session_devtools(br_session *s, int *port, char *path) {
     br_proc_devtools(s->proc, port, path);
+}
+
+br_events *br_session_events(br_session *s) {
+    return br_events_ref(s->events);
 }
 
 bool br_session_touch(const char *id) {

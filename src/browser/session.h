@@ -67,6 +67,10 @@ cJSON *br_tabs_list(br_session *s);
 /* Chromium's browser-wide DevTools endpoint of a borrowed session: ws://127.0.0.1:port/path
  * (`path` has room for 256). */
 void br_session_devtools(br_session *s, int *port, char *path);
+/* A reference to the session's live events (events.h; the caller drops it with
+ * br_events_unref): it outlives the session, and ends with it. */
+struct br_events;
+struct br_events *br_session_events(br_session *s);
 /* Count the session as used now (a passthrough's traffic). False when it is gone or crashed. */
 bool br_session_touch(const char *id);
 

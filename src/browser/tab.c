@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "../common/log.h"
+#include "events.h"
 
 #define MAX_TABS 64
 #define MOBILE_UA                                                                                  \
@@ -35,6 +36,7 @@ struct br_tabs {
     char id[SBX_ID_LEN];
     cdp_conn *conn;
     bool mobile;
+    br_events *events;  /* borrowed (br_tabs_set_events); NULL: no events kept */
     pthread_mutex_t mu; /* everything below */
     pthread_cond_t cv;  /* signalled on every change a wait looks at */
     br_page *pages[MAX_TABS];
@@ -126,12 +128,18 @@ void br_tabs_free(br_tabs *t) {
     free(t);
 }
 
+void br_tabs_set_events(br_tabs *t, br_events *ev) {
+    t->events = ev;
+}
+
 void br_tabs_mark_crashed(br_tabs *t, const char *why) {
     pthread_mutex_lock(&t->mu);
     if (!t->crashed && !t->closing) {
         t->crashed = true;
         snprintf(t->crash_why, sizeof t->crash_why, "%s", why);
         LOG_W("browser", "session=%s crashed: %s", t->id, why);
+        br_events_crash(t->events, why);
+        br_events_end(t->events, "the session's Chromium died");
         pthread_cond_broadcast(&t->cv);
     }
     pthread_mutex_unlock(&t->mu);
@@ -192,11 +200,12 @@ static void apply_device(br_tabs *t, const char *sid) {
  * overtake them there). A phone's tab is set up before it is handed out; any other tab before
  * its first call (page_call), so a create does not wait for a renderer nobody uses yet. */
 static sbx_code page_setup_sync(br_tabs *t, const char *sid, int64_t timeout_ms, sbx_err *e) {
-    cdp_cmd c[6];
+    cdp_cmd c[7];
     int n = 0;
     c[n++] = (cdp_cmd){"Page.enable", NULL};
     c[n++] = (cdp_cmd){"Page.setLifecycleEventsEnabled", cJSON_CreateRaw("{\"enabled\":true}")};
     c[n++] = (cdp_cmd){"Network.enable", NULL};
+    c[n++] = (cdp_cmd){"Runtime.enable", NULL}; /* console frames (events.h) */
     if (t->mobile) {
         c[n++] = (cdp_cmd){"Emulation.setDeviceMetricsOverride",
                            cJSON_CreateRaw("{\"width\":390,\"height\":844,"
@@ -248,6 +257,7 @@ static void on_attached(br_tabs *t, const cJSON *params) {
     cJSON_AddBoolToObject(lc, "enabled", 1);
     cdp_send(t->conn, sid, "Page.setLifecycleEventsEnabled", lc);
     cdp_send(t->conn, sid, "Network.enable", NULL);
+    cdp_send(t->conn, sid, "Runtime.enable", NULL);
     apply_device(t, sid);
     cdp_send(t->conn, sid, "Runtime.runIfWaitingForDebugger", NULL);
     pthread_mutex_lock(&t->mu);
@@ -263,6 +273,8 @@ static void on_attached(br_tabs *t, const cJSON *params) {
             t->pages[t->npages++] = p;
             if (!t->current || t->current->closed)
                 t->current = p;
+            br_page *opener = page_by_target(t, jstr(ti, "openerId"));
+            br_events_tab(t->events, p->tab_id, "opened", p->url, opener ? opener->tab_id : NULL);
         } else {
             free(p);
         }
@@ -292,12 +304,31 @@ static void on_lifecycle(br_tabs *t, const char *sid, const cJSON *params) {
     pthread_cond_broadcast(&t->cv);
 }
 
+/* A tab closed (locked): its frame, once. */
+static void note_closed_locked(br_tabs *t, br_page *p) {
+    if (p && !p->closed) {
+        p->closed = true;
+        br_events_tab(t->events, p->tab_id, "closed", NULL, NULL);
+    }
+}
+
 static void on_event(void *ud, const char *method, const char *sid, const cJSON *params) {
     br_tabs *t = ud;
     char crashed_sid[64] = "";
     if (strcmp(method, "Target.attachedToTarget") == 0) {
         on_attached(t, params);
         return;
+    }
+    if (t->events && sid) {
+        char tab[SBX_ID_LEN] = "";
+        pthread_mutex_lock(&t->mu);
+        br_page *p = page_by_sid(t, sid);
+        if (p)
+            memcpy(tab, p->tab_id, SBX_ID_LEN);
+        pthread_mutex_unlock(&t->mu);
+        br_events_cdp(t->events, method, tab, params);
+    } else if (t->events && strncmp(method, "Browser.", 8) == 0) {
+        br_events_cdp(t->events, method, NULL, params);
     }
     if (strcmp(method, "Page.javascriptDialogOpening") == 0) {
         cJSON *a = cJSON_CreateObject();
@@ -327,14 +358,10 @@ static void on_event(void *ud, const char *method, const char *sid, const cJSON 
             set_str(&p->title, jstr(ti, "title"));
         }
     } else if (strcmp(method, "Target.detachedFromTarget") == 0) {
-        br_page *p = page_by_sid(t, jstr(params, "sessionId"));
-        if (p)
-            p->closed = true;
+        note_closed_locked(t, page_by_sid(t, jstr(params, "sessionId")));
         pthread_cond_broadcast(&t->cv);
     } else if (strcmp(method, "Target.targetDestroyed") == 0) {
-        br_page *p = page_by_target(t, jstr(params, "targetId"));
-        if (p)
-            p->closed = true;
+        note_closed_locked(t, page_by_target(t, jstr(params, "targetId")));
         pthread_cond_broadcast(&t->cv);
     } else if (strcmp(method, "Target.targetCrashed") == 0 ||
                strcmp(method, "Inspector.targetCrashed") == 0) {
@@ -343,9 +370,11 @@ static void on_event(void *ud, const char *method, const char *sid, const cJSON 
         br_page *p = sid ? page_by_sid(t, sid) : page_by_target(t, jstr(params, "targetId"));
         const char *status = jstr(params, "status"); /* only Target.targetCrashed has it */
         if (p && (!p->crashed || status)) {
-            if (!p->crashed)
+            if (!p->crashed) {
                 LOG_W("browser", "session=%s tab=%s renderer died (%s)", t->id, p->tab_id,
                       status ? status : "crashed");
+                br_events_tab(t->events, p->tab_id, "crashed", NULL, status ? status : "crashed");
+            }
             p->crashed = true;
             snprintf(p->crash_why, sizeof p->crash_why, "%s", status ? status : "crashed");
             snprintf(crashed_sid, sizeof crashed_sid, "%s", p->cdp_sid);
@@ -545,7 +574,7 @@ sbx_code br_tabs_close(br_tabs *t, const char *tab_id, int64_t timeout_ms, sbx_e
     if (rc != SBX_OK)
         return rc;
     pthread_mutex_lock(&t->mu);
-    p->closed = true;
+    note_closed_locked(t, p);
     pick_current_locked(t);
     pthread_mutex_unlock(&t->mu);
     return SBX_OK;

@@ -34,6 +34,10 @@ enum { BR_LC_DCL = 1, BR_LC_LOAD = 2, BR_LC_IDLE = 4, BR_LC_ALMOST = 8 };
 br_tabs *br_tabs_new(const char *id, cdp_conn *conn);
 /* Free the tabs. Only once no handler can run any more (the connection is closed). NULL ok. */
 void br_tabs_free(br_tabs *t);
+/* Feed the session's live events (events.h; borrowed, must outlive `t`) from what the tabs see.
+ * Before the handlers are bound. */
+struct br_events;
+void br_tabs_set_events(br_tabs *t, struct br_events *ev);
 /* The CDP handlers that keep `t` up to date (ud = t). */
 cdp_handlers br_tabs_handlers(br_tabs *t);
 
