@@ -46,6 +46,14 @@ sbx_code br_page_eval(br_page *p, const char *expression, int64_t timeout_ms, cJ
 /* True when the session emulates a phone (touch events instead of mouse where it matters). */
 bool br_page_is_mobile(const br_page *p);
 
+/* The session's own directory (DATA_DIR/browser/<id>: files it keeps, such as uploads),
+ * borrowed while the session is; "" when unknown. */
+const char *br_page_dir(const br_page *p);
+
+/* The loader id of the tab's current document as its lifecycle events name it (room for 64;
+ * "" before the first). A navigation that makes a new document changes it. */
+void br_page_loader(br_page *p, char *loader);
+
 /* ---- implemented by actions.c / capture.c ---- */
 
 /* Run one action request {"action", "selector"?, ...} (API.md "Actions"). On success *out gets

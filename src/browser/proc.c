@@ -203,6 +203,10 @@ br_proc *br_proc_launch(int64_t timeout_ms, sbx_err *e) {
     return p;
 }
 
+const char *br_proc_dir(const br_proc *p) {
+    return p->dir;
+}
+
 const char *br_proc_id(const br_proc *p) {
     return p->id;
 }

@@ -117,6 +117,7 @@ static br_session *session_new(br_proc *proc, sbx_err *e) {
         return NULL;
     }
     br_tabs_set_events(s->tabs, s->events);
+    br_tabs_set_dir(s->tabs, br_proc_dir(s->proc));
     cdp_handlers h = br_tabs_handlers(s->tabs);
     if (!br_proc_bind(s->proc, &h))
         br_tabs_mark_crashed(s->tabs, "Chromium closed the DevTools connection");

@@ -37,6 +37,7 @@ struct br_tabs {
     cdp_conn *conn;
     bool mobile;
     br_events *events;  /* borrowed (br_tabs_set_events); NULL: no events kept */
+    char *dir;          /* the session's directory (br_tabs_set_dir), or NULL */
     pthread_mutex_t mu; /* everything below */
     pthread_cond_t cv;  /* signalled on every change a wait looks at */
     br_page *pages[MAX_TABS];
@@ -125,11 +126,17 @@ void br_tabs_free(br_tabs *t) {
     }
     pthread_mutex_destroy(&t->mu);
     pthread_cond_destroy(&t->cv);
+    free(t->dir);
     free(t);
 }
 
 void br_tabs_set_events(br_tabs *t, br_events *ev) {
     t->events = ev;
+}
+
+void br_tabs_set_dir(br_tabs *t, const char *dir) {
+    free(t->dir);
+    t->dir = dir ? strdup(dir) : NULL;
 }
 
 void br_tabs_mark_crashed(br_tabs *t, const char *why) {
@@ -667,6 +674,16 @@ sbx_code br_page_eval(br_page *p, const char *expression, int64_t timeout_ms, cJ
 
 bool br_page_is_mobile(const br_page *p) {
     return p->t->mobile;
+}
+
+const char *br_page_dir(const br_page *p) {
+    return p->t->dir ? p->t->dir : "";
+}
+
+void br_page_loader(br_page *p, char *loader) {
+    pthread_mutex_lock(&p->t->mu);
+    snprintf(loader, 64, "%s", p->lc_loader);
+    pthread_mutex_unlock(&p->t->mu);
 }
 
 /* ---- what navigate.c waits for ---- */

@@ -38,6 +38,8 @@ void br_tabs_free(br_tabs *t);
  * Before the handlers are bound. */
 struct br_events;
 void br_tabs_set_events(br_tabs *t, struct br_events *ev);
+/* The session's directory (copied), for br_page_dir. */
+void br_tabs_set_dir(br_tabs *t, const char *dir);
 /* The CDP handlers that keep `t` up to date (ud = t). */
 cdp_handlers br_tabs_handlers(br_tabs *t);
 
