@@ -84,6 +84,17 @@ if command -v npm >/dev/null &&
         echo "test.sh: npm ci in tests/mcp failed; the MCP client tests will be skipped"
     fi
 fi
+# tests/e2e/test_browser_state.py compares GET .../state with Playwright's storageState(),
+# playwright-core pinned by tests/playwright/package-lock.json (skipped without it).
+if command -v npm >/dev/null &&
+    [[ ! -d tests/playwright/node_modules ||
+        tests/playwright/package-lock.json -nt tests/playwright/node_modules ]]; then
+    if (cd tests/playwright && npm ci --no-audit --no-fund); then
+        touch tests/playwright/node_modules
+    else
+        echo "test.sh: npm ci in tests/playwright failed; the Playwright state test will be skipped"
+    fi
+fi
 
 log=$build/Testing/test-sh.log
 skips=$build/Testing/skips # harness.run_file lists the tests skipped inside a file here

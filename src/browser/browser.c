@@ -129,4 +129,6 @@ void browser_stats_get(browser_stats *out) {
     out->pool_failures = st.failures;
     out->created_pooled = st.pooled;
     out->created_cold = st.cold;
+    out->sessions = br_sessions_count();
+    br_sessions_usage(&out->memory_bytes, &out->cpu_ms, &out->tabs);
 }

@@ -1,5 +1,6 @@
 /* api_browser_ext.c -- HTTP routes for long browser work (scope "browser"): a session's live
- * events as Server-Sent Events.
+ * events as Server-Sent Events, what it costs, its storage state, and the files its pages
+ * downloaded.
  *
  * GET /browser/sessions/{id}/events streams the session's frames (browser/events.h). Each
  * reader runs on its own stream thread and copies frames out of the session's ring; it never
@@ -9,10 +10,14 @@
  * ring still holds). A replay that no longer reaches back starts with a "gap" frame.
  */
 #define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "../browser/events.h"
 #include "../browser/session.h"
@@ -181,7 +186,105 @@ static void h_events(http_req *r) {
     http_reply_stream(r, 200, "text/event-stream", events_stream, arg, reader_free);
 }
 
+/* ---- accounting ---- */
+
+static void h_session(http_req *r) {
+    br_session *s = session_of(r);
+    if (!s)
+        return;
+    http_reply_json(r, 200, br_session_info(s));
+    br_session_put(s);
+}
+
+/* ---- storage state ---- */
+
+static void h_state(http_req *r) {
+    sbx_err e = {0};
+    br_session *s = session_of(r);
+    if (!s)
+        return;
+    cJSON *out = NULL;
+    if (br_session_state(s, http_defaults_get()->browser_call_timeout_ms, &out, &e) != SBX_OK)
+        http_reply_error(r, &e);
+    else
+        http_reply_json(r, 200, out);
+    br_session_done(s, e.code);
+}
+
+/* ---- downloads ---- */
+
+static void h_downloads(http_req *r) {
+    br_session *s = session_of(r);
+    if (!s)
+        return;
+    http_reply_json(r, 200, br_session_downloads(s));
+    br_session_put(s);
+}
+
+/* The whole file at `path` (at most `size` bytes, as the download table says) into *out. */
+static sbx_code read_file(const char *path, int64_t size, char **out, size_t *len, sbx_err *e) {
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return sbx_fail_errno(e, errno, "could not open the download");
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > size) {
+        close(fd);
+        return sbx_fail(e, SBX_EINTERNAL, "the download's file is not what was downloaded");
+    }
+    char *buf = malloc((size_t)st.st_size + 1);
+    size_t n = 0;
+    while (buf && n < (size_t)st.st_size) {
+        ssize_t k = read(fd, buf + n, (size_t)st.st_size - n);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            break;
+        n += (size_t)k;
+    }
+    close(fd);
+    if (!buf || n != (size_t)st.st_size) {
+        free(buf);
+        return sbx_fail(e, SBX_EINTERNAL, "could not read the download");
+    }
+    *out = buf;
+    *len = n;
+    return SBX_OK;
+}
+
+static void h_download(http_req *r) {
+    const char *name = r->params[1];
+    /* Names are looked up in the session's table, never used as paths; a name that could be
+     * one is refused outright. */
+    if (strchr(name, '/') || strchr(name, '\\') || strcmp(name, ".") == 0 ||
+        strcmp(name, "..") == 0) {
+        http_fail(r, SBX_EINVAL, "name: a download's name from GET .../downloads, not a path");
+        return;
+    }
+    sbx_err e = {0};
+    br_session *s = session_of(r);
+    if (!s)
+        return;
+    char path[4096];
+    int64_t size = 0;
+    char *data = NULL;
+    size_t len = 0;
+    if (br_session_download(s, name, path, &size, &e) != SBX_OK ||
+        read_file(path, size, &data, &len, &e) != SBX_OK) {
+        http_reply_error(r, &e);
+    } else {
+        char cd[300];
+        snprintf(cd, sizeof cd, "attachment; filename=\"%.250s\"", name);
+        http_add_header(r, "Content-Disposition", cd);
+        http_reply_bytes(r, 200, "application/octet-stream", data, len);
+    }
+    br_session_put(s);
+}
+
 const http_route api_browser_ext_routes[] = {
+    {"GET", "/browser/sessions/{id}", h_session, "browser", false},
     {"GET", "/browser/sessions/{id}/events", h_events, "browser", false},
+    {"GET", "/browser/sessions/{id}/state", h_state, "browser", false},
+    {"GET", "/browser/sessions/{id}/downloads", h_downloads, "browser", false},
+    {"GET", "/browser/sessions/{id}/downloads/{name}", h_download, "browser", false},
     {NULL, NULL, NULL, NULL, false},
 };
