@@ -7,7 +7,6 @@
 #include <sys/stat.h>
 
 #include "../common/jfield.h"
-#include "state.h"
 
 /* BCP 47 as Chromium takes it: 2-3 letters, then subtags of 1-8 letters or digits. */
 static bool locale_ok(const char *s) {
@@ -100,9 +99,9 @@ sbx_code br_session_opts_parse(const cJSON *body, br_session_opts *o, sbx_err *e
     }
     const cJSON *st = cJSON_GetObjectItemCaseSensitive(body, "state");
     if (st && !cJSON_IsNull(st)) {
-        if (br_state_check(st, e) != SBX_OK)
-            return SBX_EINVAL;
-        o->state = st;
+        if (!cJSON_IsObject(st))
+            return sbx_fail(e, SBX_EINVAL, "state: must be an object {cookies, origins}");
+        o->state = st; /* its contents: br_state_check (state.h) */
     }
     return SBX_OK;
 }

@@ -2,10 +2,11 @@
  * locale, time zone, stored state (POST /browser/sessions; API.md "Browser extensions").
  *
  * br_session_opts_parse checks a create body and fills a br_session_opts; a bad value is
- * SBX_EINVAL naming the field. Every tab of the session, popups included, gets the same
- * emulation (tab.c applies it as each tab attaches, before the tab runs anything), so a page
- * sees it in innerWidth, navigator.userAgent, navigator.language and Intl's time zone. None
- * of it is a launch flag: pooled Chromiums serve any options.
+ * SBX_EINVAL naming the field (the contents of `state` are br_state_check's, state.h). Every tab of
+ * the session, popups included, gets the same emulation (tab.c applies it as each tab attaches,
+ * before the tab runs anything), so a page sees it in innerWidth, navigator.userAgent,
+ * navigator.language and Intl's time zone. None of it is a launch flag: pooled Chromiums serve any
+ * options.
  *
  * Thread safety: pure functions. The struct borrows `state` from the parsed body.
  */

@@ -10,6 +10,7 @@
 #include "../browser/page.h"
 #include "../browser/passthrough.h"
 #include "../browser/session.h"
+#include "../browser/state.h"
 #include "../browser/url_policy.h"
 #include "../common/limits.h"
 #include "../common/jfield.h"
@@ -55,7 +56,7 @@ static void h_create(http_req *r) {
     cJSON *body = http_json_body(r, &e);
     br_session_opts opts;
     if (!body || jf_only(body, BR_SESSION_OPTS_FIELDS, &e) ||
-        br_session_opts_parse(body, &opts, &e)) {
+        br_session_opts_parse(body, &opts, &e) || (opts.state && br_state_check(opts.state, &e))) {
         fail(r, &e);
         return;
     }
