@@ -118,6 +118,7 @@ cJSON *browser_health(void) {
     cJSON *pool = cJSON_AddObjectToObject(o, "pool");
     cJSON_AddNumberToObject(pool, "size", st.size);
     cJSON_AddNumberToObject(pool, "ready", st.ready);
+    cJSON_AddNumberToObject(pool, "launching", st.launching);
     return o;
 }
 

@@ -23,7 +23,8 @@ int browser_init(const browser_opts *opts, sbx_err *e);
  * directory, stop the threads. Idempotent. */
 void browser_shutdown(void);
 
-/* {"chromium": path or null, "sessions": n, "maxSessions": n, "pool": {"size", "ready"}};
+/* {"chromium": path or null, "sessions": n, "maxSessions": n, "pool": {"size", "ready",
+ * "launching"}};
  * caller frees. */
 cJSON *browser_health(void);
 
