@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../common/node.h"
+
 #define PENDING 256
 
 typedef struct frame {
@@ -34,7 +36,7 @@ typedef struct pending {
 } pending;
 
 struct br_events {
-    char session[SBX_ID_LEN];
+    char session[SBX_SID_LEN];
     pthread_mutex_t mu;
     pthread_cond_t cv;
     int refs;

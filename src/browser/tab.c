@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "../common/log.h"
+#include "../common/node.h"
 #include "downloads.h"
 #include "events.h"
 
@@ -36,7 +37,7 @@ struct br_page {
 };
 
 struct br_tabs {
-    char id[SBX_ID_LEN];
+    char id[SBX_SID_LEN]; /* the session's */
     cdp_conn *conn;
     bool mobile;
     br_emulation em;         /* the session's options (br_tabs_set_emulation) */
