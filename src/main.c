@@ -187,6 +187,8 @@ static browser_opts browser_settings(void) {
         .call_timeout_ms = sbx_cfg->browser_call_timeout_ms,
         .idle_timeout_s = sbx_cfg->browser_idle_timeout_s,
         .max_lifetime_s = sbx_cfg->browser_max_lifetime_s,
+        .download_max_bytes = sbx_cfg->browser_download_max_bytes,
+        .downloads_max_bytes = sbx_cfg->browser_downloads_max_bytes,
     };
 }
 

@@ -164,6 +164,12 @@ static const setting settings[] = {
      "tree)."},
     {"browser-pool-size", "BROWSER_POOL_SIZE", T_INT, OFF(browser_pool_size), "2", 0, 64, NULL,
      "Chromium instances kept launched and answering, each handed to one new session (0: off)."},
+    {"browser-download-max-bytes", "BROWSER_DOWNLOAD_MAX_BYTES", T_INT,
+     OFF(browser_download_max_bytes), "104857600", 1024, 68719476736, NULL,
+     "A file a page downloads is canceled once it grows past this."},
+    {"browser-downloads-max-bytes", "BROWSER_DOWNLOADS_MAX_BYTES", T_INT,
+     OFF(browser_downloads_max_bytes), "524288000", 1024, 274877906944, NULL,
+     "What one session's downloads may hold in all; a download that would pass it is canceled."},
 };
 
 #define NSETTINGS (sizeof settings / sizeof settings[0])

@@ -69,6 +69,8 @@ typedef struct sbx_config {
     char *browser_deny_hosts;  /* comma-separated; checked first */
     char *browser_profile_dir; /* template copied into each session; "" when none was found */
     int64_t browser_pool_size; /* warm Chromium instances kept ready; 0 = no pool */
+    int64_t browser_download_max_bytes;  /* one downloaded file at most */
+    int64_t browser_downloads_max_bytes; /* one session's downloads at most */
 } sbx_config;
 
 /* The parsed configuration (valid after config_load succeeded). */

@@ -10,6 +10,7 @@
 #include "../browser/page.h"
 #include "../browser/passthrough.h"
 #include "../browser/session.h"
+#include "../browser/state.h"
 #include "../browser/url_policy.h"
 #include "../common/limits.h"
 #include "../common/jfield.h"
@@ -53,14 +54,14 @@ static bool timeout_field(http_req *r, const cJSON *body, int64_t *to) {
 static void h_create(http_req *r) {
     sbx_err e = {0};
     cJSON *body = http_json_body(r, &e);
-    const char *device = "desktop";
-    if (!body || jf_only(body, "device", &e) ||
-        jf_enum(body, "device", false, "desktop|mobile", &device, &e)) {
+    br_session_opts opts;
+    if (!body || jf_only(body, BR_SESSION_OPTS_FIELDS, &e) ||
+        br_session_opts_parse(body, &opts, &e) || (opts.state && br_state_check(opts.state, &e))) {
         fail(r, &e);
         return;
     }
     char sid[SBX_SID_LEN], tab[SBX_ID_LEN];
-    if (br_session_create(strcmp(device, "mobile") == 0, r->owner, sid, tab, &e) != SBX_OK) {
+    if (br_session_create(&opts, r->owner, sid, tab, &e) != SBX_OK) {
         fail(r, &e);
         return;
     }
