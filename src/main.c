@@ -240,6 +240,7 @@ int main(int argc, char **argv) {
                       .conn_timeout_s = (int)sbx_cfg->conn_timeout_s,
                       .api = {.exec_timeout_ms = sbx_cfg->exec_timeout_ms,
                               .browser_call_timeout_ms = sbx_cfg->browser_call_timeout_ms,
+                              .browser_snapshot_max_chars = sbx_cfg->browser_snapshot_max_chars,
                               .host = sbx_cfg->host}};
     if (server_start(&so, &port, &e) != SBX_OK) {
         fprintf(stderr, "sandboxd: %s\n", e.msg);

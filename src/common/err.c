@@ -30,6 +30,7 @@ static const struct {
     [SBX_ENETWORK] = {502, "navigation_failed"},
     [SBX_ETABCRASHED] = {502, "tab_crashed"},
     [SBX_ENOSPACE] = {507, "insufficient_storage"},
+    [SBX_ESTALEREF] = {409, "stale_ref"},
 };
 
 /* The causes sbx_fail_errno treats apart, with their code and what helps. */

@@ -32,6 +32,7 @@ typedef enum sbx_code {
     SBX_ENETWORK,    /* 502 navigation_failed (DNS, refused, ... from Chromium) */
     SBX_ETABCRASHED, /* 502 tab_crashed (a tab's renderer died; the session lives on) */
     SBX_ENOSPACE,    /* 507 insufficient_storage (DATA_DIR is full) */
+    SBX_ESTALEREF,   /* 409 stale_ref (a snapshot's ref no longer names a live element) */
     SBX_CODE_COUNT
 } sbx_code;
 
