@@ -42,8 +42,7 @@
 #define META_VERSION    "io.modelcontextprotocol/protocolVersion"
 #define META_CAPS       "io.modelcontextprotocol/clientCapabilities"
 #define META_SERVER     "io.modelcontextprotocol/serverInfo"
-#define LIST_PAGE       100   /* tools per tools/list page (all of them fit today) */
-#define CONTENT_DEFAULT 20000 /* browser_content: characters returned by default */
+#define LIST_PAGE       100 /* tools per tools/list page (all of them fit today) */
 #define RPC_PARSE       -32700
 #define RPC_INVALID     -32600
 #define RPC_NO_METHOD   -32601
@@ -425,16 +424,6 @@ static bool id_ok(const char *s) {
            strcmp(s, ".") && strcmp(s, "..");
 }
 
-static cJSON *tool_text_result(const char *text, bool is_error) {
-    cJSON *res = cJSON_CreateObject(), *content = cJSON_AddArrayToObject(res, "content");
-    cJSON *item = cJSON_CreateObject();
-    cJSON_AddStringToObject(item, "type", "text");
-    cJSON_AddStringToObject(item, "text", text);
-    cJSON_AddItemToArray(content, item);
-    cJSON_AddBoolToObject(res, "isError", is_error);
-    return res;
-}
-
 /* Fill "{name}" placeholders of t->path from `args`; the names go into `used` ("a|b"). */
 static bool build_path(const mcp_tool *t, const cJSON *args, char *path, size_t n, char *used,
                        size_t un, char *msg, size_t mn) {
@@ -469,78 +458,12 @@ static bool build_path(const mcp_tool *t, const cJSON *args, char *path, size_t 
     return true;
 }
 
-/* Count code points of UTF-8 text; return the byte offset of code point `cp` (or len). */
-static size_t cp_offset(const char *s, size_t len, size_t cp, size_t *total) {
-    size_t count = 0, at = len;
-    for (size_t i = 0; i < len; i++) {
-        if (((unsigned char)s[i] & 0xc0) == 0x80)
-            continue;
-        if (count == cp)
-            at = i;
-        count++;
-    }
-    if (count == cp)
-        at = len;
-    if (total)
-        *total = count;
-    return at;
-}
-
-static cJSON *html_result(const http_capture *cap, const cJSON *args) {
-    double maxd = cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(args, "maxChars"));
-    double offd = cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(args, "offset"));
-    /* the schema bounds both; NaN (absent) takes the default */
-    size_t max = maxd >= 1 && maxd <= 1e6 ? (size_t)maxd : CONTENT_DEFAULT;
-    size_t off = offd >= 0 && offd <= 1e9 ? (size_t)offd : 0;
-    size_t total = 0;
-    const char *s = cap->data ? cap->data : "";
-    size_t from = cp_offset(s, cap->len, off, &total);
-    size_t to = cp_offset(s, cap->len, off + max, NULL);
-    if (off > total)
-        from = to = cap->len;
-    size_t shown = total > off ? (total - off < max ? total - off : max) : 0;
-    char note[256] = "";
-    if (off > 0 || off + shown < total)
-        snprintf(note, sizeof note, "\n\n[sandboxd: characters %zu to %zu of %zu shown%s]", off,
-                 off + shown, total,
-                 off + shown < total ? "; call browser_content again with offset set to read on"
-                                     : "");
-    size_t n = to - from;
-    char *text = malloc(n + sizeof note);
-    if (!text)
-        return tool_text_result("out of memory", true);
-    memcpy(text, s + from, n);
-    snprintf(text + n, sizeof note, "%s", note);
-    cJSON *res = tool_text_result(text, false);
-    free(text);
-    return res;
-}
-
-static cJSON *image_result(const http_capture *cap) {
-    char *b64 = malloc(SBX_B64_ENCODED_LEN(cap->len) + 1);
-    if (!b64)
-        return tool_text_result("out of memory", true);
-    sbx_b64_encode(cap->data ? cap->data : "", cap->len, b64);
-    cJSON *res = cJSON_CreateObject(), *content = cJSON_AddArrayToObject(res, "content");
-    cJSON *item = cJSON_CreateObject();
-    cJSON_AddStringToObject(item, "type", "image");
-    cJSON_AddStringToObject(item, "data", b64);
-    free(b64);
-    char mime[64];
-    snprintf(mime, sizeof mime, "%s", cap->ctype ? cap->ctype : "image/png");
-    mime[strcspn(mime, "; ")] = 0;
-    cJSON_AddStringToObject(item, "mimeType", mime);
-    cJSON_AddItemToArray(content, item);
-    cJSON_AddBoolToObject(res, "isError", false);
-    return res;
-}
-
 /* The captured REST answer as a tool result. */
 static cJSON *tool_result(const mcp_tool *t, http_capture *cap, const cJSON *args) {
     if (cap->status >= 400) {
         const cJSON *err = cJSON_GetObjectItemCaseSensitive(cap->json, "error");
         const char *msg = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(err, "message"));
-        cJSON *res = tool_text_result(msg ? msg : "the call failed", true);
+        cJSON *res = mcp_text_result(msg ? msg : "the call failed", true);
         cJSON *sc = cJSON_AddObjectToObject(res, "structuredContent");
         cJSON_AddNumberToObject(sc, "status", cap->status);
         if (err)
@@ -549,11 +472,15 @@ static cJSON *tool_result(const mcp_tool *t, http_capture *cap, const cJSON *arg
     }
     switch (t->out) {
     case MCP_OUT_HTML:
-        return html_result(cap, args);
+        return mcp_html_result(cap->data, cap->len, args);
     case MCP_OUT_IMAGE:
-        return image_result(cap);
+        return mcp_image_result(cap->data, cap->len, cap->ctype);
+    case MCP_OUT_TEXT:
+        return mcp_text_result(cap->data ? cap->data : "", false);
+    case MCP_OUT_SNAPSHOT:
+        return mcp_snapshot_result(cap->json);
     case MCP_OUT_EMPTY: {
-        cJSON *res = tool_text_result(t->done ? t->done : "done", false);
+        cJSON *res = mcp_text_result(t->done ? t->done : "done", false);
         cJSON_AddItemToObject(cJSON_AddObjectToObject(res, "structuredContent"), "ok",
                               cJSON_CreateTrue());
         return res;
@@ -565,7 +492,7 @@ static cJSON *tool_result(const mcp_tool *t, http_capture *cap, const cJSON *arg
         if (!json)
             json = cJSON_CreateObject();
         char *text = cJSON_PrintUnformatted(json);
-        cJSON *res = tool_text_result(text ? text : "{}", false);
+        cJSON *res = mcp_text_result(text ? text : "{}", false);
         free(text);
         if (cJSON_IsObject(json))
             cJSON_AddItemToObject(res, "structuredContent", json);
@@ -582,12 +509,12 @@ static cJSON *tool_run(mcp_call *c, size_t ti, const cJSON *args) {
     char msg[1024];
     const cJSON *schema = schema_of(ti);
     if (!schema)
-        return tool_text_result("this tool is broken on the server (its schema)", true);
+        return mcp_text_result("this tool is broken on the server (its schema)", true);
     if (!args_ok(schema, args, msg, sizeof msg))
-        return tool_text_result(msg, true);
+        return mcp_text_result(msg, true);
     char path[512], used[128];
     if (!build_path(t, args, path, sizeof path, used, sizeof used, msg, sizeof msg))
-        return tool_text_result(msg, true);
+        return mcp_text_result(msg, true);
     http_capture cap = {0};
     cJSON *body = NULL;
     const char *query[2 * 16 + 1] = {0};
@@ -736,7 +663,7 @@ static void m_tools_call(mcp_call *c, const cJSON *params) {
         char msg[256];
         snprintf(msg, sizeof msg, "this token lacks the '%s' scope needed for the tool %s",
                  mcp_tools[i].scope, name);
-        res = tool_text_result(msg, true);
+        res = mcp_text_result(msg, true);
     } else {
         res = tool_run(c, i, args);
     }
