@@ -56,9 +56,11 @@ static const char *const legacy_versions[] = {LEGACY_LATEST, "2025-06-18", "2025
 static const char instructions[] =
     "sandboxd runs Python in a sandbox (python_run: one program per call, no state kept) and "
     "drives headless Chromium browsers. For the web: browser_session_create, then pass its "
-    "sessionId to browser_navigate, browser_content, browser_click, browser_fill, "
-    "browser_screenshot and the rest; close it with browser_session_close when done. Errors "
-    "come back as tool results with isError and a message saying what to fix.";
+    "sessionId to browser_navigate, browser_snapshot (the page as text, each element you can "
+    "act on tagged with a ref), browser_click, browser_fill and the other actions (by ref), "
+    "browser_markdown, browser_screenshot and the rest; close it with browser_session_close "
+    "when done. Errors come back as tool results with isError and a message saying what to "
+    "fix.";
 
 /* ---------------------------------------------------------------- the request */
 
@@ -671,6 +673,65 @@ static void m_tools_call(mcp_call *c, const cJSON *params) {
     send_result(c, res);
 }
 
+/* ---------------------------------------------------------------- the message */
+
+void mcp_msg_parse(const char *body, size_t len, mcp_msg *m) {
+    memset(m, 0, sizeof *m);
+    m->kind = MCP_MSG_BAD;
+    m->code = RPC_INVALID;
+    sbx_err e = {0};
+    if (jf_check_text(body, len, &e) == SBX_OK)
+        m->root = cJSON_ParseWithLength(body, len);
+    if (!m->root) {
+        m->code = RPC_PARSE;
+        snprintf(m->why, sizeof m->why, "Parse error: the body is not JSON%s%.180s",
+                 e.msg[0] ? ": " : "", e.msg);
+        return;
+    }
+    const cJSON *msg = m->root;
+    if (cJSON_IsArray(msg)) {
+        snprintf(m->why, sizeof m->why,
+                 "Invalid Request: JSON-RPC batches are not part of this transport (since "
+                 "2025-06-18); send one message per POST");
+        return;
+    }
+    const cJSON *jv = cJSON_GetObjectItemCaseSensitive(msg, "jsonrpc");
+    const cJSON *method = cJSON_GetObjectItemCaseSensitive(msg, "method");
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(msg, "id");
+    const cJSON *params = cJSON_GetObjectItemCaseSensitive(msg, "params");
+    if (id && (cJSON_IsString(id) || cJSON_IsNumber(id)))
+        m->id = id;
+    if (!cJSON_IsObject(msg) || !cJSON_IsString(jv) || strcmp(jv->valuestring, "2.0") != 0) {
+        snprintf(m->why, sizeof m->why,
+                 "Invalid Request: a JSON-RPC 2.0 message is an object with \"jsonrpc\": "
+                 "\"2.0\"");
+        return;
+    }
+    if (!method) { /* a response to a request of ours: we send none, so nothing to match */
+        if (cJSON_GetObjectItemCaseSensitive(msg, "result") ||
+            cJSON_GetObjectItemCaseSensitive(msg, "error"))
+            m->kind = MCP_MSG_RESPONSE;
+        else
+            snprintf(m->why, sizeof m->why, "Invalid Request: the message has no method");
+        return;
+    }
+    if (!cJSON_IsString(method) || (params && !cJSON_IsObject(params)) || (id && !m->id)) {
+        snprintf(m->why, sizeof m->why,
+                 "Invalid Request: method must be a string, params an object and id a string "
+                 "or a number");
+        return;
+    }
+    m->method = method->valuestring;
+    m->params = params;
+    /* no id: a notification (notifications/initialized, .../cancelled, ...) */
+    m->kind = id ? MCP_MSG_REQUEST : MCP_MSG_NOTIFICATION;
+}
+
+void mcp_msg_free(mcp_msg *m) {
+    cJSON_Delete(m->root);
+    m->root = NULL;
+}
+
 /* ---------------------------------------------------------------- the endpoint */
 
 static void h_mcp(http_req *r) {
@@ -703,53 +764,19 @@ static void h_mcp(http_req *r) {
                    "Unsupported Media Type: the body must be application/json (got '%.64s')", ct);
         return;
     }
-    cJSON *msg = NULL;
-    if (jf_check_text(r->body, r->body_len, &e) == SBX_OK)
-        msg = cJSON_ParseWithLength(r->body, r->body_len);
-    if (!msg) {
-        send_error(&c, 400, RPC_PARSE, NULL, "Parse error: the body is not JSON%s%s",
-                   e.msg[0] ? ": " : "", e.msg);
-        return;
-    }
-    if (cJSON_IsArray(msg)) {
-        send_error(&c, 400, RPC_INVALID, NULL,
-                   "Invalid Request: JSON-RPC batches are not part of this transport (since "
-                   "2025-06-18); send one message per POST");
-        cJSON_Delete(msg);
-        return;
-    }
-    const cJSON *jv = cJSON_GetObjectItemCaseSensitive(msg, "jsonrpc");
-    const cJSON *method = cJSON_GetObjectItemCaseSensitive(msg, "method");
-    const cJSON *id = cJSON_GetObjectItemCaseSensitive(msg, "id");
-    const cJSON *params = cJSON_GetObjectItemCaseSensitive(msg, "params");
-    if (id && (cJSON_IsString(id) || cJSON_IsNumber(id)))
-        c.id = id;
-    if (!cJSON_IsObject(msg) || !cJSON_IsString(jv) || strcmp(jv->valuestring, "2.0") != 0) {
-        send_error(&c, 400, RPC_INVALID, NULL,
-                   "Invalid Request: a JSON-RPC 2.0 message is an object with \"jsonrpc\": "
-                   "\"2.0\"");
+    mcp_msg m;
+    mcp_msg_parse(r->body, r->body_len, &m);
+    c.id = m.id;
+    if (m.kind == MCP_MSG_BAD) {
+        send_error(&c, 400, m.code, NULL, "%s", m.why);
         goto done;
     }
-    if (!method) { /* a response to a request of ours: we send none, so nothing to match */
-        if (cJSON_GetObjectItemCaseSensitive(msg, "result") ||
-            cJSON_GetObjectItemCaseSensitive(msg, "error")) {
-            http_reply_status(r, 202);
-            goto done;
-        }
-        send_error(&c, 400, RPC_INVALID, NULL, "Invalid Request: the message has no method");
-        goto done;
-    }
-    if (!cJSON_IsString(method) || (params && !cJSON_IsObject(params)) || (id && !c.id)) {
-        send_error(&c, 400, RPC_INVALID, NULL,
-                   "Invalid Request: method must be a string, params an object and id a string "
-                   "or a number");
-        goto done;
-    }
-    c.meth = method->valuestring;
-    if (!id) { /* a notification (notifications/initialized, .../cancelled, ...): accepted */
+    if (m.kind != MCP_MSG_REQUEST) { /* a notification, or a response to nothing we sent */
         http_reply_status(r, 202);
         goto done;
     }
+    c.meth = m.method;
+    const cJSON *params = m.params;
     const cJSON *meta = cJSON_GetObjectItemCaseSensitive(params, "_meta");
     const cJSON *pv = cJSON_GetObjectItemCaseSensitive(meta, META_VERSION);
     const char *hv = http_header(r, "MCP-Protocol-Version");
@@ -811,7 +838,7 @@ static void h_mcp(http_req *r) {
                    "tools/call)",
                    c.meth);
 done:
-    cJSON_Delete(msg);
+    mcp_msg_free(&m);
 }
 
 /* Any valid token may speak MCP; each tool needs its route's scope (checked per call). */

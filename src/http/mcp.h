@@ -45,6 +45,30 @@ typedef struct mcp_tool {
 
 extern const mcp_tool mcp_tools[];
 
+/* ---- one JSON-RPC message of a POST /mcp body (mcp.c; tests/fuzz/fuzz_mcp.c) ---- */
+
+typedef enum {
+    MCP_MSG_BAD,          /* not one well-formed JSON-RPC 2.0 message: answer 400 with code */
+    MCP_MSG_REQUEST,      /* method, id and params (NULL or an object) */
+    MCP_MSG_NOTIFICATION, /* method without id: accepted with 202 */
+    MCP_MSG_RESPONSE,     /* result or error without method: accepted with 202 */
+} mcp_msg_kind;
+
+typedef struct mcp_msg {
+    cJSON *root; /* the parsed body (owned; NULL when it is not JSON) */
+    mcp_msg_kind kind;
+    const cJSON *id;     /* a string or number id (borrowed from root), else NULL */
+    const char *method;  /* REQUEST, NOTIFICATION: borrowed from root */
+    const cJSON *params; /* REQUEST, NOTIFICATION: an object or NULL */
+    int code;            /* BAD: the JSON-RPC error code (-32700 parse, -32600 invalid) */
+    char why[256];       /* BAD: the error message */
+} mcp_msg;
+
+/* Parse and classify `len` bytes of body (need not be NUL-terminated). Always fills *m;
+ * release it with mcp_msg_free. Any thread. */
+void mcp_msg_parse(const char *body, size_t len, mcp_msg *m);
+void mcp_msg_free(mcp_msg *m);
+
 /* ---- results (mcp_results.c): each returns a new result object, the caller owns it ---- */
 
 /* {content: [{type: text, text}], isError}. */
