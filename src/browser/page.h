@@ -46,6 +46,10 @@ sbx_code br_page_eval(br_page *p, const char *expression, int64_t timeout_ms, cJ
 /* True when the session emulates a phone (touch events instead of mouse where it matters). */
 bool br_page_is_mobile(const br_page *p);
 
+/* The id of the tab's main frame (for Page.* commands that name a frame); borrowed, valid
+ * while the page is. */
+const char *br_page_frame_id(const br_page *p);
+
 /* ---- implemented by actions.c / capture.c ---- */
 
 /* Run one action request {"action", "selector"?, ...} (API.md "Actions"). On success *out gets

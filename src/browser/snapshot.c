@@ -312,22 +312,32 @@ static void emit(merge *m, int wi, int indent, int depth) {
     }
 }
 
+/* Reserve `n` more frame prefixes in the top world's counter; the first of them, or -1. */
+static double reserve_more(br_page *p, int ctx, int n, int64_t to) {
+    cJSON *a = cJSON_CreateObject(), *r = NULL;
+    cJSON_AddNumberToObject(a, "n", n);
+    sbx_err e = {0};
+    double base = -1;
+    if (run_op(p, ctx, "reserve", a, to, &r, &e) == SBX_OK)
+        base = cJSON_GetNumberValue(item(r, "base"));
+    cJSON_Delete(r);
+    return base;
+}
+
 sbx_code br_snapshot(br_page *p, const char *selector, size_t max_chars, int64_t timeout_ms,
                      cJSON **out, sbx_err *e) {
     int64_t deadline = sbx_now_ms() + timeout_ms;
-    frames fs;
-    sbx_code rc = frames_get(p, timeout_ms, &fs, e);
-    if (rc != SBX_OK)
-        return rc;
+    frames fs = {0};
     world w[BR_READS_MAX_FRAMES + 1] = {{0}};
     int ctx = 0;
-    rc = world_of(p, fs.f[0].id, timeout_ms, &ctx, e);
+    /* The top frame first: the frame tree is only asked for when it holds frames it cannot
+     * enter (two round trips for most pages). */
+    sbx_code rc = world_of(p, br_page_frame_id(p), timeout_ms, &ctx, e);
     cJSON *arg = cJSON_CreateObject();
     cJSON_AddNumberToObject(arg, "maxChars", (double)max_chars);
     if (selector)
         cJSON_AddStringToObject(arg, "selector", selector);
     cJSON_AddStringToObject(arg, "prefix", "");
-    cJSON_AddNumberToObject(arg, "reserve", fs.nroots - 1);
     if (rc == SBX_OK)
         rc = run_op(p, ctx, "snapshot", arg, timeout_ms, &w[0].r, e);
     else
@@ -337,12 +347,23 @@ sbx_code br_snapshot(br_page *p, const char *selector, size_t max_chars, int64_t
                       item(w[0].r, "bad")->valuestring);
     else if (rc == SBX_OK && item(w[0].r, "missing"))
         rc = sbx_fail(e, SBX_ENOELEMENT, "no element matches selector '%.200s'", selector);
+    if (rc == SBX_OK && cJSON_GetArraySize(item(w[0].r, "holes")) > 0)
+        rc = frames_get(p, timeout_ms, &fs, e);
+    else
+        fs.nroots = 1;
     if (rc != SBX_OK) {
         cJSON_Delete(w[0].r);
         cJSON_Delete(fs.tree);
         return rc;
     }
+    /* The top walk reserved a prefix per hole it saw; frames nested deeper need more. */
     double base = cJSON_GetNumberValue(item(w[0].r, "base"));
+    int holes = cJSON_GetArraySize(item(w[0].r, "holes"));
+    if (fs.nroots - 1 > holes) {
+        base = reserve_more(p, ctx, fs.nroots - 1, deadline - sbx_now_ms());
+        if (base < 0)
+            fs.nroots = 1; /* the top document went away meanwhile: its own lines only */
+    }
     size_t used = strlen(cJSON_GetStringValue(item(w[0].r, "text")) ?: "");
     bool cut_frames = false;
     /* The cross-origin frames, each in its own world, while time and room are left. */
@@ -358,7 +379,6 @@ sbx_code br_snapshot(br_page *p, const char *selector, size_t max_chars, int64_t
         cJSON *a = cJSON_CreateObject();
         cJSON_AddNumberToObject(a, "maxChars", (double)(max_chars - used));
         cJSON_AddStringToObject(a, "prefix", prefix);
-        cJSON_AddNumberToObject(a, "reserve", 0);
         sbx_err fe = {0};
         int64_t left = deadline - sbx_now_ms();
         if (world_of(p, fs.f[fs.roots[k]].id, left, &c, &fe) != SBX_OK ||
@@ -410,13 +430,8 @@ sbx_code br_snapshot(br_page *p, const char *selector, size_t max_chars, int64_t
 /* ---- markdown and links ---- */
 
 static sbx_code top_op(br_page *p, const char *op, cJSON *arg, int64_t to, cJSON **r, sbx_err *e) {
-    frames fs;
-    sbx_code rc = frames_get(p, to, &fs, e);
     int ctx = 0;
-    if (rc == SBX_OK)
-        rc = world_of(p, fs.f[0].id, to, &ctx, e);
-    if (rc == SBX_OK)
-        cJSON_Delete(fs.tree);
+    sbx_code rc = world_of(p, br_page_frame_id(p), to, &ctx, e);
     if (rc != SBX_OK) {
         cJSON_Delete(arg);
         return rc;
@@ -463,30 +478,29 @@ sbx_code br_links(br_page *p, int64_t timeout_ms, cJSON **out, sbx_err *e) {
 
 /* ---- refs for the actions ---- */
 
-/* Top-left of frame `i`'s content box in the tab's viewport: the owners' boxes added up. */
+/* Top-left of frame `i`'s content box in the tab's viewport: DOM.getBoxModel of its owner
+ * (the iframe element), which Chromium answers in the top frame's viewport coordinates
+ * whatever the nesting. */
 static sbx_code frame_offset(br_page *p, const frames *fs, int i, int64_t to, double *dx,
                              double *dy, sbx_err *e) {
     *dx = *dy = 0;
-    for (; i > 0 && fs->f[i].parent >= 0; i = fs->f[i].parent) {
-        cJSON *a = cJSON_CreateObject(), *own = NULL, *box = NULL;
-        cJSON_AddStringToObject(a, "frameId", fs->f[i].id);
-        sbx_code rc = br_page_call(p, "DOM.getFrameOwner", a, to, &own, e);
-        if (rc != SBX_OK)
-            return rc;
-        cJSON *b = cJSON_CreateObject();
-        cJSON_AddNumberToObject(b, "backendNodeId",
-                                cJSON_GetNumberValue(item(own, "backendNodeId")));
-        cJSON_Delete(own);
-        rc = br_page_call(p, "DOM.getBoxModel", b, to, &box, e);
-        if (rc != SBX_OK)
-            return rc;
-        const cJSON *q = item(item(box, "model"), "content");
-        if (cJSON_GetArraySize(q) >= 2) {
-            *dx += cJSON_GetNumberValue(cJSON_GetArrayItem(q, 0));
-            *dy += cJSON_GetNumberValue(cJSON_GetArrayItem(q, 1));
-        }
-        cJSON_Delete(box);
+    cJSON *a = cJSON_CreateObject(), *own = NULL, *box = NULL;
+    cJSON_AddStringToObject(a, "frameId", fs->f[i].id);
+    sbx_code rc = br_page_call(p, "DOM.getFrameOwner", a, to, &own, e);
+    if (rc != SBX_OK)
+        return rc;
+    cJSON *b = cJSON_CreateObject();
+    cJSON_AddNumberToObject(b, "backendNodeId", cJSON_GetNumberValue(item(own, "backendNodeId")));
+    cJSON_Delete(own);
+    rc = br_page_call(p, "DOM.getBoxModel", b, to, &box, e);
+    if (rc != SBX_OK)
+        return rc;
+    const cJSON *q = item(item(box, "model"), "content");
+    if (cJSON_GetArraySize(q) >= 2) {
+        *dx = cJSON_GetNumberValue(cJSON_GetArrayItem(q, 0));
+        *dy = cJSON_GetNumberValue(cJSON_GetArrayItem(q, 1));
     }
+    cJSON_Delete(box);
     return SBX_OK;
 }
 
@@ -497,16 +511,13 @@ sbx_code br_ref_world(br_page *p, const char *ref, int64_t timeout_ms, int *ctx,
         return sbx_fail(e, SBX_EINVAL,
                         "ref: '%.40s' is not a ref; use one a snapshot gave, like e12 or f2e7",
                         ref ? ref : "");
+    *dx = *dy = 0;
+    if (k == 0)
+        return world_of(p, br_page_frame_id(p), timeout_ms, ctx, e);
     frames fs;
     sbx_code rc = frames_get(p, timeout_ms, &fs, e);
     if (rc != SBX_OK)
         return rc;
-    *dx = *dy = 0;
-    if (k == 0) {
-        rc = world_of(p, fs.f[0].id, timeout_ms, ctx, e);
-        cJSON_Delete(fs.tree);
-        return rc;
-    }
     char want[32];
     snprintf(want, sizeof want, "f%ld", k);
     for (int w = 1; w < fs.nroots; w++) {

@@ -13,13 +13,16 @@
 // of that frame's own world.
 //
 // Operations and answers:
-//   snapshot {maxChars, selector, prefix, reserve}
+//   snapshot {maxChars, selector, prefix}
 //       {text, refs: [[ref, role, name, line]], holes: [{src, at: line, depth}], truncated, base}
 //       (line: the 0-based index of the ref's line; a hole's frame goes in before line `at`)
 //       or {bad: msg} (selector invalid) or {missing: 1} (selector matched nothing)
 //   markdown {maxChars}   {text, truncated}
 //   links {max}           {links: [{text, url}], truncated}
 //   prefix                {prefix}: the ref prefix of this document's table ("" if none yet)
+//   reserve {n}           {base}: n more frame prefixes taken from this document's counter
+// A snapshot takes one frame prefix per hole it leaves (base is the first); a frame of another
+// document that has none yet takes the prefix it is given and keeps it.
 (async (op, arg) => {
     const KEY = Symbol.for("sandboxd.reads");
     let st = globalThis[KEY];
@@ -177,10 +180,13 @@
         return r;
     };
 
+    if (op === "reserve") {
+        const base = st.nextFrame;
+        st.nextFrame += arg.n;
+        return { base };
+    }
     if (op === "snapshot") {
         if (st.prefix === null) st.prefix = arg.prefix || "";
-        const base = st.nextFrame;
-        st.nextFrame += arg.reserve || 0;
         const max = arg.maxChars;
         let out = "", truncated = false, nl = 0;
         const refs = [], holes = [];
@@ -316,6 +322,8 @@
             walk(root, 0);
         }
         flush(0);
+        const base = st.nextFrame;
+        st.nextFrame += holes.length;
         return { text: out, refs, holes, truncated, base };
     }
 

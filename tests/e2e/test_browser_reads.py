@@ -214,6 +214,32 @@ class TestReads(BrowserSiteCase):
             self.assertIn('button "hit C"', text)
             del self.site.routes["/frames"], self.site.routes["/inner"]
 
+    def test_nested_cross_origin_frames(self):
+        # top (site) > cross-origin frame (other) > frame of the first origin again
+        leaf = ('<!doctype html><body style="margin:0"><button style="margin:20px" '
+                'onclick="this.textContent = \'deep hit\'">Deep button</button>')
+        with LocalSite({}) as other:
+            self.site.routes["/leaf"] = (200, "text/html", leaf)
+            other.routes["/mid"] = (200, "text/html", (
+                '<!doctype html><body style="margin:0"><h4>Middle</h4>'
+                f'<iframe title="leaf" src="{self.site.url}/leaf" style="margin:15px"></iframe>'))
+            self.site.routes["/nest"] = (200, "text/html", (
+                '<!doctype html><body style="margin:0"><h1>Top</h1>'
+                f'<iframe title="mid" src="{other.url}/mid" width="500" height="300" '
+                'style="margin-left:60px; border:5px solid black"></iframe>'))
+            self.go(self.site.url + "/nest")
+            text = self.snap()["snapshot"]
+            self.assertIn('  - heading "Middle" [level=4]', text)
+            self.assertIn('- iframe "leaf":', text)
+            m = re.search(r'^( *)- button "Deep button" \[ref=(f\d+e\d+)\]', text, re.M)
+            self.assertTrue(m, text)
+            self.assertEqual(len(m.group(1)), 4, text)  # under mid > leaf
+            self.act({"action": "click", "ref": m.group(2)})
+            self.assertIn('button "deep hit"', self.snap()["snapshot"])
+            # refs stay the same over snapshots of the same documents
+            self.assertIn(m.group(2), self.snap()["refs"])
+            del self.site.routes["/nest"], self.site.routes["/leaf"]
+
     def test_max_chars_and_selector(self):
         self.go(self.site.url + "/form")
         full = self.snap()
