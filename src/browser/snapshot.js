@@ -263,7 +263,7 @@
                 try { doc = el.contentDocument; } catch (e) {}
                 if (!line(depth, s + ":")) return;
                 if (doc && doc.documentElement) walk(doc.documentElement, depth + 1);
-                else holes.push({ src: el.src || "", at: nl, depth: depth + 1 });
+                else holes.push({ src: (el.src || "").slice(0, 2048), at: nl, depth: depth + 1 });
                 flush(depth + 1);
                 return;
             }
@@ -331,20 +331,23 @@
         try { return new URL(u, document.baseURI).href; } catch (e) { return ""; }
     };
     if (op === "links") {
+        // Each URL once; a URL longer than 4096 characters (a data: URL, say) is left out, and
+        // the answer stops at arg.max links or 4 MB, so it always fits the DevTools socket.
         const seen = new Map(), links = [];
-        let truncated = false;
+        let truncated = false, size = 0;
         const go = (n) => {
             for (const c of kids(n)) {
                 if (c.nodeType !== 1) continue;
                 if (SKIP.has(c.tagName)) continue;
                 if ((c.tagName === "A" || c.tagName === "AREA") && c.hasAttribute("href")) {
                     const url = absUrl(c.getAttribute("href"));
-                    if (url && !/^javascript:/i.test(url)) {
+                    if (url && url.length <= 4096 && !/^(javascript|data):/i.test(url)) {
                         const t = clip(clean(c.getAttribute("aria-label")) || text(c) ||
                             clean(c.getAttribute("title")), 200);
                         const i = seen.get(url);
                         if (i === undefined) {
-                            if (links.length >= arg.max) { truncated = true; return; }
+                            size += url.length + t.length + 16;
+                            if (links.length >= arg.max || size > 4 << 20) { truncated = true; return; }
                             seen.set(url, links.length);
                             links.push({ text: t, url });
                         } else if (!links[i].text && t) {

@@ -44,7 +44,7 @@ ARTICLE = """<!doctype html><html><head><title>Article</title><script>var secret
 <table><tr><th>Name</th><th>Age</th></tr><tr><td>Ann</td><td>31</td></tr></table>
 <img src="/img/cat.png" alt="A cat">
 <p><a href="/rel/link?x=1">same link again</a> <a href="https://example.test/abs">abs</a>
-<a href="javascript:void 0">js</a></p>
+<a href="javascript:void 0">js</a> <a href="data:text/plain,hello">data</a></p>
 </body></html>"""
 
 
@@ -60,6 +60,9 @@ class TestReads(BrowserSiteCase):
         "/shadow": (200, "text/html", SHADOW),
         "/article": (200, "text/html", ARTICLE),
         "/other": (200, "text/html", "<!doctype html><p>other page</p>"),
+        "/longurls": (200, "text/html", "<!doctype html><body>" + "".join(
+            f'<a href="/x{i}?q={"y" * 200000}">long {i}</a> <a href="/ok{i}">ok {i}</a>'
+            for i in range(100)) + "</body>"),
         "/big": (200, "text/html", big_page(50000)),
         "/huge": (200, "text/html", "<!doctype html><html><body><h1>Huge</h1>" +
                   ("<p>" + "lorem ipsum dolor sit amet " * 40 + "</p>\n") * 19000 +
@@ -190,15 +193,18 @@ class TestReads(BrowserSiteCase):
                 '<!doctype html><h1>Frames</h1>'
                 '<iframe title="same" src="/inner" style="margin-top:40px"></iframe>'
                 f'<iframe title="cross" src="{other.url}/inner" style="margin-left:30px">'
-                '</iframe>'))
+                '</iframe>'
+                # another site: Chromium may run it in its own process (not read, no failure)
+                f'<iframe title="site" src="http://localhost:{other.port}/inner"></iframe>'))
             self.go(self.site.url + "/frames")
             s = self.snap()
             text = s["snapshot"]
             self.assertIn('- iframe "same":', text)
             self.assertIn('- iframe "cross":', text)
+            self.assertIn('- iframe "site"', text)
             # both frames' content, each indented below its iframe line
             same = text.split('- iframe "same":')[1].split('- iframe "cross":')[0]
-            cross = text.split('- iframe "cross":')[1]
+            cross = text.split('- iframe "cross":')[1].split('- iframe "site"')[0]
             self.assertIn('  - heading "Framed" [level=3]', same)
             self.assertIn('  - heading "Framed" [level=3]', cross)
             same_q = re.search(r'textbox "Query" \[ref=(e\d+)\]', same).group(1)
@@ -292,7 +298,7 @@ class TestReads(BrowserSiteCase):
         self.assertIn({"text": "a link", "url": f"{base}/rel/link?x=1"}, links)
         self.assertIn({"text": "abs", "url": "https://example.test/abs"}, links)
         self.assertIn(f"{base}/n39", urls)
-        self.assertFalse(any(u.startswith("javascript:") for u in urls))
+        self.assertFalse(any(u.startswith(("javascript:", "data:")) for u in urls))
 
     def test_huge_pages_within_caps_and_time(self):
         for path in ("/big", "/huge"):
@@ -321,6 +327,15 @@ class TestReads(BrowserSiteCase):
             r = self.server.get(f"/browser/sessions/{self.sid}/links", timeout=60)
             self.assertEqual(r.status, 200, r)
             self.assertLessEqual(len(r.json()["links"]), 5000)
+        # 100 links of 200 kB each (20 MB of hrefs): left out, the others listed
+        self.go(self.site.url + "/longurls")
+        r = self.server.get(f"/browser/sessions/{self.sid}/links", timeout=60)
+        self.assertEqual(r.status, 200, r)
+        self.assertLess(len(r.body), 100000)
+        self.assertEqual(len(r.json()["links"]), 100)
+        r = self.server.get(f"/browser/sessions/{self.sid}/markdown", timeout=60)
+        self.assertEqual(r.status, 200, r)
+        self.assertLessEqual(len(r.body.decode()), 40000)
         # the session still answers
         self.assertEqual(self.js("1 + 1"), 2)
 
