@@ -11,6 +11,7 @@
 #define _GNU_SOURCE
 #include "snapshot.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,6 +75,10 @@ size_t br_text_cut(const char *text, size_t len, size_t max_chars) {
 }
 
 /* ---- talking to a frame's world ---- */
+
+static const cJSON *item(const cJSON *o, const char *k) {
+    return cJSON_GetObjectItemCaseSensitive(o, k);
+}
 
 sbx_code br_ref_stale(sbx_err *e, const char *ref) {
     return sbx_fail(e, SBX_ESTALEREF,
@@ -144,15 +149,20 @@ static sbx_code world_of(br_page *p, const char *frame_id, int64_t to, int *ctx,
     return rc;
 }
 
-/* Run snapshot.js operation `op` with `arg` (taken) in context `ctx`; *r its answer. */
-static sbx_code run_op(br_page *p, int ctx, const char *op, cJSON *arg, int64_t to, cJSON **r,
-                       sbx_err *e) {
+/* Run snapshot.js operation `op` with `arg` (taken) in context `ctx`, guarded by `token`
+ * (NULL: no guard; see snapshot.js) and claiming the world when `claim`; *r its answer. */
+static sbx_code run_op_w(br_page *p, int ctx, const char *op, cJSON *arg, const char *token,
+                         bool claim, int64_t to, cJSON **r, sbx_err *e) {
     char *al = arg ? cJSON_PrintUnformatted(arg) : strdup("null");
     cJSON_Delete(arg);
     sbx_buf b;
     sbx_buf_init(&b, JS_MAX);
     sbx_buf_add(&b, sbx_snapshot_js, sbx_snapshot_js_len);
-    sbx_buf_addf(&b, "(\"%s\", %s)", op, al ? al : "null");
+    if (token) /* an id: [0-9A-Za-z_-] only */
+        sbx_buf_addf(&b, "(\"%s\", %s, {token: \"%s\", claim: %s})", op, al ? al : "null", token,
+                     claim ? "true" : "false");
+    else
+        sbx_buf_addf(&b, "(\"%s\", %s, null)", op, al ? al : "null");
     free(al);
     if (b.truncated || !al) {
         sbx_buf_free(&b);
@@ -165,6 +175,92 @@ static sbx_code run_op(br_page *p, int ctx, const char *op, cJSON *arg, int64_t 
         *r = NULL;
         rc = sbx_fail(e, SBX_EINTERNAL, "the page's reads script answered no object");
     }
+    return rc;
+}
+
+static sbx_code run_op(br_page *p, int ctx, const char *op, cJSON *arg, int64_t to, cJSON **r,
+                       sbx_err *e) {
+    return run_op_w(p, ctx, op, arg, NULL, false, to, r, e);
+}
+
+/* ---- the top frame's world, remembered between calls ----
+ *
+ * The context id of each tab's top world is kept (a small table, tab and frame id as the key),
+ * so a read takes one round trip instead of two. Kept is not trusted: each use carries the
+ * world's token, and a context that is gone or is not that world (after a navigation the id
+ * may name another context) makes the call ask Chromium for the world again. */
+
+#define TOPS 64
+
+static struct top {
+    const br_page *p;
+    char frame[64];
+    int ctx;
+    char token[SBX_ID_LEN];
+} tops[TOPS];
+static unsigned tops_next;
+static pthread_mutex_t tops_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static bool top_cached(const br_page *p, int *ctx, char token[SBX_ID_LEN]) {
+    bool hit = false;
+    pthread_mutex_lock(&tops_mu);
+    for (int i = 0; i < TOPS && !hit; i++) {
+        if (tops[i].p == p && strcmp(tops[i].frame, br_page_frame_id(p)) == 0) {
+            *ctx = tops[i].ctx;
+            memcpy(token, tops[i].token, SBX_ID_LEN);
+            hit = true;
+        }
+    }
+    pthread_mutex_unlock(&tops_mu);
+    return hit;
+}
+
+static void top_store(const br_page *p, int ctx, const char *token) {
+    pthread_mutex_lock(&tops_mu);
+    struct top *t = NULL;
+    for (int i = 0; i < TOPS && !t; i++)
+        if (tops[i].p == p && strcmp(tops[i].frame, br_page_frame_id(p)) == 0)
+            t = &tops[i];
+    if (!t)
+        t = &tops[tops_next++ % TOPS];
+    t->p = p;
+    snprintf(t->frame, sizeof t->frame, "%s", br_page_frame_id(p));
+    t->ctx = ctx;
+    snprintf(t->token, sizeof t->token, "%s", token);
+    pthread_mutex_unlock(&tops_mu);
+}
+
+/* Run `op` with `arg` (taken) in the top frame's world; *ctx gets its context. */
+static sbx_code top_run(br_page *p, const char *op, cJSON *arg, int64_t to, int *ctx, cJSON **r,
+                        sbx_err *e) {
+    char token[SBX_ID_LEN];
+    *r = NULL;
+    if (top_cached(p, ctx, token)) {
+        sbx_err fe = {0};
+        sbx_code rc = run_op_w(p, *ctx, op, cJSON_Duplicate(arg, 1), token, false, to, r, &fe);
+        if (rc == SBX_OK && !item(*r, "wrong")) {
+            cJSON_Delete(arg);
+            return SBX_OK;
+        }
+        cJSON_Delete(*r);
+        *r = NULL;
+        if (rc == SBX_ETIMEOUT || rc == SBX_ECRASHED || rc == SBX_ETABCRASHED) {
+            cJSON_Delete(arg);
+            *e = fe;
+            return rc;
+        }
+    } else if (sbx_random_id(token) != 0) {
+        cJSON_Delete(arg);
+        return sbx_fail(e, SBX_EINTERNAL, "no random bytes for a world token");
+    }
+    sbx_code rc = world_of(p, br_page_frame_id(p), to, ctx, e);
+    if (rc != SBX_OK) {
+        cJSON_Delete(arg);
+        return rc;
+    }
+    rc = run_op_w(p, *ctx, op, arg, token, true, to, r, e);
+    if (rc == SBX_OK)
+        top_store(p, *ctx, token);
     return rc;
 }
 
@@ -250,10 +346,6 @@ typedef struct merge {
     bool truncated;
 } merge;
 
-static const cJSON *item(const cJSON *o, const char *k) {
-    return cJSON_GetObjectItemCaseSensitive(o, k);
-}
-
 /* The world that fills hole `h` of world `wi`: the one below it whose URL matches, else the
  * first one below it not used yet. */
 static int hole_world(merge *m, int wi, const cJSON *h) {
@@ -332,16 +424,12 @@ sbx_code br_snapshot(br_page *p, const char *selector, size_t max_chars, int64_t
     int ctx = 0;
     /* The top frame first: the frame tree is only asked for when it holds frames it cannot
      * enter (two round trips for most pages). */
-    sbx_code rc = world_of(p, br_page_frame_id(p), timeout_ms, &ctx, e);
     cJSON *arg = cJSON_CreateObject();
     cJSON_AddNumberToObject(arg, "maxChars", (double)max_chars);
     if (selector)
         cJSON_AddStringToObject(arg, "selector", selector);
     cJSON_AddStringToObject(arg, "prefix", "");
-    if (rc == SBX_OK)
-        rc = run_op(p, ctx, "snapshot", arg, timeout_ms, &w[0].r, e);
-    else
-        cJSON_Delete(arg);
+    sbx_code rc = top_run(p, "snapshot", arg, timeout_ms, &ctx, &w[0].r, e);
     if (rc == SBX_OK && cJSON_IsString(item(w[0].r, "bad")))
         rc = sbx_fail(e, SBX_EINVAL, "selector: invalid CSS selector '%.200s': %s", selector,
                       item(w[0].r, "bad")->valuestring);
@@ -431,12 +519,7 @@ sbx_code br_snapshot(br_page *p, const char *selector, size_t max_chars, int64_t
 
 static sbx_code top_op(br_page *p, const char *op, cJSON *arg, int64_t to, cJSON **r, sbx_err *e) {
     int ctx = 0;
-    sbx_code rc = world_of(p, br_page_frame_id(p), to, &ctx, e);
-    if (rc != SBX_OK) {
-        cJSON_Delete(arg);
-        return rc;
-    }
-    return run_op(p, ctx, op, arg, to, r, e);
+    return top_run(p, op, arg, to, &ctx, r, e);
 }
 
 sbx_code br_markdown(br_page *p, size_t max_chars, int64_t timeout_ms, char **md, size_t *len,

@@ -2,7 +2,7 @@
 // refs, the markdown and the links of a document. Embedded in the binary at build time
 // (cmake/embed_file.cmake); snapshot.c evaluates it in the frame's isolated world "sandboxd"
 // (invisible to the page's own scripts, kept for the life of the document) with its arguments
-// appended: `<this file>(op, arg)`. So the file is one expression: a function, no trailing
+// appended: `<this file>(op, arg, world)`. So the file is one expression: a function, no trailing
 // semicolon.
 //
 // The world keeps one ref table per document, under Symbol.for("sandboxd.reads"): a ref names
@@ -23,14 +23,21 @@
 //   reserve {n}           {base}: n more frame prefixes taken from this document's counter
 // A snapshot takes one frame prefix per hole it leaves (base is the first); a frame of another
 // document that has none yet takes the prefix it is given and keeps it.
-(async (op, arg) => {
+//
+// `world` ({token, claim}, or null) guards a context id the server kept from an earlier call:
+// without claim, a context that is not the world the server set up with that token answers
+// {wrong: 1} and is left untouched (the server then asks Chromium for the world again and
+// claims it).
+(async (op, arg, world) => {
     const KEY = Symbol.for("sandboxd.reads");
     let st = globalThis[KEY];
+    if (world && !world.claim && (!st || st.token !== world.token)) return { wrong: 1 };
     if (op === "prefix") return { prefix: st ? st.prefix : "" };
     if (!st) {
         st = { map: new Map(), ids: new WeakMap(), n: 0, prefix: null, nextFrame: 1 };
         globalThis[KEY] = st;
     }
+    if (world) st.token = world.token;
     const clean = (s) => (s || "").replace(/\s+/g, " ").trim();
     const clip = (s, n) => (s.length > n ? s.slice(0, n - 1) + "\u2026" : s);
     const SKIP = new Set(["SCRIPT", "STYLE", "NOSCRIPT", "TEMPLATE", "HEAD", "META", "LINK",

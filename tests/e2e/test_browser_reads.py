@@ -165,7 +165,12 @@ class TestReads(BrowserSiteCase):
         self.assertEqual(err["code"], "stale_ref")
         self.assertIn("snapshot", err["message"])
         self.act({"action": "fill", "ref": name, "value": "x"})  # the others still work
+        # the page's own scripts see nothing of the ref table
+        self.assertIsNone(self.js("window[Symbol.for('sandboxd.reads')] ?? null"))
         self.go(self.site.url + "/other")
+        s2 = self.snap()  # the new document's snapshot: its own content, no old refs
+        self.assertEqual(s2["snapshot"], '- paragraph: "other page"\n')
+        self.assertEqual(s2["refs"], {})
         t0 = time.monotonic()
         err = self.act({"action": "fill", "ref": name, "value": "y"}, 409)["error"]
         self.assertEqual(err["code"], "stale_ref")
