@@ -3,7 +3,7 @@
 // (cmake/embed_file.cmake); snapshot.c evaluates it in the frame's isolated world "sandboxd"
 // (invisible to the page's own scripts, kept for the life of the document) with its arguments
 // appended: `<this file>(op, arg, world)`. So the file is one expression: a function, no trailing
-// semicolon.
+// semicolon. A world that ran it keeps it, and the server's later calls there name it only.
 //
 // The world keeps one ref table per document, under Symbol.for("sandboxd.reads"): a ref names
 // one element for as long as that document lives (WeakRef, so the table holds nothing alive),
@@ -28,7 +28,7 @@
 // without claim, a context that is not the world the server set up with that token answers
 // {wrong: 1} and is left untouched (the server then asks Chromium for the world again and
 // claims it).
-(async (op, arg, world) => {
+(async function reads(op, arg, world) {
     const KEY = Symbol.for("sandboxd.reads");
     let st = globalThis[KEY];
     if (world && !world.claim && (!st || st.token !== world.token)) return { wrong: 1 };
@@ -38,6 +38,7 @@
         globalThis[KEY] = st;
     }
     if (world) st.token = world.token;
+    st.run = reads; // later calls in this world send only `st.run(op, arg, world)`
     const clean = (s) => (s || "").replace(/\s+/g, " ").trim();
     const clip = (s, n) => (s.length > n ? s.slice(0, n - 1) + "\u2026" : s);
     const SKIP = new Set(["SCRIPT", "STYLE", "NOSCRIPT", "TEMPLATE", "HEAD", "META", "LINK",
