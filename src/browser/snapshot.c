@@ -268,6 +268,13 @@ static sbx_code top_run(br_page *p, const char *op, cJSON *arg, int64_t to, int 
     return rc;
 }
 
+/* The time the page's walk may take (budgetMs): most of what is left before `deadline`, so
+ * its answer still crosses the socket in time. */
+static double budget_ms(int64_t deadline) {
+    int64_t left = deadline - sbx_now_ms();
+    return left > 250 ? (double)left * 0.8 : 200;
+}
+
 /* ---- frames ---- */
 
 typedef struct frame {
@@ -433,6 +440,7 @@ sbx_code br_snapshot(br_page *p, const char *selector, size_t max_chars, int64_t
     if (selector)
         cJSON_AddStringToObject(arg, "selector", selector);
     cJSON_AddStringToObject(arg, "prefix", "");
+    cJSON_AddNumberToObject(arg, "budgetMs", budget_ms(deadline));
     sbx_code rc = top_run(p, "snapshot", arg, timeout_ms, &ctx, &w[0].r, e);
     if (rc == SBX_OK && cJSON_IsString(item(w[0].r, "bad")))
         rc = sbx_fail(e, SBX_EINVAL, "selector: invalid CSS selector '%.200s': %s", selector,
@@ -470,6 +478,7 @@ sbx_code br_snapshot(br_page *p, const char *selector, size_t max_chars, int64_t
         snprintf(prefix, sizeof prefix, "f%.0f", base + k - 1);
         cJSON *a = cJSON_CreateObject();
         cJSON_AddNumberToObject(a, "maxChars", (double)(max_chars - used));
+        cJSON_AddNumberToObject(a, "budgetMs", budget_ms(deadline));
         cJSON_AddStringToObject(a, "prefix", prefix);
         sbx_err fe = {0};
         int64_t left = deadline - sbx_now_ms();
@@ -530,6 +539,7 @@ sbx_code br_markdown(br_page *p, size_t max_chars, int64_t timeout_ms, char **md
                      bool *truncated, sbx_err *e) {
     cJSON *arg = cJSON_CreateObject(), *r = NULL;
     cJSON_AddNumberToObject(arg, "maxChars", (double)max_chars);
+    cJSON_AddNumberToObject(arg, "budgetMs", budget_ms(sbx_now_ms() + timeout_ms));
     sbx_code rc = top_op(p, "markdown", arg, timeout_ms, &r, e);
     if (rc != SBX_OK)
         return rc;
@@ -549,6 +559,7 @@ sbx_code br_markdown(br_page *p, size_t max_chars, int64_t timeout_ms, char **md
 sbx_code br_links(br_page *p, int64_t timeout_ms, cJSON **out, sbx_err *e) {
     cJSON *arg = cJSON_CreateObject(), *r = NULL;
     cJSON_AddNumberToObject(arg, "max", BR_LINKS_MAX);
+    cJSON_AddNumberToObject(arg, "budgetMs", budget_ms(sbx_now_ms() + timeout_ms));
     sbx_code rc = top_op(p, "links", arg, timeout_ms, &r, e);
     if (rc != SBX_OK)
         return rc;

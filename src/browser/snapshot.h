@@ -11,7 +11,8 @@
  * the same renderer through their own world, spliced in below their iframe line.
  *
  * Every answer is bounded before it crosses the DevTools socket (maxChars and a cap on links),
- * so a huge page can neither exceed CDP_MAX_MESSAGE nor produce an oversized reply.
+ * so a huge page can neither exceed CDP_MAX_MESSAGE nor produce an oversized reply, and in
+ * time: each walk stops at most of the call's timeout and says "truncated".
  *
  * Thread safety: HTTP handler threads; no state is kept in the server between calls.
  */

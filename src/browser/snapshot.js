@@ -39,6 +39,11 @@
     }
     if (world) st.token = world.token;
     st.run = reads; // later calls in this world send only `st.run(op, arg, world)`
+    // Every walk also stops at arg.budgetMs (the server gives what is left of the call's
+    // timeout), so a huge page answers in time, truncated, instead of not at all.
+    const stopAt = performance.now() + ((arg && arg.budgetMs) || 1e9);
+    let steps = 0;
+    const late = () => (++steps & 255) === 0 && performance.now() > stopAt;
     const clean = (s) => (s || "").replace(/\s+/g, " ").trim();
     const clip = (s, n) => (s.length > n ? s.slice(0, n - 1) + "\u2026" : s);
     const SKIP = new Set(["SCRIPT", "STYLE", "NOSCRIPT", "TEMPLATE", "HEAD", "META", "LINK",
@@ -216,7 +221,7 @@
         const walk = (n, depth, noText) => {
             if (truncated) return;
             for (const c of kids(n)) {
-                if (truncated) return;
+                if (truncated || (late() && (truncated = true))) return;
                 if (c.nodeType === 3) { if (!noText) pend += c.data; continue; }
                 if (c.nodeType !== 1) continue;
                 if (SKIP.has(c.tagName) || !shown(c)) continue;
@@ -345,6 +350,7 @@
         let truncated = false, size = 0;
         const go = (n) => {
             for (const c of kids(n)) {
+                if (truncated || (late() && (truncated = true))) return;
                 if (c.nodeType !== 1) continue;
                 if (SKIP.has(c.tagName)) continue;
                 if ((c.tagName === "A" || c.tagName === "AREA") && c.hasAttribute("href")) {
@@ -449,7 +455,7 @@
             if (s) add(prefix + s + "\n\n");
         };
         const block = (el, list, quote) => {
-            if (truncated) return;
+            if (truncated || (late() && (truncated = true))) return;
             const t = el.tagName;
             if (SKIP.has(t) || !shown(el)) return;
             const pre = quote ? "> " : "";
