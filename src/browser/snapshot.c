@@ -150,21 +150,22 @@ static sbx_code world_of(br_page *p, const char *frame_id, int64_t to, int *ctx,
 }
 
 /* Run snapshot.js operation `op` with `arg` (taken) in context `ctx`, guarded by `token`
- * (NULL: no guard; see snapshot.js) and claiming the world when `claim`; *r its answer. */
+ * (NULL: no guard; see snapshot.js); `claim` > 0 claims the world, a new ref table then
+ * numbering from `claim`. *r gets the answer. */
 static sbx_code run_op_w(br_page *p, int ctx, const char *op, cJSON *arg, const char *token,
-                         bool claim, int64_t to, cJSON **r, sbx_err *e) {
+                         double claim, int64_t to, cJSON **r, sbx_err *e) {
     char *al = arg ? cJSON_PrintUnformatted(arg) : strdup("null");
     cJSON_Delete(arg);
     sbx_buf b;
     sbx_buf_init(&b, JS_MAX);
-    if (token && !claim) /* a world of ours has the script already (or this answers wrong) */
+    if (token && claim <= 0) /* a world of ours has the script already (or answers wrong) */
         sbx_buf_addf(&b, "(globalThis[Symbol.for(\"sandboxd.reads\")]?.run ?? "
                          "(async () => ({wrong: 1})))");
     else
         sbx_buf_add(&b, sbx_snapshot_js, sbx_snapshot_js_len);
     if (token) /* an id: [0-9A-Za-z_-] only */
-        sbx_buf_addf(&b, "(\"%s\", %s, {token: \"%s\", claim: %s})", op, al ? al : "null", token,
-                     claim ? "true" : "false");
+        sbx_buf_addf(&b, "(\"%s\", %s, {token: \"%s\", claim: %s, start: %.0f})", op,
+                     al ? al : "null", token, claim > 0 ? "true" : "false", claim);
     else
         sbx_buf_addf(&b, "(\"%s\", %s, null)", op, al ? al : "null");
     free(al);
@@ -184,7 +185,7 @@ static sbx_code run_op_w(br_page *p, int ctx, const char *op, cJSON *arg, const 
 
 static sbx_code run_op(br_page *p, int ctx, const char *op, cJSON *arg, int64_t to, cJSON **r,
                        sbx_err *e) {
-    return run_op_w(p, ctx, op, arg, NULL, false, to, r, e);
+    return run_op_w(p, ctx, op, arg, NULL, 0, to, r, e);
 }
 
 /* ---- the top frame's world, remembered between calls ----
@@ -192,7 +193,9 @@ static sbx_code run_op(br_page *p, int ctx, const char *op, cJSON *arg, int64_t 
  * The context id of each tab's top world is kept (a small table, tab and frame id as the key),
  * so a read takes one round trip instead of two. Kept is not trusted: each use carries the
  * world's token, and a context that is gone or is not that world (after a navigation the id
- * may name another context) makes the call ask Chromium for the world again. */
+ * may name another context) makes the call ask Chromium for the world again. The entry also
+ * keeps the tab's last ref number, so the next document's refs go on from there: a ref of an
+ * earlier document is stale, never the name of an element of a later one. */
 
 #define TOPS 64
 
@@ -201,17 +204,19 @@ static struct top {
     char frame[64];
     int ctx;
     char token[SBX_ID_LEN];
+    double n; /* the highest ref number given in this tab */
 } tops[TOPS];
 static unsigned tops_next;
 static pthread_mutex_t tops_mu = PTHREAD_MUTEX_INITIALIZER;
 
-static bool top_cached(const br_page *p, int *ctx, char token[SBX_ID_LEN]) {
+static bool top_cached(const br_page *p, int *ctx, char token[SBX_ID_LEN], double *n) {
     bool hit = false;
     pthread_mutex_lock(&tops_mu);
     for (int i = 0; i < TOPS && !hit; i++) {
         if (tops[i].p == p && strcmp(tops[i].frame, br_page_frame_id(p)) == 0) {
             *ctx = tops[i].ctx;
             memcpy(token, tops[i].token, SBX_ID_LEN);
+            *n = tops[i].n;
             hit = true;
         }
     }
@@ -219,14 +224,20 @@ static bool top_cached(const br_page *p, int *ctx, char token[SBX_ID_LEN]) {
     return hit;
 }
 
-static void top_store(const br_page *p, int ctx, const char *token) {
+/* Remember the tab's top world; `answer` (borrowed) may carry the world's ref count "n". */
+static void top_store(const br_page *p, int ctx, const char *token, const cJSON *answer) {
+    const cJSON *n = item(answer, "n");
     pthread_mutex_lock(&tops_mu);
     struct top *t = NULL;
     for (int i = 0; i < TOPS && !t; i++)
         if (tops[i].p == p && strcmp(tops[i].frame, br_page_frame_id(p)) == 0)
             t = &tops[i];
-    if (!t)
+    if (!t) {
         t = &tops[tops_next++ % TOPS];
+        t->n = 0;
+    }
+    if (cJSON_IsNumber(n) && n->valuedouble > t->n)
+        t->n = n->valuedouble;
     t->p = p;
     snprintf(t->frame, sizeof t->frame, "%s", br_page_frame_id(p));
     t->ctx = ctx;
@@ -238,12 +249,14 @@ static void top_store(const br_page *p, int ctx, const char *token) {
 static sbx_code top_run(br_page *p, const char *op, cJSON *arg, int64_t to, int *ctx, cJSON **r,
                         sbx_err *e) {
     char token[SBX_ID_LEN];
+    double n = 0;
     *r = NULL;
-    if (top_cached(p, ctx, token)) {
+    if (top_cached(p, ctx, token, &n)) {
         sbx_err fe = {0};
-        sbx_code rc = run_op_w(p, *ctx, op, cJSON_Duplicate(arg, 1), token, false, to, r, &fe);
+        sbx_code rc = run_op_w(p, *ctx, op, cJSON_Duplicate(arg, 1), token, 0, to, r, &fe);
         if (rc == SBX_OK && !item(*r, "wrong")) {
             cJSON_Delete(arg);
+            top_store(p, *ctx, token, *r);
             return SBX_OK;
         }
         cJSON_Delete(*r);
@@ -262,9 +275,9 @@ static sbx_code top_run(br_page *p, const char *op, cJSON *arg, int64_t to, int 
         cJSON_Delete(arg);
         return rc;
     }
-    rc = run_op_w(p, *ctx, op, arg, token, true, to, r, e);
+    rc = run_op_w(p, *ctx, op, arg, token, n + 1, to, r, e);
     if (rc == SBX_OK)
-        top_store(p, *ctx, token);
+        top_store(p, *ctx, token, *r);
     return rc;
 }
 

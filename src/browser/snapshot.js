@@ -34,7 +34,10 @@
     if (world && !world.claim && (!st || st.token !== world.token)) return { wrong: 1 };
     if (op === "prefix") return { prefix: st ? st.prefix : "" };
     if (!st) {
-        st = { map: new Map(), ids: new WeakMap(), n: 0, prefix: null, nextFrame: 1 };
+        // numbered on from the tab's earlier documents (world.start), so an old ref never
+        // names an element of this one
+        const n = world && world.start > 1 ? world.start - 1 : 0;
+        st = { map: new Map(), ids: new WeakMap(), n, prefix: null, nextFrame: 1 };
         globalThis[KEY] = st;
     }
     if (world) st.token = world.token;
@@ -337,7 +340,7 @@
         flush(0);
         const base = st.nextFrame;
         st.nextFrame += holes.length;
-        return { text: out, refs, holes, truncated, base };
+        return { text: out, refs, holes, truncated, base, n: st.n };
     }
 
     const absUrl = (u) => {

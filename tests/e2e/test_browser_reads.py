@@ -179,6 +179,12 @@ class TestReads(BrowserSiteCase):
         self.go(self.site.url + "/form")
         self.assertEqual(self.act({"action": "fill", "ref": name, "value": "z"}, 409)
                          ["error"]["code"], "stale_ref")
+        # and a snapshot of the new copy numbers its refs on: the old names stay stale
+        fresh = self.snap()["refs"]
+        self.assertNotIn(name, fresh)
+        self.assertNotIn(go, fresh)
+        self.assertEqual(self.act({"action": "fill", "ref": name, "value": "z"}, 409)
+                         ["error"]["code"], "stale_ref")
 
     def test_shadow_root_content_and_click(self):
         self.go(self.site.url + "/shadow")
