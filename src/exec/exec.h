@@ -25,14 +25,18 @@ typedef struct exec_opts {
     bool allow_weak_sandbox; /* run even when a sandbox layer is missing */
     const char *mode;        /* "zygote" or "fork" */
     const char *preload;     /* EXEC_PRELOAD: "auto", "" or comma-separated modules */
+    /* Python sessions (workspace.h; the PYTHON_* settings), started by exec_init */
+    int64_t py_max_sessions, py_idle_timeout_s, py_ttl_s, py_busy_wait_ms, py_interrupt_grace_ms;
+    const char *py_wheelhouse, *py_index_url;
 } exec_opts;
 
 /* Probe the interpreter and the kernel's sandbox layers, log what is active, start the zygote
- * (EXEC_MODE=zygote). Copies what it keeps of `opts`. Returns 0; a missing Python is not fatal
- * (runs answer 503), nor is an incomplete sandbox (runs answer 503 unless accepted). */
+ * (EXEC_MODE=zygote) and the Python sessions (workspace.h). Copies what it keeps of `opts`. Returns
+ * 0; a missing Python is not fatal (runs answer 503), nor is an incomplete sandbox (runs answer 503
+ * unless accepted). */
 int exec_init(const exec_opts *opts, sbx_err *e);
 
-/* Kill every run's process tree and remove every run directory. Idempotent. */
+/* Kill every run's and session's process tree and remove their directories. Idempotent. */
 void exec_shutdown(void);
 
 /* {"python": "/usr/bin/python3" or null, "sandbox": {layer: bool, ...}, ...}; caller frees. */
