@@ -1,5 +1,6 @@
 // bench.mjs -- measure sandboxd against what a user would pick instead, side by side in one
-// run: bare `python3 -c`, a direct CDP client on the same Chromium, and Puppeteer.
+// run: bare `python3 -c`, a direct CDP client on the same Chromium, Puppeteer, and (agent
+// reads) Playwright's ariaSnapshot.
 //
 //   node bench/bench.mjs --bin build-bench/sandboxd [--quick] [--out bench/results.md]
 //
@@ -16,6 +17,7 @@ import path from "node:path";
 import { performance } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
+import { chromium as playwright } from "playwright-core";
 import puppeteer from "puppeteer-core";
 import WebSocket from "ws";
 
@@ -41,7 +43,7 @@ function parseArgs(argv) {
         else if (a === "-h" || a === "--help") {
             console.log(
                 "usage: node bench/bench.mjs [--bin PATH] [--out FILE] [--python PATH] [--quick]\n" +
-                    "       [--only exec,throughput,session,work,long,memory]\n" +
+                    "       [--only exec,throughput,session,work,long,memory,reads]\n" +
                     "  --quick  fewer rounds (a smoke run; figures are noisier)\n" +
                     "  --only   run these groups of rows only");
             process.exit(0);
@@ -434,12 +436,37 @@ function pageHtml(n) {
   document.getElementById('out').textContent = String(++c); });</script></body></html>`;
 }
 
+// A sign-up form, the page an agent fills most often.
+const FORM_HTML = `<!doctype html><html><head><meta charset="utf-8"><title>Sign up</title></head><body>
+<header><nav><a href="/">Home</a> <a href="/pricing">Pricing</a> <a href="/docs">Docs</a></nav></header>
+<main><h1>Create your account</h1><form onsubmit="return false">
+<label for="email">Email</label> <input id="email" type="email" required>
+<label for="pw">Password</label> <input id="pw" type="password" required>
+<label for="name">Full name</label> <input id="name">
+<label>Country <select id="country"><option>France</option><option>Germany</option><option>Spain</option></select></label>
+<fieldset><legend>Plan</legend><label><input type="radio" name="plan" checked> Free</label>
+<label><input type="radio" name="plan"> Pro</label></fieldset>
+<label><input type="checkbox" id="tos"> I accept the terms</label>
+<textarea aria-label="Message" rows="3"></textarea>
+<div class="actions"><div><button type="submit">Create account</button> <button type="reset">Clear</button></div></div>
+</form><p>Already registered? <a href="/login">Log in</a></p></main>
+<footer><p>(c) 2026 Example</p></footer></body></html>`;
+
+// A page of about n DOM nodes: rows of text, links and buttons in generic wrappers.
+function nodesHtml(n) {
+    const rows = Array.from({ length: Math.ceil(n / 8) }, (_, i) =>
+        `<div class="row"><span>Item ${i}</span> <a href="/item/${i}">details</a> <button>Add ${i}</button></div>`).join("\n");
+    return `<!doctype html><html><head><meta charset="utf-8"><title>nodes ${n}</title></head><body>
+<h1>Catalogue</h1>${rows}</body></html>`;
+}
+
 function startSite() {
     return new Promise((resolve) => {
         const srv = http.createServer((rq, res) => {
-            const n = new URL(rq.url, "http://x").searchParams.get("n") || "0";
+            const u = new URL(rq.url, "http://x");
+            const n = u.searchParams.get("n") || "0";
             res.writeHead(200, { "Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store" });
-            res.end(pageHtml(n));
+            res.end(u.pathname === "/form" ? FORM_HTML : u.pathname === "/nodes" ? nodesHtml(Number(n)) : pageHtml(n));
         });
         srv.keepAliveTimeout = 60000;
         srv.listen(0, "127.0.0.1", () => resolve({ srv, url: `http://127.0.0.1:${srv.address().port}/page` }));
@@ -449,10 +476,12 @@ function startSite() {
 // ---- rows ----
 
 const rows = [];
+let group = ""; // the group whose rows are being added
 
 // Record a row: samples of sandboxd and of its baseline (times, rates or sizes, in `unit`);
 // the ratio is sandboxd's median over the baseline's.
 function addRow(r) {
+    r.group = group;
     rows.push(r);
     const f = (s) => (s ? `${fmt(median(s))} (p90 ${fmt(quantile(s, 0.9))})` : "");
     // r.q: the quantile the ratio compares (default the median), e.g. 0.9 for a p90 target
@@ -845,6 +874,78 @@ async function longRows(bin, site) {
     }
 }
 
+async function readsRows(bin, site) {
+    console.log("agent reads: GET snapshot vs Playwright page.ariaSnapshot({mode: 'ai'}) on the same Chromium");
+    const srv = await new Server(bin, { BROWSER_POOL_SIZE: "0" }).start();
+    const chromium = (await srv.health()).browser.chromium;
+    const pw = await playwright.launch({ executablePath: chromium, headless: true, args: rootFlags() });
+    const base = site.replace(/\/page$/, "");
+    try {
+        const { sessionId: s } = (await srv.call("POST", "/browser/sessions", {}, 201)).json;
+        const api = `/browser/sessions/${s}`;
+        const page = await pw.newPage();
+        const pages = [["a form page", `${base}/form`], ["a 2,000-node page", `${base}/nodes?n=2000`]];
+        for (const [what, url] of pages) {
+            await srv.call("POST", `${api}/navigate`, { url });
+            await page.goto(url);
+            let ours = "", theirs = "";
+            const [a, b] = await sideBySide(rounds(30), async () => {
+                ours = (await srv.call("GET", `${api}/snapshot?maxChars=2000000`)).json.snapshot;
+            }, async () => {
+                theirs = await page.ariaSnapshot({ mode: "ai" });
+            });
+            if (!/\[ref=f?[0-9]*e[0-9]+\]/.test(ours) || !/\[ref=f?[0-9]*e[0-9]+\]/.test(theirs))
+                throw new Error(`a snapshot without refs: ${ours.slice(0, 200)} / ${theirs.slice(0, 200)}`);
+            addRow({ work: `snapshot of ${what}: time`, ours: a, base: b,
+                baseline: "Playwright `page.ariaSnapshot({mode: 'ai'})`", unit: "ms", target: "<= 0.5x" });
+            addRow({ work: `snapshot of ${what}: size`, ours: [ours.length], base: [theirs.length],
+                baseline: "Playwright `page.ariaSnapshot({mode: 'ai'})`", unit: "chars", target: "<= 1.0x" });
+        }
+
+        // MCP tools/call navigate + snapshot against the same two REST calls.
+        let id = 0, n = 0;
+        const tool = async (name, args) => {
+            const r = await srv.call("POST", "/mcp", { jsonrpc: "2.0", id: ++id, method: "tools/call",
+                params: { name, arguments: args } });
+            if (!r.json.result || r.json.result.isError) throw new Error(`${name}: ${r.text.slice(0, 300)}`);
+            return r.json.result;
+        };
+        const [a, b] = await sideBySide(rounds(30), async () => {
+            await tool("browser_navigate", { sessionId: s, url: `${base}/form?n=${++n}` });
+            const r = await tool("browser_snapshot", { sessionId: s });
+            if (!r.content[0].text.includes("Create account")) throw new Error("MCP snapshot is not the page");
+        }, async () => {
+            await srv.call("POST", `${api}/navigate`, { url: `${base}/form?n=${++n}` });
+            const r = (await srv.call("GET", `${api}/snapshot`)).json;
+            if (!r.snapshot.includes("Create account")) throw new Error("REST snapshot is not the page");
+        });
+        addRow({ work: "MCP `tools/call` browser_navigate + browser_snapshot (form page)", ours: a, base: b,
+            baseline: "the same two REST calls", unit: "ms", target: "<= 1.2x" });
+
+        // Why a DOM walk and not the accessibility tree: what each costs on big pages.
+        const cdp = await page.context().newCDPSession(page);
+        for (const nodes of [2000, 50000]) {
+            const url = `${base}/nodes?n=${nodes}`;
+            await srv.call("POST", `${api}/navigate`, { url, timeoutMs: 60000 });
+            await page.goto(url);
+            let ourLen = 0, axLen = 0;
+            const [t1, t2] = await sideBySide(rounds(8), async () => {
+                ourLen = (await srv.call("GET", `${api}/snapshot?maxChars=2000000`)).json.snapshot.length;
+            }, async () => {
+                axLen = JSON.stringify(await cdp.send("Accessibility.getFullAXTree")).length;
+            }, 1);
+            addRow({ work: `(reference) ${nodes.toLocaleString("en")}-node page: GET snapshot, whole page (${ourLen.toLocaleString("en")} chars)`,
+                ours: t1, base: t2, unit: "ms",
+                baseline: `\`Accessibility.getFullAXTree\` over CDP, no formatting (${axLen.toLocaleString("en")} chars of JSON)` });
+        }
+        await page.close();
+        await srv.call("DELETE", api, undefined, 204);
+    } finally {
+        await pw.close();
+        await srv.stop();
+    }
+}
+
 async function memoryRows(bin) {
     console.log("memory: idle session PSS vs a bare Chromium; server RSS with 10 idle sessions");
     const settle = opt.quick ? 2000 : 4000;
@@ -898,16 +999,19 @@ function sh(cmd, args) {
 async function machine(chromium) {
     const cpu = /model name\s*:\s*(.*)/.exec(fs.readFileSync("/proc/cpuinfo", "utf8"));
     const debian = fs.existsSync("/etc/debian_version") ? fs.readFileSync("/etc/debian_version", "utf8").trim() : "?";
-    const pup = JSON.parse(fs.readFileSync(path.join(here, "node_modules", "puppeteer-core", "package.json"))).version;
+    const version = (pkg) => JSON.parse(fs.readFileSync(path.join(here, "node_modules", pkg, "package.json"))).version;
+    const pup = version("puppeteer-core");
     return [
         `${cpu ? cpu[1] : "?"}, ${os.cpus().length} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB`,
         `Debian ${debian}, Linux ${os.release()}`,
         `${await sh(chromium, ["--version"])}; ${await sh(opt.python, ["--version"])}; ` +
-            `Node ${process.version}; puppeteer-core ${pup}`,
+            `Node ${process.version}; puppeteer-core ${pup}; playwright-core ${version("playwright-core")}`,
     ];
 }
 
-function markdown(info, when) {
+// The table of `rows` (or null when there are none) as Markdown.
+function markdown(info, when, rows) {
+    if (!rows.length) return null;
     const f = (s) => (s ? `${fmt(median(s))} (${fmt(quantile(s, 0.9))})` : "");
     const lines = [
         "| work | sandboxd, median (p90) | baseline | baseline, median (p90) | ratio | target | met |",
@@ -921,28 +1025,47 @@ function markdown(info, when) {
         `${info[1]}; ${info[2]}.\n\n${lines.join("\n")}\n`;
 }
 
+// Write the results file: the main table, then the agent reads section. A run that did not
+// measure one of them keeps what the file held for it.
+function writeResults(md, reads) {
+    const START = "<!-- reads: the agent reads group (--only reads rewrites this part only) -->";
+    const END = "<!-- /reads -->";
+    const old = fs.existsSync(opt.out) ? fs.readFileSync(opt.out, "utf8") : "";
+    const i = old.indexOf(START), j = old.indexOf(END);
+    const has = i >= 0 && j > i;
+    const oldReads = has ? old.slice(i, j + END.length) : "";
+    const oldMain = has ? old.slice(0, i) + old.slice(j + END.length) : old;
+    const section = reads ? `${START}\n## Agent reads\n\n${reads}${END}` : oldReads;
+    fs.writeFileSync(opt.out, (md || oldMain).trimEnd() + "\n" + (section ? "\n" + section + "\n" : ""));
+}
+
 async function main() {
-    const groups = ["exec", "throughput", "session", "work", "long", "memory"];
+    const groups = ["exec", "throughput", "session", "work", "long", "memory", "reads"];
     for (const g of opt.only || [])
         if (!groups.includes(g)) throw new Error(`--only: unknown group "${g}" (${groups.join(", ")})`);
     if (!fs.existsSync(opt.bin)) throw new Error(`no server binary at ${opt.bin} (run bench/run.sh)`);
     const site = await startSite();
     const when = new Date().toISOString().slice(0, 16).replace("T", " ") + " UTC";
     try {
-        if (wanted("exec")) await execRows(opt.bin);
-        if (wanted("throughput")) await throughputRows(opt.bin);
-        if (wanted("session")) await sessionRows(opt.bin, site.url);
-        if (wanted("work")) await workRows(opt.bin, site.url);
-        if (wanted("long")) await longRows(opt.bin, site.url);
-        if (wanted("memory")) await memoryRows(opt.bin);
+        const run = [["exec", () => execRows(opt.bin)], ["throughput", () => throughputRows(opt.bin)],
+            ["session", () => sessionRows(opt.bin, site.url)], ["work", () => workRows(opt.bin, site.url)],
+            ["long", () => longRows(opt.bin, site.url)],
+            ["memory", () => memoryRows(opt.bin)], ["reads", () => readsRows(opt.bin, site.url)]];
+        for (const [g, fn] of run) {
+            if (!wanted(g)) continue;
+            group = g;
+            await fn();
+        }
     } finally {
         site.srv.close();
         agent.destroy();
     }
     const chromium = "/usr/lib/chromium/chromium";
-    const md = markdown(await machine(fs.existsSync(chromium) ? chromium : "chromium"), when);
-    console.log("\n" + md);
-    fs.writeFileSync(opt.out, md);
+    const info = await machine(fs.existsSync(chromium) ? chromium : "chromium");
+    const md = markdown(info, when, rows.filter((r) => r.group !== "reads"));
+    const reads = markdown(info, when, rows.filter((r) => r.group === "reads"));
+    console.log("\n" + (md || "") + "\n" + (reads || ""));
+    writeResults(md, reads);
     console.log(`bench: wrote ${opt.out}`);
 }
 

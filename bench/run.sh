@@ -7,7 +7,7 @@
 #
 #   sudo bench/run.sh              the full run (about 10 minutes on 2 cores)
 #   sudo bench/run.sh --quick      fewer rounds, for a smoke run
-#   sudo bench/run.sh --only exec,throughput,session,work,memory
+#   sudo bench/run.sh --only exec,throughput,session,work,memory,reads
 #
 # Run it on an otherwise idle machine: every row alternates sandboxd and its baseline, but a
 # busy neighbour still adds noise. Environment: BUILD_DIR (default build-bench).
@@ -29,7 +29,8 @@ fi
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DSANDBOXD_SANITIZE=OFF >/dev/null
 cmake --build "$build" -j"$(nproc)" --target sandboxd
 
-if [[ ! -d bench/node_modules/puppeteer-core || bench/package-lock.json -nt bench/node_modules ]]; then
+if [[ ! -d bench/node_modules/puppeteer-core || ! -d bench/node_modules/playwright-core ||
+      bench/package-lock.json -nt bench/node_modules ]]; then
     (cd bench && PUPPETEER_SKIP_DOWNLOAD=1 npm ci --no-audit --no-fund)
     touch bench/node_modules
 fi

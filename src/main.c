@@ -307,6 +307,7 @@ int main(int argc, char **argv) {
                       .conn_timeout_s = (int)sbx_cfg->conn_timeout_s,
                       .api = {.exec_timeout_ms = sbx_cfg->exec_timeout_ms,
                               .browser_call_timeout_ms = sbx_cfg->browser_call_timeout_ms,
+                              .browser_snapshot_max_chars = sbx_cfg->browser_snapshot_max_chars,
                               .host = sbx_cfg->host,
                               .python_file_max_bytes = sbx_cfg->python_file_max_mb << 20,
                               .python_quota_bytes = sbx_cfg->python_session_quota_mb << 20}};

@@ -4,8 +4,11 @@
  *
  * Built only on page.h: element lookups, visibility and hit tests are the page operations of
  * actions.js (embedded at build time), run through br_page_eval and polled until the caller's
- * deadline; mouse, touch and keyboard input goes through CDP Input.* via br_page_call so page
- * listeners see real, trusted events (a phone's click is a touch tap).
+ * deadline. An element named by "ref" (from a snapshot) instead of "selector" is looked up once
+ * in the ref table of its frame's isolated world (snapshot.h): gone, or its document replaced,
+ * is 409 stale_ref at once, never a silent action on another element; mouse, touch and keyboard
+ * input goes through CDP Input.* via br_page_call so page listeners see real, trusted events (a
+ * phone's click is a touch tap).
  *
  * Thread safety: br_action runs on an HTTP handler thread and keeps no state between calls.
  */
@@ -20,9 +23,23 @@
 #include "actions_ext.h"
 #include "keys.h"
 #include "page.h"
+#include "snapshot.h"
 
 #define POLL_MS 50
 #define JS_MAX  (256 * 1024) /* cap on one generated snippet (selector/text come from outside) */
+
+/* One action's state. The target is `sel` (CSS) or, with `ref`, the element a snapshot named
+ * (`sel` is then the ref, for messages), in execution context `ctx` (0: the main world) of a
+ * frame whose viewport sits at (dx, dy) in the tab's. */
+typedef struct act {
+    br_page *p;
+    const cJSON *req;
+    const char *sel, *ref;
+    int ctx;
+    double dx, dy;
+    int64_t deadline, timeout_ms;
+    cJSON *out; /* reply being built */
+} act;
 
 static const char KNOWN[] =
     "click, type, fill, press, hover, focus, select, scroll, waitForSelector, evaluate, back, "
@@ -61,10 +78,19 @@ static bool context_gone(const sbx_err *e) {
 extern const unsigned char sbx_actions_js[];
 extern const size_t sbx_actions_js_len;
 
-/* The expression that runs page operation `op` (actions.js) on `sel` with `arg`; malloc'd, or
- * NULL when `sel` and `arg` make it longer than JS_MAX. */
-static char *page_js(const char *op, const char *sel, const cJSON *arg, bool need_vis) {
-    char *ol = js_str(op), *sl = js_str(sel), *al = js_lit(arg);
+/* The expression that runs page operation `op` (actions.js) on `sel` (or {ref: `ref`}) with
+ * `arg`; malloc'd, or NULL when `sel` and `arg` make it longer than JS_MAX. */
+static char *page_js(const char *op, const char *sel, const char *ref, const cJSON *arg,
+                     bool need_vis) {
+    char *ol = js_str(op), *sl = NULL, *al = js_lit(arg);
+    if (ref) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "ref", ref);
+        sl = cJSON_PrintUnformatted(o);
+        cJSON_Delete(o);
+    } else {
+        sl = js_str(sel);
+    }
     sbx_buf b;
     sbx_buf_init(&b, JS_MAX);
     sbx_buf_add(&b, sbx_actions_js, sbx_actions_js_len);
@@ -84,10 +110,12 @@ static char *page_js(const char *op, const char *sel, const cJSON *arg, bool nee
  * visible when `need_vis`). On success *val gets the operation's value (caller frees). A
  * failure {fail:'covered'} is retried until the deadline, then 409 naming the cover;
  * {fail:'input'} is 400 at once. */
-static sbx_code with_element(br_page *p, const char *sel, bool need_vis, const char *op,
-                             const cJSON *arg, int64_t deadline, int64_t timeout_ms, cJSON **val,
-                             sbx_err *e) {
-    char *js = page_js(op, sel, arg, need_vis);
+static sbx_code with_element(const act *a, bool need_vis, const char *op, const cJSON *arg,
+                             cJSON **val, sbx_err *e) {
+    br_page *p = a->p;
+    const char *sel = a->sel;
+    int64_t deadline = a->deadline, timeout_ms = a->timeout_ms;
+    char *js = page_js(op, sel, a->ref, arg, need_vis);
     if (!js)
         return sbx_fail(e, SBX_EINVAL, "selector or argument too long");
     sbx_code rc = SBX_OK;
@@ -95,8 +123,12 @@ static sbx_code with_element(br_page *p, const char *sel, bool need_vis, const c
     bool hidden = false;
     for (;;) {
         cJSON *r = NULL;
-        rc = br_page_eval(p, js, left_ms(deadline, 500), &r, e);
-        if ((rc == SBX_EINTERNAL || rc == SBX_EINVAL) && context_gone(e) &&
+        rc = br_page_eval_in(p, a->ctx, js, left_ms(deadline, 500), &r, e);
+        if (rc == SBX_ESTALEREF && a->ref) {
+            rc = br_ref_stale(e, a->ref);
+            break;
+        }
+        if (!a->ref && (rc == SBX_EINTERNAL || rc == SBX_EINVAL) && context_gone(e) &&
             sbx_now_ms() + POLL_MS < deadline) {
             sleep_ms(POLL_MS); /* a navigation replaced the document: look in the new one */
             continue;
@@ -107,6 +139,11 @@ static sbx_code with_element(br_page *p, const char *sel, bool need_vis, const c
         const cJSON *fk = cJSON_GetObjectItemCaseSensitive(r, "fail");
         const cJSON *fm = cJSON_GetObjectItemCaseSensitive(r, "msg");
         const char *fmsg = cJSON_IsString(fm) ? fm->valuestring : "";
+        if (cJSON_GetObjectItemCaseSensitive(r, "stale")) {
+            rc = br_ref_stale(e, sel);
+            cJSON_Delete(r);
+            break;
+        }
         if (cJSON_IsString(bad)) {
             rc = sbx_fail(e, SBX_EINVAL, "selector: invalid CSS selector '%s': %s", sel,
                           bad->valuestring);
@@ -269,20 +306,25 @@ static sbx_code type_text(br_page *p, const char *text, int64_t deadline, sbx_er
 
 /* ---- actions ---- */
 
-typedef struct act {
-    br_page *p;
-    const cJSON *req;
-    const char *sel;
-    int64_t deadline, timeout_ms;
-    cJSON *out; /* reply being built */
-} act;
-
-static sbx_code need_selector(act *a, sbx_err *e) {
-    if (jf_string(a->req, "selector", true, &a->sel, e) != SBX_OK)
+/* The target of an action: "selector" or "ref" (exactly one when `required`, at most one
+ * otherwise). A ref is resolved to its frame's world here. */
+static sbx_code target(act *a, bool required, sbx_err *e) {
+    const char *ref = NULL;
+    if (jf_string(a->req, "selector", false, &a->sel, e) ||
+        jf_string(a->req, "ref", false, &ref, e))
         return SBX_EINVAL;
-    if (!a->sel[0])
+    if (a->sel && ref)
+        return sbx_fail(e, SBX_EINVAL, "selector: give either a selector or a ref, not both");
+    if (!a->sel && !ref)
+        return required ? sbx_fail(e, SBX_EINVAL,
+                                   "selector: required (a CSS selector), or a ref from a snapshot")
+                        : SBX_OK;
+    if (a->sel && !a->sel[0])
         return sbx_fail(e, SBX_EINVAL, "selector: must not be empty");
-    return SBX_OK;
+    if (!ref)
+        return SBX_OK;
+    a->ref = a->sel = ref;
+    return br_ref_world(a->p, ref, left_ms(a->deadline, 500), &a->ctx, &a->dx, &a->dy, e);
 }
 
 static sbx_code act_pointer(act *a, bool click, sbx_err *e) {
@@ -292,14 +334,13 @@ static sbx_code act_pointer(act *a, bool click, sbx_err *e) {
                   jf_int(a->req, "clickCount", false, 1, 3, &count, e)))
         return SBX_EINVAL;
     cJSON *pt = NULL;
-    sbx_code rc =
-        with_element(a->p, a->sel, true, "center", NULL, a->deadline, a->timeout_ms, &pt, e);
+    sbx_code rc = with_element(a, true, "center", NULL, &pt, e);
     if (rc != SBX_OK)
         return rc;
     const cJSON *jx = cJSON_GetObjectItemCaseSensitive(pt, "x");
     const cJSON *jy = cJSON_GetObjectItemCaseSensitive(pt, "y");
-    double x = cJSON_IsNumber(jx) ? jx->valuedouble : 0,
-           y = cJSON_IsNumber(jy) ? jy->valuedouble : 0;
+    double x = a->dx + (cJSON_IsNumber(jx) ? jx->valuedouble : 0),
+           y = a->dy + (cJSON_IsNumber(jy) ? jy->valuedouble : 0);
     cJSON_Delete(pt);
     batch b = {.p = a->p, .deadline = a->deadline};
     if (click && strcmp(button, "left") == 0 && br_page_is_mobile(a->p)) {
@@ -324,8 +365,7 @@ static sbx_code act_type(act *a, sbx_err *e) {
     if (jf_string(a->req, "text", true, &text, e) != SBX_OK)
         return SBX_EINVAL;
     cJSON *v = NULL;
-    sbx_code rc =
-        with_element(a->p, a->sel, true, "focusEnd", NULL, a->deadline, a->timeout_ms, &v, e);
+    sbx_code rc = with_element(a, true, "focusEnd", NULL, &v, e);
     cJSON_Delete(v);
     return rc == SBX_OK ? type_text(a->p, text, a->deadline, e) : rc;
 }
@@ -335,7 +375,7 @@ static sbx_code act_fill(act *a, sbx_err *e) {
     if (jf_string(a->req, "value", true, &value, e) != SBX_OK)
         return SBX_EINVAL;
     cJSON *arg = cJSON_CreateString(value), *v = NULL;
-    sbx_code rc = with_element(a->p, a->sel, true, "fill", arg, a->deadline, a->timeout_ms, &v, e);
+    sbx_code rc = with_element(a, true, "fill", arg, &v, e);
     cJSON_Delete(arg);
     cJSON_Delete(v);
     return rc;
@@ -345,15 +385,14 @@ static sbx_code act_press(act *a, sbx_err *e) {
     const char *key;
     if (jf_string(a->req, "key", true, &key, e) != SBX_OK)
         return SBX_EINVAL;
-    if (jf_string(a->req, "selector", false, &a->sel, e) != SBX_OK)
-        return SBX_EINVAL;
     br_chord c; /* "Control+Shift+ArrowLeft": modifiers, then the key */
     if (br_key_chord(key, &c, e) != SBX_OK)
         return SBX_EINVAL;
+    if (target(a, false, e) != SBX_OK)
+        return e->code;
     if (a->sel) {
         cJSON *v = NULL;
-        sbx_code rc =
-            with_element(a->p, a->sel, false, "focus", NULL, a->deadline, a->timeout_ms, &v, e);
+        sbx_code rc = with_element(a, false, "focus", NULL, &v, e);
         cJSON_Delete(v);
         if (rc != SBX_OK)
             return rc;
@@ -378,8 +417,7 @@ static sbx_code act_press(act *a, sbx_err *e) {
 
 static sbx_code act_focus(act *a, sbx_err *e) {
     cJSON *v = NULL;
-    sbx_code rc =
-        with_element(a->p, a->sel, false, "focus", NULL, a->deadline, a->timeout_ms, &v, e);
+    sbx_code rc = with_element(a, false, "focus", NULL, &v, e);
     cJSON_Delete(v);
     return rc;
 }
@@ -394,8 +432,7 @@ static sbx_code act_select(act *a, sbx_err *e) {
             return sbx_fail(e, SBX_EINVAL, "values: must be an array of strings");
     }
     cJSON *v = NULL;
-    sbx_code rc =
-        with_element(a->p, a->sel, false, "select", vals, a->deadline, a->timeout_ms, &v, e);
+    sbx_code rc = with_element(a, false, "select", vals, &v, e);
     if (rc == SBX_OK)
         cJSON_AddItemToObject(a->out, "selected", v);
     return rc;
@@ -403,26 +440,27 @@ static sbx_code act_select(act *a, sbx_err *e) {
 
 static sbx_code act_scroll(act *a, sbx_err *e) {
     double x = 0, y = 0;
-    if (jf_string(a->req, "selector", false, &a->sel, e) ||
-        jf_number(a->req, "x", false, -1e9, 1e9, &x, e) ||
+    if (jf_number(a->req, "x", false, -1e9, 1e9, &x, e) ||
         jf_number(a->req, "y", false, -1e9, 1e9, &y, e))
         return SBX_EINVAL;
+    if (target(a, false, e) != SBX_OK)
+        return e->code;
     bool has_xy = cJSON_GetObjectItemCaseSensitive(a->req, "x") ||
                   cJSON_GetObjectItemCaseSensitive(a->req, "y");
     if (!a->sel && !has_xy)
-        return sbx_fail(e, SBX_EINVAL, "selector: scroll needs a selector or x/y");
+        return sbx_fail(e, SBX_EINVAL, "selector: scroll needs a selector, a ref or x/y");
     if (a->sel && has_xy)
-        return sbx_fail(e, SBX_EINVAL, "selector: give either a selector or x/y, not both");
+        return sbx_fail(e, SBX_EINVAL,
+                        "selector: give either a selector (or ref) or x/y, not both");
     cJSON *v = NULL;
     sbx_code rc;
     if (a->sel) {
-        rc = with_element(a->p, a->sel, false, "scrollIntoView", NULL, a->deadline, a->timeout_ms,
-                          &v, e);
+        rc = with_element(a, false, "scrollIntoView", NULL, &v, e);
     } else {
         cJSON *xy = cJSON_CreateArray();
         cJSON_AddItemToArray(xy, cJSON_CreateNumber(x));
         cJSON_AddItemToArray(xy, cJSON_CreateNumber(y));
-        char *js = page_js("scrollTo", NULL, xy, false);
+        char *js = page_js("scrollTo", NULL, NULL, xy, false);
         cJSON_Delete(xy);
         cJSON *r = NULL;
         rc = js ? br_page_eval(a->p, js, left_ms(a->deadline, 500), &r, e)
@@ -447,19 +485,22 @@ static sbx_code act_wait(act *a, sbx_err *e) {
         return SBX_EINVAL;
     if (strcmp(state, "hidden") != 0) {
         cJSON *v = NULL;
-        sbx_code rc = with_element(a->p, a->sel, strcmp(state, "visible") == 0, "exists", NULL,
-                                   a->deadline, a->timeout_ms, &v, e);
+        sbx_code rc = with_element(a, strcmp(state, "visible") == 0, "exists", NULL, &v, e);
         cJSON_Delete(v);
         return rc;
     }
     /* hidden: absent, or present but not visible. */
-    char *js = page_js("hidden", a->sel, NULL, false);
+    char *js = page_js("hidden", a->sel, a->ref, NULL, false);
     if (!js)
         return sbx_fail(e, SBX_EINVAL, "selector: too long");
     sbx_code rc;
     for (;;) {
         cJSON *r = NULL;
-        rc = br_page_eval(a->p, js, left_ms(a->deadline, 500), &r, e);
+        rc = br_page_eval_in(a->p, a->ctx, js, left_ms(a->deadline, 500), &r, e);
+        if (rc == SBX_ESTALEREF) { /* its document went away: so did the element */
+            rc = SBX_OK;
+            break;
+        }
         if (rc != SBX_OK)
             break;
         const cJSON *bad = cJSON_GetObjectItemCaseSensitive(r, "bad");
@@ -499,19 +540,19 @@ static sbx_code act_evaluate(act *a, sbx_err *e) {
 typedef struct action_def {
     const char *name;
     const char *fields; /* allowed besides action|tabId|timeoutMs */
-    bool selector;      /* selector required */
+    bool selector;      /* selector (or ref) required */
 } action_def;
 
 static const action_def ACTIONS[] = {
-    {"click", "selector|button|clickCount", true},
-    {"type", "selector|text", true},
-    {"fill", "selector|value", true},
-    {"press", "selector|key", false},
-    {"hover", "selector", true},
-    {"focus", "selector", true},
-    {"select", "selector|values", true},
-    {"scroll", "selector|x|y", false},
-    {"waitForSelector", "selector|state", true},
+    {"click", "selector|ref|button|clickCount", true},
+    {"type", "selector|ref|text", true},
+    {"fill", "selector|ref|value", true},
+    {"press", "selector|ref|key", false},
+    {"hover", "selector|ref", true},
+    {"focus", "selector|ref", true},
+    {"select", "selector|ref|values", true},
+    {"scroll", "selector|ref|x|y", false},
+    {"waitForSelector", "selector|ref|state", true},
     {"evaluate", "expression", false},
     {"back", "waitUntil", false},
     {"forward", "waitUntil", false},
@@ -540,11 +581,12 @@ sbx_code br_action(br_page *p, const cJSON *req, int64_t timeout_ms, cJSON **out
     act a = {.p = p,
              .req = req,
              .sel = NULL,
+             .ref = NULL,
              .deadline = sbx_now_ms() + timeout_ms,
              .timeout_ms = timeout_ms,
              .out = cJSON_CreateObject()};
     cJSON_AddBoolToObject(a.out, "ok", 1);
-    sbx_code rc = d->selector ? need_selector(&a, e) : SBX_OK;
+    sbx_code rc = d->selector ? target(&a, true, e) : SBX_OK;
     if (rc == SBX_OK) {
         switch (d - ACTIONS) {
         case 0:

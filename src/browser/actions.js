@@ -3,8 +3,10 @@
 // page with its arguments appended: `<this file>(op, sel, arg, needVis)`. So the file is one
 // expression: a function, no trailing semicolon.
 //
-// It finds the element `sel` (CSS) and runs the operation `op` on it. Answers:
+// It finds the element `sel` (CSS, or {ref} from a snapshot: then it runs in the isolated world
+// of the ref's frame, whose table snapshot.js keeps) and runs the operation `op` on it. Answers:
 //   {bad: msg}              `sel` is not a valid selector
+//   {stale: 1}              the ref names no element of a live document any more
 //   {missing: 1}            no such element (or, with needVis, hidden: 1 when not visible)
 //   {v: value}              the operation's value (null for undefined)
 //   {fail: kind, msg}       'covered' (another element is on top of its centre: retried by the
@@ -21,34 +23,57 @@
     };
     const visible = (n) => {
         const r = n.getBoundingClientRect();
-        return r.width > 0 && r.height > 0 && getComputedStyle(n).visibility !== "hidden";
+        const view = n.ownerDocument.defaultView || window;
+        return r.width > 0 && r.height > 0 && view.getComputedStyle(n).visibility !== "hidden";
     };
+    const byRef = sel !== null && typeof sel === "object";
+    const label = byRef ? sel.ref : sel;
     if (op === "scrollTo") {
         window.scrollTo({ left: arg[0], top: arg[1], behavior: "instant" });
         return { v: [scrollX, scrollY] };
     }
-    let el;
-    try {
-        el = document.querySelector(sel);
-    } catch (e) {
-        return { bad: String((e && e.message) || e) };
+    let el = null;
+    if (byRef) {
+        const st = globalThis[Symbol.for("sandboxd.reads")];
+        const w = st && st.map.get(sel.ref);
+        el = (w && w.deref()) || null;
+        if (el && (!el.isConnected || !el.ownerDocument.defaultView)) el = null;
+        if (!el && op !== "hidden") return { stale: 1 };
+    } else {
+        try {
+            el = document.querySelector(sel);
+        } catch (e) {
+            return { bad: String((e && e.message) || e) };
+        }
     }
     if (op === "hidden") return { hidden: !el || !visible(el) };
     if (!el) return { missing: 1 };
     if (needVis && !visible(el)) return { missing: 1, hidden: 1 };
     const fail = (kind, msg) => ({ fail: kind, msg });
     const events = () => {
-        el.dispatchEvent(new Event("input", { bubbles: true }));
-        el.dispatchEvent(new Event("change", { bubbles: true }));
+        const E = (el.ownerDocument.defaultView || window).Event;
+        el.dispatchEvent(new E("input", { bubbles: true }));
+        el.dispatchEvent(new E("change", { bubbles: true }));
     };
     const ops = {
         // The element's centre in the viewport, after scrolling it there; covered: who covers it.
+        // An element in a shadow root is hit-tested there; one in a same-origin frame gets the
+        // frames' offsets added (those of cross-origin frames are added by the caller).
         center() {
             el.scrollIntoView({ block: "center", inline: "center", behavior: "instant" });
             const r = el.getBoundingClientRect();
-            const x = r.left + r.width / 2, y = r.top + r.height / 2;
-            const hit = document.elementFromPoint(x, y);
+            let x = r.left + r.width / 2, y = r.top + r.height / 2;
+            const root = el.getRootNode();
+            const hit = (root.elementFromPoint ? root : el.ownerDocument).elementFromPoint(x, y);
             if (hit && hit !== el && !el.contains(hit)) return fail("covered", desc(hit));
+            let view = el.ownerDocument.defaultView;
+            while (view && view.frameElement) {
+                const fe = view.frameElement, fr = fe.getBoundingClientRect();
+                const cs = view.parent.getComputedStyle(fe);
+                x += fr.left + fe.clientLeft + parseFloat(cs.paddingLeft);
+                y += fr.top + fe.clientTop + parseFloat(cs.paddingTop);
+                view = view.parent;
+            }
             return { x, y };
         },
         exists() {
@@ -61,15 +86,15 @@
         // Focus and put the caret at the end of what the element holds (before typing).
         focusEnd() {
             el.focus();
-            if (el instanceof HTMLInputElement || el instanceof HTMLTextAreaElement) {
+            if (el.tagName === "INPUT" || el.tagName === "TEXTAREA") {
                 try {
                     el.setSelectionRange(el.value.length, el.value.length);
                 } catch (e) {}
             } else if (el.isContentEditable) {
-                const r = document.createRange();
+                const r = el.ownerDocument.createRange();
                 r.selectNodeContents(el);
                 r.collapse(false);
-                const s = getSelection();
+                const s = el.ownerDocument.getSelection();
                 s.removeAllRanges();
                 s.addRange(r);
             }
@@ -78,7 +103,7 @@
         // Replace the value (through the prototype's setter, so frameworks see it), then fire
         // input and change.
         fill() {
-            if (el instanceof HTMLInputElement || el instanceof HTMLTextAreaElement) {
+            if (el.tagName === "INPUT" || el.tagName === "TEXTAREA") {
                 el.focus();
                 const d = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(el), "value");
                 if (d && d.set) d.set.call(el, arg);
@@ -87,7 +112,7 @@
                 el.focus();
                 el.textContent = arg;
             } else {
-                return fail("input", "element '" + sel + "' is " + desc(el) +
+                return fail("input", "element '" + label + "' is " + desc(el) +
                     ", not an input, textarea or contenteditable element");
             }
             events();
@@ -95,17 +120,17 @@
         },
         // Select the options whose value or label is in arg; answers the selected values.
         select() {
-            if (!(el instanceof HTMLSelectElement))
-                return fail("input", "element '" + sel + "' is " + desc(el) + ", not a <select>");
+            if (el.tagName !== "SELECT")
+                return fail("input", "element '" + label + "' is " + desc(el) + ", not a <select>");
             const opts = Array.from(el.options);
             const hit = (o, w) => o.value === w || o.label === w;
             for (const want of arg) {
                 if (!opts.some((o) => hit(o, want)))
                     return fail("input", "values: no option with value or label '" + want +
-                        "' in '" + sel + "'");
+                        "' in '" + label + "'");
             }
             if (!el.multiple && arg.length > 1)
-                return fail("input", "values: '" + sel + "' is not a multiple select; give one value");
+                return fail("input", "values: '" + label + "' is not a multiple select; give one value");
             let first = true;
             for (const o of opts) {
                 const on = arg.some((w) => hit(o, w));

@@ -62,6 +62,10 @@ void br_page_serve_blank(br_page *p, bool on);
  * "" before the first). A navigation that makes a new document changes it. */
 void br_page_loader(br_page *p, char *loader);
 
+/* The id of the tab's main frame (for Page.* commands that name a frame); borrowed, valid
+ * while the page is. */
+const char *br_page_frame_id(const br_page *p);
+
 /* ---- implemented by actions.c / capture.c ---- */
 
 /* Run one action request {"action", "selector"?, ...} (API.md "Actions"). On success *out gets

@@ -792,6 +792,10 @@ void br_page_loader(br_page *p, char *loader) {
     pthread_mutex_unlock(&p->t->mu);
 }
 
+const char *br_page_frame_id(const br_page *p) {
+    return p->target_id; /* a page target's main frame has the target's id */
+}
+
 /* ---- what navigate.c waits for ---- */
 
 sbx_code br_page_wait_loaded(br_page *p, const char *loader, unsigned need, int64_t deadline,

@@ -63,7 +63,8 @@ typedef struct sbx_config {
     int64_t browser_max_sessions;
     int64_t browser_idle_timeout_s;
     int64_t browser_max_lifetime_s;
-    int64_t browser_call_timeout_ms; /* default timeoutMs of navigate/actions */
+    int64_t browser_call_timeout_ms;    /* default timeoutMs of navigate/actions */
+    int64_t browser_snapshot_max_chars; /* default maxChars of snapshot/markdown */
     int64_t browser_launch_timeout_ms;
     char *browser_allow_hosts; /* comma-separated; empty = any host */
     char *browser_deny_hosts;  /* comma-separated; checked first */

@@ -34,6 +34,7 @@ static const struct {
     [SBX_ERESTARTED] = {409, "kernel_restarted"},
     [SBX_EWRONGNODE] = {421, "misdirected_request"},
     [SBX_EDRAINING] = {503, "draining"},
+    [SBX_ESTALEREF] = {409, "stale_ref"},
 };
 
 /* The causes sbx_fail_errno treats apart, with their code and what helps. */

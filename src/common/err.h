@@ -36,6 +36,7 @@ typedef enum sbx_code {
     SBX_ERESTARTED,  /* 409 kernel_restarted (a Python session's interpreter was restarted) */
     SBX_EWRONGNODE,  /* 421 misdirected_request (a session of another replica: NODE_ID) */
     SBX_EDRAINING,   /* 503 draining (this replica is shutting down: no new sessions) */
+    SBX_ESTALEREF,   /* 409 stale_ref (a snapshot's ref no longer names a live element) */
     SBX_CODE_COUNT
 } sbx_code;
 

@@ -134,11 +134,12 @@ void http_reply_websocket(http_req *r, http_ws_fn fn, void *arg, void (*arg_free
 /* ---- settings the API modules apply ---- */
 
 typedef struct http_defaults {
-    int64_t exec_timeout_ms;         /* EXEC_TIMEOUT_MS: a run's timeoutMs when none is given */
-    int64_t browser_call_timeout_ms; /* BROWSER_CALL_TIMEOUT_MS: a browser call's timeoutMs */
-    const char *host;                /* HOST: the address the server listens on (borrowed) */
-    int64_t python_file_max_bytes;   /* PYTHON_FILE_MAX_MB: a session file's cap (files API) */
-    int64_t python_quota_bytes;      /* PYTHON_SESSION_QUOTA_MB: a session's files (files API) */
+    int64_t exec_timeout_ms;            /* EXEC_TIMEOUT_MS: a run's timeoutMs when none is given */
+    int64_t browser_call_timeout_ms;    /* BROWSER_CALL_TIMEOUT_MS: a browser call's timeoutMs */
+    int64_t browser_snapshot_max_chars; /* BROWSER_SNAPSHOT_MAX_CHARS: default maxChars */
+    const char *host;                   /* HOST: the address the server listens on (borrowed) */
+    int64_t python_file_max_bytes;      /* PYTHON_FILE_MAX_MB: a session file's cap (files API) */
+    int64_t python_quota_bytes;         /* PYTHON_SESSION_QUOTA_MB: a session's files (files API) */
 } http_defaults;
 
 /* The defaults given to server_start (valid while the server runs; any thread). */
@@ -168,6 +169,7 @@ extern const http_route api_exec_routes[];
 extern const http_route api_browser_routes[];
 extern const http_route api_browser_ext_routes[];
 extern const http_route api_python_routes[];
+extern const http_route api_reads_routes[];
 extern const http_route api_mcp_routes[];
 extern const http_route api_python_files_routes[];
 

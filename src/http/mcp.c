@@ -42,8 +42,7 @@
 #define META_VERSION    "io.modelcontextprotocol/protocolVersion"
 #define META_CAPS       "io.modelcontextprotocol/clientCapabilities"
 #define META_SERVER     "io.modelcontextprotocol/serverInfo"
-#define LIST_PAGE       100   /* tools per tools/list page (all of them fit today) */
-#define CONTENT_DEFAULT 20000 /* browser_content: characters returned by default */
+#define LIST_PAGE       100 /* tools per tools/list page (all of them fit today) */
 #define RPC_PARSE       -32700
 #define RPC_INVALID     -32600
 #define RPC_NO_METHOD   -32601
@@ -57,9 +56,11 @@ static const char *const legacy_versions[] = {LEGACY_LATEST, "2025-06-18", "2025
 static const char instructions[] =
     "sandboxd runs Python in a sandbox (python_run: one program per call, no state kept) and "
     "drives headless Chromium browsers. For the web: browser_session_create, then pass its "
-    "sessionId to browser_navigate, browser_content, browser_click, browser_fill, "
-    "browser_screenshot and the rest; close it with browser_session_close when done. Errors "
-    "come back as tool results with isError and a message saying what to fix.";
+    "sessionId to browser_navigate, browser_snapshot (the page as text, each element you can "
+    "act on tagged with a ref), browser_click, browser_fill and the other actions (by ref), "
+    "browser_markdown, browser_screenshot and the rest; close it with browser_session_close "
+    "when done. Errors come back as tool results with isError and a message saying what to "
+    "fix.";
 
 /* ---------------------------------------------------------------- the request */
 
@@ -425,16 +426,6 @@ static bool id_ok(const char *s) {
            strcmp(s, ".") && strcmp(s, "..");
 }
 
-static cJSON *tool_text_result(const char *text, bool is_error) {
-    cJSON *res = cJSON_CreateObject(), *content = cJSON_AddArrayToObject(res, "content");
-    cJSON *item = cJSON_CreateObject();
-    cJSON_AddStringToObject(item, "type", "text");
-    cJSON_AddStringToObject(item, "text", text);
-    cJSON_AddItemToArray(content, item);
-    cJSON_AddBoolToObject(res, "isError", is_error);
-    return res;
-}
-
 /* Fill "{name}" placeholders of t->path from `args`; the names go into `used` ("a|b"). */
 static bool build_path(const mcp_tool *t, const cJSON *args, char *path, size_t n, char *used,
                        size_t un, char *msg, size_t mn) {
@@ -475,77 +466,12 @@ static bool build_path(const mcp_tool *t, const cJSON *args, char *path, size_t 
     return true;
 }
 
-/* Count code points of UTF-8 text; return the byte offset of code point `cp` (or len). */
-static size_t cp_offset(const char *s, size_t len, size_t cp, size_t *total) {
-    size_t count = 0, at = len;
-    for (size_t i = 0; i < len; i++) {
-        if (((unsigned char)s[i] & 0xc0) == 0x80)
-            continue;
-        if (count == cp)
-            at = i;
-        count++;
-    }
-    if (count == cp)
-        at = len;
-    if (total)
-        *total = count;
-    return at;
-}
-
-static cJSON *html_result(const http_capture *cap, const cJSON *args) {
-    double maxd = cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(args, "maxChars"));
-    double offd = cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(args, "offset"));
-    /* the schema bounds both; NaN (absent) takes the default */
-    size_t max = maxd >= 1 && maxd <= 1e6 ? (size_t)maxd : CONTENT_DEFAULT;
-    size_t off = offd >= 0 && offd <= 1e9 ? (size_t)offd : 0;
-    size_t total = 0;
-    const char *s = cap->data ? cap->data : "";
-    size_t from = cp_offset(s, cap->len, off, &total);
-    size_t to = cp_offset(s, cap->len, off + max, NULL);
-    if (off > total)
-        from = to = cap->len;
-    size_t shown = total > off ? (total - off < max ? total - off : max) : 0;
-    char note[256] = "";
-    if (off > 0 || off + shown < total)
-        snprintf(note, sizeof note, "\n\n[sandboxd: characters %zu to %zu of %zu shown%s]", off,
-                 off + shown, total,
-                 off + shown < total ? "; call the tool again with offset set to read on" : "");
-    size_t n = to - from;
-    char *text = malloc(n + sizeof note);
-    if (!text)
-        return tool_text_result("out of memory", true);
-    memcpy(text, s + from, n);
-    snprintf(text + n, sizeof note, "%s", note);
-    cJSON *res = tool_text_result(text, false);
-    free(text);
-    return res;
-}
-
-static cJSON *image_result(const http_capture *cap) {
-    char *b64 = malloc(SBX_B64_ENCODED_LEN(cap->len) + 1);
-    if (!b64)
-        return tool_text_result("out of memory", true);
-    sbx_b64_encode(cap->data ? cap->data : "", cap->len, b64);
-    cJSON *res = cJSON_CreateObject(), *content = cJSON_AddArrayToObject(res, "content");
-    cJSON *item = cJSON_CreateObject();
-    cJSON_AddStringToObject(item, "type", "image");
-    cJSON_AddStringToObject(item, "data", b64);
-    free(b64);
-    char mime[64];
-    snprintf(mime, sizeof mime, "%s", cap->ctype ? cap->ctype : "image/png");
-    mime[strcspn(mime, "; ")] = 0;
-    cJSON_AddStringToObject(item, "mimeType", mime);
-    cJSON_AddItemToArray(content, item);
-    cJSON_AddBoolToObject(res, "isError", false);
-    return res;
-}
-
 /* The captured REST answer as a tool result. */
 static cJSON *tool_result(const mcp_tool *t, http_capture *cap, const cJSON *args) {
     if (cap->status >= 400) {
         const cJSON *err = cJSON_GetObjectItemCaseSensitive(cap->json, "error");
         const char *msg = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(err, "message"));
-        cJSON *res = tool_text_result(msg ? msg : "the call failed", true);
+        cJSON *res = mcp_text_result(msg ? msg : "the call failed", true);
         cJSON *sc = cJSON_AddObjectToObject(res, "structuredContent");
         cJSON_AddNumberToObject(sc, "status", cap->status);
         if (err)
@@ -554,11 +480,15 @@ static cJSON *tool_result(const mcp_tool *t, http_capture *cap, const cJSON *arg
     }
     switch (t->out) {
     case MCP_OUT_HTML:
-        return html_result(cap, args);
+        return mcp_html_result(cap->data, cap->len, args);
     case MCP_OUT_IMAGE:
-        return image_result(cap);
+        return mcp_image_result(cap->data, cap->len, cap->ctype);
+    case MCP_OUT_TEXT:
+        return mcp_text_result(cap->data ? cap->data : "", false);
+    case MCP_OUT_SNAPSHOT:
+        return mcp_snapshot_result(cap->json);
     case MCP_OUT_EMPTY: {
-        cJSON *res = tool_text_result(t->done ? t->done : "done", false);
+        cJSON *res = mcp_text_result(t->done ? t->done : "done", false);
         cJSON_AddItemToObject(cJSON_AddObjectToObject(res, "structuredContent"), "ok",
                               cJSON_CreateTrue());
         return res;
@@ -570,7 +500,7 @@ static cJSON *tool_result(const mcp_tool *t, http_capture *cap, const cJSON *arg
         if (!json)
             json = cJSON_CreateObject();
         char *text = cJSON_PrintUnformatted(json);
-        cJSON *res = tool_text_result(text ? text : "{}", false);
+        cJSON *res = mcp_text_result(text ? text : "{}", false);
         free(text);
         if (cJSON_IsObject(json))
             cJSON_AddItemToObject(res, "structuredContent", json);
@@ -587,12 +517,12 @@ static cJSON *tool_run(mcp_call *c, size_t ti, const cJSON *args) {
     char msg[1024];
     const cJSON *schema = schema_of(ti);
     if (!schema)
-        return tool_text_result("this tool is broken on the server (its schema)", true);
+        return mcp_text_result("this tool is broken on the server (its schema)", true);
     if (!args_ok(schema, args, msg, sizeof msg))
-        return tool_text_result(msg, true);
+        return mcp_text_result(msg, true);
     char path[512], used[128];
     if (!build_path(t, args, path, sizeof path, used, sizeof used, msg, sizeof msg))
-        return tool_text_result(msg, true);
+        return mcp_text_result(msg, true);
     http_capture cap = {0};
     cJSON *body = NULL;
     const char *query[2 * 16 + 1] = {0};
@@ -741,12 +671,71 @@ static void m_tools_call(mcp_call *c, const cJSON *params) {
         char msg[256];
         snprintf(msg, sizeof msg, "this token lacks the '%s' scope needed for the tool %s",
                  mcp_tools[i].scope, name);
-        res = tool_text_result(msg, true);
+        res = mcp_text_result(msg, true);
     } else {
         res = tool_run(c, i, args);
     }
     cJSON_Delete(empty);
     send_result(c, res);
+}
+
+/* ---------------------------------------------------------------- the message */
+
+void mcp_msg_parse(const char *body, size_t len, mcp_msg *m) {
+    memset(m, 0, sizeof *m);
+    m->kind = MCP_MSG_BAD;
+    m->code = RPC_INVALID;
+    sbx_err e = {0};
+    if (jf_check_text(body, len, &e) == SBX_OK)
+        m->root = cJSON_ParseWithLength(body, len);
+    if (!m->root) {
+        m->code = RPC_PARSE;
+        snprintf(m->why, sizeof m->why, "Parse error: the body is not JSON%s%.180s",
+                 e.msg[0] ? ": " : "", e.msg);
+        return;
+    }
+    const cJSON *msg = m->root;
+    if (cJSON_IsArray(msg)) {
+        snprintf(m->why, sizeof m->why,
+                 "Invalid Request: JSON-RPC batches are not part of this transport (since "
+                 "2025-06-18); send one message per POST");
+        return;
+    }
+    const cJSON *jv = cJSON_GetObjectItemCaseSensitive(msg, "jsonrpc");
+    const cJSON *method = cJSON_GetObjectItemCaseSensitive(msg, "method");
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(msg, "id");
+    const cJSON *params = cJSON_GetObjectItemCaseSensitive(msg, "params");
+    if (id && (cJSON_IsString(id) || cJSON_IsNumber(id)))
+        m->id = id;
+    if (!cJSON_IsObject(msg) || !cJSON_IsString(jv) || strcmp(jv->valuestring, "2.0") != 0) {
+        snprintf(m->why, sizeof m->why,
+                 "Invalid Request: a JSON-RPC 2.0 message is an object with \"jsonrpc\": "
+                 "\"2.0\"");
+        return;
+    }
+    if (!method) { /* a response to a request of ours: we send none, so nothing to match */
+        if (cJSON_GetObjectItemCaseSensitive(msg, "result") ||
+            cJSON_GetObjectItemCaseSensitive(msg, "error"))
+            m->kind = MCP_MSG_RESPONSE;
+        else
+            snprintf(m->why, sizeof m->why, "Invalid Request: the message has no method");
+        return;
+    }
+    if (!cJSON_IsString(method) || (params && !cJSON_IsObject(params)) || (id && !m->id)) {
+        snprintf(m->why, sizeof m->why,
+                 "Invalid Request: method must be a string, params an object and id a string "
+                 "or a number");
+        return;
+    }
+    m->method = method->valuestring;
+    m->params = params;
+    /* no id: a notification (notifications/initialized, .../cancelled, ...) */
+    m->kind = id ? MCP_MSG_REQUEST : MCP_MSG_NOTIFICATION;
+}
+
+void mcp_msg_free(mcp_msg *m) {
+    cJSON_Delete(m->root);
+    m->root = NULL;
 }
 
 /* ---------------------------------------------------------------- the endpoint */
@@ -781,53 +770,19 @@ static void h_mcp(http_req *r) {
                    "Unsupported Media Type: the body must be application/json (got '%.64s')", ct);
         return;
     }
-    cJSON *msg = NULL;
-    if (jf_check_text(r->body, r->body_len, &e) == SBX_OK)
-        msg = cJSON_ParseWithLength(r->body, r->body_len);
-    if (!msg) {
-        send_error(&c, 400, RPC_PARSE, NULL, "Parse error: the body is not JSON%s%s",
-                   e.msg[0] ? ": " : "", e.msg);
-        return;
-    }
-    if (cJSON_IsArray(msg)) {
-        send_error(&c, 400, RPC_INVALID, NULL,
-                   "Invalid Request: JSON-RPC batches are not part of this transport (since "
-                   "2025-06-18); send one message per POST");
-        cJSON_Delete(msg);
-        return;
-    }
-    const cJSON *jv = cJSON_GetObjectItemCaseSensitive(msg, "jsonrpc");
-    const cJSON *method = cJSON_GetObjectItemCaseSensitive(msg, "method");
-    const cJSON *id = cJSON_GetObjectItemCaseSensitive(msg, "id");
-    const cJSON *params = cJSON_GetObjectItemCaseSensitive(msg, "params");
-    if (id && (cJSON_IsString(id) || cJSON_IsNumber(id)))
-        c.id = id;
-    if (!cJSON_IsObject(msg) || !cJSON_IsString(jv) || strcmp(jv->valuestring, "2.0") != 0) {
-        send_error(&c, 400, RPC_INVALID, NULL,
-                   "Invalid Request: a JSON-RPC 2.0 message is an object with \"jsonrpc\": "
-                   "\"2.0\"");
+    mcp_msg m;
+    mcp_msg_parse(r->body, r->body_len, &m);
+    c.id = m.id;
+    if (m.kind == MCP_MSG_BAD) {
+        send_error(&c, 400, m.code, NULL, "%s", m.why);
         goto done;
     }
-    if (!method) { /* a response to a request of ours: we send none, so nothing to match */
-        if (cJSON_GetObjectItemCaseSensitive(msg, "result") ||
-            cJSON_GetObjectItemCaseSensitive(msg, "error")) {
-            http_reply_status(r, 202);
-            goto done;
-        }
-        send_error(&c, 400, RPC_INVALID, NULL, "Invalid Request: the message has no method");
-        goto done;
-    }
-    if (!cJSON_IsString(method) || (params && !cJSON_IsObject(params)) || (id && !c.id)) {
-        send_error(&c, 400, RPC_INVALID, NULL,
-                   "Invalid Request: method must be a string, params an object and id a string "
-                   "or a number");
-        goto done;
-    }
-    c.meth = method->valuestring;
-    if (!id) { /* a notification (notifications/initialized, .../cancelled, ...): accepted */
+    if (m.kind != MCP_MSG_REQUEST) { /* a notification, or a response to nothing we sent */
         http_reply_status(r, 202);
         goto done;
     }
+    c.meth = m.method;
+    const cJSON *params = m.params;
     const cJSON *meta = cJSON_GetObjectItemCaseSensitive(params, "_meta");
     const cJSON *pv = cJSON_GetObjectItemCaseSensitive(meta, META_VERSION);
     const char *hv = http_header(r, "MCP-Protocol-Version");
@@ -889,7 +844,7 @@ static void h_mcp(http_req *r) {
                    "tools/call)",
                    c.meth);
 done:
-    cJSON_Delete(msg);
+    mcp_msg_free(&m);
 }
 
 /* Any valid token may speak MCP; each tool needs its route's scope (checked per call). */

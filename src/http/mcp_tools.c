@@ -21,14 +21,19 @@
     "'timeoutMs':{'type':'integer','minimum':1,'maximum':600000,'description':'How long to wait, " \
     "in ms (default: the server setting, 30 s).'}"
 #define SEL(what)                                                                                  \
-    "'selector':{'type':'string','description':'CSS selector of the element " what                 \
+    "'ref':{'type':'string','description':'The ref of the element " what                           \
+    ", from the latest browser_snapshot of the tab (such as e12). Prefer it to selector.'},"       \
+    "'selector':{'type':'string','description':'Or a CSS selector of the element " what            \
     "; it is waited for until timeoutMs.'}"
 #define OBJ(props, req)                                                                            \
     "{'type':'object','properties':{" props "},'required':[" req "],'additionalProperties':false}"
 
 #define ACTION_TAIL                                                                                \
-    " Returns {ok: true, ...}. Fails with element_not_found when the selector matches nothing in " \
-    "time, and with a message naming the covering element when another element is on top."
+    " Give the element as ref (from browser_snapshot) or selector. Returns {ok: true, ...}. "      \
+    "Fails "                                                                                       \
+    "with stale_ref when the page changed since the snapshot (take a new one), with "              \
+    "element_not_found when the selector matches nothing in time, and with a message naming the "  \
+    "covering element when another element is on top."
 
 const mcp_tool mcp_tools[] = {
     {"python_run", "Run Python", "exec", "POST", "/execute", MCP_IN_BODY, NULL, NULL, MCP_OUT_JSON,
@@ -185,6 +190,41 @@ const mcp_tool mcp_tools[] = {
              "start from (default 0), to read a long page in parts.'}",
          "'sessionId'")},
 
+    {"browser_snapshot", "Read the page as a snapshot", "browser", "GET",
+     "/browser/sessions/{sessionId}/snapshot", MCP_IN_QUERY, NULL, NULL, MCP_OUT_SNAPSHOT, NULL,
+     true, false,
+     "Read the page in a tab as a compact accessibility snapshot: one line per meaningful "
+     "element (role, \"name\", states such as [checked] or [disabled], value after a colon), "
+     "indented for nesting, iframes and shadow roots included. Every element you can act on "
+     "carries [ref=eN]: pass that ref to browser_click, browser_fill, browser_type and the other "
+     "actions instead of a selector. This is the best way to see a page before acting on it. "
+     "Refs stay valid until the page navigates or the element goes away; then take a new "
+     "snapshot. Long pages are cut at maxChars (a last line says so); selector narrows it to "
+     "one part of the page.",
+     OBJ(SID "," TAB ",'maxChars':{'type':'integer','minimum':100,'maximum':2000000,'description':'"
+             "Most characters to return (default: the server setting, 40000).'},"
+             "'selector':{'type':'string','description':'CSS selector of the element to "
+             "snapshot (default: the whole page).'}",
+         "'sessionId'")},
+
+    {"browser_markdown", "Read the page as markdown", "browser", "GET",
+     "/browser/sessions/{sessionId}/markdown", MCP_IN_QUERY, NULL, NULL, MCP_OUT_TEXT, NULL, true,
+     false,
+     "Read the text of the page in a tab as markdown: headings, paragraphs, lists, tables, "
+     "links as [text](absolute url) and images as ![alt](url), without scripts, styles or most "
+     "of the navigation. Use it to read an article or a document; use browser_snapshot to act "
+     "on a page.",
+     OBJ(SID "," TAB ",'maxChars':{'type':'integer','minimum':100,'maximum':2000000,'description':'"
+             "Most characters to return (default: the server setting, 40000).'}",
+         "'sessionId'")},
+
+    {"browser_links", "List the links of the page", "browser", "GET",
+     "/browser/sessions/{sessionId}/links", MCP_IN_QUERY, NULL, NULL, MCP_OUT_JSON, NULL, true,
+     false,
+     "List the links of the page in a tab, each once, with absolute URLs. Returns {links: "
+     "[{text, url}], truncated}.",
+     OBJ(SID "," TAB, "'sessionId'")},
+
     {"browser_click", "Click an element", "browser", "POST", "/browser/sessions/{sessionId}/action",
      MCP_IN_BODY, "click", NULL, MCP_OUT_JSON, NULL, false, false,
      "Click an element with real mouse events at its centre, after scrolling it into "
@@ -192,7 +232,7 @@ const mcp_tool mcp_tools[] = {
      OBJ(SID "," SEL("to click") ",'button':{'type':'string','enum':['left','right','middle']},"
                                  "'clickCount':{'type':'integer','minimum':1,'maximum':3}," TAB
                                  "," TIMEOUT,
-         "'sessionId','selector'")},
+         "'sessionId'")},
 
     {"browser_type", "Type text", "browser", "POST", "/browser/sessions/{sessionId}/action",
      MCP_IN_BODY, "type", NULL, MCP_OUT_JSON, NULL, false, false,
@@ -201,7 +241,7 @@ const mcp_tool mcp_tools[] = {
      OBJ(SID
          "," SEL("to type into") ",'text':{'type':'string','description':'The text to type.'}," TAB
                                  "," TIMEOUT,
-         "'sessionId','selector','text'")},
+         "'sessionId','text'")},
 
     {"browser_fill", "Fill a field", "browser", "POST", "/browser/sessions/{sessionId}/action",
      MCP_IN_BODY, "fill", NULL, MCP_OUT_JSON, NULL, false, false,
@@ -209,7 +249,7 @@ const mcp_tool mcp_tools[] = {
      "input and change events. The quickest way to fill a form field." ACTION_TAIL,
      OBJ(SID "," SEL("to fill") ",'value':{'type':'string','description':'The new value.'}," TAB
                                 "," TIMEOUT,
-         "'sessionId','selector','value'")},
+         "'sessionId','value'")},
 
     {"browser_press", "Press a key", "browser", "POST", "/browser/sessions/{sessionId}/action",
      MCP_IN_BODY, "press", NULL, MCP_OUT_JSON, NULL, false, false,
@@ -222,22 +262,22 @@ const mcp_tool mcp_tools[] = {
 
     {"browser_select", "Choose options", "browser", "POST", "/browser/sessions/{sessionId}/action",
      MCP_IN_BODY, "select", NULL, MCP_OUT_JSON, NULL, false, false,
-     "Choose options of a select element by value or by visible label. Returns {ok, selected}: "
-     "the values now selected.",
+     "Choose options of a select element (ref or selector) by value or by visible label. Returns "
+     "{ok, selected}: the values now selected.",
      OBJ(SID "," SEL("of the select element") ",'values':{'type':'array','items':{'type':'string'},"
                                               "'description':'Values or labels to select.'}," TAB
                                               "," TIMEOUT,
-         "'sessionId','selector','values'")},
+         "'sessionId','values'")},
 
     {"browser_hover", "Hover an element", "browser", "POST", "/browser/sessions/{sessionId}/action",
      MCP_IN_BODY, "hover", NULL, MCP_OUT_JSON, NULL, false, false,
      "Move the mouse over an element (to open a menu or show a tooltip)." ACTION_TAIL,
-     OBJ(SID "," SEL("to hover") "," TAB "," TIMEOUT, "'sessionId','selector'")},
+     OBJ(SID "," SEL("to hover") "," TAB "," TIMEOUT, "'sessionId'")},
 
     {"browser_scroll", "Scroll", "browser", "POST", "/browser/sessions/{sessionId}/action",
      MCP_IN_BODY, "scroll", NULL, MCP_OUT_JSON, NULL, false, false,
-     "Scroll the page to the pixel position x, y, or scroll an element into view with a "
-     "selector. Returns {ok, scrollX, scrollY}.",
+     "Scroll the page to the pixel position x, y, or scroll an element into view (ref or "
+     "selector). Returns {ok, scrollX, scrollY}.",
      OBJ(SID ",'x':{'type':'number'},'y':{'type':'number'}," SEL("to scroll into view") "," TAB
                                                                                         "," TIMEOUT,
          "'sessionId'")},
@@ -245,11 +285,11 @@ const mcp_tool mcp_tools[] = {
     {"browser_wait_for", "Wait for an element", "browser", "POST",
      "/browser/sessions/{sessionId}/action", MCP_IN_BODY, "waitForSelector", NULL, MCP_OUT_JSON,
      NULL, true, false,
-     "Wait until an element matching the selector is visible (default), attached or hidden, for "
+     "Wait until an element (selector, or a ref) is visible (default), attached or hidden, for "
      "content that appears after a click or a script. Fails with a timeout when it never does.",
      OBJ(SID "," SEL("to wait for") ",'state':{'type':'string','enum':['visible','attached',"
                                     "'hidden']}," TAB "," TIMEOUT,
-         "'sessionId','selector'")},
+         "'sessionId'")},
 
     {"browser_evaluate", "Run JavaScript", "browser", "POST",
      "/browser/sessions/{sessionId}/action", MCP_IN_BODY, "evaluate", NULL, MCP_OUT_JSON, NULL,

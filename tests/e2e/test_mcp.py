@@ -22,7 +22,7 @@ META = {"io.modelcontextprotocol/protocolVersion": MODERN,
 ACCEPT = "application/json, text/event-stream"
 
 FORM = """<!doctype html><title>MCP form</title>
-<input id=name><button id=go onclick="setTimeout(() => {
+<input id=name aria-label="Your name"><button id=go onclick="setTimeout(() => {
   const o = document.getElementById('out');
   o.textContent = 'Hello, ' + document.getElementById('name').value; o.className = 'done';
 }, 50)">Go</button><p id=out></p>"""
@@ -333,6 +333,19 @@ class McpBrowserTest(McpHelpers, BrowserSiteCase):
             res = self.call("browser_content", {"sessionId": sid, "offset": 49000,
                                                 "maxChars": 100000})
             self.assertIn("</p>", res["content"][0]["text"])
+            # the snapshot is text for the model, the object as structuredContent
+            res = self.call("browser_snapshot", {"sessionId": sid, "maxChars": 300})
+            self.assertFalse(res["isError"], res)
+            self.assertTrue(res["structuredContent"]["truncated"])
+            self.assertIn("cut at maxChars", res["content"][0]["text"])
+            self.assertTrue(res["content"][0]["text"].startswith(
+                res["structuredContent"]["snapshot"]))
+            res = self.call("browser_links", {"sessionId": sid})
+            self.assertFalse(res["isError"], res)
+            self.assertIsInstance(res["structuredContent"]["links"], list)
+            res = self.call("browser_click", {"sessionId": sid, "ref": "e999999",
+                                              "timeoutMs": 300})
+            self.assertEqual(res["structuredContent"]["error"]["code"], "stale_ref")
             # a URL REST refuses is refused alike
             res = self.call("browser_navigate", {"sessionId": sid, "url": "file:///etc/passwd"})
             self.assertTrue(res["isError"])
@@ -388,6 +401,11 @@ class McpBrowserTest(McpHelpers, BrowserSiteCase):
         self.assertEqual(out["title"], "MCP form")
         self.assertEqual(out["result"], "Hello, MCP agent")
         self.assertTrue(out["contentHasResult"])
+        self.assertTrue(out["snapshotHasResult"])
+        self.assertTrue(out["markdownHasResult"])
+        self.assertEqual(out["staleCode"], "stale_ref")
+        for tool in ("browser_snapshot", "browser_markdown", "browser_links"):
+            self.assertIn(tool, out["tools"])
         self.assertEqual(out["imageMime"], "image/png")
         self.assertEqual(out["imageMagic"], "89504e470d0a1a0a")
         self.assertIn("#nope", out["errorText"])

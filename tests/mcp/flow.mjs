@@ -4,9 +4,10 @@
 //
 // sdk: @modelcontextprotocol/sdk 1.x (the initialize handshake, 2025-11-25);
 // client2: @modelcontextprotocol/client 2.x pinned to the stateless 2026-07-28 revision.
-// Lists the tools, runs Python, opens a browser session, fills and submits the form at
-// <site url>/form, reads the result, takes a screenshot, provokes a tool error and closes the
-// session. Any unexpected answer throws (exit 1); on success the last line of stdout is one
+// Lists the tools, runs Python, opens a browser session, navigates to the form at
+// <site url>/form, takes a snapshot, fills and submits the form by the snapshot's refs, reads
+// the result (snapshot, markdown, evaluate), takes a screenshot, provokes tool errors (a
+// missing element, a ref gone stale by a navigation) and closes the session. Any unexpected answer throws (exit 1); on success the last line of stdout is one
 // JSON object that tests/e2e/test_mcp.py checks.
 import assert from 'node:assert/strict';
 
@@ -59,9 +60,22 @@ assert.match(sessionId, /^[0-9a-zA-Z_-]{16,}$/);
 try {
     res = await call(client, 'browser_navigate', { sessionId, url: `${site}/form` });
     out.title = res.structuredContent.title;
-    await call(client, 'browser_fill', { sessionId, selector: '#name', value: 'MCP agent' });
-    await call(client, 'browser_click', { sessionId, selector: '#go' });
+    res = await call(client, 'browser_snapshot', { sessionId });
+    const refs = res.structuredContent.refs;
+    const refOf = (role, name) => {
+        const r = Object.keys(refs).find((k) => refs[k].role === role && refs[k].name === name);
+        assert.ok(r, `no ${role} "${name}" in ${text(res)}`);
+        assert.ok(text(res).includes(`[ref=${r}]`), 'the text shows the ref');
+        return r;
+    };
+    const nameRef = refOf('textbox', 'Your name'), goRef = refOf('button', 'Go');
+    await call(client, 'browser_fill', { sessionId, ref: nameRef, value: 'MCP agent' });
+    await call(client, 'browser_click', { sessionId, ref: goRef });
     await call(client, 'browser_wait_for', { sessionId, selector: '#out.done' });
+    res = await call(client, 'browser_snapshot', { sessionId });
+    out.snapshotHasResult = text(res).includes('- paragraph: "Hello, MCP agent"');
+    res = await call(client, 'browser_markdown', { sessionId });
+    out.markdownHasResult = text(res).includes('Hello, MCP agent');
     res = await call(client, 'browser_evaluate',
         { sessionId, expression: 'document.querySelector("#out").textContent' });
     out.result = res.structuredContent.result;
@@ -74,6 +88,9 @@ try {
     res = await call(client, 'browser_click', { sessionId, selector: '#nope', timeoutMs: 300 },
         { error: true });
     out.errorText = text(res);
+    await call(client, 'browser_navigate', { sessionId, url: `${site}/form` });
+    res = await call(client, 'browser_click', { sessionId, ref: goRef }, { error: true });
+    out.staleCode = res.structuredContent.error.code;
 } finally {
     await call(client, 'browser_session_close', { sessionId });
 }
