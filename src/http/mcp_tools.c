@@ -25,6 +25,9 @@
     ", from the latest browser_snapshot of the tab (such as e12). Prefer it to selector.'},"       \
     "'selector':{'type':'string','description':'Or a CSS selector of the element " what            \
     "; it is waited for until timeoutMs.'}"
+#define WAIT_UNTIL                                                                                 \
+    "'waitUntil':{'type':'string','enum':['load','domcontentloaded'],'description':'When the "     \
+    "page counts as ready (default load).'}"
 #define OBJ(props, req)                                                                            \
     "{'type':'object','properties':{" props "},'required':[" req "],'additionalProperties':false}"
 
@@ -224,6 +227,41 @@ const mcp_tool mcp_tools[] = {
      "List the links of the page in a tab, each once, with absolute URLs. Returns {links: "
      "[{text, url}], truncated}.",
      OBJ(SID "," TAB, "'sessionId'")},
+
+    {"browser_back", "Go back", "browser", "POST", "/browser/sessions/{sessionId}/action",
+     MCP_IN_BODY, "back", NULL, MCP_OUT_JSON, NULL, false, false,
+     "Go back one page in the tab history, like the browser back button, and wait until that "
+     "page is ready. Refs of the page you leave go stale: take a new browser_snapshot. Returns "
+     "{ok, url, title}; fails with conflict when there is no earlier page.",
+     OBJ(SID "," WAIT_UNTIL "," TAB "," TIMEOUT, "'sessionId'")},
+
+    {"browser_forward", "Go forward", "browser", "POST", "/browser/sessions/{sessionId}/action",
+     MCP_IN_BODY, "forward", NULL, MCP_OUT_JSON, NULL, false, false,
+     "Go forward one page in the tab history (after browser_back) and wait until it is ready. "
+     "Returns {ok, url, title}; fails with conflict when there is no later page.",
+     OBJ(SID "," WAIT_UNTIL "," TAB "," TIMEOUT, "'sessionId'")},
+
+    {"browser_reload", "Reload the page", "browser", "POST", "/browser/sessions/{sessionId}/action",
+     MCP_IN_BODY, "reload", NULL, MCP_OUT_JSON, NULL, false, false,
+     "Reload the page in a tab and wait until it is ready again. Refs go stale: take a new "
+     "browser_snapshot. Returns {ok, url, title}.",
+     OBJ(SID "," WAIT_UNTIL "," TAB "," TIMEOUT, "'sessionId'")},
+
+    {"browser_upload", "Choose files for a file input", "browser", "POST",
+     "/browser/sessions/{sessionId}/action", MCP_IN_BODY, "upload", NULL, MCP_OUT_JSON, NULL, false,
+     false,
+     "Set the files of an <input type=file> element, as if the user had chosen them: the page "
+     "sees its change event and can read the bytes. Give each file a name and its content in "
+     "base64." ACTION_TAIL,
+     OBJ(SID ",'selector':{'type':'string','description':'CSS selector of the file input (a ref "
+             "is not taken here); it is waited for until "
+             "timeoutMs.'},'files':{'type':'array','minItems':1,'maxItems':32,"
+             "'items':{'type':'object','properties':{'name':{'type':'"
+             "string'},'contentBase64':{"
+             "'type':'string'}},'required':['name','contentBase64'],'"
+             "additionalProperties':false},"
+             "'description':'The files to choose.'}," TAB "," TIMEOUT,
+         "'sessionId','selector','files'")},
 
     {"browser_click", "Click an element", "browser", "POST", "/browser/sessions/{sessionId}/action",
      MCP_IN_BODY, "click", NULL, MCP_OUT_JSON, NULL, false, false,

@@ -299,7 +299,11 @@ class McpBrowserTest(McpHelpers, BrowserSiteCase):
     """Browser tools, tenancy and the official clients' agent flow (need Chromium)."""
 
     pages = {"/form": (200, "text/html", FORM),
-             "/big": (200, "text/html", "<p>" + "x" * 50000 + "</p>")}
+             "/big": (200, "text/html", "<p>" + "x" * 50000 + "</p>"),
+             "/file": (200, "text/html",
+                       "<title>file</title><input type=file id=f>"
+                       "<script>document.getElementById('f').onchange = async (e) => {"
+                       " document.title = 'got ' + await e.target.files[0].text(); };</script>")}
 
     def test_tenancy_another_token_does_not_find_the_session(self):
         a, b = self.mint("mcp-a", ["browser"]), self.mint("mcp-b", ["browser"])
@@ -315,6 +319,29 @@ class McpBrowserTest(McpHelpers, BrowserSiteCase):
         finally:
             self.assertFalse(self.call("browser_session_close", {"sessionId": sid},
                                        token=a)["isError"])
+
+    def test_history_and_upload_tools(self):
+        sid = self.call("browser_session_create", {})["structuredContent"]["sessionId"]
+        try:
+            for path in ("/form", "/file"):
+                self.call("browser_navigate", {"sessionId": sid, "url": self.site.url + path})
+            res = self.call("browser_back", {"sessionId": sid})
+            self.assertFalse(res["isError"], res)
+            self.assertTrue(res["structuredContent"]["url"].endswith("/form"))
+            res = self.call("browser_forward", {"sessionId": sid})
+            self.assertTrue(res["structuredContent"]["url"].endswith("/file"), res)
+            self.assertFalse(self.call("browser_reload", {"sessionId": sid})["isError"])
+            res = self.call("browser_upload", {"sessionId": sid, "selector": "#f", "files": [
+                {"name": "a.txt", "contentBase64": base64.b64encode(b"hello").decode()}]})
+            self.assertFalse(res["isError"], res)
+            title = self.call("browser_evaluate", {"sessionId": sid,
+                                                   "expression": "document.title"})
+            self.assertEqual(title["structuredContent"]["result"], "got hello")
+            res = self.call("browser_forward", {"sessionId": sid})
+            self.assertTrue(res["isError"])
+            self.assertEqual(res["structuredContent"]["status"], 409)
+        finally:
+            self.assertFalse(self.call("browser_session_close", {"sessionId": sid})["isError"])
 
     # ---- tools ----
     def test_browser_tools_end_to_end(self):
