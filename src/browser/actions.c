@@ -557,7 +557,7 @@ static const action_def ACTIONS[] = {
     {"back", "waitUntil", false},
     {"forward", "waitUntil", false},
     {"reload", "waitUntil", false},
-    {"upload", "selector|files", true},
+    {"upload", "selector|ref|files", true},
 };
 
 sbx_code br_action(br_page *p, const cJSON *req, int64_t timeout_ms, cJSON **out, sbx_err *e) {
@@ -629,7 +629,7 @@ sbx_code br_action(br_page *p, const cJSON *req, int64_t timeout_ms, cJSON **out
                                 a.deadline, a.out, e);
             break;
         default:
-            rc = br_act_upload(p, req, a.sel, a.deadline, timeout_ms, a.out, e);
+            rc = br_act_upload(p, req, a.sel, a.ref, a.ctx, a.deadline, timeout_ms, a.out, e);
             break;
         }
     }

@@ -20,6 +20,7 @@
 #include "../common/base64.h"
 #include "../common/jfield.h"
 #include "../common/util.h"
+#include "snapshot.h"
 #include "tab.h"
 
 #define POLL_MS 50
@@ -177,22 +178,33 @@ static bool name_ok(const char *n) {
 
 /* The remote object of the file input `sel`, waited for until `deadline`: its objectId into
  * `oid` (room for 256), whether it takes several files. */
-static sbx_code find_input(br_page *p, const char *sel, int64_t deadline, int64_t timeout_ms,
-                           char *oid, bool *multiple, sbx_err *e) {
-    cJSON *lit = cJSON_CreateString(sel);
+static sbx_code find_input(br_page *p, const char *sel, const char *ref, int ctx, int64_t deadline,
+                           int64_t timeout_ms, char *oid, bool *multiple, sbx_err *e) {
+    cJSON *lit = cJSON_CreateString(ref ? ref : sel);
     char *sl = lit ? cJSON_PrintUnformatted(lit) : NULL;
     cJSON_Delete(lit);
     if (!sl)
         return sbx_fail(e, SBX_EINTERNAL, "out of memory");
     sbx_buf js;
     sbx_buf_init(&js, 64 * 1024);
+    /* a ref: the element the snapshot's table names, in the isolated world of its frame */
+    if (ref)
+        sbx_buf_addf(&js,
+                     "(() => { const st = globalThis[Symbol.for('sandboxd.reads')];"
+                     " const w = st && st.map.get(%s); let el = (w && w.deref()) || null;"
+                     " if (!el || !el.isConnected || !el.ownerDocument.defaultView)"
+                     " return 'stale:';",
+                     sl);
+    else
+        sbx_buf_addf(&js,
+                     "(() => { let el; try { el = document.querySelector(%s); } catch (x) {"
+                     " return 'bad:' + x.message; } if (!el) return null;",
+                     sl);
+    /* tagName, not instanceof: a frame's element belongs to another realm */
     sbx_buf_addf(&js,
-                 "(() => { let el; try { el = document.querySelector(%s); } catch (x) {"
-                 " return 'bad:' + x.message; } if (!el) return null;"
-                 " if (!(el instanceof HTMLInputElement) || el.type !== 'file')"
+                 " if (el.tagName !== 'INPUT' || el.type !== 'file')"
                  " return 'notfile:' + el.tagName.toLowerCase() + (el.type ? '[type=' + el.type"
-                 " + ']' : ''); return el; })()",
-                 sl);
+                 " + ']' : ''); return el; })()");
     free(sl);
     if (js.truncated) {
         sbx_buf_free(&js);
@@ -202,10 +214,15 @@ static sbx_code find_input(br_page *p, const char *sel, int64_t deadline, int64_
     for (;;) {
         cJSON *a = cJSON_CreateObject();
         cJSON_AddStringToObject(a, "expression", js.data);
+        if (ctx)
+            cJSON_AddNumberToObject(a, "contextId", ctx);
         cJSON *res = NULL;
         rc = br_page_call(p, "Runtime.evaluate", a, left_ms(deadline, 500), &res, e);
-        if (rc != SBX_OK)
+        if (rc != SBX_OK) {
+            if (ref) /* the world went with its document */
+                rc = br_ref_stale(e, ref);
             break;
+        }
         const cJSON *r = cJSON_GetObjectItemCaseSensitive(res, "result");
         const char *type = jstr(r, "type"), *id = jstr(r, "objectId");
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(r, "value");
@@ -224,6 +241,11 @@ static sbx_code find_input(br_page *p, const char *sel, int64_t deadline, int64_
                 *multiple = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(
                     cJSON_GetObjectItemCaseSensitive(mr, "result"), "value"));
             cJSON_Delete(mr);
+            break;
+        }
+        if (cJSON_IsString(v) && strcmp(v->valuestring, "stale:") == 0) {
+            rc = br_ref_stale(e, ref);
+            cJSON_Delete(res);
             break;
         }
         if (cJSON_IsString(v) && strncmp(v->valuestring, "bad:", 4) == 0) {
@@ -272,8 +294,8 @@ static sbx_code write_new(const char *path, const char *data, size_t len, sbx_er
     return SBX_OK;
 }
 
-sbx_code br_act_upload(br_page *p, const cJSON *req, const char *sel, int64_t deadline,
-                       int64_t timeout_ms, cJSON *out, sbx_err *e) {
+sbx_code br_act_upload(br_page *p, const cJSON *req, const char *sel, const char *ref, int ctx,
+                       int64_t deadline, int64_t timeout_ms, cJSON *out, sbx_err *e) {
     const cJSON *files = cJSON_GetObjectItemCaseSensitive(req, "files");
     int n = cJSON_GetArraySize(files);
     if (!cJSON_IsArray(files) || n < 1 || n > BR_UPLOAD_MAX_FILES)
@@ -298,7 +320,7 @@ sbx_code br_act_upload(br_page *p, const cJSON *req, const char *sel, int64_t de
     }
     char oid[256];
     bool multiple = false;
-    sbx_code rc = find_input(p, sel, deadline, timeout_ms, oid, &multiple, e);
+    sbx_code rc = find_input(p, sel, ref, ctx, deadline, timeout_ms, oid, &multiple, e);
     if (rc != SBX_OK)
         return rc;
     if (n > 1 && !multiple)

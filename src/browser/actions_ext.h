@@ -26,11 +26,12 @@
 sbx_code br_act_history(br_page *p, const cJSON *req, int delta, int64_t deadline, cJSON *out,
                         sbx_err *e);
 
-/* Set the files of the <input type=file> `sel` (waited for until `deadline`) to req's
- * "files": [{name, contentBase64}] (1..BR_UPLOAD_MAX_FILES; more than one needs `multiple`).
- * Adds "files": [{name, size}] to `out`. Bad names, contents or elements are 400 naming the
- * field. */
-sbx_code br_act_upload(br_page *p, const cJSON *req, const char *sel, int64_t deadline,
-                       int64_t timeout_ms, cJSON *out, sbx_err *e);
+/* Set the files of the <input type=file> `sel` (waited for until `deadline`), or of the
+ * element a snapshot named `ref` (then looked up in execution context `ctx`, its frame's
+ * isolated world; gone is 409 stale_ref), to req's "files": [{name, contentBase64}]
+ * (1..BR_UPLOAD_MAX_FILES; more than one needs `multiple`). Adds "files": [{name, size}] to
+ * `out`. Bad names, contents or elements are 400 naming the field. */
+sbx_code br_act_upload(br_page *p, const cJSON *req, const char *sel, const char *ref, int ctx,
+                       int64_t deadline, int64_t timeout_ms, cJSON *out, sbx_err *e);
 
 #endif

@@ -253,15 +253,14 @@ const mcp_tool mcp_tools[] = {
      "Set the files of an <input type=file> element, as if the user had chosen them: the page "
      "sees its change event and can read the bytes. Give each file a name and its content in "
      "base64." ACTION_TAIL,
-     OBJ(SID ",'selector':{'type':'string','description':'CSS selector of the file input (a ref "
-             "is not taken here); it is waited for until "
-             "timeoutMs.'},'files':{'type':'array','minItems':1,'maxItems':32,"
-             "'items':{'type':'object','properties':{'name':{'type':'"
-             "string'},'contentBase64':{"
-             "'type':'string'}},'required':['name','contentBase64'],'"
-             "additionalProperties':false},"
-             "'description':'The files to choose.'}," TAB "," TIMEOUT,
-         "'sessionId','selector','files'")},
+     OBJ(SID "," SEL(
+             "of the file input") ",'files':{'type':'array','minItems':1,'maxItems':32,"
+                                  "'items':{'type':'object','properties':{'name':{'type':'string'},"
+                                  "'contentBase64':{'type':'string'}},'required':['name','"
+                                  "contentBase64'],"
+                                  "'additionalProperties':false},'description':'The files to "
+                                  "choose.'}," TAB "," TIMEOUT,
+         "'sessionId','files'")},
 
     {"browser_click", "Click an element", "browser", "POST", "/browser/sessions/{sessionId}/action",
      MCP_IN_BODY, "click", NULL, MCP_OUT_JSON, NULL, false, false,

@@ -9,6 +9,7 @@ skipped (and reported as skipped) when node or the packages are missing."""
 import base64
 import json
 import os
+import re
 import shutil
 import subprocess
 import unittest
@@ -331,12 +332,19 @@ class McpBrowserTest(McpHelpers, BrowserSiteCase):
             res = self.call("browser_forward", {"sessionId": sid})
             self.assertTrue(res["structuredContent"]["url"].endswith("/file"), res)
             self.assertFalse(self.call("browser_reload", {"sessionId": sid})["isError"])
-            res = self.call("browser_upload", {"sessionId": sid, "selector": "#f", "files": [
+            ref = re.search(r"\[ref=(e\d+)\]", self.call(
+                "browser_snapshot", {"sessionId": sid})["structuredContent"]["snapshot"])
+            self.assertIsNotNone(ref)
+            res = self.call("browser_upload", {"sessionId": sid, "ref": ref.group(1), "files": [
                 {"name": "a.txt", "contentBase64": base64.b64encode(b"hello").decode()}]})
             self.assertFalse(res["isError"], res)
             title = self.call("browser_evaluate", {"sessionId": sid,
                                                    "expression": "document.title"})
             self.assertEqual(title["structuredContent"]["result"], "got hello")
+            self.assertFalse(self.call("browser_reload", {"sessionId": sid})["isError"])
+            res = self.call("browser_upload", {"sessionId": sid, "ref": ref.group(1), "files": [
+                {"name": "b.txt", "contentBase64": ""}]})
+            self.assertEqual(res["structuredContent"]["error"]["code"], "stale_ref", res)
             res = self.call("browser_forward", {"sessionId": sid})
             self.assertTrue(res["isError"])
             self.assertEqual(res["structuredContent"]["status"], 409)
