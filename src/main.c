@@ -20,6 +20,7 @@
 
 #include "browser/browser.h"
 #include "common/config.h"
+#include "common/egress_gateway.h"
 #include "common/log.h"
 #include "common/sweep.h"
 #include "common/util.h"
@@ -125,6 +126,28 @@ static int wait_for_signal(void) {
     }
 }
 
+/* The egress policy and gateway (EGRESS_*), one for the server's life. */
+static egress_policy *egress_pol;
+static egress_gateway *egress_gw;
+static egress_upstream egress_up;
+static bool egress_has_up;
+
+static int egress_start(sbx_err *e) {
+    const egress_settings es = {.allowed = sbx_cfg->egress_allowed_domains,
+                                .denied = sbx_cfg->egress_denied_domains,
+                                .private_allowed = sbx_cfg->egress_private_allowed,
+                                .hosts = sbx_cfg->egress_hosts};
+    if (egress_policy_new(&es, &egress_pol, e) != SBX_OK)
+        return -1;
+    if (*sbx_cfg->egress_upstream_proxy) {
+        if (egress_upstream_parse(sbx_cfg->egress_upstream_proxy, NULL, NULL,
+                                  "EGRESS_UPSTREAM_PROXY", &egress_up, e) != SBX_OK)
+            return -1;
+        egress_has_up = true;
+    }
+    return egress_gateway_start(egress_pol, &egress_gw, e) == SBX_OK ? 0 : -1;
+}
+
 /* The browser service's settings, from the settings table. */
 static browser_opts browser_settings(void) {
     return (browser_opts){
@@ -208,6 +231,13 @@ int main(int argc, char **argv) {
         LOG_W("main", "no chromium profile template found (set CHROMIUM_PROFILE_DIR); sessions "
                       "start from an empty profile");
 
+    if (egress_start(&e) != 0) {
+        fprintf(stderr, "sandboxd: %s\n", e.msg);
+        egress_policy_free(egress_pol);
+        config_free();
+        return 2;
+    }
+    const char *xnet = sbx_cfg->exec_network;
     const exec_opts xo = {.data_dir = sbx_cfg->data_dir,
                           .python_path = sbx_cfg->python_path,
                           .max_runs = sbx_cfg->exec_max_runs,
@@ -219,10 +249,16 @@ int main(int argc, char **argv) {
                           .open_files = sbx_cfg->exec_open_files,
                           .upload_max_mb = sbx_cfg->exec_upload_max_mb,
                           .upload_timeout_ms = sbx_cfg->exec_upload_timeout_ms,
-                          .allow_network = sbx_cfg->exec_allow_network,
                           .allow_weak_sandbox = sbx_cfg->exec_allow_weak_sandbox,
                           .mode = sbx_cfg->exec_mode,
-                          .preload = sbx_cfg->exec_preload};
+                          .preload = sbx_cfg->exec_preload,
+                          .network = !strcmp(xnet, "allowlist") ? EXEC_NET_ALLOWLIST
+                                     : !strcmp(xnet, "open") || sbx_cfg->exec_allow_network
+                                         ? EXEC_NET_OPEN
+                                         : EXEC_NET_NONE,
+                          .egress = egress_pol,
+                          .gateway = egress_gw,
+                          .upstream = egress_has_up ? &egress_up : NULL};
     browser_opts bopts = browser_settings();
     if (exec_init(&xo, &e) != 0 || browser_init(&bopts, &e) != 0) {
         fprintf(stderr, "sandboxd: %s\n", e.msg);
@@ -249,6 +285,8 @@ int main(int argc, char **argv) {
         return 2;
     }
     LOG_I("main", "listening on http://%s:%d", sbx_cfg->host, port);
+    if (egress_policy_add_self(egress_pol, sbx_cfg->host, (uint16_t)port) != 0)
+        egress_policy_add_self(egress_pol, "", (uint16_t)port); /* a name: refuse it everywhere */
 
     int sig = wait_for_signal();
     LOG_I("main", "%s received: shutting down (grace %lld ms)", strsignal(sig),
@@ -260,6 +298,8 @@ int main(int argc, char **argv) {
     exec_shutdown();
     browser_shutdown();
     server_stop();
+    egress_gateway_stop(egress_gw);
+    egress_policy_free(egress_pol);
 
     char path[PATH_MAX];
     snprintf(path, sizeof path, "%s/sandboxd.pid", sbx_cfg->data_dir);

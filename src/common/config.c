@@ -90,7 +90,10 @@ static const setting settings[] = {
     {"exec-upload-timeout-ms", "EXEC_UPLOAD_TIMEOUT_MS", T_INT, OFF(exec_upload_timeout_ms),
      "30000", 100, 600000, NULL, "Time limit of each upload to fileUploadUrl."},
     {"exec-allow-network", "EXEC_ALLOW_NETWORK", T_BOOL, OFF(exec_allow_network), "false", 0, 0,
-     NULL, "Loosen the sandbox: runs share the host network and may open inet sockets."},
+     NULL, "Old name of EXEC_NETWORK=open: true gives runs network through the egress gateway."},
+    {"exec-network", "EXEC_NETWORK", T_STR, OFF(exec_network), "none", 0, 0, "none|allowlist|open",
+     "What code runs may reach, always through the egress gateway: none (no network), allowlist "
+     "(only EGRESS_ALLOWED_DOMAINS) or open (any domain but EGRESS_DENIED_DOMAINS)."},
     {"exec-allow-weak-sandbox", "EXEC_ALLOW_WEAK_SANDBOX", T_BOOL, OFF(exec_allow_weak_sandbox),
      "false", 0, 0, NULL,
      "Run programs even when the kernel refuses a sandbox layer (user namespaces, Landlock, "
@@ -125,8 +128,30 @@ static const setting settings[] = {
      "Profile template copied into every new session's directory (empty: " SBX_PROFILE_FROM_BINDIR
      " from the binary's directory if there, else chromium-profile beside it, as in a build "
      "tree)."},
+    {"browser-network", "BROWSER_NETWORK", T_STR, OFF(browser_network), "open", 0, 0,
+     "open|allowlist",
+     "What browser sessions may reach through the egress gateway: open (any domain but "
+     "EGRESS_DENIED_DOMAINS) or allowlist (only EGRESS_ALLOWED_DOMAINS)."},
     {"browser-pool-size", "BROWSER_POOL_SIZE", T_INT, OFF(browser_pool_size), "2", 0, 64, NULL,
      "Chromium instances kept launched and answering, each handed to one new session (0: off)."},
+
+    /* egress */
+    {"egress-allowed-domains", "EGRESS_ALLOWED_DOMAINS", T_STR, OFF(egress_allowed_domains), "", 0,
+     0, NULL,
+     "Comma-separated domains the allowlist modes let through (*.example.com: it and every name "
+     "below it)."},
+    {"egress-denied-domains", "EGRESS_DENIED_DOMAINS", T_STR, OFF(egress_denied_domains), "", 0, 0,
+     NULL, "Comma-separated domains never reached, in every mode; deny wins over allow."},
+    {"egress-private-allowed", "EGRESS_PRIVATE_ALLOWED", T_STR, OFF(egress_private_allowed), "", 0,
+     0, NULL,
+     "Names, IPs or CIDRs that may be reached at private, loopback or link-local addresses "
+     "(refused otherwise; the server's own port always is)."},
+    {"egress-hosts", "EGRESS_HOSTS", T_STR, OFF(egress_hosts), "", 0, 0, NULL,
+     "name=ip,... pairs the egress gateway consults before DNS (air-gapped installs, tests)."},
+    {"egress-upstream-proxy", "EGRESS_UPSTREAM_PROXY", T_STR, OFF(egress_upstream_proxy), "", 0, 0,
+     NULL,
+     "http://[user:pass@]host:port or socks5://... every outbound connection is chained "
+     "through (names are handed to it unresolved)."},
 };
 
 #define NSETTINGS (sizeof settings / sizeof settings[0])

@@ -42,7 +42,8 @@ typedef struct sbx_config {
     int64_t exec_open_files;    /* RLIMIT_NOFILE */
     int64_t exec_upload_max_mb; /* largest file sent to fileUploadUrl */
     int64_t exec_upload_timeout_ms;
-    bool exec_allow_network;      /* loosen: keep the host network, allow inet sockets */
+    bool exec_allow_network;      /* old name of exec_network = "open" */
+    char *exec_network;           /* "none", "allowlist" or "open" (through the gateway) */
     bool exec_allow_weak_sandbox; /* run even when a sandbox layer is missing (else 503) */
     char *exec_mode;              /* "zygote" (pre-forked interpreter) or "fork" (cold start) */
     char *exec_preload; /* comma-separated modules the zygote imports; "auto" = defaults */
@@ -58,6 +59,14 @@ typedef struct sbx_config {
     char *browser_deny_hosts;  /* comma-separated; checked first */
     char *browser_profile_dir; /* template copied into each session; "" when none was found */
     int64_t browser_pool_size; /* warm Chromium instances kept ready; 0 = no pool */
+    char *browser_network;     /* "open" or "allowlist" */
+
+    /* egress (egress_policy.h) */
+    char *egress_allowed_domains;
+    char *egress_denied_domains;
+    char *egress_private_allowed;
+    char *egress_hosts;
+    char *egress_upstream_proxy;
 } sbx_config;
 
 /* The parsed configuration (valid after config_load succeeded). */

@@ -346,12 +346,17 @@ static void rearm(egress_gateway *g, conn *c) {
     switch (c->st) {
     case S_HEAD:
     case S_SOCKS_REQ:
-        cw = EPOLLIN;
+        cw = EPOLLIN | (c->s2c.len ? EPOLLOUT : 0); /* a SOCKS5 method reply */
+        break;
+    case S_RESOLVE:
+        cw = c->s2c.len ? EPOLLOUT : 0;
         break;
     case S_CONNECT:
+        cw = c->s2c.len ? EPOLLOUT : 0;
         sw = EPOLLOUT;
         break;
     case S_UPSTREAM:
+        cw = c->s2c.len ? EPOLLOUT : 0;
         sw = EPOLLIN | (c->c2s.len ? EPOLLOUT : 0);
         break;
     case S_RELAY:
@@ -364,8 +369,8 @@ static void rearm(egress_gateway *g, conn *c) {
         if (c->c2s.len)
             sw |= EPOLLOUT;
         break;
-    case S_CLOSING:
-        cw = EPOLLOUT;
+    case S_CLOSING: /* flush the answer, then read (and drop) until the client closes */
+        cw = c->s2c.len || !c->c_shut ? EPOLLOUT : EPOLLIN;
         break;
     default:
         break;
@@ -942,7 +947,13 @@ static ssize_t drain(int fd, rbuf *b) {
 }
 
 static void on_client(egress_gateway *g, conn *c, uint32_t ev) {
-    if (c->st == S_HEAD || c->st == S_SOCKS_REQ) {
+    if (c->st != S_RELAY && c->st != S_CLOSING && (ev & EPOLLOUT) && c->s2c.len) {
+        if (drain(c->cfd, &c->s2c) < 0) {
+            conn_close(g, c);
+            return;
+        }
+    }
+    if ((c->st == S_HEAD || c->st == S_SOCKS_REQ) && (ev & (EPOLLIN | EPOLLHUP | EPOLLERR))) {
         ssize_t n = recv(c->cfd, c->head + c->hlen, sizeof c->head - c->hlen, 0);
         if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
             conn_close(g, c);
@@ -955,8 +966,22 @@ static void on_client(egress_gateway *g, conn *c, uint32_t ev) {
         return;
     }
     if (c->st == S_CLOSING) {
-        if (drain(c->cfd, &c->s2c) < 0 || !c->s2c.len)
+        /* closing with unread input would reset the connection, and the client might never
+         * read the answer: half-close after it, and drop what comes until the client's end */
+        if (c->s2c.len && drain(c->cfd, &c->s2c) < 0) {
             conn_close(g, c);
+            return;
+        }
+        if (!c->s2c.len && !c->c_shut) {
+            shutdown(c->cfd, SHUT_WR);
+            c->c_shut = true;
+        }
+        if (ev & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+            char sink[4096];
+            ssize_t n = recv(c->cfd, sink, sizeof sink, 0);
+            if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+                conn_close(g, c);
+        }
         return;
     }
     if (c->st != S_RELAY) {

@@ -5,6 +5,7 @@
 
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <stdatomic.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,7 +43,7 @@ struct egress_policy {
     host_entry *hosts;
     size_t nhosts;
     self_entry self[4];
-    size_t nself;
+    atomic_size_t nself; /* entries [0, nself) are complete (one writer: add_self) */
 };
 
 struct egress_scope {
@@ -398,9 +399,10 @@ sbx_code egress_policy_new(const egress_settings *s, egress_policy **out, sbx_er
 }
 
 int egress_policy_add_self(egress_policy *p, const char *host, uint16_t port) {
-    if (p->nself >= sizeof p->self / sizeof *p->self)
+    size_t i = atomic_load(&p->nself);
+    if (i >= sizeof p->self / sizeof *p->self)
         return -1;
-    self_entry *s = &p->self[p->nself];
+    self_entry *s = &p->self[i];
     memset(s, 0, sizeof *s);
     s->port = port;
     if (!host || !*host || !strcmp(host, "0.0.0.0") || !strcmp(host, "::") ||
@@ -409,7 +411,7 @@ int egress_policy_add_self(egress_policy *p, const char *host, uint16_t port) {
     } else if (!parse_ip(host, &s->family, s->addr)) {
         return -1;
     }
-    p->nself++;
+    atomic_store_explicit(&p->nself, i + 1, memory_order_release);
     return 0;
 }
 
@@ -432,7 +434,8 @@ static bool is_self(const egress_policy *p, const struct sockaddr *sa) {
     if (!sa_bytes(sa, &family, &b, &port))
         return false;
     const unsigned char *v4 = family == AF_INET6 ? v6_embedded_v4(b) : NULL;
-    for (size_t i = 0; i < p->nself; i++) {
+    size_t ns = atomic_load_explicit(&p->nself, memory_order_acquire);
+    for (size_t i = 0; i < ns; i++) {
         const self_entry *s = &p->self[i];
         if (s->port != port)
             continue;

@@ -46,7 +46,8 @@ void egress_policy_free(egress_policy *p); /* NULL is a no-op */
 
 /* Refuse `port` on the address `host` forever (the server's own listener; "0.0.0.0", "::" or
  * "" mean every address: then the port is refused on loopback and every private address).
- * Call before the policy is shared. 0, or -1 when `host` is not an IP literal. */
+ * One thread at a time (main, once its listener is up) while others check: the entry is
+ * published whole. At most 4. 0, or -1 when `host` is not an IP literal or there is no room. */
 int egress_policy_add_self(egress_policy *p, const char *host, uint16_t port);
 
 /* The address EGRESS_HOSTS maps `name` to (port 0), or false. */

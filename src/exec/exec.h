@@ -10,7 +10,11 @@
 
 #include <cjson/cJSON.h>
 
+#include "../common/egress_gateway.h"
 #include "../common/err.h"
+
+/* EXEC_NETWORK: what a run's outbound connections may reach, all through the egress gateway. */
+enum { EXEC_NET_NONE, EXEC_NET_ALLOWLIST, EXEC_NET_OPEN };
 
 /* The exec settings (the EXEC_* rows of the settings table), handed in once by main(). */
 typedef struct exec_opts {
@@ -21,11 +25,26 @@ typedef struct exec_opts {
     int64_t output_bytes;    /* cap of each of stdout and stderr */
     int64_t memory_mb, max_procs, file_size_mb, open_files; /* per-run limits */
     int64_t upload_max_mb, upload_timeout_ms;               /* fileUploadUrl */
-    bool allow_network;      /* loosened: runs share the host network */
-    bool allow_weak_sandbox; /* run even when a sandbox layer is missing */
-    const char *mode;        /* "zygote" or "fork" */
-    const char *preload;     /* EXEC_PRELOAD: "auto", "" or comma-separated modules */
+    bool allow_network;              /* loosened: runs share the host network */
+    bool allow_weak_sandbox;         /* run even when a sandbox layer is missing */
+    const char *mode;                /* "zygote" or "fork" */
+    const char *preload;             /* EXEC_PRELOAD: "auto", "" or comma-separated modules */
+    int network;                     /* EXEC_NETWORK (EXEC_NET_*); not NONE needs the two below */
+    const egress_policy *egress;     /* the operator's policy (borrowed for the server's life) */
+    egress_gateway *gateway;         /* the gateway runs connect through (borrowed) */
+    const egress_upstream *upstream; /* EGRESS_UPSTREAM_PROXY, or NULL (copied) */
 } exec_opts;
+
+/* The network scope of one run or Python session from the request's `network` object (may be
+ * NULL: the operator's own scope): {allowedDomains: [...]} narrows the operator's list.
+ * SBX_EINVAL naming the field (a domain outside the operator's list; any allowedDomains while
+ * EXEC_NETWORK=none); SBX_EINTERNAL when out of memory. On success *out is a new scope (the
+ * caller owns it: exec_request.scope, or egress_scope_free), or NULL when runs have no network.
+ * Any thread. */
+sbx_code exec_network_scope(const cJSON *network, egress_scope **out, sbx_err *e);
+
+/* The upstream proxy runs chain through (EGRESS_UPSTREAM_PROXY), or NULL. Any thread. */
+const egress_upstream *exec_upstream(void);
 
 /* Probe the interpreter and the kernel's sandbox layers, log what is active, start the zygote
  * (EXEC_MODE=zygote). Copies what it keeps of `opts`. Returns 0; a missing Python is not fatal
@@ -74,6 +93,9 @@ typedef struct exec_request {
     const char *upload_url;   /* NULL: no uploads */
     const char *upload_token; /* NULL: no Authorization header */
     bool public_;
+    /* the run's network scope (exec_network_scope); exec_run takes ownership, even on failure.
+     * NULL: the operator's scope (or no network with EXEC_NETWORK=none) */
+    egress_scope *scope;
 } exec_request;
 
 /* Output observer for streaming: called on the run's thread with stream 0 (start; data is the
@@ -83,9 +105,10 @@ typedef int (*exec_output_fn)(void *ctx, int stream, const char *data, size_t le
 
 /* Run one program in a fresh sandbox and wait for it. Returns the result object
  * {exitCode, stdout, stderr, uploads, durationMs, timedOut, signal, violations, truncated,
- * runId} (caller frees), or NULL with `e` filled: SBX_EUNAVAIL (no Python), SBX_EBUSY (no
- * free slot within EXEC_QUEUE_WAIT_MS; e->retry_after set), SBX_EINTERNAL. A failed, killed
- * or timed-out program is a result, not an error. Borrows `rq`; `fn` may be NULL. */
+ * runId, network: {bytesIn, bytesOut, connections}} (caller frees), or NULL with `e` filled:
+ * SBX_EUNAVAIL (no Python), SBX_EBUSY (no free slot within EXEC_QUEUE_WAIT_MS; e->retry_after set),
+ * SBX_EINTERNAL. A failed, killed or timed-out program is a result, not an error. Borrows `rq`;
+ * `fn` may be NULL. */
 cJSON *exec_run(const exec_request *rq, exec_output_fn fn, void *ctx, sbx_err *e);
 
 #endif

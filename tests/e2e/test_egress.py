@@ -1,0 +1,329 @@
+"""Egress gateway end to end: code runs reach local sites only through the gateway, under the
+operator's policy and the request's narrowing of it.
+
+Every site is a LocalSite on 127.0.0.1; names are mapped to it with EGRESS_HOSTS and allowed
+as private by name (EGRESS_PRIVATE_ALLOWED), as an air-gapped install would. Inside a run,
+the gateway is 127.0.0.1:3128 of the run's own network namespace (HTTP_PROXY and friends).
+"""
+
+import base64
+import hashlib
+import io
+import os
+import unittest
+import zipfile
+
+import harness
+
+SITE = harness.LocalSite({"/hello": (200, "text/plain", "hi from site"),
+                          "/big": (200, "application/octet-stream", b"x" * 200000)})
+PYPI = harness.LocalSite({})
+NAMES = ["site.test", "a.wild.test", "wild.test", "bad.wild.test", "priv.test", "meta.test",
+         "own.test", "pypi.test"]
+
+
+def hosts():
+    return ",".join(f"{n}=169.254.169.254" if n == "meta.test" else f"{n}=127.0.0.1"
+                    for n in NAMES)
+
+
+def tiny_wheel():
+    """A wheel of one module, tinypkg (VALUE = 42), as bytes; and its file name."""
+    name = "tinypkg-1.0-py3-none-any.whl"
+    files = {"tinypkg/__init__.py": b"VALUE = 42\n",
+             "tinypkg-1.0.dist-info/METADATA":
+                 b"Metadata-Version: 2.1\nName: tinypkg\nVersion: 1.0\n",
+             "tinypkg-1.0.dist-info/WHEEL":
+                 b"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"}
+    record = ""
+    for path, data in files.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+        record += f"{path},sha256={digest},{len(data)}\n"
+    record += "tinypkg-1.0.dist-info/RECORD,,\n"
+    files["tinypkg-1.0.dist-info/RECORD"] = record.encode()
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for path, data in files.items():
+            z.writestr(path, data)
+    return name, buf.getvalue()
+
+
+WHEEL_NAME, WHEEL = tiny_wheel()
+PYPI.routes["/files/" + WHEEL_NAME] = (200, "application/octet-stream", WHEEL)
+PYPI.routes["/simple/tinypkg/"] = (
+    200, "text/html",
+    f'<html><body><a href="/files/{WHEEL_NAME}#sha256={hashlib.sha256(WHEEL).hexdigest()}">'
+    f"{WHEEL_NAME}</a></body></html>")
+
+# Python run inside the sandbox: a raw proxy exchange with the gateway; prints what came back.
+RAW = """
+import socket, sys
+def raw(data, limit=4096):
+    s = socket.create_connection(('127.0.0.1', 3128), timeout=20)
+    s.sendall(data)
+    out = b''
+    try:
+        while len(out) < limit:
+            b = s.recv(limit)
+            if not b:
+                break
+            out += b
+            s.settimeout(1)  # a tunnel stays open: what came in a second is the answer
+    except socket.timeout:
+        pass
+    s.close()
+    return out.decode(errors='replace')
+"""
+
+
+class AllowlistTest(harness.ServerTestCase):
+    server_env = {"EXEC_NETWORK": "allowlist",
+                  "EGRESS_ALLOWED_DOMAINS": "site.test,*.wild.test,priv.test,meta.test,own.test,"
+                                            "pypi.test",
+                  "EGRESS_DENIED_DOMAINS": "bad.wild.test",
+                  "EGRESS_PRIVATE_ALLOWED": "site.test,*.wild.test,own.test,pypi.test",
+                  "EGRESS_HOSTS": hosts()}
+
+    def run_code(self, code, **kw):
+        r = self.server.post("/execute", {"code": code, "timeoutMs": 60000, **kw}, timeout=90)
+        self.assertEqual(r.status, 200, r)
+        return r.json()
+
+    def fetch(self, url, **kw):
+        code = f"""
+import urllib.request
+try:
+    print(urllib.request.urlopen({url!r}, timeout=10).read().decode())
+except Exception as e:
+    print('ERR', e)
+"""
+        return self.run_code(code, **kw)
+
+    def test_allowed_name_through_urllib(self):
+        res = self.fetch(f"http://site.test:{SITE.port}/hello")
+        self.assertEqual(res["stdout"], "hi from site\n", res)
+        self.assertEqual(res["violations"], [])
+        net = res["network"]
+        self.assertEqual(net["connections"], 1, res)
+        self.assertGreater(net["bytesIn"], len("hi from site"))
+        self.assertGreater(net["bytesOut"], 20)
+
+    def test_wildcard_matches_the_name_and_below(self):
+        for name in ("a.wild.test", "wild.test"):
+            res = self.fetch(f"http://{name}:{SITE.port}/hello")
+            self.assertEqual(res["stdout"], "hi from site\n", (name, res))
+
+    def test_denied_wins_and_is_explained(self):
+        res = self.fetch(f"http://bad.wild.test:{SITE.port}/hello")
+        self.assertIn("ERR HTTP Error 403", res["stdout"])
+        self.assertIn(f"sandbox: network access to bad.wild.test:{SITE.port} was refused: "
+                      "denied by EGRESS_DENIED_DOMAINS", res["stderr"])
+        self.assertIn({"kind": "network",
+                       "detail": f"bad.wild.test:{SITE.port}: denied by EGRESS_DENIED_DOMAINS"},
+                      res["violations"])
+
+    def test_outside_the_list_is_refused(self):
+        res = self.fetch("http://example.org/")
+        self.assertIn("ERR HTTP Error 403", res["stdout"])
+        self.assertIn("sandbox: network access to example.org:80 was refused: not in "
+                      "allowedDomains", res["stderr"])
+        self.assertEqual(res["network"]["connections"], 0)
+
+    def test_private_address_needs_its_name_allowed(self):
+        res = self.fetch(f"http://priv.test:{SITE.port}/hello")
+        self.assertIn("ERR HTTP Error 403", res["stdout"])
+        self.assertIn("loopback address 127.0.0.1", res["stderr"])
+        res = self.fetch("http://meta.test/latest/meta-data/")
+        self.assertIn("ERR HTTP Error 403", res["stdout"])
+        self.assertIn("link-local address 169.254.169.254", res["stderr"])
+
+    def test_servers_own_port_is_refused(self):
+        res = self.fetch(f"http://own.test:{self.server.port}/health")
+        self.assertIn("ERR HTTP Error 403", res["stdout"])
+        self.assertIn("the server's own address", res["stderr"])
+
+    def test_narrowed_by_the_request(self):
+        net = {"allowedDomains": ["site.test"]}
+        res = self.fetch(f"http://site.test:{SITE.port}/hello", network=net)
+        self.assertEqual(res["stdout"], "hi from site\n", res)
+        res = self.fetch(f"http://a.wild.test:{SITE.port}/hello", network=net)
+        self.assertIn("ERR HTTP Error 403", res["stdout"])
+        self.assertIn("not in the request's allowedDomains", res["stderr"])
+        res = self.fetch(f"http://a.wild.test:{SITE.port}/hello",
+                         network={"allowedDomains": ["*.wild.test"]})
+        self.assertEqual(res["stdout"], "hi from site\n", res)
+
+    def test_widened_is_400_naming_the_domain(self):
+        for extra in ("example.org", "*.test", "*"):
+            r = self.server.post("/execute", {"code": "print(1)",
+                                              "network": {"allowedDomains": ["site.test", extra]}})
+            err = self.assertError(r, 400, "invalid_request")
+            self.assertIn(f'"{extra}"', err["message"])
+            self.assertIn("network.allowedDomains", err["message"])
+        r = self.server.post("/execute", {"code": "print(1)", "network": {"allowed": []}})
+        self.assertError(r, 400, "invalid_request")
+        r = self.server.post("/execute", {"code": "print(1)", "network": {"allowedDomains": "x"}})
+        self.assertError(r, 400, "invalid_request")
+
+    def test_curl_through_http_and_socks(self):
+        code = f"""
+import subprocess
+for extra in ([], ['--proxy', 'socks5h://127.0.0.1:3128']):
+    p = subprocess.run(['curl', '-sS', '--max-time', '10', *extra,
+                        'http://site.test:{SITE.port}/hello'], capture_output=True, text=True)
+    print(p.returncode, p.stdout)
+p = subprocess.run(['curl', '-sS', '--max-time', '10', 'http://example.org/'],
+                   capture_output=True, text=True)
+print(p.stdout)
+"""
+        res = self.run_code(code)
+        self.assertEqual(res["stdout"].splitlines()[:2], ["0 hi from site", "0 hi from site"], res)
+        self.assertIn("was refused: not in allowedDomains", res["stdout"])
+        self.assertEqual(res["network"]["connections"], 2)
+
+    def test_pip_installs_from_a_local_index(self):
+        code = f"""
+import subprocess, sys
+p = subprocess.run([sys.executable, '-m', 'pip', 'install', '--no-cache-dir',
+                    '--disable-pip-version-check', '--no-input', '--target', '/tmp/t',
+                    '--index-url', 'http://pypi.test:{PYPI.port}/simple/',
+                    '--trusted-host', 'pypi.test', 'tinypkg'], capture_output=True, text=True)
+print(p.returncode)
+print(p.stdout[-2000:], p.stderr[-2000:], file=sys.stderr)
+sys.path.insert(0, '/tmp/t')
+import tinypkg
+print(tinypkg.VALUE)
+"""
+        res = self.run_code(code)
+        self.assertEqual(res["stdout"], "0\n42\n", res)
+        paths = [p for _, p, _, _ in PYPI.requests]
+        self.assertIn("/simple/tinypkg/", paths)
+        self.assertIn("/files/" + WHEEL_NAME, paths)
+
+    def test_direct_connections_around_the_gateway_fail(self):
+        code = f"""
+import socket
+for host, port in [('127.0.0.1', {SITE.port}), ('127.0.0.1', {self.server.port}),
+                   ('::1', {SITE.port})]:
+    try:
+        socket.create_connection((host, port), timeout=3).close()
+        print('CONNECTED', host, port)
+    except OSError as e:
+        print('refused', host, port, type(e).__name__)
+try:
+    socket.getaddrinfo('example.org', 80)
+    print('RESOLVED')
+except OSError as e:
+    print('no dns')
+"""
+        res = self.run_code(code)
+        self.assertNotIn("CONNECTED", res["stdout"], res)
+        self.assertNotIn("RESOLVED", res["stdout"], res)
+        self.assertEqual(res["stdout"].count("refused"), 3, res)
+
+    def test_huge_connect_head_and_bad_requests(self):
+        code = RAW + """
+print(raw(b'CONNECT site.test:80 HTTP/1.1\\r\\nX: ' + b'a' * 40000 + b'\\r\\n\\r\\n').split('\\r\\n')[0])
+print(raw(b'GET https://site.test/ HTTP/1.1\\r\\n\\r\\n').split('\\r\\n')[0])
+print(raw(b'\\x05\\x01\\x00\\x05\\x02\\x00\\x01\\x7f\\x00\\x00\\x01\\x00\\x50').encode().hex())
+"""
+        res = self.run_code(code)
+        lines = res["stdout"].splitlines()
+        self.assertEqual(lines[0], "HTTP/1.1 431 Request Header Fields Too Large", res)
+        self.assertTrue(lines[1].startswith("HTTP/1.1 400"), res)
+        self.assertEqual(lines[2][:4], "0500", res)  # no-auth accepted
+        self.assertEqual(lines[2][6:8], "07", res)  # BIND: command not supported
+
+    def test_slowloris_is_cut_off(self):
+        # one byte every half second, never finishing the head: the gateway answers 408 (or
+        # closes) once EGRESS_HEAD_TIMEOUT_MS (10 s) has passed since the connection came
+        code = """
+import select, socket, time
+s = socket.create_connection(('127.0.0.1', 3128), timeout=30)
+t0 = time.time()
+out = b''
+try:
+    for ch in b'CONNECT site.test:80 HTTP/1.1\\r\\nX-Slow: ' + b'a' * 60:
+        if select.select([s], [], [], 0)[0]:
+            out = s.recv(100)
+            break
+        s.sendall(bytes([ch]))
+        time.sleep(0.5)
+    else:
+        print('not cut')
+except OSError:
+    pass
+print(round(time.time() - t0), out.split(b'\\r\\n')[0].decode())
+"""
+        res = self.run_code(code)
+        took, _, status = res["stdout"].strip().partition(" ")
+        self.assertNotIn("not cut", res["stdout"], res)
+        self.assertGreaterEqual(int(took), 9, res)
+        self.assertLessEqual(int(took), 12, res)
+        self.assertIn(status, ("HTTP/1.1 408 Request Timeout", ""), res)
+
+
+class OpenModeEscapeTest(harness.ServerTestCase):
+    """EXEC_NETWORK=open: any name, but never a private address it was not allowed, however it
+    is spelled or resolved."""
+
+    server_env = {"EXEC_NETWORK": "open", "EGRESS_PRIVATE_ALLOWED": "site.test",
+                  "EGRESS_HOSTS": "site.test=127.0.0.1"}
+
+    def connect_line(self, target):
+        code = RAW + f"print(raw(b'CONNECT {target} HTTP/1.1\\r\\n\\r\\n'))"
+        r = self.server.post("/execute", {"code": code, "timeoutMs": 30000}, timeout=60)
+        self.assertEqual(r.status, 200, r)
+        return r.json()
+
+    def test_open_mode_reaches_allowed_private_name(self):
+        res = self.connect_line(f"site.test:{SITE.port}")
+        self.assertIn("200 Connection established", res["stdout"], res)
+
+    def test_ip_literals_and_mapped_forms_are_refused(self):
+        for target, cls in ((f"127.0.0.1:{SITE.port}", "loopback"),
+                            (f"[::1]:{SITE.port}", "loopback"),
+                            (f"[::ffff:127.0.0.1]:{SITE.port}", "loopback"),
+                            (f"[::ffff:169.254.169.254]:80", "link-local"),
+                            ("169.254.169.254:80", "link-local"),
+                            ("[fe80::1]:80", "link-local"),
+                            ("10.0.0.1:80", "private")):
+            res = self.connect_line(target)
+            self.assertIn("HTTP/1.1 403", res["stdout"], (target, res))
+            self.assertIn(f"{cls} address", res["stdout"], (target, res))
+            self.assertIn("was refused", res["stderr"], (target, res))
+
+    def test_dns_answer_pointing_at_loopback_is_refused(self):
+        # "localhost" is not in EGRESS_HOSTS: the gateway resolves it (through the system's
+        # resolver, /etc/hosts) and refuses the loopback answer it gets
+        res = self.connect_line(f"localhost:{SITE.port}")
+        self.assertIn("HTTP/1.1 403", res["stdout"], res)
+        self.assertIn("loopback address", res["stdout"], res)
+
+    def test_connect_to_the_servers_own_port(self):
+        res = self.connect_line(f"site.test:{self.server.port}")
+        self.assertIn("HTTP/1.1 403", res["stdout"], res)
+        self.assertIn("the server's own address", res["stdout"], res)
+
+
+class NoNetworkTest(harness.ServerTestCase):
+    """EXEC_NETWORK=none (the default): no proxy, no sockets out, allowedDomains refused."""
+
+    def test_no_network_and_no_narrowing(self):
+        r = self.server.post("/execute", {"code": "import os; print(os.environ.get('HTTP_PROXY'))"})
+        res = r.json()
+        self.assertEqual(res["stdout"], "None\n", res)
+        self.assertEqual(res["network"], {"bytesIn": 0, "bytesOut": 0, "connections": 0})
+        r = self.server.post("/execute", {"code": "print(1)",
+                                          "network": {"allowedDomains": ["site.test"]}})
+        err = self.assertError(r, 400, "invalid_request")
+        self.assertIn("EXEC_NETWORK=none", err["message"])
+
+
+def tearDownModule():
+    SITE.close()
+    PYPI.close()
+
+
+if __name__ == "__main__":
+    unittest.main()
