@@ -814,10 +814,10 @@ static cJSON *run_with(const exec_request *rq, egress_client *net, exec_output_f
     sandbox_free(a.child); /* the tree is gone before anything reads the work dir */
     a.child = NULL;
     cJSON_AddItemToObject(res, "uploads",
-                          rq->upload_url
-                              ? upload_dir(work, rq->upload_url, rq->upload_token, rq->public_,
-                                           O.upload_max_mb, O.upload_timeout_ms)
-                              : cJSON_CreateArray());
+                          rq->upload_url ? upload_dir(work, rq->upload_url, rq->upload_token,
+                                                      rq->public_, O.upload_max_mb,
+                                                      O.upload_timeout_ms, O.egress, O.upstream)
+                                         : cJSON_CreateArray());
 
 done:
     untrack(slot);

@@ -18,6 +18,7 @@ import harness
 SITE = harness.LocalSite({"/hello": (200, "text/plain", "hi from site"),
                           "/big": (200, "application/octet-stream", b"x" * 200000)})
 PYPI = harness.LocalSite({})
+UPLOADS = harness.LocalSite({"/up": (200, "application/json", '{"url": "http://files/a.txt"}')})
 NAMES = ["site.test", "a.wild.test", "wild.test", "bad.wild.test", "priv.test", "meta.test",
          "own.test", "pypi.test"]
 
@@ -306,6 +307,51 @@ class OpenModeEscapeTest(harness.ServerTestCase):
         self.assertIn("the server's own address", res["stdout"], res)
 
 
+class UploadPolicyTest(harness.ServerTestCase):
+    """fileUploadUrl: the server's own outbound call obeys the private-address rule, resolves
+    through EGRESS_HOSTS first and is pinned to the address it checked."""
+
+    server_env = {"EGRESS_PRIVATE_ALLOWED": "up.test",
+                  "EGRESS_HOSTS": "up.test=127.0.0.1,meta.test=169.254.169.254,self.test=127.0.0.1"}
+
+    def upload(self, url):
+        r = self.server.post("/execute", {"code": "open('a.txt', 'w').write('A')",
+                                          "fileUploadUrl": url})
+        self.assertEqual(r.status, 200, r)
+        return r.json()["uploads"]
+
+    def test_allowed_name_is_pinned_to_its_mapped_address(self):
+        before = len(UPLOADS.requests)
+        ups = self.upload(f"http://up.test:{UPLOADS.port}/up")  # up.test is in no DNS
+        self.assertEqual(ups, [{"filename": "a.txt", "url": "http://files/a.txt", "status": 200}])
+        self.assertEqual(len(UPLOADS.requests), before + 1)
+        self.assertEqual(UPLOADS.requests[-1][2].get("Host"), f"up.test:{UPLOADS.port}")
+
+    def test_private_destinations_are_refused(self):
+        before = len(UPLOADS.requests)
+        for url, why in ((f"http://127.0.0.1:{UPLOADS.port}/up", "loopback address 127.0.0.1"),
+                         (f"http://localhost:{UPLOADS.port}/up", "loopback address"),
+                         ("http://meta.test/latest", "link-local address 169.254.169.254"),
+                         (f"http://[::1]:{UPLOADS.port}/up", "loopback address ::1")):
+            ups = self.upload(url)
+            self.assertEqual(len(ups), 1, ups)
+            self.assertEqual(ups[0]["status"], 0, (url, ups))
+            self.assertIn("refused by the egress policy", ups[0]["error"], (url, ups))
+            self.assertIn(why, ups[0]["error"], (url, ups))
+        self.assertEqual(len(UPLOADS.requests), before)
+
+
+class UploadToTheServerTest(harness.ServerTestCase):
+    server_env = {"EGRESS_PRIVATE_ALLOWED": "127.0.0.1"}
+
+    def test_the_servers_own_port_is_refused(self):
+        r = self.server.post("/execute", {"code": "open('a.txt', 'w').write('A')",
+                                          "fileUploadUrl": f"http://127.0.0.1:{self.server.port}/tokens"})
+        ups = r.json()["uploads"]
+        self.assertEqual(ups[0]["status"], 0, ups)
+        self.assertIn("the server's own address", ups[0]["error"])
+
+
 class NoNetworkTest(harness.ServerTestCase):
     """EXEC_NETWORK=none (the default): no proxy, no sockets out, allowedDomains refused."""
 
@@ -323,6 +369,7 @@ class NoNetworkTest(harness.ServerTestCase):
 def tearDownModule():
     SITE.close()
     PYPI.close()
+    UPLOADS.close()
 
 
 if __name__ == "__main__":
