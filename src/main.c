@@ -162,6 +162,10 @@ static browser_opts browser_settings(void) {
         .call_timeout_ms = sbx_cfg->browser_call_timeout_ms,
         .idle_timeout_s = sbx_cfg->browser_idle_timeout_s,
         .max_lifetime_s = sbx_cfg->browser_max_lifetime_s,
+        .gateway = egress_gw,
+        .egress = egress_pol,
+        .network_allowlist = !strcmp(sbx_cfg->browser_network, "allowlist"),
+        .upstream = egress_has_up ? &egress_up : NULL,
     };
 }
 

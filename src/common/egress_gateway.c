@@ -61,10 +61,12 @@ struct egress_client {
     bool has_up;
     egress_upstream up;
     atomic_uint_fast64_t bytes_in, bytes_out, conns, refused;
-    pthread_mutex_t mu; /* refusals */
-    char *refusals[MAX_REFUSALS];
-    int nref;
-    bool closed;                /* loop thread only */
+    pthread_mutex_t mu;           /* refusals */
+    char *lines[2][MAX_REFUSALS]; /* [0] refusals, [1] failures: "HOST:PORT\tREASON" */
+    int nlines[2];
+    atomic_uint_fast64_t failed;
+    bool closed; /* loop thread only */
+    /* scope, has_up and up are guarded by mu (egress_client_set_scope replaces them) */
     struct listener *listeners; /* loop thread only */
 };
 
@@ -101,6 +103,9 @@ typedef struct conn {
     bool c_eof, s_eof, s_shut, c_shut;
     char upbuf[600];
     size_t uplen;
+    int conn_err; /* errno of the last failed connect */
+    bool has_up;
+    egress_upstream upx; /* the client's upstream when the request came (copied) */
     int64_t born, phase_deadline, last;
     struct conn *prev, *next, *free_next;
 } conn;
@@ -138,8 +143,9 @@ static void client_unref(egress_client *c) {
     if (atomic_fetch_sub(&c->refs, 1) != 1)
         return;
     egress_scope_free(c->scope);
-    for (int i = 0; i < c->nref; i++)
-        free(c->refusals[i]);
+    for (int k = 0; k < 2; k++)
+        for (int i = 0; i < c->nlines[k]; i++)
+            free(c->lines[k][i]);
     pthread_mutex_destroy(&c->mu);
     free(c);
 }
@@ -214,22 +220,42 @@ sbx_code egress_client_listen(egress_client *c, uint16_t *port, sbx_err *e) {
     return rc;
 }
 
+void egress_client_set_scope(egress_client *c, egress_scope *scope, const egress_upstream *up) {
+    pthread_mutex_lock(&c->mu);
+    egress_scope *old = c->scope;
+    c->scope = scope;
+    c->has_up = up != NULL;
+    if (up)
+        c->up = *up;
+    pthread_mutex_unlock(&c->mu);
+    egress_scope_free(old);
+}
+
 void egress_client_stats(const egress_client *c, egress_stats *out) {
     out->bytes_in = atomic_load(&c->bytes_in);
     out->bytes_out = atomic_load(&c->bytes_out);
     out->connections = atomic_load(&c->conns);
     out->refused = atomic_load(&c->refused);
+    out->failed = atomic_load(&c->failed);
 }
 
-cJSON *egress_client_refusals(egress_client *c) {
+static cJSON *lines_of(egress_client *c, int k) {
     cJSON *a = cJSON_CreateArray();
     if (!a)
         return NULL;
     pthread_mutex_lock(&c->mu);
-    for (int i = 0; i < c->nref; i++)
-        cJSON_AddItemToArray(a, cJSON_CreateString(c->refusals[i]));
+    for (int i = 0; i < c->nlines[k]; i++)
+        cJSON_AddItemToArray(a, cJSON_CreateString(c->lines[k][i]));
     pthread_mutex_unlock(&c->mu);
     return a;
+}
+
+cJSON *egress_client_refusals(egress_client *c) {
+    return lines_of(c, 0);
+}
+
+cJSON *egress_client_failures(egress_client *c) {
+    return lines_of(c, 1);
 }
 
 void egress_client_free(egress_client *c) {
@@ -253,20 +279,25 @@ void egress_gateway_totals(const egress_gateway *g, egress_stats *out) {
     out->refused = atomic_load(&g->refused);
 }
 
-static void record_refusal(egress_client *c, const char *host, uint16_t port, const char *why) {
+/* Note a refusal (k 0) or a failure (k 1) of host:port, deduplicated, capped. */
+static void record_line(egress_client *c, int k, const char *host, uint16_t port, const char *why) {
     char line[EGRESS_HOST_MAX + 260];
     bool v6 = strchr(host, ':') != NULL;
     snprintf(line, sizeof line, "%s%s%s:%u\t%s", v6 ? "[" : "", host, v6 ? "]" : "", (unsigned)port,
              why);
-    atomic_fetch_add(&c->refused, 1);
-    atomic_fetch_add(&c->g->refused, 1);
+    if (k == 0) {
+        atomic_fetch_add(&c->refused, 1);
+        atomic_fetch_add(&c->g->refused, 1);
+    } else {
+        atomic_fetch_add(&c->failed, 1);
+    }
     pthread_mutex_lock(&c->mu);
     bool seen = false;
-    for (int i = 0; i < c->nref && !seen; i++)
-        seen = !strcmp(c->refusals[i], line);
-    if (!seen && c->nref < MAX_REFUSALS)
-        if ((c->refusals[c->nref] = strdup(line)))
-            c->nref++;
+    for (int i = 0; i < c->nlines[k] && !seen; i++)
+        seen = !strcmp(c->lines[k][i], line);
+    if (!seen && c->nlines[k] < MAX_REFUSALS)
+        if ((c->lines[k][c->nlines[k]] = strdup(line)))
+            c->nlines[k]++;
     pthread_mutex_unlock(&c->mu);
 }
 
@@ -445,8 +476,7 @@ static void fail_http(conn *c, int status, const char *reason, const char *text)
 /* Answer the client that its destination failed (refused by the policy, or unreachable), and
  * flush that before closing. */
 static void answer_fail(egress_gateway *g, conn *c, bool policy, const char *why) {
-    if (policy)
-        record_refusal(c->cl, c->host, c->port, why);
+    record_line(c->cl, policy ? 0 : 1, c->host, c->port, why);
     if (c->proto == P_SOCKS) {
         unsigned char rep[10];
         egress_socks_reply(policy ? 2 : 5, rep);
@@ -475,10 +505,10 @@ static void try_connect(egress_gateway *g, conn *c);
 
 /* Where the TCP connection goes: the destination, or the upstream proxy. */
 static const char *target_host(const conn *c) {
-    return c->cl->has_up ? c->cl->up.host : c->host;
+    return c->has_up ? c->upx.host : c->host;
 }
 static uint16_t target_port(const conn *c) {
-    return c->cl->has_up ? c->cl->up.port : c->port;
+    return c->has_up ? c->upx.port : c->port;
 }
 
 static void set_port(struct sockaddr_storage *ss, uint16_t port) {
@@ -528,7 +558,7 @@ static void resolve(egress_gateway *g, conn *c) {
     c->st = S_RESOLVE;
     c->phase_deadline = now_ms() + EGRESS_CONNECT_TIMEOUT_MS;
     if (getaddrinfo_a(GAI_NOWAIT, list, 1, &sev) != 0) {
-        answer_fail(g, c, false, "cannot resolve the name");
+        answer_fail(g, c, false, "net::ERR_NAME_NOT_RESOLVED (cannot resolve the name)");
         return;
     }
     c->resolving = true;
@@ -555,7 +585,7 @@ static void dns_done(egress_gateway *g, conn *c) {
     if (rc != 0 || !res) {
         if (res)
             freeaddrinfo(res);
-        answer_fail(g, c, false, "the name does not resolve");
+        answer_fail(g, c, false, "net::ERR_NAME_NOT_RESOLVED (the name does not resolve)");
         rearm(g, c);
         return;
     }
@@ -582,6 +612,7 @@ static void try_connect(egress_gateway *g, conn *c) {
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         if (connect(fd, sa, len) != 0 && errno != EINPROGRESS) {
+            c->conn_err = errno;
             close(fd);
             continue;
         }
@@ -594,7 +625,14 @@ static void try_connect(egress_gateway *g, conn *c) {
     if (c->refuse_why[0])
         answer_fail(g, c, true, c->refuse_why);
     else
-        answer_fail(g, c, false, c->naddr ? "connection refused" : "no address");
+        answer_fail(g, c, false,
+                    !c->naddr ? "net::ERR_NAME_NOT_RESOLVED (no address)"
+                    : c->conn_err == ECONNREFUSED
+                        ? "net::ERR_CONNECTION_REFUSED (connection refused)"
+                    : c->conn_err == ETIMEDOUT ? "net::ERR_CONNECTION_TIMED_OUT (timed out)"
+                    : c->conn_err == ENETUNREACH || c->conn_err == EHOSTUNREACH
+                        ? "net::ERR_ADDRESS_UNREACHABLE (unreachable)"
+                        : "net::ERR_CONNECTION_FAILED (the connection failed)");
 }
 
 /* Bytes to the server (upstream handshakes and the rewritten head): into c2s. */
@@ -614,7 +652,7 @@ static bool alloc_bufs(conn *c) {
 }
 
 static void upstream_begin(egress_gateway *g, conn *c) {
-    const egress_upstream *u = &c->cl->up;
+    const egress_upstream *u = &c->upx;
     c->st = S_UPSTREAM;
     c->uplen = 0;
     if (!strcmp(u->scheme, "http")) {
@@ -663,7 +701,7 @@ static void connected(egress_gateway *g, conn *c) {
         conn_close(g, c);
         return;
     }
-    if (c->cl->has_up)
+    if (c->has_up)
         upstream_begin(g, c);
     else
         start_relay(g, c);
@@ -694,7 +732,7 @@ static void start_relay(egress_gateway *g, conn *c) {
 
 /* A reply from the upstream proxy in c->upbuf: advance the handshake. */
 static void upstream_step(egress_gateway *g, conn *c) {
-    const egress_upstream *u = &c->cl->up;
+    const egress_upstream *u = &c->upx;
     unsigned char *b = (unsigned char *)c->upbuf;
     switch (c->up) {
     case U_HTTP: {
@@ -777,7 +815,13 @@ static void upstream_step(egress_gateway *g, conn *c) {
 /* The request is known (c->host, c->port, c->proto): check the name, then resolve. */
 static void destination(egress_gateway *g, conn *c) {
     char why[200];
-    if (!egress_check_name(c->cl->scope, c->host, why, sizeof why)) {
+    pthread_mutex_lock(&c->cl->mu); /* scope and upstream may be replaced (set_scope) */
+    bool ok = egress_check_name(c->cl->scope, c->host, why, sizeof why);
+    c->has_up = c->cl->has_up;
+    if (c->has_up)
+        c->upx = c->cl->up;
+    pthread_mutex_unlock(&c->cl->mu);
+    if (!ok) {
         answer_fail(g, c, true, why);
         return;
     }
@@ -1014,6 +1058,7 @@ static void on_server(egress_gateway *g, conn *c, uint32_t ev) {
         socklen_t el = sizeof err;
         getsockopt(c->sfd, SOL_SOCKET, SO_ERROR, &err, &el);
         if (err) {
+            c->conn_err = err;
             epoll_ctl(g->ep, EPOLL_CTL_DEL, c->sfd, NULL);
             close(c->sfd);
             c->sfd = -1;
@@ -1104,7 +1149,7 @@ static void tick(egress_gateway *g) {
         if (!late)
             continue;
         if (c->st == S_CONNECT || c->st == S_RESOLVE || c->st == S_UPSTREAM) {
-            answer_fail(g, c, false, "timed out connecting");
+            answer_fail(g, c, false, "net::ERR_CONNECTION_TIMED_OUT (timed out connecting)");
             c->phase_deadline = t;
             rearm(g, c);
         } else if (c->st == S_HEAD || c->st == S_SOCKS_REQ) {

@@ -69,6 +69,10 @@ void egress_gateway_stop(egress_gateway *g);
  * connections through an upstream proxy. NULL when out of memory (scope then freed). */
 egress_client *egress_client_new(egress_gateway *g, egress_scope *scope, const egress_upstream *up);
 
+/* Replace the client's scope (taken) and upstream (copied; NULL: none) for the connections that
+ * come from now on (a pooled browser adopted by a session with its own network or proxy). */
+void egress_client_set_scope(egress_client *c, egress_scope *scope, const egress_upstream *up);
+
 /* Accept connections on `listen_fd` (a listening TCP socket; ownership passes to the gateway,
  * even on failure) for this client. */
 sbx_code egress_client_adopt(egress_client *c, int listen_fd, sbx_err *e);
@@ -80,12 +84,16 @@ typedef struct egress_stats {
     uint64_t bytes_in, bytes_out; /* from destinations / to destinations */
     uint64_t connections;         /* connections made to destinations */
     uint64_t refused;             /* connections refused by the policy */
+    uint64_t failed;              /* allowed, but the destination could not be reached */
 } egress_stats;
 void egress_client_stats(const egress_client *c, egress_stats *out);
 
 /* The distinct refusals so far (at most 32), each "HOST:PORT\tREASON". Returns a new cJSON array
  * of strings, or NULL when out of memory. */
 cJSON *egress_client_refusals(egress_client *c);
+/* The same for destinations that were allowed but could not be reached; REASON starts with
+ * Chromium's name for the error ("net::ERR_CONNECTION_REFUSED (connection refused)"). */
+cJSON *egress_client_failures(egress_client *c);
 
 /* Close the client's listeners and connections (asynchronously) and drop the caller's hold. */
 void egress_client_free(egress_client *c);

@@ -9,7 +9,10 @@ the gateway is 127.0.0.1:3128 of the run's own network namespace (HTTP_PROXY and
 import base64
 import hashlib
 import io
-import os
+import select
+import socket
+import socketserver
+import threading
 import unittest
 import zipfile
 
@@ -350,6 +353,198 @@ class UploadToTheServerTest(harness.ServerTestCase):
         ups = r.json()["uploads"]
         self.assertEqual(ups[0]["status"], 0, ups)
         self.assertIn("the server's own address", ups[0]["error"])
+
+
+class BrowserEgressTest(harness.BrowserSiteCase):
+    """Chromium's every request goes through the gateway (loopback too), under BROWSER_NETWORK
+    and the session's own narrowing; a refused navigation is navigation_failed naming it."""
+
+    server_env = {"BROWSER_NETWORK": "allowlist", "BROWSER_POOL_SIZE": "1",
+                  "EGRESS_ALLOWED_DOMAINS": "site.test,*.wild.test,meta.test,127.0.0.1",
+                  "EGRESS_PRIVATE_ALLOWED": "site.test,*.wild.test,127.0.0.1",
+                  "EGRESS_HOSTS": hosts()}
+    pages = {"/": (200, "text/html", "<title>egress</title><p>through the gateway</p>")}
+
+    def session(self, **body):
+        r = self.server.post("/browser/sessions", body)
+        self.assertEqual(r.status, 201, r)
+        sid = r.json()["sessionId"]
+        self.addCleanup(self.server.delete, f"/browser/sessions/{sid}")
+        return sid
+
+    def navigate(self, sid, url):
+        return self.server.post(f"/browser/sessions/{sid}/navigate",
+                                {"url": url, "timeoutMs": 15000}, timeout=30)
+
+    def test_names_only_the_gateway_knows_are_reached(self):
+        sid = self.session()
+        r = self.navigate(sid, f"http://site.test:{self.site.port}/")
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json()["title"], "egress")
+        entry = [x for x in self.server.get("/browser/sessions").json()["sessions"]
+                 if x["sessionId"] == sid][0]
+        self.assertGreaterEqual(entry["network"]["connections"], 1, entry)
+        self.assertGreater(entry["network"]["bytesIn"], 50, entry)
+
+    def test_refused_navigations_name_the_policy(self):
+        sid = self.session()
+        for url, why in (("http://example.org/", "not in allowedDomains"),
+                         ("https://example.org/", "not in allowedDomains"),
+                         ("http://meta.test/latest/meta-data/", "link-local address 169.254.169.254"),
+                         (f"http://127.0.0.1:{self.server.port}/health", "the server's own address")):
+            r = self.navigate(sid, url)
+            err = self.assertError(r, 502, "navigation_failed")
+            self.assertIn("refused by the egress policy", err["message"], (url, err))
+            self.assertIn(why, err["message"], (url, err))
+        self.assertEqual(self.navigate(sid, self.site.url + "/").status, 200)
+
+    def test_session_narrows_never_widens(self):
+        sid = self.session(network={"allowedDomains": ["site.test"]})
+        self.assertEqual(self.navigate(sid, f"http://site.test:{self.site.port}/").status, 200)
+        r = self.navigate(sid, f"http://a.wild.test:{self.site.port}/")
+        err = self.assertError(r, 502, "navigation_failed")
+        self.assertIn("not in the request's allowedDomains", err["message"])
+        r = self.server.post("/browser/sessions", {"network": {"allowedDomains": ["example.org"]}})
+        err = self.assertError(r, 400, "invalid_request")
+        self.assertIn('"example.org"', err["message"])
+        r = self.server.post("/browser/sessions", {"network": {"allowedDomains": ["x"], "y": 1}})
+        self.assertError(r, 400, "invalid_request")
+
+
+class RecordingProxy:
+    """A test upstream proxy on 127.0.0.1 (HTTP CONNECT, or SOCKS5 with username/password)
+    that records what it was asked and relays to 127.0.0.1 targets only."""
+
+    def __init__(self, socks=False):
+        self.seen = []
+        proxy = self
+
+        class Handler(socketserver.BaseRequestHandler):
+            def handle(self):
+                c = self.request
+                c.settimeout(10)
+                try:
+                    port = proxy.socks_handshake(c) if socks else proxy.http_handshake(c)
+                    if port:
+                        proxy.relay(c, socket.create_connection(("127.0.0.1", port), timeout=10))
+                except OSError:
+                    pass
+
+        self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def http_handshake(self, c):
+        head = b""
+        while b"\r\n\r\n" not in head and len(head) < 8192:
+            b = c.recv(4096)
+            if not b:
+                return None
+            head += b
+        lines = head.decode(errors="replace").split("\r\n")
+        auth = [l.split(":", 1)[1].strip() for l in lines if l.lower().startswith("proxy-authorization:")]
+        self.seen.append((lines[0], auth[0] if auth else None))
+        host, _, port = lines[0].split(" ")[1].rpartition(":")
+        if host != "127.0.0.1":
+            c.sendall(b"HTTP/1.1 403 Forbidden\r\n\r\n")
+            return None
+        c.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        return int(port)
+
+    def socks_handshake(self, c):
+        def exact(n):
+            out = b""
+            while len(out) < n:
+                b = c.recv(n - len(out))
+                if not b:
+                    raise OSError("closed")
+                out += b
+            return out
+        ver, n = exact(2)
+        methods = exact(n)
+        if 2 not in methods:
+            c.sendall(b"\x05\xff")
+            return None
+        c.sendall(b"\x05\x02")
+        _, ul = exact(2)
+        user = exact(ul).decode()
+        pl = exact(1)[0]
+        pw = exact(pl).decode()
+        c.sendall(b"\x01\x00")
+        _, cmd, _, atyp = exact(4)
+        if atyp == 1:
+            host = socket.inet_ntoa(exact(4))
+        else:
+            host = exact(exact(1)[0]).decode()
+        port = int.from_bytes(exact(2), "big")
+        self.seen.append((f"{host}:{port}", f"{user}:{pw}"))
+        if host != "127.0.0.1" or cmd != 1:
+            c.sendall(b"\x05\x02\x00\x01\x00\x00\x00\x00\x00\x00")
+            return None
+        c.sendall(b"\x05\x00\x00\x01\x00\x00\x00\x00\x00\x00")
+        return port
+
+    @staticmethod
+    def relay(a, b):
+        a.settimeout(None)
+        b.settimeout(None)
+        try:
+            while True:
+                r, _, _ = select.select([a, b], [], [], 15)
+                if not r:
+                    break
+                for s in r:
+                    data = s.recv(65536)
+                    if not data:
+                        return
+                    (b if s is a else a).sendall(data)
+        finally:
+            b.close()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class UpstreamProxyTest(harness.BrowserSiteCase):
+    """A session's own upstream proxy, with credentials Chromium could not send to a SOCKS5
+    proxy itself: the gateway does."""
+
+    server_env = {"BROWSER_POOL_SIZE": "1"}
+    pages = {"/": (200, "text/html", "<title>via upstream</title>")}
+
+    def run_session(self, proxy):
+        r = self.server.post("/browser/sessions", {"proxy": proxy})
+        self.assertEqual(r.status, 201, r)
+        sid = r.json()["sessionId"]
+        self.addCleanup(self.server.delete, f"/browser/sessions/{sid}")
+        return self.server.post(f"/browser/sessions/{sid}/navigate",
+                                {"url": self.site.url + "/", "timeoutMs": 15000}, timeout=30)
+
+    def test_http_upstream_gets_the_credentials(self):
+        up = RecordingProxy()
+        self.addCleanup(up.close)
+        r = self.run_session({"server": f"http://127.0.0.1:{up.port}", "username": "alice",
+                              "password": "s3cret"})
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json()["title"], "via upstream")
+        want = "Basic " + base64.b64encode(b"alice:s3cret").decode()
+        self.assertIn((f"CONNECT 127.0.0.1:{self.site.port} HTTP/1.1", want), up.seen)
+
+    def test_socks5_upstream_gets_the_credentials(self):
+        up = RecordingProxy(socks=True)
+        self.addCleanup(up.close)
+        r = self.run_session({"server": f"socks5://127.0.0.1:{up.port}", "username": "bob",
+                              "password": "pw"})
+        self.assertEqual(r.status, 200, r)
+        self.assertIn((f"127.0.0.1:{self.site.port}", "bob:pw"), up.seen)
+
+    def test_bad_proxy_is_400(self):
+        for proxy in ({"server": "ftp://127.0.0.1:1"}, {"server": "http://127.0.0.1"},
+                      {"username": "x"}, "http://x:1", {"server": "http://h:1", "extra": 1}):
+            r = self.server.post("/browser/sessions", {"proxy": proxy})
+            self.assertError(r, 400, "invalid_request")
 
 
 class NoNetworkTest(harness.ServerTestCase):
