@@ -280,7 +280,8 @@ int main(int argc, char **argv) {
                       .conn_timeout_s = (int)sbx_cfg->conn_timeout_s,
                       .api = {.exec_timeout_ms = sbx_cfg->exec_timeout_ms,
                               .browser_call_timeout_ms = sbx_cfg->browser_call_timeout_ms,
-                              .host = sbx_cfg->host}};
+                              .host = sbx_cfg->host,
+                              .gateway = egress_gw}};
     if (server_start(&so, &port, &e) != SBX_OK) {
         fprintf(stderr, "sandboxd: %s\n", e.msg);
         exec_shutdown();

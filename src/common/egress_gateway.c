@@ -128,7 +128,7 @@ struct egress_gateway {
     conn *conns, *dead;
     int nconns;
     atomic_int resolving;
-    atomic_uint_fast64_t bytes_in, bytes_out, nconn_total, refused;
+    atomic_uint_fast64_t bytes_in, bytes_out, nconn_total, refused, failed;
 };
 
 static int64_t now_ms(void) {
@@ -277,6 +277,7 @@ void egress_gateway_totals(const egress_gateway *g, egress_stats *out) {
     out->bytes_out = atomic_load(&g->bytes_out);
     out->connections = atomic_load(&g->nconn_total);
     out->refused = atomic_load(&g->refused);
+    out->failed = atomic_load(&g->failed);
 }
 
 /* Note a refusal (k 0) or a failure (k 1) of host:port, deduplicated, capped. */
@@ -290,6 +291,7 @@ static void record_line(egress_client *c, int k, const char *host, uint16_t port
         atomic_fetch_add(&c->g->refused, 1);
     } else {
         atomic_fetch_add(&c->failed, 1);
+        atomic_fetch_add(&c->g->failed, 1);
     }
     pthread_mutex_lock(&c->mu);
     bool seen = false;

@@ -132,6 +132,7 @@ typedef struct http_defaults {
     int64_t exec_timeout_ms;         /* EXEC_TIMEOUT_MS: a run's timeoutMs when none is given */
     int64_t browser_call_timeout_ms; /* BROWSER_CALL_TIMEOUT_MS: a browser call's timeoutMs */
     const char *host;                /* HOST: the address the server listens on (borrowed) */
+    const struct egress_gateway *gateway; /* for /metrics (borrowed), or NULL */
 } http_defaults;
 
 /* The defaults given to server_start (valid while the server runs; any thread). */

@@ -169,6 +169,21 @@ except Exception as e:
         r = self.server.post("/execute", {"code": "print(1)", "network": {"allowedDomains": "x"}})
         self.assertError(r, 400, "invalid_request")
 
+    def test_metrics_count_the_gateway(self):
+        self.fetch(f"http://site.test:{SITE.port}/hello")
+        self.fetch("http://example.org/")
+        text = self.server.get("/metrics").body.decode()
+        values = {}
+        for line in text.splitlines():
+            if line.startswith("sandboxd_egress_"):
+                name, _, value = line.rpartition(" ")
+                values[name] = int(value)
+        self.assertGreaterEqual(values["sandboxd_egress_connections_total"], 1, text)
+        self.assertGreaterEqual(values["sandboxd_egress_refused_total"], 1, text)
+        self.assertGreater(values['sandboxd_egress_bytes_total{direction="in"}'], 10, text)
+        self.assertGreater(values['sandboxd_egress_bytes_total{direction="out"}'], 10, text)
+        self.assertIn("sandboxd_egress_failed_total", values)
+
     def test_curl_through_http_and_socks(self):
         code = f"""
 import subprocess
