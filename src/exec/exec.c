@@ -69,7 +69,7 @@ void exec_stats_get(exec_stats *out) {
 }
 
 /* The port of the egress gateway's listener inside a run's own network namespace. */
-#define EGRESS_INNER_PORT 3128
+#define EGRESS_INNER_PORT EXEC_EGRESS_PORT
 #define EGRESS_INNER_HTTP "http://127.0.0.1:3128"
 /* What tools read to find a proxy (both cases: curl reads lower-case http_proxy only). */
 static const char *const k_proxy_env[] = {
@@ -101,6 +101,14 @@ const egress_upstream *exec_upstream(void) {
     return O.upstream;
 }
 
+const char *const *exec_proxy_env(void) {
+    return k_proxy_env;
+}
+
+egress_client *exec_egress_client(egress_scope *scope) {
+    return scope ? egress_client_new(O.gateway, scope, O.upstream) : NULL;
+}
+
 /* The run's listener (made in its network namespace) goes to the gateway. */
 static void egress_attach(sandbox_child *c, egress_client *cl, const char *id) {
     int fd = sandbox_take_egress_fd(c);
@@ -109,6 +117,10 @@ static void egress_attach(sandbox_child *c, egress_client *cl, const char *id) {
         LOG_W("exec", "run=%s: the egress gateway cannot take its listener: %s", id, e.msg);
     else if (fd >= 0 && !cl)
         close(fd);
+}
+
+void exec_egress_attach(struct sandbox_child *c, egress_client *cl) {
+    egress_attach(c, cl, "session");
 }
 
 /* Every run's environment (HOME is added per run: its work dir, /work inside). */

@@ -46,6 +46,19 @@ sbx_code exec_network_scope(const cJSON *network, egress_scope **out, sbx_err *e
 /* The upstream proxy runs chain through (EGRESS_UPSTREAM_PROXY), or NULL. Any thread. */
 const egress_upstream *exec_upstream(void);
 
+/* For another long-lived sandboxed process with network (a Python session): the way a run gets
+ * it, in three steps. 1. exec_egress_client(scope) (takes the scope from exec_network_scope;
+ * NULL when it is NULL) makes its gateway client; 2. its sandbox_spec gets egress_port =
+ * EXEC_EGRESS_PORT and the environment entries exec_proxy_env() lists (NULL-terminated,
+ * static); 3. after sandbox_spawn, exec_egress_attach hands the child's listener to the client.
+ * The client's stats and refusals are then the session's (egress_gateway.h); free it with
+ * egress_client_free once the process is gone. Any thread. */
+#define EXEC_EGRESS_PORT 3128
+egress_client *exec_egress_client(egress_scope *scope);
+const char *const *exec_proxy_env(void);
+struct sandbox_child;
+void exec_egress_attach(struct sandbox_child *c, egress_client *cl);
+
 /* Probe the interpreter and the kernel's sandbox layers, log what is active, start the zygote
  * (EXEC_MODE=zygote). Copies what it keeps of `opts`. Returns 0; a missing Python is not fatal
  * (runs answer 503), nor is an incomplete sandbox (runs answer 503 unless accepted). */
