@@ -52,10 +52,15 @@ if ((list_only)); then
     exit 0
 fi
 
+# What installed packages provide also counts (e.g. Node from nodesource provides npm, and
+# Debian's npm would conflict with it).
+provided=" $(dpkg-query -W -f='${db:Status-Status} ${Provides}\n' 2>/dev/null |
+    awk '$1 == "installed" { $1 = ""; print }' | sed 's/([^)]*)//g' | tr ',' ' ' | xargs) "
 missing=()
 for p in "${pkgs[@]}"; do
     # One line per installed architecture; "installed" on any of them will do.
-    if ! dpkg-query -W -f='${db:Status-Status}\n' "$p" 2>/dev/null | grep -qx installed; then
+    if ! dpkg-query -W -f='${db:Status-Status}\n' "$p" 2>/dev/null | grep -qx installed &&
+        [[ $provided != *" $p "* ]]; then
         missing+=("$p")
     fi
 done

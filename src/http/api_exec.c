@@ -56,6 +56,7 @@ static void sse_produce(http_stream *s, void *arg) {
         cJSON_AddStringToObject(err, "message", e.msg);
     }
     char *text = cJSON_PrintUnformatted(res);
+    http_stream_deadline(s, 0); /* the run is over: its last words wait only for the stall time */
     http_stream_sse(s, cJSON_GetObjectItem(res, "error") ? "error" : "done", text ? text : "{}");
     free(text);
     cJSON_Delete(res);

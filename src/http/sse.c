@@ -32,6 +32,8 @@ struct http_stream {
     bool sse;            /* text/event-stream: keep-alive comments while silent */
     bool text;           /* a text body: writes are repaired to well-formed UTF-8 */
     int64_t deadline_ms; /* the producer's own deadline (0: none; see http_stream_deadline) */
+    char *owed;          /* the rest of a frame cut by the deadline, sent before the next one */
+    size_t owed_len;
     int refs;
     http_stream_fn fn;
     void *arg;
@@ -93,6 +95,7 @@ void sse_stream_unref(http_stream *s) {
     if (left == 0) {
         pthread_mutex_destroy(&s->mu);
         pthread_cond_destroy(&s->cv);
+        free(s->owed);
         free(s);
     }
 }
@@ -148,16 +151,24 @@ void sse_stream_client_gone(http_stream *s) {
 
 /* Copy `len` bytes into the ring, waiting while it is full: at most the stall time (then the
  * client counts as gone), and at most until the producer's deadline (then this write fails,
- * once: the producer should end its work; the stream stays open for its last words). */
-static int ring_put(http_stream *s, const char *p, size_t len) {
-    pthread_mutex_lock(&s->mu);
-    while (len) {
+ * once: the producer should end its work; the stream stays open for its last words). A frame
+ * is never cut on the wire: when the deadline passes inside one, its rest is kept (owed) and
+ * goes out first on the next write, before the producer's last words. Called with s->mu
+ * held. */
+static int ring_put_locked(http_stream *s, const char *p, size_t len) {
+    size_t put = 0;
+    while (put < len) {
         int64_t stall_until = sbx_now_ms() + stall_ms;
         while (s->len == SSE_RING_BYTES && !s->client_gone) {
             int64_t now = sbx_now_ms();
             if (s->deadline_ms && now >= s->deadline_ms) {
                 s->deadline_ms = 0;
-                pthread_mutex_unlock(&s->mu);
+                if (put > 0 && !(s->owed = malloc(len - put)))
+                    s->client_gone = true; /* cannot keep the frame whole: end the stream */
+                else if (put > 0) {
+                    memcpy(s->owed, p + put, len - put);
+                    s->owed_len = len - put;
+                }
                 LOG_I("http", "a streaming client is not reading; its producer's deadline passed");
                 return -1;
             }
@@ -173,24 +184,35 @@ static int ring_put(http_stream *s, const char *p, size_t len) {
             deadline_in(&ts, until - now);
             pthread_cond_timedwait(&s->cv, &s->mu, &ts);
         }
-        if (s->client_gone) {
-            pthread_mutex_unlock(&s->mu);
+        if (s->client_gone)
             return -1;
-        }
         size_t tail = (s->head + s->len) % SSE_RING_BYTES;
         size_t chunk = tail >= s->head ? SSE_RING_BYTES - tail : s->head - tail;
         if (chunk > SSE_RING_BYTES - s->len)
             chunk = SSE_RING_BYTES - s->len;
-        if (chunk > len)
-            chunk = len;
-        memcpy(s->ring + tail, p, chunk);
+        if (chunk > len - put)
+            chunk = len - put;
+        memcpy(s->ring + tail, p + put, chunk);
         s->len += chunk;
-        p += chunk;
-        len -= chunk;
+        put += chunk;
         pthread_cond_broadcast(&s->cv);
     }
-    pthread_mutex_unlock(&s->mu);
     return 0;
+}
+
+static int ring_put(http_stream *s, const char *p, size_t len) {
+    pthread_mutex_lock(&s->mu);
+    int rc = 0;
+    if (s->owed) { /* the deadline has passed: only the stall time bounds this */
+        char *owed = s->owed;
+        s->owed = NULL;
+        rc = ring_put_locked(s, owed, s->owed_len);
+        free(owed);
+    }
+    if (rc == 0)
+        rc = ring_put_locked(s, p, len);
+    pthread_mutex_unlock(&s->mu);
+    return rc;
 }
 
 void http_stream_deadline(http_stream *s, int64_t deadline_ms) {
@@ -268,6 +290,7 @@ static void mhd_done(void *cls) {
 static void *producer_main(void *arg) {
     http_stream *s = arg;
     s->fn(s, s->arg);
+    ring_put(s, "", 0); /* the rest of a frame the deadline cut, if any */
     if (s->arg_free)
         s->arg_free(s->arg);
     sse_stream_end(s);

@@ -142,6 +142,34 @@ int main(void) {
     sse_stream_unref(s);
     sse_stream_unref(s);
 
+    /* a frame the deadline cuts is never cut on the wire: its rest goes out before the next
+     * write, so a reader sees whole frames in order */
+    sse_set_stall_ms(5000);
+    s = sse_stream_new("application/octet-stream");
+    size_t big = SSE_RING_BYTES + 1000;
+    char *frame = malloc(big);
+    memset(frame, 'f', big);
+    t0 = sbx_now_ms();
+    http_stream_deadline(s, t0 + 150);
+    CHECK(http_stream_write(s, frame, big) == -1); /* 1000 bytes did not fit in time */
+    CHECK(http_stream_alive(s) == 0);
+    char *got = malloc(big + 16);
+    size_t n = 0;
+    ssize_t k;
+    while (n < SSE_RING_BYTES && (k = sse_stream_read(s, got + n, big + 16 - n, 100)) > 0)
+        n += (size_t)k;
+    CHECK(n == SSE_RING_BYTES);
+    CHECK(http_stream_write(s, "END", 3) == 0); /* sends the owed 1000 bytes first */
+    sse_stream_end(s);
+    while ((k = sse_stream_read(s, got + n, big + 16 - n, 100)) > 0)
+        n += (size_t)k;
+    CHECK(n == big + 3);
+    CHECK(got[big - 1] == 'f' && !memcmp(got + big, "END", 3));
+    free(got);
+    free(frame);
+    sse_stream_unref(s);
+    sse_stream_unref(s);
+
     /* text streams leave as well-formed UTF-8; SSE frames split data lines */
     s = sse_stream_new("text/event-stream");
     CHECK(http_stream_write(s, "ok\xff\xfe\n", 5) == 0);
