@@ -87,6 +87,22 @@ int egress_http_parse(const char *buf, size_t len, egress_http_req *r) {
     for (const char *p = buf; p < sp1; p++)
         if (!isupper((unsigned char)*p))
             return refuse(r, 400, "malformed request line");
+    /* the target: visible characters only (a bare LF in it would start a header at the origin) */
+    for (const char *t = target; t < sp2; t++)
+        if ((unsigned char)*t <= 0x20 || (unsigned char)*t == 0x7f)
+            return refuse(r, 400, "malformed request line");
+    /* every header line: a token name, a colon, no NUL and no bare CR or LF */
+    if (memchr(buf, 0, r->head_len))
+        return refuse(r, 400, "NUL in the request head");
+    for (const char *line = eol + 2; line < buf + r->head_len - 2;) {
+        const char *le = memmem(line, (size_t)(buf + r->head_len - line), "\r\n", 2);
+        size_t name = strspn(line, "!#$%&'*+-.^_`|~0123456789"
+                                   "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ");
+        if (!le || name == 0 || line + name >= le || line[name] != ':' ||
+            memchr(line, '\r', (size_t)(le - line)) || memchr(line, '\n', (size_t)(le - line)))
+            return refuse(r, 400, "malformed header line");
+        line = le + 2;
+    }
     size_t tl = (size_t)(sp2 - target);
     if (sp1 - buf == 7 && !strncmp(buf, "CONNECT", 7)) {
         r->connect = true;
@@ -143,8 +159,8 @@ long egress_http_rewrite(const char *buf, const egress_http_req *r, char *out, s
         if (!le)
             break;
         size_t n = (size_t)(le - line);
-        if (!header_is(line, n, "proxy-connection") && !header_is(line, n, "proxy-authorization") &&
-            !header_is(line, n, "connection") && !header_is(line, n, "keep-alive"))
+        if (strncasecmp(line, "proxy-", n < 6 ? n : 6) != 0 && !header_is(line, n, "connection") &&
+            !header_is(line, n, "keep-alive"))
             PUT(line, n + 2);
         line = le + 2;
     }

@@ -29,12 +29,12 @@ typedef struct egress_http_req {
 
 /* Parse a proxy request head at the start of buf[0..len). 1: complete (*r filled); 0: more
  * bytes needed (len < EGRESS_HEAD_MAX); -1: refused (r->status and r->why say why: a malformed
- * line, a scheme other than http in an absolute URI, user info in the URI, a head of
- * EGRESS_HEAD_MAX bytes or more). */
+ * request or header line, a NUL byte, a scheme other than http in an absolute URI, user info
+ * in the URI, a head of EGRESS_HEAD_MAX bytes or more). */
 int egress_http_parse(const char *buf, size_t len, egress_http_req *r);
 
 /* The head to send to the origin for a parsed absolute-URI request: the request line in
- * origin form (path only), the headers without Proxy-* and hop-by-hop Connection/Keep-Alive,
+ * origin form (path only), the headers without any Proxy-* and hop-by-hop Connection/Keep-Alive,
  * then "Connection: close" (one request per connection: a kept-alive proxy connection could
  * otherwise carry a second request to another host). Writes at most `cap` bytes to `out`;
  * returns the length, or -1 when it does not fit or `r` is a CONNECT. */
