@@ -633,6 +633,16 @@ static void egress_report(egress_client *net, cJSON *res, sbx_buf *err, cJSON *v
     cJSON_AddNumberToObject(n, "connections", (double)st.connections);
     if (!net)
         return;
+    /* a connect around the gateway (to an address of its own loopback, say) is refused by
+     * Landlock with EACCES, which reads like a file error: say what it was */
+    static const char eacces[] = "[Errno 13] Permission denied";
+    if (err->data && memmem(err->data, err->len, eacces, sizeof eacces - 1) &&
+        (memmem(err->data, err->len, "connect", 7) || memmem(err->data, err->len, "urlopen", 7)))
+        sbx_buf_addf(err,
+                     "%ssandbox: direct connections are refused; network access goes through "
+                     "the egress gateway (HTTP_PROXY=" EGRESS_INNER_HTTP ", which NO_PROXY "
+                     "bypasses for localhost)\n",
+                     err->len && err->data[err->len - 1] != '\n' ? "\n" : "");
     cJSON *refused = egress_client_refusals(net), *it;
     cJSON_ArrayForEach(it, refused) {
         const char *line = it->valuestring, *tab = strchr(line, '\t');

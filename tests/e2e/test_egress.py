@@ -240,6 +240,13 @@ except OSError as e:
         self.assertNotIn("RESOLVED", res["stdout"], res)
         self.assertEqual(res["stdout"].count("refused"), 3, res)
 
+    def test_a_direct_connection_is_explained(self):
+        # localhost is in NO_PROXY: urllib connects directly, and Landlock refuses it
+        res = self.run_code(f"import urllib.request\nurllib.request.urlopen('http://localhost:{SITE.port}/')")
+        self.assertNotEqual(res["exitCode"], 0, res)
+        self.assertIn("sandbox: direct connections are refused; network access goes through the "
+                      "egress gateway", res["stderr"])
+
     def test_huge_connect_head_and_bad_requests(self):
         code = RAW + """
 print(raw(b'CONNECT site.test:80 HTTP/1.1\\r\\nX: ' + b'a' * 40000 + b'\\r\\n\\r\\n').split('\\r\\n')[0])
