@@ -1,6 +1,6 @@
 /* egress_conn.c -- one connection of the egress gateway from its request to the relay: the
  * head (HTTP or SOCKS5), the policy's check of the name, resolving (EGRESS_HOSTS, literals,
- * getaddrinfo_a off the loop), the check of each address, a non-blocking connect, an
+ * the resolver thread off the loop), the check of each address, a non-blocking connect, an
  * upstream proxy's handshake, the answers (200, 403, 502, SOCKS5 replies). The loop's thread
  * only (see egress_gateway_int.h). */
 #define _GNU_SOURCE
@@ -176,12 +176,6 @@ static void add_addr(conn *c, const struct sockaddr *sa, socklen_t len) {
     c->alen[c->naddr++] = len;
 }
 
-static void dns_notify(union sigval v) {
-    conn *c = v.sival_ptr;
-    egress_gateway *g = c->cl->g;
-    (void)!write(g->dnsp[1], &c, sizeof c);
-}
-
 /* The name is allowed: find addresses for the TCP target (EGRESS_HOSTS, a literal, or DNS). */
 static void resolve(egress_gateway *g, conn *c) {
     const char *h = target_host(c);
@@ -199,27 +193,34 @@ static void resolve(egress_gateway *g, conn *c) {
         egw_try_connect(g, c);
         return;
     }
-    c->hints = (struct addrinfo){.ai_socktype = SOCK_STREAM, .ai_family = AF_UNSPEC};
-    c->gcb = (struct gaicb){.ar_name = target_host(c), .ar_request = &c->hints};
-    struct gaicb *list[1] = {&c->gcb};
-    struct sigevent sev = {.sigev_notify = SIGEV_THREAD,
-                           .sigev_notify_function = dns_notify,
-                           .sigev_value.sival_ptr = c};
-    c->st = S_RESOLVE;
-    c->phase_deadline = now_ms() + EGRESS_CONNECT_TIMEOUT_MS;
-    if (getaddrinfo_a(GAI_NOWAIT, list, 1, &sev) != 0) {
-        egw_answer_fail(g, c, false, "net::ERR_NAME_NOT_RESOLVED (cannot resolve the name)");
+    if (!g->rth_running) {
+        egw_answer_fail(g, c, false, "net::ERR_NAME_NOT_RESOLVED (no resolver)");
         return;
     }
+    snprintf(c->rhost, sizeof c->rhost, "%s", h);
+    c->st = S_RESOLVE;
+    c->phase_deadline = now_ms() + EGRESS_CONNECT_TIMEOUT_MS;
     c->resolving = true;
     atomic_fetch_add(&g->resolving, 1);
+    pthread_mutex_lock(&g->rmu);
+    c->rnext = NULL;
+    if (g->rq_tail)
+        g->rq_tail->rnext = c;
+    else
+        g->rq = c;
+    g->rq_tail = c;
+    pthread_cond_signal(&g->rcv);
+    pthread_mutex_unlock(&g->rmu);
 }
 
 void egw_dns_done(egress_gateway *g, conn *c) {
+    pthread_mutex_lock(&g->rmu); /* what the resolver wrote */
+    int rc = c->gai_rc;
+    struct addrinfo *res = c->res;
+    c->res = NULL;
+    pthread_mutex_unlock(&g->rmu);
     c->resolving = false;
     atomic_fetch_sub(&g->resolving, 1);
-    int rc = gai_error(&c->gcb);
-    struct addrinfo *res = c->gcb.ar_result;
     if (c->zombie) {
         if (res)
             freeaddrinfo(res);
@@ -229,7 +230,6 @@ void egw_dns_done(egress_gateway *g, conn *c) {
     if (c->st != S_RESOLVE) { /* answered meanwhile (timed out) */
         if (res)
             freeaddrinfo(res);
-        c->gcb.ar_result = NULL;
         return;
     }
     if (rc != 0 || !res) {
@@ -243,7 +243,6 @@ void egw_dns_done(egress_gateway *g, conn *c) {
         if (a->ai_family == AF_INET || a->ai_family == AF_INET6)
             add_addr(c, a->ai_addr, a->ai_addrlen);
     freeaddrinfo(res);
-    c->gcb.ar_result = NULL;
     egw_try_connect(g, c);
     egw_rearm(g, c);
 }

@@ -5,7 +5,7 @@
  * One thread runs one level-triggered epoll set. Every fd it watches carries an ep_ref saying
  * what it is (the door, the timer, the resolver pipe, a listener, either side of a
  * connection). A connection goes HEAD (reading the request) -> RESOLVE (DNS, off the loop via
- * getaddrinfo_a) -> CONNECT (non-blocking) -> [UPSTREAM handshake] -> RELAY, or to CLOSING (a
+ * its resolver thread) -> CONNECT (non-blocking) -> [UPSTREAM handshake] -> RELAY, or to CLOSING (a
  * reply is flushed, then it closes). Connections closed while handling a batch of events are
  * freed after the batch; one whose lookup is still running is freed when the lookup ends.
  */
@@ -352,6 +352,53 @@ static void *loop(void *arg) {
     return NULL;
 }
 
+/* Stop the resolver thread and join it within 10 s (a lookup has its own timeouts). False when
+ * it did not end in time (it was detached). */
+static bool stop_resolver(egress_gateway *g) {
+    if (!g->rth_running)
+        return true;
+    pthread_mutex_lock(&g->rmu);
+    g->rstop = true;
+    pthread_cond_broadcast(&g->rcv);
+    pthread_mutex_unlock(&g->rmu);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += 10;
+    g->rth_running = false;
+    if (pthread_timedjoin_np(g->rth, NULL, &ts) != 0) {
+        pthread_detach(g->rth);
+        LOG_W("egress", "the resolver thread is stuck in a lookup; leaving it");
+        return false;
+    }
+    return true;
+}
+
+void *egw_resolver(void *arg) {
+    egress_gateway *g = arg;
+    pthread_mutex_lock(&g->rmu);
+    for (;;) {
+        while (!g->rq && !g->rstop)
+            pthread_cond_wait(&g->rcv, &g->rmu);
+        if (g->rstop)
+            break;
+        conn *c = g->rq;
+        g->rq = c->rnext;
+        if (!g->rq)
+            g->rq_tail = NULL;
+        char host[EGRESS_HOST_MAX];
+        snprintf(host, sizeof host, "%s", c->rhost);
+        pthread_mutex_unlock(&g->rmu);
+        struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_family = AF_UNSPEC}, *res = NULL;
+        int rc = getaddrinfo(host, NULL, &hints, &res);
+        pthread_mutex_lock(&g->rmu);
+        c->gai_rc = rc;
+        c->res = rc == 0 ? res : NULL;
+        (void)!write(g->dnsp[1], &c, sizeof c);
+    }
+    pthread_mutex_unlock(&g->rmu);
+    return NULL;
+}
+
 sbx_code egress_gateway_start(const egress_policy *p, egress_gateway **out, sbx_err *e) {
     egress_gateway *g = calloc(1, sizeof *g);
     if (!g)
@@ -368,6 +415,11 @@ sbx_code egress_gateway_start(const egress_policy *p, egress_gateway **out, sbx_
         return sbx_fail_errno(e, err, "egress: cannot set up the gateway");
     }
     pthread_mutex_init(&g->mu, NULL);
+    pthread_mutex_init(&g->rmu, NULL);
+    pthread_cond_init(&g->rcv, NULL);
+    g->rth_running = pthread_create(&g->rth, NULL, egw_resolver, g) == 0;
+    if (!g->rth_running)
+        LOG_W("egress", "no resolver thread: names outside EGRESS_HOSTS will not resolve");
     g->door_ref = (ep_ref){R_DOOR, g};
     g->timer_ref = (ep_ref){R_TIMER, g};
     g->dns_ref = (ep_ref){R_DNS, g};
@@ -382,6 +434,7 @@ sbx_code egress_gateway_start(const egress_policy *p, egress_gateway **out, sbx_
                              .it_value = {0, TICK_MS * 1000000L}};
     timerfd_settime(g->timer, 0, &its, NULL);
     if (pthread_create(&g->th, NULL, loop, g) != 0) {
+        stop_resolver(g);
         close(g->ep);
         close(g->door);
         close(g->timer);
@@ -409,14 +462,20 @@ void egress_gateway_stop(egress_gateway *g) {
             egw_conn_close(g, c);
         }
         egw_reap_dead(g);
-        /* lookups still running write to the pipe when they end: wait for them (bounded) */
-        for (int i = 0; i < 100 && atomic_load(&g->resolving) > 0; i++) {
-            conn *c;
-            while (read(g->dnsp[0], &c, sizeof c) == sizeof c)
-                egw_dns_done(g, c);
-            usleep(50000);
+        if (!stop_resolver(g))
+            return; /* stuck in a lookup: leave it the gateway rather than free it under it */
+        /* finished lookups wait in the pipe, queued ones were never started: all zombies now */
+        conn *c;
+        while (read(g->dnsp[0], &c, sizeof c) == sizeof c)
+            egw_dns_done(g, c);
+        while (g->rq) {
+            c = g->rq;
+            g->rq = c->rnext;
+            egw_dns_done(g, c);
         }
         pthread_mutex_destroy(&g->mu);
+        pthread_mutex_destroy(&g->rmu);
+        pthread_cond_destroy(&g->rcv);
     }
     if (g->ep >= 0)
         close(g->ep);
@@ -428,7 +487,5 @@ void egress_gateway_stop(egress_gateway *g) {
         close(g->dnsp[0]);
     if (g->dnsp[1] >= 0)
         close(g->dnsp[1]);
-    if (atomic_load(&g->resolving) > 0)
-        return; /* a lookup outlived the wait: leave the gateway allocated rather than free it */
     free(g);
 }

@@ -92,8 +92,11 @@ typedef struct conn {
     socklen_t alen[MAX_ADDRS];
     int naddr, ai;
     char refuse_why[200]; /* the last policy refusal among the addresses */
-    struct gaicb gcb;
-    struct addrinfo hints;
+    /* a lookup by the resolver thread: it reads rhost, writes res and gai_rc (under g->rmu) */
+    char rhost[EGRESS_HOST_MAX];
+    struct addrinfo *res;
+    int gai_rc;
+    struct conn *rnext;
     bool resolving, zombie;
     rbuf c2s, s2c;
     bool c_eof, s_eof, s_shut, c_shut;
@@ -125,7 +128,18 @@ struct egress_gateway {
     int nconns;
     atomic_int resolving;
     atomic_uint_fast64_t bytes_in, bytes_out, nconn_total, refused, failed;
+    /* the resolver thread: blocking getaddrinfo off the loop, one name at a time; a finished
+     * lookup's conn pointer is written to dnsp[1] */
+    pthread_t rth;
+    bool rth_running;
+    pthread_mutex_t rmu;
+    pthread_cond_t rcv;
+    conn *rq, *rq_tail;
+    bool rstop;
 };
+
+/* egress_gateway.c: the resolver thread (pthread start routine). */
+void *egw_resolver(void *arg);
 
 static inline int64_t now_ms(void) {
     struct timespec ts;

@@ -255,6 +255,16 @@ int main(void) {
     n = exchange(port, s5bind, sizeof s5bind, out, sizeof out);
     CHECK(n >= 4 && out[3] == 7);
 
+    /* a name only DNS (here /etc/hosts, through the resolver thread) knows: its loopback
+     * answer is refused like a literal would be */
+    uint16_t p4 = 0;
+    egress_client *c4 = client(g, p, false, NULL, &p4);
+    usleep(50000);
+    snprintf(rq, sizeof rq, "CONNECT localhost:%u HTTP/1.1\r\n\r\n", origin.port);
+    ask(p4, rq, out, sizeof out);
+    CHECK(strstr(out, "HTTP/1.1 403") && strstr(out, "loopback address"));
+    egress_client_free(c4);
+
     /* accounting and refusals */
     egress_stats st;
     egress_client_stats(c, &st);
