@@ -6,8 +6,9 @@
  * GET http://host/path are sent on in origin form, one request per connection) and SOCKS5
  * (CONNECT, no authentication inbound). The gateway resolves names itself (EGRESS_HOSTS first,
  * then DNS on a resolver thread of its own, so its loop never blocks), checks the name and
- * every address, connects to the checked address, and relays. A refusal is answered at once: 403 with a plain-text reason, or
- * SOCKS5 reply 2 ("not allowed by ruleset"), and recorded in the client's refusals.
+ * every address, connects to the checked address, and relays. A refusal is answered at once: 403
+ * with a plain-text reason, or SOCKS5 reply 2 ("not allowed by ruleset"), and recorded in the
+ * client's refusals.
  *
  * Clients: each run or session is one egress_client, made with its scope (what it may reach).
  * Its listeners are sockets the gateway accepts on: one made inside a run's own network
