@@ -64,10 +64,19 @@ void egw_conn_close(egress_gateway *g, conn *c) {
     if (c->st == S_DEAD)
         return;
     c->st = S_DEAD;
-    if (c->cfd >= 0)
+    /* EPOLL_CTL_DEL before close: a process cloned by the server meanwhile (a run's init, a
+     * Chromium) may hold a copy of the descriptor, and then close alone leaves the
+     * registration, whose events would name this conn after it is freed */
+    if (c->cfd >= 0) {
+        if (c->cev != 0xffffffffu)
+            epoll_ctl(g->ep, EPOLL_CTL_DEL, c->cfd, NULL);
         close(c->cfd);
-    if (c->sfd >= 0)
+    }
+    if (c->sfd >= 0) {
+        if (c->sev != 0xffffffffu)
+            epoll_ctl(g->ep, EPOLL_CTL_DEL, c->sfd, NULL);
         close(c->sfd);
+    }
     c->cfd = c->sfd = -1;
     if (c->prev)
         c->prev->next = c->next;

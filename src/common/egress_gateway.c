@@ -265,6 +265,7 @@ static void close_client(egress_gateway *g, egress_client *cl) {
     cl->closed = true;
     for (listener *l = cl->listeners, *n; l; l = n) {
         n = l->next;
+        epoll_ctl(g->ep, EPOLL_CTL_DEL, l->fd, NULL); /* see egw_conn_close */
         close(l->fd);
         free(l);
     }
