@@ -2,7 +2,8 @@
 # run.sh -- the benchmarks in one command: install what is missing, build sandboxd for speed
 # (Release, in build-bench/), install the npm packages (puppeteer-core and ws, pinned by
 # package-lock.json; nothing downloads a browser), then run bench.mjs against the real server,
-# the Debian Chromium and python3. Prints medians, p90 and ratios; writes bench/results.md.
+# the Debian Chromium and python3, and workspace.py (Python sessions against ipykernel through
+# jupyter_client). Prints medians, p90 and ratios; writes bench/results.md.
 #
 #   sudo bench/run.sh              the full run (about 10 minutes on 2 cores)
 #   sudo bench/run.sh --quick      fewer rounds, for a smoke run
@@ -33,4 +34,11 @@ if [[ ! -d bench/node_modules/puppeteer-core || bench/package-lock.json -nt benc
     touch bench/node_modules
 fi
 
-exec node bench/bench.mjs --bin "$build/sandboxd" "$@"
+node bench/bench.mjs --bin "$build/sandboxd" "$@"
+# Python sessions against ipykernel (jupyter_client); --quick passes on, --only does not apply
+if ! python3 -c 'import jupyter_client, ipykernel' 2>/dev/null; then
+    scripts/install-deps.sh bench
+fi
+quick=()
+for a in "$@"; do [[ $a == --quick ]] && quick=(--quick); done
+exec python3 bench/workspace.py --bin "$build/sandboxd" "${quick[@]}"

@@ -75,15 +75,19 @@ cmake -S . -B "$build" "${cmake_args[@]}" >/dev/null
 cmake --build "$build" -j"$(nproc)"
 
 # tests/e2e/test_mcp.py drives the server with the official MCP clients, pinned by
-# tests/mcp/package-lock.json; without them those tests are skipped (and counted as skipped).
-if command -v npm >/dev/null &&
-    [[ ! -d tests/mcp/node_modules || tests/mcp/package-lock.json -nt tests/mcp/node_modules ]]; then
-    if (cd tests/mcp && npm ci --no-audit --no-fund); then
-        touch tests/mcp/node_modules
-    else
-        echo "test.sh: npm ci in tests/mcp failed; the MCP client tests will be skipped"
+# tests/mcp/package-lock.json, and tests/e2e/test_cluster.py the CDP passthrough with
+# puppeteer-core, pinned by tests/cluster/package-lock.json; without them those tests are
+# skipped (and counted as skipped).
+for npm_dir in tests/mcp tests/cluster; do
+    if command -v npm >/dev/null &&
+        [[ ! -d $npm_dir/node_modules || $npm_dir/package-lock.json -nt $npm_dir/node_modules ]]; then
+        if (cd "$npm_dir" && npm ci --no-audit --no-fund); then
+            touch "$npm_dir/node_modules"
+        else
+            echo "test.sh: npm ci in $npm_dir failed; the tests that use it will be skipped"
+        fi
     fi
-fi
+done
 
 log=$build/Testing/test-sh.log
 skips=$build/Testing/skips # harness.run_file lists the tests skipped inside a file here

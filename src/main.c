@@ -3,7 +3,10 @@
  *
  * Shutdown order: stop accepting; let in-flight requests finish until SHUTDOWN_GRACE_MS; kill
  * every run and every browser (their handlers then return); close the remaining connections
- * and join every thread; remove the pid file; exit 0.
+ * and join every thread; remove the pid file; exit 0. With a NODE_ID (a cluster replica) a
+ * drain comes first: /ready turns 503 and creates 503 draining at once, while open sessions
+ * keep being served until they end, SHUTDOWN_GRACE_MS passes or a second signal comes; the
+ * steps above then get what is left of the grace.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -22,10 +25,12 @@
 #include "common/config.h"
 #include "common/egress_gateway.h"
 #include "common/log.h"
+#include "common/node.h"
 #include "common/sweep.h"
 #include "common/util.h"
 #include "exec/exec.h"
 #include "http/auth.h"
+#include "http/cluster.h"
 #include "http/openapi.h"
 #include "http/router.h"
 #include "http/server.h"
@@ -113,6 +118,49 @@ static int prepare_data_dir(int *lock_fd) {
         }
     }
     return 0;
+}
+
+/* Sessions this replica still serves: browser and Python sessions. */
+static int open_sessions(void) {
+    cJSON *b = browser_health(), *x = exec_health();
+    const cJSON *n = cJSON_GetObjectItemCaseSensitive(b, "sessions");
+    const cJSON *py = cJSON_GetObjectItemCaseSensitive(x, "pythonSessions");
+    const cJSON *live = cJSON_GetObjectItemCaseSensitive(py, "live");
+    int open = (cJSON_IsNumber(n) ? (int)n->valuedouble : 0) +
+               (cJSON_IsNumber(live) ? (int)live->valuedouble : 0);
+    cJSON_Delete(b);
+    cJSON_Delete(x);
+    return open;
+}
+
+/* A cluster replica's drain: new sessions are refused and readiness is false from now on;
+ * wait until no session is open and no request in flight, `deadline` passes, or another
+ * signal comes. */
+static void drain_sessions(int64_t deadline) {
+    cluster_drain_begin();
+    LOG_I("main", "node %s draining: %d session(s) open", sbx_node(), open_sessions());
+    struct pollfd p = {.fd = signal_pipe[0], .events = POLLIN};
+    for (;;) {
+        int open = open_sessions();
+        if (open == 0 && http_inflight() == 0) {
+            LOG_I("main", "node %s drained: no session open", sbx_node());
+            return;
+        }
+        int64_t left = sbx_left_ms(deadline);
+        if (left <= 0) {
+            LOG_W("main", "node %s: %d session(s) still open after SHUTDOWN_GRACE_MS; ending them",
+                  sbx_node(), open);
+            return;
+        }
+        if (poll(&p, 1, left < 200 ? (int)left : 200) > 0) {
+            unsigned char s;
+            if (read(signal_pipe[0], &s, 1) == 1) {
+                LOG_W("main", "%s received again: ending the drain (%d session(s) open)",
+                      strsignal(s), open);
+                return;
+            }
+        }
+    }
 }
 
 static int wait_for_signal(void) {
@@ -215,6 +263,16 @@ int main(int argc, char **argv) {
         LOG_W("main", "AUTH_TOKEN is shorter than 16 characters; use a long random secret");
     }
 
+    if (sbx_node_set(sbx_cfg->node_id) < 0) {
+        fprintf(stderr,
+                "sandboxd: NODE_ID '%.64s' must be 1 to %d of a-z, 0-9 and '-' (e.g. the "
+                "pod name sandboxd-0)\n",
+                sbx_cfg->node_id, SBX_NODE_MAX);
+        config_free();
+        return 2;
+    }
+    cluster_init(sbx_cfg->cluster_url);
+
     int lock_fd = -1;
     sbx_err e = {0};
     if (install_signals() < 0 || prepare_data_dir(&lock_fd) < 0) {
@@ -262,7 +320,14 @@ int main(int argc, char **argv) {
                                          : EXEC_NET_NONE,
                           .egress = egress_pol,
                           .gateway = egress_gw,
-                          .upstream = egress_has_up ? &egress_up : NULL};
+                          .upstream = egress_has_up ? &egress_up : NULL,
+                          .py_max_sessions = sbx_cfg->python_max_sessions,
+                          .py_idle_timeout_s = sbx_cfg->python_idle_timeout_s,
+                          .py_ttl_s = sbx_cfg->python_ttl_s,
+                          .py_busy_wait_ms = sbx_cfg->python_busy_wait_ms,
+                          .py_interrupt_grace_ms = sbx_cfg->python_interrupt_grace_ms,
+                          .py_wheelhouse = sbx_cfg->python_wheelhouse,
+                          .py_index_url = sbx_cfg->python_index_url};
     browser_opts bopts = browser_settings();
     if (exec_init(&xo, &e) != 0 || browser_init(&bopts, &e) != 0) {
         fprintf(stderr, "sandboxd: %s\n", e.msg);
@@ -289,15 +354,21 @@ int main(int argc, char **argv) {
         config_free();
         return 2;
     }
-    LOG_I("main", "listening on http://%s:%d", sbx_cfg->host, port);
+    if (*sbx_node())
+        LOG_I("main", "listening on http://%s:%d as node %s", sbx_cfg->host, port, sbx_node());
+    else
+        LOG_I("main", "listening on http://%s:%d", sbx_cfg->host, port);
     if (egress_policy_add_self(egress_pol, sbx_cfg->host, (uint16_t)port) != 0)
         egress_policy_add_self(egress_pol, "", (uint16_t)port); /* a name: refuse it everywhere */
 
     int sig = wait_for_signal();
     LOG_I("main", "%s received: shutting down (grace %lld ms)", strsignal(sig),
           (long long)sbx_cfg->shutdown_grace_ms);
+    int64_t grace_end = sbx_now_ms() + sbx_cfg->shutdown_grace_ms;
+    if (*sbx_node())
+        drain_sessions(grace_end);
     server_quiesce();
-    int left = server_drain(sbx_now_ms() + sbx_cfg->shutdown_grace_ms);
+    int left = server_drain(grace_end);
     if (left > 0)
         LOG_W("main", "%d request(s) still running after the grace period; ending them", left);
     exec_shutdown();

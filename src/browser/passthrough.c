@@ -23,7 +23,7 @@
 #define BUF_BYTES      (64 * 1024)
 
 struct br_cdp_link {
-    char sid[SBX_ID_LEN];
+    char sid[SBX_SID_LEN];
     int fd;                 /* Chromium's side */
     bool (*stopping)(void); /* the server is shutting down */
     char early[4096];       /* what Chromium sent right behind its 101 */

@@ -14,10 +14,11 @@
 #include <unistd.h>
 
 #include "../common/log.h"
+#include "../common/node.h"
 #include "chromium.h"
 
 struct br_proc {
-    char id[SBX_ID_LEN];
+    char id[SBX_SID_LEN];
     char dir[4096];
     chromium_proc chr;
     cdp_conn *conn;
@@ -219,7 +220,7 @@ br_proc *br_proc_launch(int64_t timeout_ms, sbx_err *e) {
         return NULL;
     }
     pthread_mutex_init(&p->mu, NULL);
-    if (sbx_random_id(p->id) != 0) {
+    if (sbx_session_id(p->id) != 0) {
         br_proc_discard(p);
         sbx_fail(e, SBX_EINTERNAL, "no randomness for a session id");
         return NULL;

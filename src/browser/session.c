@@ -26,7 +26,7 @@ typedef enum br_state {
 
 struct br_session {
     br_session *next;
-    char id[SBX_ID_LEN];
+    char id[SBX_SID_LEN];
     br_proc *proc;
     br_tabs *tabs;
     bool mobile;
@@ -104,7 +104,7 @@ static br_session *session_new(br_proc *proc, sbx_err *e) {
         session_free(s);
         return NULL;
     }
-    memcpy(s->id, br_proc_id(s->proc), SBX_ID_LEN);
+    snprintf(s->id, sizeof s->id, "%s", br_proc_id(s->proc));
     s->tabs = br_tabs_new(s->id, br_proc_conn(s->proc));
     if (!s->tabs) {
         session_free(s);
@@ -164,7 +164,7 @@ void br_sessions_load(int *in_use, int *cold_launches) {
     pthread_mutex_unlock(&reg_mu);
 }
 
-sbx_code br_session_create(bool mobile, const char *owner, char sid[SBX_ID_LEN],
+sbx_code br_session_create(bool mobile, const char *owner, char sid[SBX_SID_LEN],
                            char tab[SBX_ID_LEN], sbx_err *e) {
     if (!br_proc_chromium())
         return sbx_fail(e, SBX_EUNAVAIL,
@@ -185,15 +185,15 @@ sbx_code br_session_create(bool mobile, const char *owner, char sid[SBX_ID_LEN],
     br_proc *proc = br_pool_take();
     bool took = proc != NULL;
     if (took) {
-        char id[SBX_ID_LEN];
-        memcpy(id, br_proc_id(proc), SBX_ID_LEN);
+        char id[SBX_SID_LEN];
+        snprintf(id, sizeof id, "%s", br_proc_id(proc));
         br_session *s = session_new(proc, e);
         if (s)
             snprintf(s->owner, sizeof s->owner, "%s", owner ? owner : "");
         rc = s ? publish(s, mobile, tab, e) : e->code;
         pooled = rc == SBX_OK;
         if (pooled)
-            memcpy(sid, id, SBX_ID_LEN);
+            memcpy(sid, id, SBX_SID_LEN);
         else
             LOG_W("browser", "session=%s pooled browser failed at hand-out: %s", id, e->msg);
     }
@@ -211,7 +211,7 @@ sbx_code br_session_create(bool mobile, const char *owner, char sid[SBX_ID_LEN],
         pthread_mutex_unlock(&reg_mu);
         br_pool_kick();
         if (s) {
-            memcpy(sid, s->id, SBX_ID_LEN);
+            memcpy(sid, s->id, SBX_SID_LEN);
             snprintf(s->owner, sizeof s->owner, "%s", owner ? owner : "");
         }
         rc = s ? publish(s, mobile, tab, e) : e->code;

@@ -21,6 +21,7 @@
 
 #include "../common/egress_gateway.h"
 #include "../common/err.h"
+#include "../common/node.h"
 #include "../common/util.h"
 #include "opts.h"
 #include "page.h"
@@ -48,7 +49,7 @@ void br_sessions_load(int *in_use, int *cold_launches);
 
 /* Create a listed session (checks BROWSER_MAX_SESSIONS) from a pooled browser, else from a
  * new launch. Fills its id and first tab's id. */
-sbx_code br_session_create(bool mobile, const char *owner, char sid[SBX_ID_LEN],
+sbx_code br_session_create(bool mobile, const char *owner, char sid[SBX_SID_LEN],
                            char tab[SBX_ID_LEN], sbx_err *e);
 
 /* The egress client of a borrowed session's browser (accounting, refusals), or NULL. */

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "../common/log.h"
+#include "../common/node.h"
 
 #define MAX_TABS 64
 #define MOBILE_UA                                                                                  \
@@ -32,7 +33,7 @@ struct br_page {
 };
 
 struct br_tabs {
-    char id[SBX_ID_LEN];
+    char id[SBX_SID_LEN]; /* the session's */
     cdp_conn *conn;
     bool mobile;
     pthread_mutex_t mu; /* everything below */

@@ -63,7 +63,15 @@ static const setting settings[] = {
     {"conn-timeout-s", "CONN_TIMEOUT_S", T_INT, OFF(conn_timeout_s), "30", 1, 3600, NULL,
      "Seconds a connection may sit idle (a stalled client) before it is closed."},
     {"shutdown-grace-ms", "SHUTDOWN_GRACE_MS", T_INT, OFF(shutdown_grace_ms), "5000", 0, 120000,
-     NULL, "On SIGTERM/SIGINT, how long in-flight requests may run before children are killed."},
+     NULL,
+     "On SIGTERM/SIGINT, how long in-flight requests may run before children are killed (with "
+     "NODE_ID: also how long open sessions may go on while the replica drains)."},
+    {"node-id", "NODE_ID", T_STR, OFF(node_id), "", 0, 0, NULL,
+     "This replica's name in a cluster, [a-z0-9-]{1,40} (e.g. the pod name): session ids become "
+     "<node>.<random>, another node's ids are 421, SIGTERM drains. Empty: a single server."},
+    {"cluster-url", "CLUSTER_URL", T_STR, OFF(cluster_url), "", 0, 0, NULL,
+     "With NODE_ID: the router's URL, where an MCP tool call naming another node's session is "
+     "forwarded (empty: such a call is answered 421)."},
 
     /* exec */
     {"python-path", "PYTHON_PATH", T_STR, OFF(python_path), "", 0, 0, NULL,
@@ -103,6 +111,27 @@ static const setting settings[] = {
     {"exec-preload", "EXEC_PRELOAD", T_STR, OFF(exec_preload), "auto", 0, 0, NULL,
      "Comma-separated modules the zygote imports (auto: common stdlib, numpy, pandas, "
      "matplotlib when installed; empty: none)."},
+
+    /* Python sessions (workspaces) */
+    {"python-max-sessions", "PYTHON_MAX_SESSIONS", T_INT, OFF(python_max_sessions), "16", 1, 512,
+     NULL, "Live Python sessions at most; beyond, 429 too_many_sessions."},
+    {"python-idle-timeout-s", "PYTHON_IDLE_TIMEOUT_S", T_INT, OFF(python_idle_timeout_s), "3600", 1,
+     2592000, NULL,
+     "A Python session with no call for this long is closed (default of idleTimeoutS)."},
+    {"python-ttl-s", "PYTHON_TTL_S", T_INT, OFF(python_ttl_s), "86400", 1, 2592000, NULL,
+     "A Python session is closed this long after creation (default, and largest ttlS)."},
+    {"python-busy-wait-ms", "PYTHON_BUSY_WAIT_MS", T_INT, OFF(python_busy_wait_ms), "2000", 0,
+     600000, NULL, "How long a call waits for the session's call before it; then 409 busy."},
+    {"python-interrupt-grace-ms", "PYTHON_INTERRUPT_GRACE_MS", T_INT,
+     OFF(python_interrupt_grace_ms), "2000", 100, 60000, NULL,
+     "After timeoutMs interrupted the code (KeyboardInterrupt), how long it may take to stop "
+     "before the interpreter is killed and restarted empty (409 kernel_restarted)."},
+    {"python-wheelhouse", "PYTHON_WHEELHOUSE", T_STR, OFF(python_wheelhouse), "", 0, 0, NULL,
+     "Directory of wheels POST /python/sessions/{id}/packages installs from (pip --no-index "
+     "--find-links; read-only to the session); empty: none."},
+    {"python-index-url", "PYTHON_INDEX_URL", T_STR, OFF(python_index_url), "", 0, 0, NULL,
+     "Package index for packages when there is no wheelhouse (the session needs network to "
+     "reach it); empty: none."},
 
     /* browser */
     {"chromium-path", "CHROMIUM_PATH", T_STR, OFF(chromium_path), "", 0, 0, NULL,

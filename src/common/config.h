@@ -29,6 +29,8 @@ typedef struct sbx_config {
     int64_t max_connections;
     int64_t conn_timeout_s;
     int64_t shutdown_grace_ms;
+    char *node_id;     /* NODE_ID: this replica's name in a cluster ("" = none) */
+    char *cluster_url; /* CLUSTER_URL: where MCP calls for another node's session go */
 
     /* exec */
     char *python_path;
@@ -46,7 +48,14 @@ typedef struct sbx_config {
     char *exec_network;           /* "none", "allowlist" or "open" (through the gateway) */
     bool exec_allow_weak_sandbox; /* run even when a sandbox layer is missing (else 503) */
     char *exec_mode;              /* "zygote" (pre-forked interpreter) or "fork" (cold start) */
-    char *exec_preload; /* comma-separated modules the zygote imports; "auto" = defaults */
+    char *exec_preload;          /* comma-separated modules the zygote imports; "auto" = defaults */
+    int64_t python_max_sessions; /* live Python sessions at most */
+    int64_t python_idle_timeout_s;     /* default idle expiry of a session */
+    int64_t python_ttl_s;              /* default (and largest) life of a session */
+    int64_t python_busy_wait_ms;       /* a second call's wait before 409 busy */
+    int64_t python_interrupt_grace_ms; /* after KeyboardInterrupt, before the kill */
+    char *python_wheelhouse;           /* wheels for POST .../packages (--find-links) */
+    char *python_index_url;            /* or a package index for them */
 
     /* browser */
     char *chromium_path;

@@ -30,6 +30,10 @@ static const struct {
     [SBX_ENETWORK] = {502, "navigation_failed"},
     [SBX_ETABCRASHED] = {502, "tab_crashed"},
     [SBX_ENOSPACE] = {507, "insufficient_storage"},
+    [SBX_EINUSE] = {409, "busy"},
+    [SBX_ERESTARTED] = {409, "kernel_restarted"},
+    [SBX_EWRONGNODE] = {421, "misdirected_request"},
+    [SBX_EDRAINING] = {503, "draining"},
 };
 
 /* The causes sbx_fail_errno treats apart, with their code and what helps. */

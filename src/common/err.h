@@ -32,6 +32,10 @@ typedef enum sbx_code {
     SBX_ENETWORK,    /* 502 navigation_failed (DNS, refused, ... from Chromium) */
     SBX_ETABCRASHED, /* 502 tab_crashed (a tab's renderer died; the session lives on) */
     SBX_ENOSPACE,    /* 507 insufficient_storage (DATA_DIR is full) */
+    SBX_EINUSE,      /* 409 busy (a Python session is running another call) */
+    SBX_ERESTARTED,  /* 409 kernel_restarted (a Python session's interpreter was restarted) */
+    SBX_EWRONGNODE,  /* 421 misdirected_request (a session of another replica: NODE_ID) */
+    SBX_EDRAINING,   /* 503 draining (this replica is shutting down: no new sessions) */
     SBX_CODE_COUNT
 } sbx_code;
 

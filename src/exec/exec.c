@@ -29,6 +29,7 @@
 #include "../common/util.h"
 #include "sandbox.h"
 #include "upload.h"
+#include "workspace.h"
 #include "zygote.h"
 
 #define MAX_RUNS_TRACKED 256
@@ -196,10 +197,30 @@ int exec_init(const exec_opts *opts, sbx_err *e) {
         else
             zygote_on = true;
     }
+    ws_opts wo = {.data_dir = O.data_dir,
+                  .python = python,
+                  .envp = k_run_env,
+                  .zygote = zygote_on,
+                  .max_sessions = opts->py_max_sessions,
+                  .idle_timeout_s = opts->py_idle_timeout_s,
+                  .ttl_s = opts->py_ttl_s,
+                  .busy_wait_ms = opts->py_busy_wait_ms,
+                  .interrupt_grace_ms = opts->py_interrupt_grace_ms,
+                  .output_bytes = O.output_bytes,
+                  .memory_mb = O.memory_mb,
+                  .max_procs = O.max_procs,
+                  .file_size_mb = O.file_size_mb,
+                  .open_files = O.open_files,
+                  .wheelhouse = opts->py_wheelhouse,
+                  .index_url = opts->py_index_url,
+                  .allow_network = O.allow_network};
+    if (ws_init(&wo, e) != 0)
+        LOG_W("exec", "python sessions not started: %s", e->msg);
     return 0;
 }
 
 void exec_shutdown(void) {
+    ws_shutdown(); /* before the zygote: its sessions die with it anyway */
     pthread_mutex_lock(&mu);
     stopping = true;
     for (int i = 0; i < MAX_RUNS_TRACKED; i++)
@@ -251,6 +272,7 @@ cJSON *exec_health(void) {
     else
         cJSON_AddNullToObject(o, "zygote");
     cJSON_AddNumberToObject(o, "maxRuns", (double)O.max_runs);
+    cJSON_AddItemToObject(o, "pythonSessions", ws_health());
     cJSON_AddItemToObject(o, "sandbox", sandbox_layers());
     return o;
 }

@@ -33,6 +33,9 @@ typedef struct exec_opts {
     const egress_policy *egress;     /* the operator's policy (borrowed for the server's life) */
     egress_gateway *gateway;         /* the gateway runs connect through (borrowed) */
     const egress_upstream *upstream; /* EGRESS_UPSTREAM_PROXY, or NULL (copied) */
+    /* Python sessions (workspace.h; the PYTHON_* settings), started by exec_init */
+    int64_t py_max_sessions, py_idle_timeout_s, py_ttl_s, py_busy_wait_ms, py_interrupt_grace_ms;
+    const char *py_wheelhouse, *py_index_url;
 } exec_opts;
 
 /* The network scope of one run or Python session from the request's `network` object (may be
@@ -60,11 +63,12 @@ struct sandbox_child;
 void exec_egress_attach(struct sandbox_child *c, egress_client *cl);
 
 /* Probe the interpreter and the kernel's sandbox layers, log what is active, start the zygote
- * (EXEC_MODE=zygote). Copies what it keeps of `opts`. Returns 0; a missing Python is not fatal
- * (runs answer 503), nor is an incomplete sandbox (runs answer 503 unless accepted). */
+ * (EXEC_MODE=zygote) and the Python sessions (workspace.h). Copies what it keeps of `opts`. Returns
+ * 0; a missing Python is not fatal (runs answer 503), nor is an incomplete sandbox (runs answer 503
+ * unless accepted). */
 int exec_init(const exec_opts *opts, sbx_err *e);
 
-/* Kill every run's process tree and remove every run directory. Idempotent. */
+/* Kill every run's and session's process tree and remove their directories. Idempotent. */
 void exec_shutdown(void);
 
 /* {"python": "/usr/bin/python3" or null, "sandbox": {layer: bool, ...}, ...}; caller frees. */

@@ -52,7 +52,7 @@ typedef struct sandbox_spec {
     const int *pass_fds;
     int npass;
     const char *runs_dir; /* set by sandbox_spawn for the zygote (bound at ZYG_RUNS_PATH) */
-    /* the program's source, for sandbox_spawn_zygote (a cold run takes it from argv) */
+    /* the program's source, for sandbox_spawn_zygote (zygote.h; a cold run takes it from argv) */
     const char *code;
     size_t code_len;
 } sandbox_spec;
@@ -101,25 +101,6 @@ cJSON *sandbox_layers(void);
 /* Start a child as `spec` says. On success returns SBX_OK and *out owns the child; on failure
  * nothing is left running and *out is untouched. Borrows `spec` for the call only. */
 sbx_code sandbox_spawn(const sandbox_spec *spec, sandbox_child **out, sbx_err *e);
-
-/* A door into a zygote (zygote.h opens one for a program): what sandbox_spawn_zygote needs
- * from it, so that the sandbox does not depend on the zygote (the zygote depends on it). */
-typedef struct sandbox_zygote {
-    int64_t preload_mb; /* added to the run's memory limit (its preloaded modules) */
-    /* Hand over one request and its ZYG_NFDS descriptors (they stay the caller's); SBX_EUNAVAIL
-     * when it cannot take it. *zpidfd: a pidfd of the zygote that took it (caller closes), or
-     * -1. Called once, on the caller's thread. */
-    sbx_code (*submit)(void *ctx, const zyg_req *rq, const int fds[ZYG_NFDS], int *zpidfd,
-                       sbx_err *e);
-    void *ctx;
-} sandbox_zygote;
-
-/* Start the run through the zygote behind `z` instead of a cold interpreter: same layers, same
- * result shape. SBX_EUNAVAIL when the zygote cannot take it (not ready, died, a loosened
- * network, or it failed before the program started): then nothing ran and the caller may use
- * sandbox_spawn. Other failures as sandbox_spawn. Borrows `z` for the call. */
-sbx_code sandbox_spawn_zygote(const sandbox_spec *spec, const sandbox_zygote *z,
-                              sandbox_child **out, sbx_err *e);
 
 /* The uid map of the zygote's user namespace (root of it, plus the range its runs use). */
 #define SBX_ZYGOTE_OUTER (SBX_OUTER_BASE + SBX_OUTER_SPAN)

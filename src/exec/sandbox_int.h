@@ -1,5 +1,7 @@
 /* sandbox_int.h -- what the files of the sandbox share (sandbox.c, seccomp.c, supervise.c,
- * mounts.c, spawn.c); nothing outside src/exec/sandbox*.c and those files includes it.
+ * mounts.c, spawn.c); nothing outside src/exec/sandbox*.c, those files and zygote.c (whose
+ * sandbox_spawn_zygote starts a run through a zygote) includes it. The sandbox never includes
+ * zygote.h: the dependency points one way.
  *
  * sandbox.c: the kernel's layers (probed once), fail-closed checks, a child's life after its
  * start (wait, kill, reap, free). seccomp.c: the filter and the names of refused calls.
@@ -85,6 +87,12 @@ void *sbxi_supervise(void *arg);
 void sbxi_build_root(int sock, const sandbox_spec *s);
 /* mounts.c: a detached copy of `dir` (nosuid, nodev) for a zygote run's init, or -1. */
 int sbxi_tree_of(const char *dir);
+
+/* spawn.c: the host ids a run's directories are given: its own (privileged), or the server's;
+ * `zygote`: those of the zygote itself. */
+void sbxi_run_owner(bool zygote, unsigned *uid, unsigned *gid);
+/* spawn.c: a started child's disk quota and directories, and its supervisor thread. */
+void sbxi_start_supervising(sandbox_child *c, const sandbox_spec *spec);
 
 /* spawn.c: one message (and a descriptor) from a status socket within timeout_ms: its length,
  * -2 on timeout, -1 on error. */

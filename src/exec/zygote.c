@@ -1,4 +1,6 @@
-/* zygote.c -- keeping the pre-forked Python alive (see zygote.h). */
+/* zygote.c -- keeping the pre-forked Python alive, and starting a run through it
+ * (sandbox_spawn_zygote: the client half of the exchange zygote_so/serve.c serves). See zygote.h.
+ */
 #define _GNU_SOURCE
 #include "zygote.h"
 
@@ -21,9 +23,10 @@
 #include <unistd.h>
 
 #include "../common/log.h"
+#include "../common/sweep.h"
 #include "../common/util.h"
 #include "layers.h"
-#include "sandbox.h"
+#include "sandbox_int.h"
 
 /* embedded by CMake (cmake/embed_file.cmake) */
 extern const unsigned char sbx_zygote_driver[];
@@ -514,4 +517,199 @@ cJSON *zygote_health(void) {
         cJSON_AddItemToArray(tiers, t);
     }
     return o;
+}
+
+/* ---- a run through the zygote (sandbox_spawn_zygote) ---- */
+
+/* The host pid behind a pidfd (its "Pid:" line in fdinfo), or -1. */
+static pid_t pidfd_pid(int pidfd) {
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/fdinfo/%d", pidfd);
+    char *info = sbx_read_file(path, 4096, NULL);
+    const char *p = info ? strstr(info, "\nPid:") : NULL;
+    pid_t pid = p ? (pid_t)atoi(p + 5) : -1;
+    free(info);
+    return pid;
+}
+
+/* One step of a zygote run's start: the message `tag` with a descriptor, within 5 s. Returns
+ * the descriptor, or -1 with why it failed in `why` ("E..." from the zygote, or what the
+ * silence means: `late` after 5 s, `closed` when the socket ended), or -2 when the message
+ * came but its descriptor was dropped (this process had no room for it: EMFILE). */
+static int recv_step(int sock, char tag, char *why, size_t wn, const char *late,
+                     const char *closed) {
+    char msg[300];
+    int fd = -1;
+    int r = sbxi_recv_msg(sock, msg, sizeof msg, &fd, 5000);
+    if (r > 0 && msg[0] == tag && fd >= 0)
+        return fd;
+    if (r > 0 && msg[0] == tag) {
+        snprintf(why, wn, "its descriptor was dropped: %s", strerror(EMFILE));
+        return -2;
+    }
+    if (fd >= 0)
+        close(fd);
+    snprintf(why, wn, "%s", r == -2 ? late : r > 0 && msg[0] == 'E' ? msg + 1 : closed);
+    return -1;
+}
+
+static void close_all(int *fds, int n) {
+    for (int i = 0; i < n; i++)
+        if (fds[i] >= 0) {
+            close(fds[i]);
+            fds[i] = -1;
+        }
+}
+
+sbx_code sandbox_spawn_zygote(const sandbox_spec *spec, const sandbox_zygote *z,
+                              sandbox_child **out, sbx_err *e) {
+    if (!spec || !z || !z->submit || !spec->code || !spec->work_dir || !spec->tmp_dir || !out)
+        return sbx_fail(e, SBX_EINTERNAL, "sandbox: incomplete spec");
+    if (sandbox_check(e) != SBX_OK)
+        return SBX_EINTERNAL; /* not EUNAVAIL: the caller must not fall back to a cold start */
+    if (!sbxi_probe.userns || spec->allow_network || spec->egress_port)
+        return sbx_fail(e, SBX_EUNAVAIL, "sandbox: the zygote is not available");
+    struct sock_filter *bpf = NULL;
+    size_t blen = 0;
+    if (sbxi_probe.seccomp_ok && (sbxi_filter_for(false, &bpf, &blen) != 0 || blen > ZYG_MAX_BPF))
+        return sbx_fail(e, SBX_EUNAVAIL, "sandbox: no seccomp filter for the zygote");
+
+    unsigned outer, outer_gid;
+    sbxi_run_owner(false, &outer, &outer_gid);
+    /* the zygote maps its 1..SPAN to BASE..; unprivileged, only its root to the server's ids */
+    unsigned run_uid = sbxi_probe.priv ? outer - SBX_OUTER_BASE + 1 : 0;
+    if (chown(spec->work_dir, outer, outer_gid) != 0 || chown(spec->tmp_dir, outer, outer_gid) != 0)
+        return sbx_fail(e, SBX_EINTERNAL, "sandbox: chown run dirs: %s", strerror(errno));
+    const char *wrel = NULL, *trel = NULL;
+    if (!sbxi_probe.trees) { /* the zygote binds them by name from its view of DATA_DIR/runs */
+        size_t rl = strlen(sbxi_probe.runs_dir);
+        bool under = rl && !strncmp(spec->work_dir, sbxi_probe.runs_dir, rl) &&
+                     spec->work_dir[rl] == '/' &&
+                     !strncmp(spec->tmp_dir, sbxi_probe.runs_dir, rl) && spec->tmp_dir[rl] == '/';
+        wrel = under ? spec->work_dir + rl + 1 : NULL;
+        trel = under ? spec->tmp_dir + rl + 1 : NULL;
+        if (!under || strlen(wrel) >= 128 || strlen(trel) >= 128)
+            return sbx_fail(e, SBX_EUNAVAIL, "sandbox: the run dirs are not under the runs dir");
+    }
+    zyg_req *rq = calloc(1, sizeof *rq);
+    sandbox_child *c = calloc(1, sizeof *c);
+    int fds[ZYG_NFDS], sv[2] = {-1, -1};
+    for (int i = 0; i < ZYG_NFDS; i++)
+        fds[i] = -1;
+    char why[300] = "out of memory";
+    sbx_code rc = SBX_EUNAVAIL; /* until the program may have run, a failure is a fallback */
+    if (!rq || !c)
+        goto fail;
+    pthread_mutex_init(&c->mu, NULL);
+    c->zygote = true;
+    c->notifyfd = c->pidfd = c->sock = c->zpidfd = c->donefd = c->egressfd = -1;
+    c->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
+        snprintf(why, sizeof why, "socketpair: %s", strerror(errno));
+        goto fail;
+    }
+    c->sock = sv[0];
+    fds[ZYG_FD_STATUS] = sv[1];
+    int dp[2];
+    if (pipe2(dp, O_CLOEXEC) != 0) {
+        snprintf(why, sizeof why, "pipe: %s", strerror(errno));
+        goto fail;
+    }
+    c->donefd = dp[0];
+    fds[ZYG_FD_DONE] = dp[1];
+    fcntl(c->donefd, F_SETFL, O_NONBLOCK);
+    fds[ZYG_FD_STDIN] = fcntl(spec->stdin_fd, F_DUPFD_CLOEXEC, 3);
+    fds[ZYG_FD_STDOUT] = fcntl(spec->stdout_fd, F_DUPFD_CLOEXEC, 3);
+    fds[ZYG_FD_STDERR] = fcntl(spec->stderr_fd, F_DUPFD_CLOEXEC, 3);
+    if (sbxi_probe.trees) {
+        fds[ZYG_FD_WORK] = sbxi_tree_of(spec->work_dir);
+        fds[ZYG_FD_TMP] = sbxi_tree_of(spec->tmp_dir);
+    } else {
+        fds[ZYG_FD_WORK] = open(spec->work_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        fds[ZYG_FD_TMP] = open(spec->tmp_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    }
+    fds[ZYG_FD_CODE] = memfd_create("sbx-code", MFD_CLOEXEC);
+    for (int i = 0; i < ZYG_NFDS; i++)
+        if (fds[i] < 0) {
+            snprintf(why, sizeof why, "prepare fd %d: %s", i, strerror(errno));
+            goto fail;
+        }
+    for (size_t off = 0; off < spec->code_len;) {
+        ssize_t n = write(fds[ZYG_FD_CODE], spec->code + off, spec->code_len - off);
+        if (n <= 0) {
+            snprintf(why, sizeof why, "store the program: %s", strerror(errno));
+            goto fail;
+        }
+        off += (size_t)n;
+    }
+    *rq = (zyg_req){.magic = ZYG_MAGIC,
+                    .run_uid = run_uid,
+                    .flags = (sbxi_probe.priv ? 0 : ZYG_F_SETGROUPS_DENIED) |
+                             (sbxi_probe.trees ? 0 : ZYG_F_BY_NAME),
+                    .memory_mb = spec->memory_mb > 0 ? spec->memory_mb + z->preload_mb : 0,
+                    .max_procs = spec->max_procs,
+                    .file_size_mb = spec->file_size_mb,
+                    .open_files = spec->open_files,
+                    .cpu_seconds = spec->cpu_seconds,
+                    .landlock_abi = sbxi_probe.landlock_abi,
+                    .notify = sbxi_probe.notify_ok,
+                    .bpf_len = (uint32_t)blen};
+    if (blen)
+        memcpy(rq->bpf, bpf, blen * sizeof *bpf);
+    if (wrel) {
+        snprintf(rq->work_rel, sizeof rq->work_rel, "%s", wrel);
+        snprintf(rq->tmp_rel, sizeof rq->tmp_rel, "%s", trel);
+    }
+    if (z->submit(z->ctx, rq, fds, &c->zpidfd, e) != SBX_OK)
+        goto fail_quiet;
+    close_all(fds, ZYG_NFDS);
+    /* 'P' with the init's pidfd, then 'N' with the listener (or 'E...' on a set-up error) */
+    int pfd = recv_step(c->sock, 'P', why, sizeof why, "the zygote did not answer in 5 s",
+                        "the zygote closed the run");
+    if (pfd < 0)
+        goto fail;
+    c->pidfd = pfd;
+    c->pid = pidfd_pid(pfd);
+    if (spec->owner_dir && c->pid > 0)
+        sbx_owner_record(spec->owner_dir, c->pid);
+    if (bpf) {
+        int nfd = recv_step(c->sock, 'N', why, sizeof why, "the run did not start in 5 s",
+                            "the run ended before it started");
+        if (nfd == -2) {
+            /* The program goes on and may already have written to the run's pipes: no cold
+             * start after it (the output would come twice), a final answer to retry. */
+            sbx_fail(e, SBX_EBUSY,
+                     "sandbox: the server is out of file descriptors (RLIMIT_NOFILE): retry "
+                     "shortly, or raise its limit");
+            if (e)
+                e->retry_after = 1;
+            rc = SBX_EBUSY;
+            goto fail_quiet;
+        }
+        if (nfd < 0)
+            goto fail;
+        c->notifyfd = nfd;
+    }
+    free(rq);
+    sbxi_start_supervising(c, spec);
+    *out = c;
+    return SBX_OK;
+
+fail:
+    sbx_fail(e, rc, "sandbox: zygote: %s", why);
+fail_quiet:
+    LOG_W("sandbox", "zygote run not started: %s", e && e->msg[0] ? e->msg : why);
+    close_all(fds, ZYG_NFDS);
+    free(rq);
+    if (c && c->sock >= 0) {
+        if (c->pidfd < 0)
+            c->reaped = true; /* no init to kill: without its pidfd it dies on our closed socket */
+        sandbox_free(c);
+    } else if (c) {
+        if (c->wakefd >= 0)
+            close(c->wakefd);
+        pthread_mutex_destroy(&c->mu);
+        free(c);
+    }
+    return rc;
 }

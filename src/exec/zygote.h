@@ -11,8 +11,9 @@
  * for it: while it is not ready they start cold (sandbox_spawn). The thread is long-lived on
  * purpose: the zygote dies with the thread that spawned it (PR_SET_PDEATHSIG).
  *
- * Dependencies point one way: the zygote uses the sandbox (to start its interpreter, and as
- * the door sandbox_spawn_zygote takes), the sandbox knows nothing of it; exec.c joins them.
+ * Dependencies point one way: the zygote uses the sandbox (to start its interpreter, and the
+ * sandbox's internals for sandbox_spawn_zygote, the client half of a zygote run); the sandbox
+ * knows nothing of it; exec.c joins them.
  *
  * Thread safety: zygote_start/zygote_stop from the main thread; the rest from any thread.
  */
@@ -27,6 +28,26 @@
 #include "../common/err.h"
 #include "sandbox.h"
 #include "zygote_proto.h"
+
+/* A door into a zygote (zygote_open opens one for a program): what sandbox_spawn_zygote needs
+ * from it. */
+typedef struct sandbox_zygote {
+    int64_t preload_mb; /* added to the run's memory limit (its preloaded modules) */
+    /* Hand over one request and its ZYG_NFDS descriptors (they stay the caller's); SBX_EUNAVAIL
+     * when it cannot take it. *zpidfd: a pidfd of the zygote that took it (caller closes), or
+     * -1. Called once, on the caller's thread. */
+    sbx_code (*submit)(void *ctx, const zyg_req *rq, const int fds[ZYG_NFDS], int *zpidfd,
+                       sbx_err *e);
+    void *ctx;
+} sandbox_zygote;
+
+/* Start the run through the zygote behind `z` instead of a cold interpreter (sandbox_spawn):
+ * same layers, same sandbox_child. Defined in zygote.c, on the sandbox's internals. SBX_EUNAVAIL
+ * when the zygote cannot take it (not ready, died, a loosened network, or it failed before the
+ * program started): then nothing ran and the caller may use sandbox_spawn. Other failures as
+ * sandbox_spawn. Borrows `z` for the call. */
+sbx_code sandbox_spawn_zygote(const sandbox_spec *spec, const sandbox_zygote *z,
+                              sandbox_child **out, sbx_err *e);
 
 typedef struct zygote_opts {
     const char *python;      /* the interpreter */

@@ -73,7 +73,7 @@ static void h_create(http_req *r) {
         fail(r, &e);
         return;
     }
-    char sid[SBX_ID_LEN], tab[SBX_ID_LEN];
+    char sid[SBX_SID_LEN], tab[SBX_ID_LEN];
     if (br_session_create(strcmp(device, "mobile") == 0, r->owner, sid, tab, &e) != SBX_OK) {
         egress_scope_free(scope);
         fail(r, &e);

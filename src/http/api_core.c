@@ -1,4 +1,5 @@
-/* api_core.c -- the server's own routes: GET /health, GET /openapi.json, GET /metrics. */
+/* api_core.c -- the server's own routes: GET /health, GET /ready, GET /openapi.json, GET /metrics,
+ * and the scoped tokens. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -6,6 +7,7 @@
 #include "../common/log.h"
 #include "../common/util.h"
 #include "../exec/exec.h"
+#include "cluster.h"
 #include "http.h"
 #include "metrics.h"
 #include "openapi.h"
@@ -35,6 +37,62 @@ static void health(http_req *r) {
     http_reply_json(r, 200, root);
 }
 
+/* What readiness looks at: draining, and whether a new browser session or a run would find
+ * room here. */
+typedef struct load {
+    int sessions, max_sessions, running, max_runs;
+    bool draining, browser_full, exec_full;
+} load;
+
+static int number(const cJSON *o, const char *name) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+    return cJSON_IsNumber(v) ? (int)v->valuedouble : 0;
+}
+
+static load load_now(void) {
+    cJSON *b = browser_health(), *x = exec_health();
+    load l = {.sessions = number(b, "sessions"),
+              .max_sessions = number(b, "maxSessions"),
+              .running = number(x, "running"),
+              .max_runs = number(x, "maxRuns"),
+              .draining = cluster_draining()};
+    cJSON_Delete(b);
+    cJSON_Delete(x);
+    l.browser_full = l.max_sessions > 0 && l.sessions >= l.max_sessions;
+    l.exec_full = l.max_runs > 0 && l.running >= l.max_runs;
+    return l;
+}
+
+/* 200 while this replica takes new work, 503 when it is draining or full (a router's health
+ * check and Kubernetes' readinessProbe read it; no token needed). With a token the body also
+ * has the numbers behind it. */
+static void ready(http_req *r) {
+    load l = load_now();
+    bool ok = !l.draining && !l.browser_full && !l.exec_full;
+    cJSON *root = cJSON_CreateObject();
+    cJSON_AddBoolToObject(root, "ready", ok);
+    if (*sbx_node())
+        cJSON_AddStringToObject(root, "node", sbx_node());
+    cJSON *why = cJSON_AddArrayToObject(root, "reasons");
+    if (l.draining)
+        cJSON_AddItemToArray(why, cJSON_CreateString("draining"));
+    if (l.browser_full)
+        cJSON_AddItemToArray(why, cJSON_CreateString("browser_full"));
+    if (l.exec_full)
+        cJSON_AddItemToArray(why, cJSON_CreateString("exec_full"));
+    if (r->authenticated) {
+        cJSON *b = cJSON_AddObjectToObject(root, "browser");
+        cJSON_AddNumberToObject(b, "sessions", l.sessions);
+        cJSON_AddNumberToObject(b, "maxSessions", l.max_sessions);
+        cJSON *x = cJSON_AddObjectToObject(root, "exec");
+        cJSON_AddNumberToObject(x, "running", l.running);
+        cJSON_AddNumberToObject(x, "maxRuns", l.max_runs);
+    }
+    if (!ok)
+        http_add_header(r, "Retry-After", "1");
+    http_reply_json(r, ok ? 200 : 503, root);
+}
+
 static void openapi(http_req *r) {
     sbx_err e;
     char *doc = openapi_document(&e);
@@ -51,6 +109,26 @@ static void metrics(http_req *r) {
     metrics_render(&b);
     sbx_buf_addf(&b, "# TYPE sandboxd_http_inflight gauge\nsandboxd_http_inflight %d\n",
                  http_inflight());
+    load l = load_now();
+    sbx_buf_addf(&b,
+                 "# HELP sandboxd_browser_sessions Browser sessions open now (what an autoscaler "
+                 "reads).\n"
+                 "# TYPE sandboxd_browser_sessions gauge\n"
+                 "sandboxd_browser_sessions %d\n"
+                 "# HELP sandboxd_browser_sessions_max BROWSER_MAX_SESSIONS.\n"
+                 "# TYPE sandboxd_browser_sessions_max gauge\n"
+                 "sandboxd_browser_sessions_max %d\n"
+                 "# HELP sandboxd_exec_runs_running Runs executing now (at most EXEC_MAX_RUNS).\n"
+                 "# TYPE sandboxd_exec_runs_running gauge\n"
+                 "sandboxd_exec_runs_running %d\n"
+                 "# HELP sandboxd_ready 1 while GET /ready answers 200 (not draining, not full).\n"
+                 "# TYPE sandboxd_ready gauge\n"
+                 "sandboxd_ready %d\n"
+                 "# HELP sandboxd_draining 1 once SIGTERM began draining this replica (NODE_ID).\n"
+                 "# TYPE sandboxd_draining gauge\n"
+                 "sandboxd_draining %d\n",
+                 l.sessions, l.max_sessions, l.running,
+                 !l.draining && !l.browser_full && !l.exec_full, l.draining);
     browser_stats bs;
     browser_stats_get(&bs);
     sbx_buf_addf(&b,
@@ -139,6 +217,7 @@ static void token_delete(http_req *r) {
 
 const http_route api_core_routes[] = {
     {"GET", "/health", health, NULL, true},
+    {"GET", "/ready", ready, NULL, true},
     {"GET", "/openapi.json", openapi, NULL, false},
     {"GET", "/metrics", metrics, "admin", false},
     {"POST", "/tokens", token_create, "admin", false},

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "../common/log.h"
+#include "cluster.h"
 #include "router.h"
 
 static void capture_error(http_capture *cap, sbx_code code, const char *fmt, ...)
@@ -48,6 +49,25 @@ int http_call(const http_req *caller, const auth_identity *who, const char *meth
     if (!m.route->open && !auth_allows(who, m.route->scope)) {
         capture_error(cap, SBX_EFORBIDDEN, "this token lacks the '%s' scope needed for %.8s %.200s",
                       m.route->scope, method, path);
+        return cap->status;
+    }
+    char owner[SBX_NODE_MAX + 1];
+    sbx_err e;
+    if (cluster_admit(method, m.route, m.params, owner, &e) != SBX_OK) {
+        /* another node's session: through the router to its owner (an MCP client cannot
+         * choose the replica its call lands on), or a 421 naming the owner */
+        if (e.code == SBX_EWRONGNODE && cluster_can_forward()) {
+            cluster_reply out;
+            cluster_forward(http_header((http_req *)caller, "Authorization"), caller->id, owner,
+                            method, path, cap->query, cap->body, &out);
+            cap->status = out.status;
+            cap->ctype = out.ctype;
+            cap->json = out.json;
+            cap->data = out.data;
+            cap->len = out.len;
+            return cap->status;
+        }
+        set_error(cap, &e);
         return cap->status;
     }
     http_req r = {

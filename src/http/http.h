@@ -160,6 +160,7 @@ typedef struct http_route {
 extern const http_route api_core_routes[];
 extern const http_route api_exec_routes[];
 extern const http_route api_browser_routes[];
+extern const http_route api_python_routes[];
 extern const http_route api_mcp_routes[];
 
 #endif

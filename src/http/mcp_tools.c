@@ -42,6 +42,57 @@ const mcp_tool mcp_tools[] = {
          "limit in ms (default 30000); the program is killed after it.'}",
          "'code'")},
 
+    {"python_session_create", "Start a Python session", "exec", "POST", "/python/sessions",
+     MCP_IN_BODY, NULL, NULL, MCP_OUT_JSON, NULL, false, false,
+     "Start a stateful Python session: one interpreter that keeps its variables, imports and "
+     "files between calls (like a notebook kernel), in the same sandbox as python_run (no "
+     "network, only its work directory and /tmp writable). numpy, pandas and matplotlib are "
+     "already imported, so it starts in milliseconds. Pass the returned sessionId to "
+     "python_session_execute and python_session_command; close it with python_session_close "
+     "when done (it also ends after an hour without a call). Returns {sessionId, createdAt, "
+     "expiresAt}.",
+     OBJ("'env':{'type':'object','additionalProperties':{'type':'string'},'description':'"
+         "Environment variables for the session (NAME: value).'}",
+         "")},
+
+    {"python_session_execute", "Run code in a Python session", "exec", "POST",
+     "/python/sessions/{sessionId}/execute", MCP_IN_BODY, NULL, NULL, MCP_OUT_JSON, NULL, false,
+     false,
+     "Run Python code in a session: variables, functions and imports of earlier calls are "
+     "there. Returns {stdout, stderr, result, error, images, display, executionCount, "
+     "durationMs, timedOut}: result is the repr of the last expression, error is null or {name, "
+     "value, traceback}, images are base64 PNGs of matplotlib figures, display holds text/html "
+     "of values such as a pandas DataFrame. Past timeoutMs the code is interrupted and the "
+     "session keeps its state. An error kernel_restarted means the interpreter had to be "
+     "killed and restarted: its variables were lost, define them again.",
+     OBJ("'sessionId':{'type':'string','description':'The id from python_session_create.'},"
+         "'code':{'type':'string','description':'The Python code to run.'},"
+         "'timeoutMs':{'type':'integer','minimum':1,'maximum':120000,'description':'Wall-clock "
+         "limit in ms (default 30000).'}",
+         "'sessionId','code'")},
+
+    {"python_session_command", "Run a shell command in a Python session", "exec", "POST",
+     "/python/sessions/{sessionId}/commands", MCP_IN_BODY, NULL, NULL, MCP_OUT_JSON, NULL, false,
+     false,
+     "Run a shell command (/bin/sh -c) in the session, in its work directory and sandbox: it "
+     "sees the files the Python code wrote, and the code sees the files it writes. Returns "
+     "{exitCode, stdout, stderr, durationMs, timedOut}; past timeoutMs every process of the "
+     "command is killed.",
+     OBJ("'sessionId':{'type':'string','description':'The id from python_session_create.'},"
+         "'command':{'type':'string','description':'The shell command line.'},"
+         "'cwd':{'type':'string','description':'A directory relative to the work directory.'},"
+         "'timeoutMs':{'type':'integer','minimum':1,'maximum':120000,'description':'Wall-clock "
+         "limit in ms (default 30000).'}",
+         "'sessionId','command'")},
+
+    {"python_session_close", "Close a Python session", "exec", "DELETE",
+     "/python/sessions/{sessionId}", MCP_IN_QUERY, NULL, NULL, MCP_OUT_EMPTY,
+     "The session is closed: its interpreter, processes and files are gone.", false, true,
+     "Close a Python session: its interpreter, its processes and its work directory are gone, "
+     "and its sessionId is invalid afterwards.",
+     OBJ("'sessionId':{'type':'string','description':'The id from python_session_create.'}",
+         "'sessionId'")},
+
     {"browser_session_create", "Open a browser", "browser", "POST", "/browser/sessions",
      MCP_IN_BODY, NULL, NULL, MCP_OUT_JSON, NULL, false, false,
      "Start a new headless Chromium browser session with one blank tab. Call it once before "

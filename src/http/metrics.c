@@ -4,6 +4,7 @@
 #include "../common/egress_gateway.h"
 #include "../exec/exec.h"
 #include "http.h"
+#include "../exec/workspace.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -87,6 +88,29 @@ static void render_exec(sbx_buf *out) {
                  (unsigned long long)st.refused_incomplete);
 }
 
+/* The Python sessions' counters (workspace.h keeps them). */
+static void render_python(sbx_buf *out) {
+    ws_stats st;
+    ws_stats_get(&st);
+    sbx_buf_addf(out,
+                 "# HELP sandboxd_python_sessions Python sessions live now.\n"
+                 "# TYPE sandboxd_python_sessions gauge\n"
+                 "sandboxd_python_sessions %llu\n"
+                 "# HELP sandboxd_python_sessions_created_total Python sessions created.\n"
+                 "# TYPE sandboxd_python_sessions_created_total counter\n"
+                 "sandboxd_python_sessions_created_total %llu\n"
+                 "# HELP sandboxd_python_sessions_expired_total Python sessions ended by their "
+                 "idle timeout or TTL.\n"
+                 "# TYPE sandboxd_python_sessions_expired_total counter\n"
+                 "sandboxd_python_sessions_expired_total %llu\n"
+                 "# HELP sandboxd_python_sessions_restarted_total Interpreters of Python sessions "
+                 "restarted empty (killed after an ignored interrupt, by a signal, or lost).\n"
+                 "# TYPE sandboxd_python_sessions_restarted_total counter\n"
+                 "sandboxd_python_sessions_restarted_total %llu\n",
+                 (unsigned long long)st.live, (unsigned long long)st.created,
+                 (unsigned long long)st.expired, (unsigned long long)st.restarted);
+}
+
 void metrics_render(sbx_buf *out) {
     pthread_mutex_lock(&mu);
     sbx_buf_addf(out, "# HELP sandboxd_http_requests_total HTTP requests by route and status.\n"
@@ -112,6 +136,7 @@ void metrics_render(sbx_buf *out) {
                  (unsigned long long)hist_count);
     pthread_mutex_unlock(&mu);
     render_exec(out);
+    render_python(out);
     const egress_gateway *g = http_defaults_get()->gateway;
     if (!g)
         return;

@@ -5,7 +5,7 @@
 #include <string.h>
 
 static const http_route *const tables[] = {api_core_routes, api_exec_routes, api_browser_routes,
-                                           api_mcp_routes};
+                                           api_python_routes, api_mcp_routes};
 
 const http_route *router_next(size_t *i) {
     size_t t = *i >> 16, k = *i & 0xffff;

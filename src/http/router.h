@@ -2,7 +2,8 @@
  *
  * Patterns are literal segments and {name} placeholders ("/browser/sessions/{id}/tabs/{tabId}");
  * a placeholder matches one non-empty segment. The table is the concatenation of
- * api_core_routes, api_exec_routes and api_browser_routes, fixed at build time.
+ * api_core_routes, api_exec_routes, api_browser_routes, api_python_routes and api_mcp_routes,
+ * fixed at build time.
  *
  * Thread safety: read-only after start; any thread may call.
  */

@@ -38,6 +38,7 @@
 #include "../common/utf8.h"
 #include "../common/util.h"
 #include "auth.h"
+#include "cluster.h"
 #include "conn.h"
 #include "dispatch.h"
 #include "http.h"
@@ -194,6 +195,8 @@ void http_conn_set_response(struct http_conn *c, int status, struct MHD_Response
     if (ctype)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
     MHD_add_response_header(resp, "X-Request-Id", c->id);
+    if (*sbx_node())
+        MHD_add_response_header(resp, "X-Sandboxd-Node", sbx_node());
     for (hdr *h = c->headers; h; h = h->next)
         MHD_add_response_header(resp, h->name, h->value);
     c->response = resp;
@@ -359,6 +362,8 @@ static enum MHD_Result answer_and_linger(struct http_conn *c, const sbx_err *err
                  "Content-Type: application/json; charset=utf-8\r\nContent-Length: %zu\r\n"
                  "X-Request-Id: %s\r\n",
                  c->status, reason && *reason ? reason : "Error", body_len, c->id);
+    if (*sbx_node())
+        sbx_buf_addf(&head, "X-Sandboxd-Node: %s\r\n", sbx_node());
     for (hdr *h = c->headers; h; h = h->next)
         if (strcasecmp(h->name, "Connection") != 0) /* it is "close", said above */
             sbx_buf_addf(&head, "%s: %s\r\n", h->name, h->value);
@@ -432,7 +437,7 @@ static sbx_code on_headers(struct http_conn *c, const char *method, const char *
         return SBX_EBUSY;
     }
     c->admitted = true;
-    bool open = !strcmp(method, "GET") && !strcmp(url, "/health");
+    bool open = !strcmp(method, "GET") && (!strcmp(url, "/health") || !strcmp(url, "/ready"));
     const char *authz =
         MHD_lookup_connection_value(c->mc, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
     if (auth_check(authz, &c->who, e) == SBX_OK) {
@@ -455,7 +460,11 @@ static sbx_code on_headers(struct http_conn *c, const char *method, const char *
     if (!c->match.route->open && !auth_allows(&c->who, c->match.route->scope))
         return sbx_fail(e, SBX_EFORBIDDEN, "this token lacks the '%s' scope needed for %.8s %.200s",
                         c->match.route->scope, method, url);
-    return SBX_OK;
+    char owner[SBX_NODE_MAX + 1];
+    sbx_code rc2 = cluster_admit(method, c->match.route, c->match.params, owner, e);
+    if (rc2 == SBX_EWRONGNODE)
+        http_add_header(&c->req, "X-Sandboxd-Owner-Node", owner);
+    return rc2;
 }
 
 /* The request has a body still to come (a Content-Length above 0, or chunked). */

@@ -33,8 +33,10 @@ int main(void) {
     for (const http_route *r; (r = router_next(&it)); count++) {
         CHECK(r->pattern[0] == '/');
         CHECK(r->fn != NULL);
-        /* open only where the server opens it (GET /health), and then with no scope */
-        CHECK(!r->open || (!strcmp(r->method, "GET") && !strcmp(r->pattern, "/health")));
+        /* open only where the server opens it (GET /health, GET /ready), and then with no
+         * scope */
+        CHECK(!r->open || (!strcmp(r->method, "GET") &&
+                           (!strcmp(r->pattern, "/health") || !strcmp(r->pattern, "/ready"))));
         CHECK(!(r->open && r->scope));
         /* a scope the token store knows (NULL: any valid token) */
         CHECK(!r->scope || !strcmp(r->scope, "exec") || !strcmp(r->scope, "browser") ||
