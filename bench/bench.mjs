@@ -41,7 +41,7 @@ function parseArgs(argv) {
         else if (a === "-h" || a === "--help") {
             console.log(
                 "usage: node bench/bench.mjs [--bin PATH] [--out FILE] [--python PATH] [--quick]\n" +
-                    "       [--only exec,throughput,session,work,egress,memory]\n" +
+                    "       [--only exec,throughput,session,work,egress,long,memory]\n" +
                     "  --quick  fewer rounds (a smoke run; figures are noisier)\n" +
                     "  --only   run these groups of rows only");
             process.exit(0);
@@ -456,7 +456,8 @@ const rows = [];
 function addRow(r) {
     rows.push(r);
     const f = (s) => (s ? `${fmt(median(s))} (p90 ${fmt(quantile(s, 0.9))})` : "");
-    r.ratio = r.base ? median(r.ours) / median(r.base) : null;
+    // r.q: the quantile the ratio compares (default the median), e.g. 0.9 for a p90 target
+    r.ratio = r.base ? quantile(r.ours, r.q || 0.5) / quantile(r.base, r.q || 0.5) : null;
     console.log(`  ${r.work}: ${f(r.ours)} ${r.unit}` +
         (r.base ? `  vs ${f(r.base)}  ratio ${fmtRatio(r.ratio)}` : "") +
         (r.target ? `  target ${r.target}` : ""));
@@ -752,6 +753,99 @@ async function workRows(bin, site) {
     }
 }
 
+// ---- long agent work: bursts of creates, stored state, live events ----
+
+// One GET .../events reader that reads everything until `stop()`; resolves to frames seen.
+function eventsReader(srv, sid) {
+    let frames = 0, rq;
+    const done = new Promise((resolve) => {
+        rq = http.get({ host: "127.0.0.1", port: srv.port, path: `/browser/sessions/${sid}/events`,
+            headers: { Authorization: `Bearer ${srv.token}` } }, (res) => {
+            res.on("data", (c) => { frames += (c.toString().match(/^event: /gm) || []).length; });
+            res.on("end", () => resolve(frames));
+            res.on("error", () => resolve(frames));
+        });
+        rq.on("error", () => resolve(frames));
+    });
+    return { stop: () => { rq.destroy(); return done; }, frames: () => frames };
+}
+
+async function longRows(bin, site) {
+    console.log("long work: a burst of creates, a create with state, console with a reader");
+    const srv = await new Server(bin, { BROWSER_POOL_SIZE: "2", BROWSER_MAX_SESSIONS: "16" }).start();
+    const chromium = (await srv.health()).browser.chromium;
+    try {
+        // A burst of 8 concurrent creates against a warm pool of 2: every create's time.
+        const a = [], b = [];
+        for (let i = 0; i < rounds(6); i++) {
+            await srv.poolFull();
+            await settle();
+            const ids = [];
+            await Promise.all(Array.from({ length: 8 }, async () => {
+                const [t, r] = await timed(() => srv.call("POST", "/browser/sessions", {}, 201));
+                a.push(t);
+                ids.push(r.json.sessionId);
+            }));
+            for (const id of ids) await srv.call("DELETE", `/browser/sessions/${id}`, undefined, 204);
+            await srv.poolFull();
+            await settle();
+            const c = await launchChromium(chromium, CHROMIUM_FLAGS);
+            await c.close();
+            b.push(c.startMs);
+        }
+        addRow({ work: "burst of 8 concurrent creates, pool of 2: each create (p90)", ours: a,
+            base: b, q: 0.9, baseline: "one cold Chromium start to its first CDP reply (p90)",
+            unit: "ms", target: "<= 0.5x" });
+
+        // A create that restores a stored state (10 cookies, 2 origins) against a plain one.
+        const url = new URL(site);
+        const state = {
+            cookies: Array.from({ length: 10 }, (_, i) => ({ name: `c${i}`, value: `v${i}`,
+                domain: url.hostname, path: "/", expires: -1, httpOnly: false, secure: false,
+                sameSite: "Lax" })),
+            origins: [`http://${url.hostname}:${url.port}`, `http://localhost:${url.port}`].map(
+                (origin) => ({ origin, localStorage: [{ name: "token", value: "t".repeat(64) }] })),
+        };
+        const c = [], d = [];
+        for (let i = 0; i < 2 + rounds(12); i++) {
+            for (const [body, into] of [[{ state }, c], [{}, d]]) {
+                await srv.poolFull();
+                await settle();
+                const [t, r] = await timed(() => srv.call("POST", "/browser/sessions", body, 201));
+                await srv.call("DELETE", `/browser/sessions/${r.json.sessionId}`, undefined, 204);
+                if (i >= 2) into.push(t);
+            }
+        }
+        addRow({ work: "create with a stored state (10 cookies, 2 origins)", ours: c, base: d,
+            baseline: "a plain create", unit: "ms", target: "<= 1.2x" });
+
+        // A page logging 1,000 console messages, with and without an events reader attached.
+        const { sessionId: s } = (await srv.call("POST", "/browser/sessions", {}, 201)).json;
+        await srv.call("POST", `/browser/sessions/${s}/navigate`, { url: site });
+        const log1000 = () => srv.call("POST", `/browser/sessions/${s}/action`, { action: "evaluate",
+            expression: "(() => { for (let i = 0; i < 1000; i++) console.log('message ' + i," +
+                " {i}); return 1; })()" });
+        const e = [], f = [];
+        for (let i = 0; i < 2 + rounds(16); i++) {
+            const rd = eventsReader(srv, s);
+            await new Promise((r) => setTimeout(r, 100)); // connected
+            const [t] = await timed(log1000);
+            await waitFor("the reader to get the frames", () => rd.frames() >= 1000, 30000);
+            await rd.stop();
+            const [tn] = await timed(log1000);
+            if (i >= 2) {
+                e.push(t);
+                f.push(tn);
+            }
+        }
+        await srv.call("DELETE", `/browser/sessions/${s}`, undefined, 204);
+        addRow({ work: "a page logs 1,000 console messages, an events reader attached", ours: e,
+            base: f, baseline: "the same, no reader", unit: "ms", target: "<= 1.1x" });
+    } finally {
+        await srv.stop();
+    }
+}
+
 // ---- egress rows ----
 
 // The --proxy-server flag the server gave the Chromium of its only session (its gateway port).
@@ -928,7 +1022,7 @@ function markdown(info, when) {
 }
 
 async function main() {
-    const groups = ["exec", "throughput", "session", "work", "egress", "memory"];
+    const groups = ["exec", "throughput", "session", "work", "egress", "long", "memory"];
     for (const g of opt.only || [])
         if (!groups.includes(g)) throw new Error(`--only: unknown group "${g}" (${groups.join(", ")})`);
     if (!fs.existsSync(opt.bin)) throw new Error(`no server binary at ${opt.bin} (run bench/run.sh)`);
@@ -939,6 +1033,7 @@ async function main() {
         if (wanted("throughput")) await throughputRows(opt.bin);
         if (wanted("session")) await sessionRows(opt.bin, site.url);
         if (wanted("work")) await workRows(opt.bin, site.url);
+        if (wanted("long")) await longRows(opt.bin, site.url);
         if (wanted("egress")) await egressRows(opt.bin, site.url);
         if (wanted("memory")) await memoryRows(opt.bin);
     } finally {

@@ -214,6 +214,8 @@ static browser_opts browser_settings(void) {
         .egress = egress_pol,
         .network_allowlist = !strcmp(sbx_cfg->browser_network, "allowlist"),
         .upstream = egress_has_up ? &egress_up : NULL,
+        .download_max_bytes = sbx_cfg->browser_download_max_bytes,
+        .downloads_max_bytes = sbx_cfg->browser_downloads_max_bytes,
     };
 }
 
@@ -346,7 +348,9 @@ int main(int argc, char **argv) {
                       .api = {.exec_timeout_ms = sbx_cfg->exec_timeout_ms,
                               .browser_call_timeout_ms = sbx_cfg->browser_call_timeout_ms,
                               .host = sbx_cfg->host,
-                              .gateway = egress_gw}};
+                              .gateway = egress_gw,
+                              .python_file_max_bytes = sbx_cfg->python_file_max_mb << 20,
+                              .python_quota_bytes = sbx_cfg->python_session_quota_mb << 20}};
     if (server_start(&so, &port, &e) != SBX_OK) {
         fprintf(stderr, "sandboxd: %s\n", e.msg);
         exec_shutdown();

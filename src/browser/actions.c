@@ -1,5 +1,6 @@
 /* actions.c -- POST /browser/sessions/{id}/action: what acts on one page (click, type, fill,
- * press, hover, focus, select, scroll, waitForSelector, evaluate).
+ * press, hover, focus, select, scroll, waitForSelector, evaluate; back, forward, reload and
+ * upload live in actions_ext.c).
  *
  * Built only on page.h: element lookups, visibility and hit tests are the page operations of
  * actions.js (embedded at build time), run through br_page_eval and polled until the caller's
@@ -16,6 +17,7 @@
 
 #include "../common/jfield.h"
 #include "../common/util.h"
+#include "actions_ext.h"
 #include "keys.h"
 #include "page.h"
 
@@ -23,7 +25,8 @@
 #define JS_MAX  (256 * 1024) /* cap on one generated snippet (selector/text come from outside) */
 
 static const char KNOWN[] =
-    "click, type, fill, press, hover, focus, select, scroll, waitForSelector, evaluate";
+    "click, type, fill, press, hover, focus, select, scroll, waitForSelector, evaluate, back, "
+    "forward, reload, upload";
 
 static void sleep_ms(int ms) {
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
@@ -510,6 +513,10 @@ static const action_def ACTIONS[] = {
     {"scroll", "selector|x|y", false},
     {"waitForSelector", "selector|state", true},
     {"evaluate", "expression", false},
+    {"back", "waitUntil", false},
+    {"forward", "waitUntil", false},
+    {"reload", "waitUntil", false},
+    {"upload", "selector|files", true},
 };
 
 sbx_code br_action(br_page *p, const cJSON *req, int64_t timeout_ms, cJSON **out, sbx_err *e) {
@@ -567,8 +574,20 @@ sbx_code br_action(br_page *p, const cJSON *req, int64_t timeout_ms, cJSON **out
         case 8:
             rc = act_wait(&a, e);
             break;
-        default:
+        case 9:
             rc = act_evaluate(&a, e);
+            break;
+        case 10:
+        case 11:
+        case 12:
+            rc = br_act_history(p, req,
+                                d - ACTIONS == 10   ? -1
+                                : d - ACTIONS == 11 ? 1
+                                                    : 0,
+                                a.deadline, a.out, e);
+            break;
+        default:
+            rc = br_act_upload(p, req, a.sel, a.deadline, timeout_ms, a.out, e);
             break;
         }
     }

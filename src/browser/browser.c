@@ -119,6 +119,7 @@ cJSON *browser_health(void) {
     cJSON *pool = cJSON_AddObjectToObject(o, "pool");
     cJSON_AddNumberToObject(pool, "size", st.size);
     cJSON_AddNumberToObject(pool, "ready", st.ready);
+    cJSON_AddNumberToObject(pool, "launching", st.launching);
     return o;
 }
 
@@ -130,4 +131,6 @@ void browser_stats_get(browser_stats *out) {
     out->pool_failures = st.failures;
     out->created_pooled = st.pooled;
     out->created_cold = st.cold;
+    out->sessions = br_sessions_count();
+    br_sessions_usage(&out->memory_bytes, &out->cpu_ms, &out->tabs);
 }

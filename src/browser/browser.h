@@ -23,7 +23,8 @@ int browser_init(const browser_opts *opts, sbx_err *e);
  * directory, stop the threads. Idempotent. */
 void browser_shutdown(void);
 
-/* {"chromium": path or null, "sessions": n, "maxSessions": n, "pool": {"size", "ready"}};
+/* {"chromium": path or null, "sessions": n, "maxSessions": n, "pool": {"size", "ready",
+ * "launching"}};
  * caller frees. */
 cJSON *browser_health(void);
 
@@ -34,6 +35,10 @@ typedef struct browser_stats {
     uint64_t pool_failures;  /* pool launches that failed */
     uint64_t created_pooled; /* sessions that got a pooled browser */
     uint64_t created_cold;   /* sessions that launched their own */
+    int sessions;            /* live sessions */
+    int tabs;                /* their open tabs */
+    int64_t memory_bytes;    /* PSS of their Chromiums' processes */
+    int64_t cpu_ms;          /* CPU time of those processes */
 } browser_stats;
 
 void browser_stats_get(browser_stats *out);

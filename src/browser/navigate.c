@@ -29,7 +29,7 @@ sbx_code br_navigate(br_page *p, const char *url, const char *wait_until, int64_
                      cJSON **out, sbx_err *e) {
     *out = NULL;
     unsigned need = milestones(wait_until);
-    int64_t deadline = sbx_deadline_in(timeout_ms);
+    int64_t deadline = sbx_deadline_in(timeout_ms), started = sbx_now_ms();
     cJSON *a = cJSON_CreateObject();
     cJSON_AddStringToObject(a, "url", url);
     cJSON *res = NULL;
@@ -43,6 +43,19 @@ sbx_code br_navigate(br_page *p, const char *url, const char *wait_until, int64_
     if (rc != SBX_OK)
         return rc;
     const char *err = jstr(res, "errorText");
+    char dl[160];
+    if (err && strcmp(err, "net::ERR_ABORTED") == 0 &&
+        br_page_download_since(p, started, 1000, dl, sizeof dl)) {
+        /* The URL was a download: it is saved in the session, and the tab stays where it was. */
+        cJSON_Delete(res);
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "url", url);
+        cJSON_AddNullToObject(o, "status");
+        cJSON_AddStringToObject(o, "title", "");
+        cJSON_AddStringToObject(o, "download", dl);
+        *out = o;
+        return SBX_OK;
+    }
     if (err && *err) {
         sbx_fail(e, SBX_ENETWORK, "navigation to %s failed: %s", url, err);
         cJSON_Delete(res);

@@ -46,6 +46,22 @@ sbx_code br_page_eval(br_page *p, const char *expression, int64_t timeout_ms, cJ
 /* True when the session emulates a phone (touch events instead of mouse where it matters). */
 bool br_page_is_mobile(const br_page *p);
 
+/* The session's own directory (DATA_DIR/browser/<id>: files it keeps, such as uploads),
+ * borrowed while the session is; "" when unknown. */
+const char *br_page_dir(const br_page *p);
+
+/* True when the tab began a download at `since` (sbx_now_ms) or later, waiting up to
+ * `wait_ms` for one; `name` (room for `cap`) gets its name in GET .../downloads. */
+bool br_page_download_since(br_page *p, int64_t since, int64_t wait_ms, char *name, size_t cap);
+
+/* While on, every request of the tab is answered by the server with an empty HTML page (it
+ * needs CDP Fetch enabled on the tab; state.c uses it to load an origin without the network). */
+void br_page_serve_blank(br_page *p, bool on);
+
+/* The loader id of the tab's current document as its lifecycle events name it (room for 64;
+ * "" before the first). A navigation that makes a new document changes it. */
+void br_page_loader(br_page *p, char *loader);
+
 /* ---- implemented by actions.c / capture.c ---- */
 
 /* Run one action request {"action", "selector"?, ...} (API.md "Actions"). On success *out gets

@@ -4,6 +4,7 @@
 #include "pool.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -13,6 +14,8 @@
 #define BACKOFF_FIRST_MS 1000
 #define BACKOFF_MAX_MS   30000
 #define RECHECK_MS       1000 /* how often an idle refill thread looks for dead pooled browsers */
+#define PARALLEL_MAX     4    /* launches the refill runs at once, at most */
+#define LAUNCH_BUDGET    (384ll << 20) /* memory a starting Chromium is counted as needing */
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cv;
@@ -22,7 +25,8 @@ static pthread_t thread;
 static int size;
 static br_proc *ready[POOL_MAX]; /* oldest first */
 static int nready;
-static unsigned gen; /* bumped by every kick and take: a wake-up is never lost */
+static int launching; /* refill launches under way */
+static unsigned gen;  /* bumped by every kick and take: a wake-up is never lost */
 static uint64_t n_pooled, n_cold, n_failures;
 static int64_t max_sessions, launch_timeout_ms;
 static br_pool_load_fn load;
@@ -51,15 +55,66 @@ static void sweep_dead(void) {
     }
 }
 
-/* True when one more browser may be launched: the pool is short, the limit leaves room for it
- * and no create is cold-launching (user creates go first on a small machine). */
-static bool room_for_one(void) {
+/* How many browsers may be launched now: what the pool lacks, within the limit, none while a
+ * create is cold-launching (user creates go first on a small machine). */
+static int room(void) {
     int in_use, cold;
     load(&in_use, &cold);
     pthread_mutex_lock(&mu);
-    bool ok = !stop && nready < size && in_use + nready < max_sessions && cold == 0;
+    int n = size - nready;
+    if (in_use + nready + n > max_sessions)
+        n = (int)(max_sessions - in_use - nready);
+    if (stop || cold > 0 || n < 0)
+        n = 0;
     pthread_mutex_unlock(&mu);
-    return ok;
+    return n;
+}
+
+/* Launches the machine can take at once: MemAvailable over LAUNCH_BUDGET, 1..PARALLEL_MAX. */
+static int parallel_budget(void) {
+    FILE *f = fopen("/proc/meminfo", "re");
+    long long kb = 0;
+    char line[128];
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "MemAvailable: %lld kB", &kb) == 1)
+            break;
+    if (f)
+        fclose(f);
+    long long n = kb * 1024 / LAUNCH_BUDGET;
+    return n < 1 ? 1 : n > PARALLEL_MAX ? PARALLEL_MAX : (int)n;
+}
+
+typedef struct launch_job {
+    pthread_t thread;
+    bool threaded;
+    br_proc *proc;
+    sbx_err e;
+} launch_job;
+
+static void *launch_main(void *arg) {
+    launch_job *j = arg;
+    j->proc = br_proc_launch(launch_timeout_ms, &j->e);
+    return NULL;
+}
+
+/* Keep the launched `s` if there is still room for it, else discard it. */
+static void keep_or_discard(br_proc *s) {
+    /* Creates that began during the launch may have used the room it was meant for. */
+    sweep_dead();
+    int in_use, cold;
+    load(&in_use, &cold);
+    pthread_mutex_lock(&mu);
+    bool keep = !stop && nready < size && in_use + nready < max_sessions;
+    if (keep)
+        ready[nready++] = s;
+    int n = nready, sz = size;
+    pthread_mutex_unlock(&mu);
+    if (keep) {
+        LOG_I("browser", "pool: session=%s ready (%d of %d)", br_proc_id(s), n, sz);
+    } else {
+        LOG_D("browser", "pool: session=%s not kept (no room any more)", br_proc_id(s));
+        br_proc_discard(s);
+    }
 }
 
 static void *refill_main(void *arg) {
@@ -74,7 +129,8 @@ static void *refill_main(void *arg) {
             break;
         sweep_dead();
         int64_t now = sbx_now_ms();
-        if (now < next_try || !room_for_one()) {
+        int n = now < next_try ? 0 : room();
+        if (n == 0) {
             pthread_mutex_lock(&mu);
             if (!stop && gen == seen) {
                 int64_t ms = now < next_try ? next_try - now : RECHECK_MS;
@@ -83,36 +139,53 @@ static void *refill_main(void *arg) {
             pthread_mutex_unlock(&mu);
             continue;
         }
-        sbx_err e = {0};
-        br_proc *s = br_proc_launch(launch_timeout_ms, &e);
-        if (!s) {
+        /* What the pool lacks is launched side by side, as many as memory allows (after a
+         * burst of creates the pool is whole again in about one launch's time). */
+        int par = parallel_budget();
+        if (n > par)
+            n = par;
+        if (backoff)
+            n = 1; /* launches are failing: one at a time until one works */
+        launch_job jobs[PARALLEL_MAX];
+        memset(jobs, 0, sizeof jobs);
+        pthread_mutex_lock(&mu);
+        launching = n;
+        pthread_mutex_unlock(&mu);
+        if (n > 1)
+            LOG_I("browser", "pool: launching %d browsers at once", n);
+        for (int i = 1; i < n; i++)
+            jobs[i].threaded = pthread_create(&jobs[i].thread, NULL, launch_main, &jobs[i]) == 0;
+        launch_main(&jobs[0]);
+        for (int i = 1; i < n; i++) {
+            if (jobs[i].threaded)
+                pthread_join(jobs[i].thread, NULL);
+            else
+                launch_main(&jobs[i]);
+        }
+        pthread_mutex_lock(&mu);
+        launching = 0;
+        pthread_mutex_unlock(&mu);
+        int failed = 0;
+        for (int i = 0; i < n; i++)
+            failed += jobs[i].proc == NULL;
+        if (failed) {
             backoff = backoff ? backoff * 2 : BACKOFF_FIRST_MS;
             if (backoff > BACKOFF_MAX_MS)
                 backoff = BACKOFF_MAX_MS;
             next_try = sbx_now_ms() + backoff;
+        } else {
+            backoff = next_try = 0;
+        }
+        for (int i = 0; i < n; i++) {
+            if (jobs[i].proc) {
+                keep_or_discard(jobs[i].proc);
+                continue;
+            }
             pthread_mutex_lock(&mu);
             n_failures++;
             pthread_mutex_unlock(&mu);
-            LOG_W("browser", "pool: launching a browser failed: %s; next try in %lld ms", e.msg,
-                  (long long)backoff);
-            continue;
-        }
-        backoff = next_try = 0;
-        /* Creates that began during the launch may have used the room it was meant for. */
-        sweep_dead();
-        int in_use, cold;
-        load(&in_use, &cold);
-        pthread_mutex_lock(&mu);
-        bool keep = !stop && nready < size && in_use + nready < max_sessions;
-        if (keep)
-            ready[nready++] = s;
-        int n = nready, sz = size;
-        pthread_mutex_unlock(&mu);
-        if (keep) {
-            LOG_I("browser", "pool: session=%s ready (%d of %d)", br_proc_id(s), n, sz);
-        } else {
-            LOG_D("browser", "pool: session=%s not kept (no room any more)", br_proc_id(s));
-            br_proc_discard(s);
+            LOG_W("browser", "pool: launching a browser failed: %s; next try in %lld ms",
+                  jobs[i].e.msg, (long long)backoff);
         }
     }
     return NULL;
@@ -210,5 +283,6 @@ void br_pool_stats_get(br_pool_stats *out) {
     out->pooled = n_pooled;
     out->cold = n_cold;
     out->failures = n_failures;
+    out->launching = launching;
     pthread_mutex_unlock(&mu);
 }

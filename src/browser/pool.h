@@ -7,10 +7,11 @@
  * (sessions in use, cold launches) comes from the `load` callback it is started with.
  *
  * Pooled browsers count against BROWSER_MAX_SESSIONS: the refill launches only while listed
- * sessions + creates in progress + pooled browsers stay below the limit, and one browser at a
- * time, never while a create is cold-launching one. Creates always take a pooled browser when
- * there is one, so the pool never turns a create into a 429. A failed launch is logged and
- * retried after 1 s, doubling up to 30 s.
+ * sessions + creates in progress + pooled browsers stay below the limit, never while a create
+ * is cold-launching one; what the pool lacks is launched side by side, as many at once as
+ * memory allows (MemAvailable over 384 MiB a launch, at most 4; one while launches fail). Creates
+ * always take a pooled browser when there is one, so the pool never turns a create into a 429. A
+ * failed launch is logged and retried after 1 s, doubling up to 30 s.
  *
  * Thread safety: br_pool_start/br_pool_stop from the main thread (browser_init and
  * browser_shutdown); the rest from any thread. No function may be called with the session
@@ -31,6 +32,7 @@ typedef struct br_pool_stats {
     uint64_t pooled;   /* sessions created from a pooled browser */
     uint64_t cold;     /* sessions created by launching a Chromium for them */
     uint64_t failures; /* refill launches that failed */
+    int launching;     /* refill launches under way */
 } br_pool_stats;
 
 /* What the refill weighs: *in_use = sessions listed or being created, *cold = creates

@@ -274,6 +274,14 @@ br_proc *br_proc_launch(int64_t timeout_ms, sbx_err *e) {
     return p;
 }
 
+pid_t br_proc_pid(br_proc *p) {
+    return __atomic_load_n(&p->chr.pid, __ATOMIC_SEQ_CST);
+}
+
+const char *br_proc_dir(const br_proc *p) {
+    return p->dir;
+}
+
 const char *br_proc_id(const br_proc *p) {
     return p->id;
 }

@@ -13,6 +13,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <cjson/cJSON.h>
 
@@ -69,6 +70,10 @@ void br_proc_discard(br_proc *p);
 
 /* The id (also the directory's name); borrowed, valid while `p` is. */
 const char *br_proc_id(const br_proc *p);
+/* The Chromium leader's pid (also its process group), 0 once it was killed. */
+pid_t br_proc_pid(br_proc *p);
+/* Its directory DATA_DIR/browser/<id>; borrowed, valid while `p` is. */
+const char *br_proc_dir(const br_proc *p);
 /* The CDP connection; borrowed, valid while `p` is. */
 cdp_conn *br_proc_conn(br_proc *p);
 /* Chromium's browser-wide DevTools endpoint: ws://127.0.0.1:port/path (`path` has room for

@@ -10,10 +10,14 @@
 #include <time.h>
 
 #include "../common/log.h"
+#include "downloads.h"
+#include "events.h"
 #include "navigate.h"
 #include "pool.h"
 #include "proc.h"
+#include "state.h"
 #include "tab.h"
+#include "usage.h"
 
 /* A session's one lifecycle, under reg_mu. */
 typedef enum br_state {
@@ -29,6 +33,8 @@ struct br_session {
     char id[SBX_SID_LEN];
     br_proc *proc;
     br_tabs *tabs;
+    br_events *events;       /* its live events (events.h); readers hold references of their own */
+    br_downloads *downloads; /* what its pages downloaded (downloads.h) */
     bool mobile;
     char owner[BR_OWNER_LEN]; /* who created it; set before it is listed, constant after */
     int64_t created_wall, created_mono;
@@ -46,6 +52,7 @@ static int alive;    /* allocated sessions, listed or not */
 static bool shutting_down;
 static int64_t max_sessions = 16, launch_timeout_ms = 30000, call_timeout_ms = 30000,
                idle_timeout_ms = 300000, max_lifetime_ms = 3600000;
+static int64_t download_max = 100 << 20, downloads_max = 500 << 20;
 
 void br_sessions_init(const browser_opts *o) {
     max_sessions = o->max_sessions;
@@ -53,6 +60,10 @@ void br_sessions_init(const browser_opts *o) {
     call_timeout_ms = o->call_timeout_ms;
     idle_timeout_ms = o->idle_timeout_s * 1000;
     max_lifetime_ms = o->max_lifetime_s * 1000;
+    if (o->download_max_bytes > 0)
+        download_max = o->download_max_bytes;
+    if (o->downloads_max_bytes > 0)
+        downloads_max = o->downloads_max_bytes;
     pthread_mutex_lock(&reg_mu);
     shutting_down = false;
     pthread_mutex_unlock(&reg_mu);
@@ -80,6 +91,9 @@ static void session_free(br_session *s) {
         br_tabs_set_closing(s->tabs);
     br_proc_discard(s->proc); /* no handler runs after this: the tabs can go */
     br_tabs_free(s->tabs);
+    br_downloads_free(s->downloads);
+    br_events_end(s->events, "the session ended");
+    br_events_unref(s->events);
     free(s);
     pthread_mutex_lock(&reg_mu);
     alive--;
@@ -106,21 +120,55 @@ static br_session *session_new(br_proc *proc, sbx_err *e) {
     }
     snprintf(s->id, sizeof s->id, "%s", br_proc_id(s->proc));
     s->tabs = br_tabs_new(s->id, br_proc_conn(s->proc));
-    if (!s->tabs) {
+    s->events = br_events_new(s->id);
+    s->downloads = br_downloads_new(br_proc_dir(s->proc), s->events, br_proc_conn(s->proc),
+                                    download_max, downloads_max);
+    if (!s->tabs || !s->events || !s->downloads) {
         session_free(s);
         sbx_fail(e, SBX_EINTERNAL, "out of memory");
         return NULL;
     }
+    br_tabs_set_events(s->tabs, s->events);
+    br_tabs_set_dir(s->tabs, br_proc_dir(s->proc));
+    br_tabs_set_downloads(s->tabs, s->downloads);
     cdp_handlers h = br_tabs_handlers(s->tabs);
     if (!br_proc_bind(s->proc, &h))
         br_tabs_mark_crashed(s->tabs, "Chromium closed the DevTools connection");
     return s;
 }
 
-/* Open the session's tabs and list it: fills its first tab. On failure `s` is freed. */
-static sbx_code publish(br_session *s, bool mobile, char tab[SBX_ID_LEN], sbx_err *e) {
+/* Open the session's tabs with the options `o` and list it: fills its first tab. On failure
+ * `s` is freed. */
+static sbx_code publish(br_session *s, const br_session_opts *o, char tab[SBX_ID_LEN], sbx_err *e) {
+    bool mobile = o->em.mobile;
     s->mobile = mobile;
-    sbx_code rc = br_tabs_open(s->tabs, mobile, launch_timeout_ms, tab, e);
+    sbx_code rc = SBX_OK;
+    char ua[512] = "";
+    if (o->em.locale[0] && !o->em.user_agent[0] && !mobile) {
+        /* A locale goes with the user agent override, which needs a user agent: Chromium's. */
+        cJSON *v = NULL;
+        rc = br_tabs_browser_call(s->tabs, "Browser.getVersion", NULL, launch_timeout_ms, &v, e);
+        const cJSON *u = cJSON_GetObjectItemCaseSensitive(v, "userAgent");
+        if (cJSON_IsString(u))
+            snprintf(ua, sizeof ua, "%s", u->valuestring);
+        cJSON_Delete(v);
+    }
+    br_tabs_set_emulation(s->tabs, &o->em, ua);
+    if (rc == SBX_OK)
+        rc = br_tabs_open(s->tabs, mobile, launch_timeout_ms, tab, e);
+    if (rc == SBX_OK) {
+        /* Downloads go into the session's directory, named by guid, with progress events. */
+        cJSON *a = cJSON_CreateObject();
+        cJSON_AddStringToObject(a, "behavior", "allowAndName");
+        cJSON_AddStringToObject(a, "downloadPath", br_downloads_dir(s->downloads));
+        cJSON_AddBoolToObject(a, "eventsEnabled", 1);
+        rc = br_tabs_browser_call(s->tabs, "Browser.setDownloadBehavior", a, launch_timeout_ms,
+                                  NULL, e);
+    }
+    if (rc == SBX_OK && o->state) {
+        br_page *first = br_tabs_page(s->tabs, tab, e);
+        rc = first ? br_state_restore(s->tabs, first, o->state, launch_timeout_ms, e) : e->code;
+    }
     if (rc != SBX_OK) {
         session_free(s);
         return rc;
@@ -164,7 +212,7 @@ void br_sessions_load(int *in_use, int *cold_launches) {
     pthread_mutex_unlock(&reg_mu);
 }
 
-sbx_code br_session_create(bool mobile, const char *owner, char sid[SBX_SID_LEN],
+sbx_code br_session_create(const br_session_opts *o, const char *owner, char sid[SBX_SID_LEN],
                            char tab[SBX_ID_LEN], sbx_err *e) {
     if (!br_proc_chromium())
         return sbx_fail(e, SBX_EUNAVAIL,
@@ -190,7 +238,7 @@ sbx_code br_session_create(bool mobile, const char *owner, char sid[SBX_SID_LEN]
         br_session *s = session_new(proc, e);
         if (s)
             snprintf(s->owner, sizeof s->owner, "%s", owner ? owner : "");
-        rc = s ? publish(s, mobile, tab, e) : e->code;
+        rc = s ? publish(s, o, tab, e) : e->code;
         pooled = rc == SBX_OK;
         if (pooled)
             memcpy(sid, id, SBX_SID_LEN);
@@ -214,7 +262,7 @@ sbx_code br_session_create(bool mobile, const char *owner, char sid[SBX_SID_LEN]
             memcpy(sid, s->id, SBX_SID_LEN);
             snprintf(s->owner, sizeof s->owner, "%s", owner ? owner : "");
         }
-        rc = s ? publish(s, mobile, tab, e) : e->code;
+        rc = s ? publish(s, o, tab, e) : e->code;
     }
     if (rc == SBX_OK)
         br_pool_note_session(pooled);
@@ -262,6 +310,7 @@ br_session *br_session_get(const char *id, const char *viewer, sbx_err *e) {
         unlist_locked(s);
         bool now = s->refs == 0;
         pthread_mutex_unlock(&reg_mu);
+        br_events_end(s->events, "the session's Chromium died");
         if (now)
             session_free(s);
         sbx_fail(e, SBX_ECRASHED, "the session's Chromium died (%s); the session is gone", why);
@@ -318,46 +367,116 @@ sbx_code br_session_delete(const char *id, const char *viewer, sbx_err *e) {
     unlist_locked(s);
     bool now = s->refs == 0;
     pthread_mutex_unlock(&reg_mu);
+    br_events_end(s->events, "the session was closed");
     end_unlisted(s, now);
     LOG_I("browser", "session=%s deleted", id);
     return SBX_OK;
 }
 
+/* An ISO 8601 UTC time of `wall_ms`. */
+static void iso_time(int64_t wall_ms, char out[32]) {
+    time_t secs = (time_t)(wall_ms / 1000);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    snprintf(out, 32, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", (tm.tm_year + 1900) % 10000,
+             (tm.tm_mon + 1) % 100, tm.tm_mday % 100, tm.tm_hour % 100, tm.tm_min % 100,
+             tm.tm_sec % 100, (int)(wall_ms % 1000));
+}
+
+/* reg_mu held: the session's JSON without its usage. */
+static cJSON *session_json_locked(br_session *s, bool owner) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "sessionId", s->id);
+    if (owner)
+        cJSON_AddStringToObject(o, "owner", s->owner);
+    cJSON_AddStringToObject(o, "device", s->mobile ? "mobile" : "desktop");
+    /* Monotonic times shown on the wall clock of the session's creation. */
+    int64_t to_wall = s->created_wall - s->created_mono;
+    int64_t expires = s->last_used + idle_timeout_ms;
+    if (s->created_mono + max_lifetime_ms < expires)
+        expires = s->created_mono + max_lifetime_ms;
+    char ts[32];
+    iso_time(s->created_wall, ts);
+    cJSON_AddStringToObject(o, "createdAt", ts);
+    iso_time(s->last_used + to_wall, ts);
+    cJSON_AddStringToObject(o, "lastUsedAt", ts);
+    iso_time(expires + to_wall, ts);
+    cJSON_AddStringToObject(o, "expiresAt", ts);
+    egress_client *net = br_proc_net(s->proc);
+    if (net) {
+        egress_stats st;
+        egress_client_stats(net, &st);
+        cJSON *n = cJSON_AddObjectToObject(o, "network");
+        cJSON_AddNumberToObject(n, "bytesIn", (double)st.bytes_in);
+        cJSON_AddNumberToObject(n, "bytesOut", (double)st.bytes_out);
+        cJSON_AddNumberToObject(n, "connections", (double)st.connections);
+    }
+    br_tabs_add_json(s->tabs, o);
+    return o;
+}
+
+/* Add memoryBytes and cpuMs to the `n` session objects `objs` of the Chromiums `pids`. */
+static void add_usage(cJSON **objs, const pid_t *pids, int n) {
+    br_usage *u = n ? calloc((size_t)n, sizeof *u) : NULL;
+    if (n && (!u || br_usage_of_groups(pids, u, n) != 0)) {
+        free(u);
+        u = NULL;
+    }
+    for (int i = 0; i < n; i++) {
+        cJSON_AddNumberToObject(objs[i], "memoryBytes", u ? (double)u[i].pss_bytes : 0);
+        cJSON_AddNumberToObject(objs[i], "cpuMs", u ? (double)u[i].cpu_ms : 0);
+    }
+    free(u);
+}
+
 cJSON *br_session_list(const char *viewer) {
     cJSON *arr = cJSON_CreateArray();
+    int cap = 0, n = 0;
+    cJSON **objs = NULL;
+    pid_t *pids = NULL;
     pthread_mutex_lock(&reg_mu);
-    for (br_session *s = reg; s; s = s->next) {
+    for (br_session *s = reg; s; s = s->next)
+        cap++;
+    objs = cap ? calloc((size_t)cap, sizeof *objs) : NULL;
+    pids = cap ? calloc((size_t)cap, sizeof *pids) : NULL;
+    for (br_session *s = reg; s && objs && pids; s = s->next) {
         if ((viewer && strcmp(s->owner, viewer) != 0) || note_crash_locked(s))
             continue;
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "sessionId", s->id);
-        if (!viewer)
-            cJSON_AddStringToObject(o, "owner", s->owner);
-        cJSON_AddStringToObject(o, "device", s->mobile ? "mobile" : "desktop");
-        time_t secs = (time_t)(s->created_wall / 1000);
-        struct tm tm;
-        gmtime_r(&secs, &tm);
-        char ts[96];
-        snprintf(ts, sizeof ts, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                 (int)(s->created_wall % 1000));
-        cJSON_AddStringToObject(o, "createdAt", ts);
-        egress_client *net = br_proc_net(s->proc);
-        if (net) {
-            egress_stats st;
-            egress_client_stats(net, &st);
-            cJSON *n = cJSON_AddObjectToObject(o, "network");
-            cJSON_AddNumberToObject(n, "bytesIn", (double)st.bytes_in);
-            cJSON_AddNumberToObject(n, "bytesOut", (double)st.bytes_out);
-            cJSON_AddNumberToObject(n, "connections", (double)st.connections);
-        }
-        br_tabs_add_json(s->tabs, o);
-        cJSON_AddItemToArray(arr, o);
+        objs[n] = session_json_locked(s, !viewer);
+        pids[n] = br_proc_pid(s->proc);
+        cJSON_AddItemToArray(arr, objs[n]);
+        n++;
     }
     pthread_mutex_unlock(&reg_mu);
+    /* /proc is read outside the registry's lock; the objects stay in `arr`. */
+    add_usage(objs, pids, n);
+    free(objs);
+    free(pids);
     cJSON *r = cJSON_CreateObject();
     cJSON_AddItemToObject(r, "sessions", arr);
     return r;
+}
+
+cJSON *br_session_info(br_session *s) {
+    pthread_mutex_lock(&reg_mu);
+    cJSON *o = session_json_locked(s, false);
+    pid_t pid = br_proc_pid(s->proc);
+    pthread_mutex_unlock(&reg_mu);
+    add_usage(&o, &pid, 1);
+    return o;
+}
+
+void br_sessions_usage(int64_t *memory_bytes, int64_t *cpu_ms, int *tabs) {
+    *memory_bytes = *cpu_ms = 0;
+    *tabs = 0;
+    cJSON *list = br_session_list(NULL);
+    const cJSON *s;
+    cJSON_ArrayForEach(s, cJSON_GetObjectItemCaseSensitive(list, "sessions")) {
+        *memory_bytes += (int64_t)cJSON_GetObjectItemCaseSensitive(s, "memoryBytes")->valuedouble;
+        *cpu_ms += (int64_t)cJSON_GetObjectItemCaseSensitive(s, "cpuMs")->valuedouble;
+        *tabs += cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(s, "tabs"));
+    }
+    cJSON_Delete(list);
 }
 
 /* ---- the janitor ---- */
@@ -404,6 +523,9 @@ void br_sessions_tick(void) {
             continue;
         }
         LOG_I("browser", "session=%s closed (%s)", victim->id, why);
+        char ended[64];
+        snprintf(ended, sizeof ended, "the session was closed (%s)", why);
+        br_events_end(victim->events, ended);
         if (now_free)
             session_free(victim);
         else
@@ -474,6 +596,23 @@ sbx_code br_session_set_egress(const char *sid, egress_scope *scope, const egres
 
 void br_session_devtools(br_session *s, int *port, char *path) {
     br_proc_devtools(s->proc, port, path);
+}
+
+sbx_code br_session_state(br_session *s, int64_t timeout_ms, cJSON **out, sbx_err *e) {
+    return br_state_read(s->tabs, timeout_ms, out, e);
+}
+
+cJSON *br_session_downloads(br_session *s) {
+    return br_downloads_json(s->downloads);
+}
+
+sbx_code br_session_download(br_session *s, const char *name, char *path, int64_t *size,
+                             sbx_err *e) {
+    return br_downloads_file(s->downloads, name, path, size, e);
+}
+
+br_events *br_session_events(br_session *s) {
+    return br_events_ref(s->events);
 }
 
 bool br_session_touch(const char *id) {

@@ -23,6 +23,7 @@
 #include "../common/err.h"
 #include "../common/node.h"
 #include "../common/util.h"
+#include "options.h"
 #include "opts.h"
 #include "page.h"
 
@@ -47,9 +48,9 @@ void br_sessions_load(int *in_use, int *cold_launches);
  * oracle); viewer NULL is an administrator, who sees every session (lists then show "owner"). */
 #define BR_OWNER_LEN 32
 
-/* Create a listed session (checks BROWSER_MAX_SESSIONS) from a pooled browser, else from a
- * new launch. Fills its id and first tab's id. */
-sbx_code br_session_create(bool mobile, const char *owner, char sid[SBX_SID_LEN],
+/* Create a listed session (checks BROWSER_MAX_SESSIONS) with the options `o` (options.h)
+ * from a pooled browser, else from a new launch. Fills its id and first tab's id. */
+sbx_code br_session_create(const br_session_opts *o, const char *owner, char sid[SBX_SID_LEN],
                            char tab[SBX_ID_LEN], sbx_err *e);
 
 /* The egress client of a borrowed session's browser (accounting, refusals), or NULL. */
@@ -66,8 +67,15 @@ void br_session_put(br_session *s);
  * at once (a crash is answered with 502 once, then the session is gone). */
 void br_session_done(br_session *s, sbx_code rc);
 sbx_code br_session_delete(const char *id, const char *viewer, sbx_err *e);
-/* {"sessions": [...]}: the viewer's sessions (every session, with "owner", for NULL). */
+/* {"sessions": [...]}: the viewer's sessions (every session, with "owner", for NULL), each
+ * as br_session_info describes it. */
 cJSON *br_session_list(const char *viewer);
+/* A borrowed session: {sessionId, device, createdAt, lastUsedAt, expiresAt (ISO 8601 UTC;
+ * expiresAt: when idleness or the lifetime closes it, whichever is first), tabs, memoryBytes
+ * (PSS of its Chromium's processes), cpuMs (their CPU time)}. Caller frees. */
+cJSON *br_session_info(br_session *s);
+/* Totals over the live sessions (for /metrics). */
+void br_sessions_usage(int64_t *memory_bytes, int64_t *cpu_ms, int *tabs);
 
 /* The tab `tab_id` (NULL or "": the current tab) or SBX_ENOTFOUND. */
 br_page *br_session_page(br_session *s, const char *tab_id, sbx_err *e);
@@ -76,6 +84,18 @@ cJSON *br_tabs_list(br_session *s);
 /* Chromium's browser-wide DevTools endpoint of a borrowed session: ws://127.0.0.1:port/path
  * (`path` has room for 256). */
 void br_session_devtools(br_session *s, int *port, char *path);
+/* The storage state {cookies, origins} (state.h); caller frees *out. */
+sbx_code br_session_state(br_session *s, int64_t timeout_ms, cJSON **out, sbx_err *e);
+/* {"downloads": [...]} (downloads.h). Caller frees. */
+cJSON *br_session_downloads(br_session *s);
+/* The completed download `name`: its file (`path`, room for 4096) and size; SBX_ENOTFOUND or
+ * SBX_ECONFLICT (in progress, canceled). */
+sbx_code br_session_download(br_session *s, const char *name, char *path, int64_t *size,
+                             sbx_err *e);
+/* A reference to the session's live events (events.h; the caller drops it with
+ * br_events_unref): it outlives the session, and ends with it. */
+struct br_events;
+struct br_events *br_session_events(br_session *s);
 /* Count the session as used now (a passthrough's traffic). False when it is gone or crashed. */
 bool br_session_touch(const char *id);
 

@@ -7,9 +7,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "../common/log.h"
 #include "../common/node.h"
+#include "downloads.h"
+#include "events.h"
 
 #define MAX_TABS 64
 #define MOBILE_UA                                                                                  \
@@ -29,6 +32,7 @@ struct br_page {
     int doc_status;
     bool crashed;       /* its renderer died; a navigation loads it again */
     bool setup_pending; /* its set-up is queued but not yet known to be in force */
+    bool serve_blank;   /* Fetch.requestPaused is answered with an empty page */
     char crash_why[32]; /* Chromium's status: "crashed", "killed", "oom", ... */
 };
 
@@ -36,8 +40,13 @@ struct br_tabs {
     char id[SBX_SID_LEN]; /* the session's */
     cdp_conn *conn;
     bool mobile;
-    pthread_mutex_t mu; /* everything below */
-    pthread_cond_t cv;  /* signalled on every change a wait looks at */
+    br_emulation em;         /* the session's options (br_tabs_set_emulation) */
+    char default_ua[512];    /* Chromium's own user agent, when a locale needs it sent */
+    br_events *events;       /* borrowed (br_tabs_set_events); NULL: no events kept */
+    char *dir;               /* the session's directory (br_tabs_set_dir), or NULL */
+    br_downloads *downloads; /* borrowed (br_tabs_set_downloads), or NULL */
+    pthread_mutex_t mu;      /* everything below */
+    pthread_cond_t cv;       /* signalled on every change a wait looks at */
     br_page *pages[MAX_TABS];
     int npages;
     br_page *current;
@@ -124,7 +133,27 @@ void br_tabs_free(br_tabs *t) {
     }
     pthread_mutex_destroy(&t->mu);
     pthread_cond_destroy(&t->cv);
+    free(t->dir);
     free(t);
+}
+
+void br_tabs_set_events(br_tabs *t, br_events *ev) {
+    t->events = ev;
+}
+
+void br_tabs_set_emulation(br_tabs *t, const br_emulation *em, const char *default_ua) {
+    t->em = *em;
+    t->mobile = em->mobile;
+    snprintf(t->default_ua, sizeof t->default_ua, "%s", default_ua ? default_ua : "");
+}
+
+void br_tabs_set_downloads(br_tabs *t, br_downloads *d) {
+    t->downloads = d;
+}
+
+void br_tabs_set_dir(br_tabs *t, const char *dir) {
+    free(t->dir);
+    t->dir = dir ? strdup(dir) : NULL;
 }
 
 void br_tabs_mark_crashed(br_tabs *t, const char *why) {
@@ -133,6 +162,8 @@ void br_tabs_mark_crashed(br_tabs *t, const char *why) {
         t->crashed = true;
         snprintf(t->crash_why, sizeof t->crash_why, "%s", why);
         LOG_W("browser", "session=%s crashed: %s", t->id, why);
+        br_events_crash(t->events, why);
+        br_events_end(t->events, "the session's Chromium died");
         pthread_cond_broadcast(&t->cv);
     }
     pthread_mutex_unlock(&t->mu);
@@ -167,49 +198,94 @@ bool br_tabs_mobile(br_tabs *t) {
 
 /* ---- set-up and emulation ---- */
 
-static void apply_device(br_tabs *t, const char *sid) {
-    if (!t->mobile)
-        return;
-    cJSON *m = cJSON_CreateObject();
-    cJSON_AddNumberToObject(m, "width", 390);
-    cJSON_AddNumberToObject(m, "height", 844);
-    cJSON_AddNumberToObject(m, "deviceScaleFactor", 3);
-    cJSON_AddBoolToObject(m, "mobile", 1);
-    cdp_send(t->conn, sid, "Emulation.setDeviceMetricsOverride", m);
-    cJSON *tc = cJSON_CreateObject();
-    cJSON_AddBoolToObject(tc, "enabled", 1);
-    cJSON_AddNumberToObject(tc, "maxTouchPoints", 5);
-    cdp_send(t->conn, sid, "Emulation.setTouchEmulationEnabled", tc);
-    cJSON *u = cJSON_CreateObject();
-    cJSON_AddStringToObject(u, "userAgent", MOBILE_UA);
-    cJSON_AddStringToObject(u, "platform", "Linux armv8l");
-    cdp_send(t->conn, sid, "Emulation.setUserAgentOverride", u);
+/* The emulation commands of the session's options (options.h) into `c` (room for
+ * EMULATION_MAX); returns how many. Params are new objects (the caller sends them). `locale`:
+ * with the locale override (see page_setup_sync). */
+#define EMULATION_MAX 5
+static int emulation_cmds(const br_tabs *t, cdp_cmd *c, bool locale) {
+    const br_emulation *em = &t->em;
+    int n = 0;
+    if (t->mobile || em->width) {
+        cJSON *m = cJSON_CreateObject();
+        cJSON_AddNumberToObject(m, "width", em->width ? em->width : 390);
+        cJSON_AddNumberToObject(m, "height", em->height ? em->height : 844);
+        cJSON_AddNumberToObject(m, "deviceScaleFactor", t->mobile ? 3 : 1);
+        cJSON_AddBoolToObject(m, "mobile", t->mobile);
+        c[n++] = (cdp_cmd){"Emulation.setDeviceMetricsOverride", m};
+    }
+    if (t->mobile)
+        c[n++] = (cdp_cmd){"Emulation.setTouchEmulationEnabled",
+                           cJSON_CreateRaw("{\"enabled\":true,\"maxTouchPoints\":5}")};
+    if (t->mobile || em->user_agent[0] || em->locale[0]) {
+        cJSON *u = cJSON_CreateObject();
+        cJSON_AddStringToObject(u, "userAgent",
+                                em->user_agent[0] ? em->user_agent
+                                : t->mobile       ? MOBILE_UA
+                                                  : t->default_ua);
+        if (t->mobile)
+            cJSON_AddStringToObject(u, "platform", "Linux armv8l");
+        if (em->locale[0])
+            cJSON_AddStringToObject(u, "acceptLanguage", em->locale);
+        c[n++] = (cdp_cmd){"Emulation.setUserAgentOverride", u};
+    }
+    if (em->locale[0] && locale) {
+        cJSON *l = cJSON_CreateObject();
+        cJSON_AddStringToObject(l, "locale", em->locale);
+        c[n++] = (cdp_cmd){"Emulation.setLocaleOverride", l};
+    }
+    if (em->timezone[0]) {
+        cJSON *z = cJSON_CreateObject();
+        cJSON_AddStringToObject(z, "timezoneId", em->timezone);
+        c[n++] = (cdp_cmd){"Emulation.setTimezoneOverride", z};
+    }
+    return n;
 }
 
-/* The tab's set-up, in one round trip (an HTTP thread). It repeats what on_attached queued,
+static void apply_device(br_tabs *t, const char *sid) {
+    cdp_cmd c[EMULATION_MAX];
+    int n = emulation_cmds(t, c, true);
+    for (int i = 0; i < n; i++)
+        cdp_send(t->conn, sid, c[i].method, c[i].params);
+}
+
+/* The tab's set-up, in one round trip (an HTTP thread; two when the options need more
+ * commands than a batch holds). It repeats what on_attached queued,
  * and its replies mean all of it is in force: a new document must not be created before the
  * emulation and the lifecycle events are on (commands run in order, but Chromium applies some
  * of them in the renderer, and a navigation that moves the tab to another renderer can
  * overtake them there). A phone's tab is set up before it is handed out; any other tab before
  * its first call (page_call), so a create does not wait for a renderer nobody uses yet. */
 static sbx_code page_setup_sync(br_tabs *t, const char *sid, int64_t timeout_ms, sbx_err *e) {
-    cdp_cmd c[6];
+    cdp_cmd c[4 + EMULATION_MAX];
     int n = 0;
     c[n++] = (cdp_cmd){"Page.enable", NULL};
     c[n++] = (cdp_cmd){"Page.setLifecycleEventsEnabled", cJSON_CreateRaw("{\"enabled\":true}")};
     c[n++] = (cdp_cmd){"Network.enable", NULL};
-    if (t->mobile) {
-        c[n++] = (cdp_cmd){"Emulation.setDeviceMetricsOverride",
-                           cJSON_CreateRaw("{\"width\":390,\"height\":844,"
-                                           "\"deviceScaleFactor\":3,\"mobile\":true}")};
-        c[n++] = (cdp_cmd){"Emulation.setTouchEmulationEnabled",
-                           cJSON_CreateRaw("{\"enabled\":true,\"maxTouchPoints\":5}")};
-        cJSON *u = cJSON_CreateObject();
-        cJSON_AddStringToObject(u, "userAgent", MOBILE_UA);
-        cJSON_AddStringToObject(u, "platform", "Linux armv8l");
-        c[n++] = (cdp_cmd){"Emulation.setUserAgentOverride", u};
+    c[n++] = (cdp_cmd){"Runtime.enable", NULL}; /* console frames (events.h) */
+    n += emulation_cmds(t, c + n, false);
+    int first = n > CDP_MAX_BATCH ? CDP_MAX_BATCH : n;
+    sbx_code rc = cdp_call_all(t->conn, sid, c, first, timeout_ms, e);
+    if (rc != SBX_OK) {
+        for (int i = first; i < n; i++)
+            cJSON_Delete(c[i].params);
+        return rc;
     }
-    return cdp_call_all(t->conn, sid, c, n, timeout_ms, e);
+    if (n > first && (rc = cdp_call_all(t->conn, sid, c + first, n - first, timeout_ms, e)))
+        return rc;
+    if (t->em.locale[0]) {
+        /* The locale is the renderer process's: on_attached already set it, or another tab of
+         * the session in the same renderer (a popup's opener) did, with the same locale. */
+        cJSON *l = cJSON_CreateObject();
+        cJSON_AddStringToObject(l, "locale", t->em.locale);
+        sbx_err le;
+        rc = cdp_call(t->conn, sid, "Emulation.setLocaleOverride", l, timeout_ms, NULL, &le);
+        if (rc != SBX_OK && !(rc == SBX_EINTERNAL && strstr(le.msg, "already in effect"))) {
+            if (e)
+                *e = le;
+            return rc;
+        }
+    }
+    return SBX_OK;
 }
 
 /* Set the tab up now unless that is done (two callers racing both send it: harmless). */
@@ -249,6 +325,7 @@ static void on_attached(br_tabs *t, const cJSON *params) {
     cJSON_AddBoolToObject(lc, "enabled", 1);
     cdp_send(t->conn, sid, "Page.setLifecycleEventsEnabled", lc);
     cdp_send(t->conn, sid, "Network.enable", NULL);
+    cdp_send(t->conn, sid, "Runtime.enable", NULL);
     apply_device(t, sid);
     cdp_send(t->conn, sid, "Runtime.runIfWaitingForDebugger", NULL);
     pthread_mutex_lock(&t->mu);
@@ -264,6 +341,8 @@ static void on_attached(br_tabs *t, const cJSON *params) {
             t->pages[t->npages++] = p;
             if (!t->current || t->current->closed)
                 t->current = p;
+            br_page *opener = page_by_target(t, jstr(ti, "openerId"));
+            br_events_tab(t->events, p->tab_id, "opened", p->url, opener ? opener->tab_id : NULL);
         } else {
             free(p);
         }
@@ -293,11 +372,57 @@ static void on_lifecycle(br_tabs *t, const char *sid, const cJSON *params) {
     pthread_cond_broadcast(&t->cv);
 }
 
+/* A tab closed (locked): its frame, once. */
+static void note_closed_locked(br_tabs *t, br_page *p) {
+    if (p && !p->closed) {
+        p->closed = true;
+        br_events_tab(t->events, p->tab_id, "closed", NULL, NULL);
+    }
+}
+
 static void on_event(void *ud, const char *method, const char *sid, const cJSON *params) {
     br_tabs *t = ud;
     char crashed_sid[64] = "";
     if (strcmp(method, "Target.attachedToTarget") == 0) {
         on_attached(t, params);
+        return;
+    }
+    if (t->events && sid) {
+        char tab[SBX_ID_LEN] = "";
+        pthread_mutex_lock(&t->mu);
+        br_page *p = page_by_sid(t, sid);
+        if (p)
+            memcpy(tab, p->tab_id, SBX_ID_LEN);
+        pthread_mutex_unlock(&t->mu);
+        br_events_cdp(t->events, method, tab, params);
+    } else if (strncmp(method, "Browser.download", 16) == 0) {
+        char tab[SBX_ID_LEN] = ""; /* the tab whose main frame started it */
+        pthread_mutex_lock(&t->mu);
+        br_page *p = page_by_target(t, jstr(params, "frameId"));
+        if (p)
+            memcpy(tab, p->tab_id, SBX_ID_LEN);
+        pthread_mutex_unlock(&t->mu);
+        br_downloads_cdp(t->downloads, method, tab, params);
+        return;
+    }
+    if (sid && strcmp(method, "Fetch.requestPaused") == 0) {
+        pthread_mutex_lock(&t->mu);
+        br_page *p = page_by_sid(t, sid);
+        bool blank = p && p->serve_blank;
+        pthread_mutex_unlock(&t->mu);
+        const char *req = jstr(params, "requestId");
+        if (!req)
+            return;
+        cJSON *a = cJSON_CreateObject();
+        cJSON_AddStringToObject(a, "requestId", req);
+        if (blank) {
+            cJSON_AddNumberToObject(a, "responseCode", 200);
+            cJSON_AddItemToObject(a, "responseHeaders",
+                                  cJSON_CreateRaw("[{\"name\":\"Content-Type\",\"value\":"
+                                                  "\"text/html\"}]"));
+            cJSON_AddStringToObject(a, "body", "");
+        }
+        cdp_send(t->conn, sid, blank ? "Fetch.fulfillRequest" : "Fetch.continueRequest", a);
         return;
     }
     if (strcmp(method, "Page.javascriptDialogOpening") == 0) {
@@ -328,14 +453,10 @@ static void on_event(void *ud, const char *method, const char *sid, const cJSON 
             set_str(&p->title, jstr(ti, "title"));
         }
     } else if (strcmp(method, "Target.detachedFromTarget") == 0) {
-        br_page *p = page_by_sid(t, jstr(params, "sessionId"));
-        if (p)
-            p->closed = true;
+        note_closed_locked(t, page_by_sid(t, jstr(params, "sessionId")));
         pthread_cond_broadcast(&t->cv);
     } else if (strcmp(method, "Target.targetDestroyed") == 0) {
-        br_page *p = page_by_target(t, jstr(params, "targetId"));
-        if (p)
-            p->closed = true;
+        note_closed_locked(t, page_by_target(t, jstr(params, "targetId")));
         pthread_cond_broadcast(&t->cv);
     } else if (strcmp(method, "Target.targetCrashed") == 0 ||
                strcmp(method, "Inspector.targetCrashed") == 0) {
@@ -344,9 +465,11 @@ static void on_event(void *ud, const char *method, const char *sid, const cJSON 
         br_page *p = sid ? page_by_sid(t, sid) : page_by_target(t, jstr(params, "targetId"));
         const char *status = jstr(params, "status"); /* only Target.targetCrashed has it */
         if (p && (!p->crashed || status)) {
-            if (!p->crashed)
+            if (!p->crashed) {
                 LOG_W("browser", "session=%s tab=%s renderer died (%s)", t->id, p->tab_id,
                       status ? status : "crashed");
+                br_events_tab(t->events, p->tab_id, "crashed", NULL, status ? status : "crashed");
+            }
             p->crashed = true;
             snprintf(p->crash_why, sizeof p->crash_why, "%s", status ? status : "crashed");
             snprintf(crashed_sid, sizeof crashed_sid, "%s", p->cdp_sid);
@@ -546,7 +669,7 @@ sbx_code br_tabs_close(br_tabs *t, const char *tab_id, int64_t timeout_ms, sbx_e
     if (rc != SBX_OK)
         return rc;
     pthread_mutex_lock(&t->mu);
-    p->closed = true;
+    note_closed_locked(t, p);
     pick_current_locked(t);
     pthread_mutex_unlock(&t->mu);
     return SBX_OK;
@@ -639,6 +762,34 @@ sbx_code br_page_eval(br_page *p, const char *expression, int64_t timeout_ms, cJ
 
 bool br_page_is_mobile(const br_page *p) {
     return p->t->mobile;
+}
+
+const char *br_page_dir(const br_page *p) {
+    return p->t->dir ? p->t->dir : "";
+}
+
+bool br_page_download_since(br_page *p, int64_t since, int64_t wait_ms, char *name, size_t cap) {
+    int64_t deadline = sbx_deadline_in(wait_ms);
+    for (;;) {
+        if (br_downloads_started(p->t->downloads, p->tab_id, since, name, cap))
+            return true;
+        if (sbx_now_ms() >= deadline)
+            return false;
+        struct timespec ts = {0, 20 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+}
+
+void br_page_serve_blank(br_page *p, bool on) {
+    pthread_mutex_lock(&p->t->mu);
+    p->serve_blank = on;
+    pthread_mutex_unlock(&p->t->mu);
+}
+
+void br_page_loader(br_page *p, char *loader) {
+    pthread_mutex_lock(&p->t->mu);
+    snprintf(loader, 64, "%s", p->lc_loader);
+    pthread_mutex_unlock(&p->t->mu);
 }
 
 /* ---- what navigate.c waits for ---- */

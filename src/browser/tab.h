@@ -22,6 +22,7 @@
 #include "../common/err.h"
 #include "../common/util.h"
 #include "cdp.h"
+#include "options.h"
 #include "page.h"
 
 typedef struct br_tabs br_tabs;
@@ -34,6 +35,19 @@ enum { BR_LC_DCL = 1, BR_LC_LOAD = 2, BR_LC_IDLE = 4, BR_LC_ALMOST = 8 };
 br_tabs *br_tabs_new(const char *id, cdp_conn *conn);
 /* Free the tabs. Only once no handler can run any more (the connection is closed). NULL ok. */
 void br_tabs_free(br_tabs *t);
+/* Feed the session's live events (events.h; borrowed, must outlive `t`) from what the tabs see.
+ * Before the handlers are bound. */
+struct br_events;
+void br_tabs_set_events(br_tabs *t, struct br_events *ev);
+/* The emulation every tab gets (options.h; copied); `default_ua` (may be NULL) is Chromium's
+ * own user agent, sent with a locale when no userAgent is given. Before br_tabs_open. */
+void br_tabs_set_emulation(br_tabs *t, const br_emulation *em, const char *default_ua);
+/* Hand Chromium's download events to `d` (downloads.h; borrowed, must outlive `t`). Before
+ * the handlers are bound. */
+struct br_downloads;
+void br_tabs_set_downloads(br_tabs *t, struct br_downloads *d);
+/* The session's directory (copied), for br_page_dir. */
+void br_tabs_set_dir(br_tabs *t, const char *dir);
 /* The CDP handlers that keep `t` up to date (ud = t). */
 cdp_handlers br_tabs_handlers(br_tabs *t);
 

@@ -97,6 +97,14 @@ static const setting settings[] = {
      NULL, "Largest file sent to fileUploadUrl; bigger files are reported, not sent."},
     {"exec-upload-timeout-ms", "EXEC_UPLOAD_TIMEOUT_MS", T_INT, OFF(exec_upload_timeout_ms),
      "30000", 100, 600000, NULL, "Time limit of each upload to fileUploadUrl."},
+    {"python-file-max-mb", "PYTHON_FILE_MAX_MB", T_INT, OFF(python_file_max_mb), "64", 1, 4096,
+     NULL,
+     "Largest file the files API of a Python session writes, copies or reads, MiB; a directory "
+     "downloaded as a zip is capped at it too (then 413)."},
+    {"python-session-quota-mb", "PYTHON_SESSION_QUOTA_MB", T_INT, OFF(python_session_quota_mb),
+     "1024", 1, 1048576, NULL,
+     "Bytes of files a Python session's work directory may hold when the files API adds some "
+     "(uploads, copies), MiB; past it: 507 insufficient_storage."},
     {"exec-allow-network", "EXEC_ALLOW_NETWORK", T_BOOL, OFF(exec_allow_network), "false", 0, 0,
      NULL, "Old name of EXEC_NETWORK=open: true gives runs network through the egress gateway."},
     {"exec-network", "EXEC_NETWORK", T_STR, OFF(exec_network), "none", 0, 0, "none|allowlist|open",
@@ -163,6 +171,12 @@ static const setting settings[] = {
      "EGRESS_DENIED_DOMAINS) or allowlist (only EGRESS_ALLOWED_DOMAINS)."},
     {"browser-pool-size", "BROWSER_POOL_SIZE", T_INT, OFF(browser_pool_size), "2", 0, 64, NULL,
      "Chromium instances kept launched and answering, each handed to one new session (0: off)."},
+    {"browser-download-max-bytes", "BROWSER_DOWNLOAD_MAX_BYTES", T_INT,
+     OFF(browser_download_max_bytes), "104857600", 1024, 68719476736, NULL,
+     "A file a page downloads is canceled once it grows past this."},
+    {"browser-downloads-max-bytes", "BROWSER_DOWNLOADS_MAX_BYTES", T_INT,
+     OFF(browser_downloads_max_bytes), "524288000", 1024, 274877906944, NULL,
+     "What one session's downloads may hold in all; a download that would pass it is canceled."},
 
     /* egress */
     {"egress-allowed-domains", "EGRESS_ALLOWED_DOMAINS", T_STR, OFF(egress_allowed_domains), "", 0,

@@ -44,10 +44,12 @@ typedef struct sbx_config {
     int64_t exec_open_files;    /* RLIMIT_NOFILE */
     int64_t exec_upload_max_mb; /* largest file sent to fileUploadUrl */
     int64_t exec_upload_timeout_ms;
-    bool exec_allow_network;      /* old name of exec_network = "open" */
-    char *exec_network;           /* "none", "allowlist" or "open" (through the gateway) */
-    bool exec_allow_weak_sandbox; /* run even when a sandbox layer is missing (else 503) */
-    char *exec_mode;              /* "zygote" (pre-forked interpreter) or "fork" (cold start) */
+    int64_t python_file_max_mb;      /* files API of Python sessions: per-file cap */
+    int64_t python_session_quota_mb; /* ... and what a session's work dir may hold */
+    bool exec_allow_network;         /* old name of exec_network = "open" */
+    char *exec_network;              /* "none", "allowlist" or "open" (through the gateway) */
+    bool exec_allow_weak_sandbox;    /* run even when a sandbox layer is missing (else 503) */
+    char *exec_mode;                 /* "zygote" (pre-forked interpreter) or "fork" (cold start) */
     char *exec_preload;          /* comma-separated modules the zygote imports; "auto" = defaults */
     int64_t python_max_sessions; /* live Python sessions at most */
     int64_t python_idle_timeout_s;     /* default idle expiry of a session */
@@ -68,7 +70,9 @@ typedef struct sbx_config {
     char *browser_deny_hosts;  /* comma-separated; checked first */
     char *browser_profile_dir; /* template copied into each session; "" when none was found */
     int64_t browser_pool_size; /* warm Chromium instances kept ready; 0 = no pool */
-    char *browser_network;     /* "open" or "allowlist" */
+    int64_t browser_download_max_bytes;  /* one downloaded file at most */
+    int64_t browser_downloads_max_bytes; /* one session's downloads at most */
+    char *browser_network;               /* "open" or "allowlist" */
 
     /* egress (egress_policy.h) */
     char *egress_allowed_domains;

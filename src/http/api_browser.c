@@ -12,6 +12,7 @@
 #include "../browser/passthrough.h"
 #include "../browser/proc.h"
 #include "../browser/session.h"
+#include "../browser/state.h"
 #include "../browser/url_policy.h"
 #include "../common/limits.h"
 #include "../common/jfield.h"
@@ -55,14 +56,14 @@ static bool timeout_field(http_req *r, const cJSON *body, int64_t *to) {
 static void h_create(http_req *r) {
     sbx_err e = {0};
     cJSON *body = http_json_body(r, &e);
-    const char *device = "desktop";
+    br_session_opts opts;
     egress_scope *scope = NULL;
     egress_upstream up;
     bool has_up = false;
     const cJSON *network = cJSON_GetObjectItem(body, "network");
     const cJSON *proxy = cJSON_GetObjectItem(body, "proxy");
-    if (!body || jf_only(body, "device|network|proxy", &e) ||
-        jf_enum(body, "device", false, "desktop|mobile", &device, &e) ||
+    if (!body || jf_only(body, BR_SESSION_OPTS_FIELDS "|network|proxy", &e) ||
+        br_session_opts_parse(body, &opts, &e) || (opts.state && br_state_check(opts.state, &e)) ||
         (network && cJSON_IsObject(network) && jf_only(network, "allowedDomains", &e)) ||
         (proxy && cJSON_IsObject(proxy) && jf_only(proxy, "server|username|password", &e))) {
         fail(r, &e);
@@ -74,7 +75,7 @@ static void h_create(http_req *r) {
         return;
     }
     char sid[SBX_SID_LEN], tab[SBX_ID_LEN];
-    if (br_session_create(strcmp(device, "mobile") == 0, r->owner, sid, tab, &e) != SBX_OK) {
+    if (br_session_create(&opts, r->owner, sid, tab, &e) != SBX_OK) {
         egress_scope_free(scope);
         fail(r, &e);
         return;

@@ -151,6 +151,22 @@ static void metrics(http_req *r) {
                  "sandboxd_browser_sessions_created_total{source=\"cold\"} %llu\n",
                  bs.pool_size, bs.pool_ready, (unsigned long long)bs.pool_failures,
                  (unsigned long long)bs.created_pooled, (unsigned long long)bs.created_cold);
+    sbx_buf_addf(&b,
+                 "# HELP sandboxd_browser_sessions Live browser sessions.\n"
+                 "# TYPE sandboxd_browser_sessions gauge\n"
+                 "sandboxd_browser_sessions %d\n"
+                 "# HELP sandboxd_browser_tabs Open tabs of the live sessions.\n"
+                 "# TYPE sandboxd_browser_tabs gauge\n"
+                 "sandboxd_browser_tabs %d\n"
+                 "# HELP sandboxd_browser_sessions_memory_bytes PSS of the live sessions' Chromium "
+                 "processes, summed.\n"
+                 "# TYPE sandboxd_browser_sessions_memory_bytes gauge\n"
+                 "sandboxd_browser_sessions_memory_bytes %lld\n"
+                 "# HELP sandboxd_browser_sessions_cpu_seconds CPU time the live sessions' "
+                 "Chromium processes used, summed (it drops when a session ends).\n"
+                 "# TYPE sandboxd_browser_sessions_cpu_seconds gauge\n"
+                 "sandboxd_browser_sessions_cpu_seconds %.3f\n",
+                 bs.sessions, bs.tabs, (long long)bs.memory_bytes, (double)bs.cpu_ms / 1000.0);
     size_t len;
     char *text = sbx_buf_take(&b, &len);
     if (!text) {

@@ -51,7 +51,7 @@ static bool create_route(const char *method, const char *pattern) {
            (!strcmp(pattern, "/browser/sessions") || !strcmp(pattern, "/python/sessions"));
 }
 
-sbx_code cluster_admit(const char *method, const http_route *route, char params[][128],
+sbx_code cluster_admit(const char *method, const http_route *route, char params[][HTTP_PARAM_LEN],
                        char owner[SBX_NODE_MAX + 1], sbx_err *e) {
     if (!*sbx_node())
         return SBX_OK;

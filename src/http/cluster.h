@@ -35,7 +35,7 @@ bool cluster_draining(void);
  * SBX_OK; SBX_EWRONGNODE when the route's {id} is a session of another node (its name in
  * `owner`, and `e` says which); SBX_EDRAINING for a session create while draining (e has
  * retry_after). */
-sbx_code cluster_admit(const char *method, const http_route *route, char params[][128],
+sbx_code cluster_admit(const char *method, const http_route *route, char params[][HTTP_PARAM_LEN],
                        char owner[SBX_NODE_MAX + 1], sbx_err *e);
 
 /* True when a misdirected in-process call can be forwarded (CLUSTER_URL is set). */

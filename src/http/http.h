@@ -23,6 +23,7 @@
 #include "../common/err.h"
 
 #define HTTP_MAX_PARAMS 4
+#define HTTP_PARAM_LEN  1100 /* room for a placeholder's value and its NUL (router.h) */
 
 typedef struct http_req {
     const char *id;                      /* request id, for log lines */
@@ -44,6 +45,10 @@ typedef struct http_req {
 
 /* A query-string argument (borrowed, valid while the request is), or NULL. */
 const char *http_query(http_req *r, const char *name);
+
+/* The same with its length in *len: a %00 in the query decodes to a NUL byte inside the value,
+ * which the C string of http_query would hide (a caller that must refuse NUL bytes checks it). */
+const char *http_query_n(http_req *r, const char *name, size_t *len);
 
 /* A request header (borrowed), or NULL. Case-insensitive name. */
 const char *http_header(http_req *r, const char *name);
@@ -132,6 +137,8 @@ typedef struct http_defaults {
     int64_t exec_timeout_ms;         /* EXEC_TIMEOUT_MS: a run's timeoutMs when none is given */
     int64_t browser_call_timeout_ms; /* BROWSER_CALL_TIMEOUT_MS: a browser call's timeoutMs */
     const char *host;                /* HOST: the address the server listens on (borrowed) */
+    int64_t python_file_max_bytes;   /* PYTHON_FILE_MAX_MB: a session file's cap (files API) */
+    int64_t python_quota_bytes;      /* PYTHON_SESSION_QUOTA_MB: a session's files (files API) */
     const struct egress_gateway *gateway; /* for /metrics (borrowed), or NULL */
 } http_defaults;
 
@@ -160,7 +167,9 @@ typedef struct http_route {
 extern const http_route api_core_routes[];
 extern const http_route api_exec_routes[];
 extern const http_route api_browser_routes[];
+extern const http_route api_browser_ext_routes[];
 extern const http_route api_python_routes[];
 extern const http_route api_mcp_routes[];
+extern const http_route api_python_files_routes[];
 
 #endif

@@ -448,10 +448,16 @@ static bool build_path(const mcp_tool *t, const cJSON *args, char *path, size_t 
             continue;
         }
         size_t len = strcspn(p + 1, "}");
+        /* {name+}: a route's tail, a relative file path (its route checks it) */
+        bool tail = len > 1 && p[len] == '+';
         char name[64];
-        snprintf(name, sizeof name, "%.*s", (int)len, p + 1);
+        snprintf(name, sizeof name, "%.*s", (int)(len - tail), p + 1);
         const char *v = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(args, name));
-        if (!v || !id_ok(v)) {
+        if (tail && (!v || !*v || strpbrk(v, "?#"))) {
+            snprintf(msg, mn, "argument '%s' must be a relative path without ? or #", name);
+            return false;
+        }
+        if (!tail && (!v || !id_ok(v))) {
             snprintf(msg, mn,
                      "argument '%s' must be an id as returned by an earlier call (letters, digits, "
                      "- and _)",
@@ -503,8 +509,7 @@ static cJSON *html_result(const http_capture *cap, const cJSON *args) {
     if (off > 0 || off + shown < total)
         snprintf(note, sizeof note, "\n\n[sandboxd: characters %zu to %zu of %zu shown%s]", off,
                  off + shown, total,
-                 off + shown < total ? "; call browser_content again with offset set to read on"
-                                     : "");
+                 off + shown < total ? "; call the tool again with offset set to read on" : "");
     size_t n = to - from;
     char *text = malloc(n + sizeof note);
     if (!text)

@@ -11,6 +11,9 @@
 
 #define SID                                                                                        \
     "'sessionId':{'type':'string','description':'The id returned by browser_session_create.'}"
+#define PSID                                                                                       \
+    "'sessionId':{'type':'string','description':'The id of a Python session (from "                \
+    "python_session_create).'}"
 #define TAB                                                                                        \
     "'tabId':{'type':'string','description':'A tab of the session (from browser_tabs_list or "     \
     "browser_tab_new); default: the current tab.'}"
@@ -84,6 +87,44 @@ const mcp_tool mcp_tools[] = {
          "'timeoutMs':{'type':'integer','minimum':1,'maximum':120000,'description':'Wall-clock "
          "limit in ms (default 30000).'}",
          "'sessionId','command'")},
+
+    {"python_session_files_list", "List session files", "exec", "GET",
+     "/python/sessions/{sessionId}/files", MCP_IN_QUERY, NULL, NULL, MCP_OUT_JSON, NULL, true,
+     false,
+     "List the files of a Python session (its work directory, the current directory of its "
+     "code and commands). Returns {files: [{path, size, type: file or dir, mtime}]}, paths "
+     "relative to the work directory; symbolic links are not listed.",
+     OBJ(PSID ",'path':{'type':'string','description':'A directory relative to the work "
+              "directory (default: its root).'},"
+              "'depth':{'type':'integer','minimum':1,'maximum':32,'description':'Levels to "
+              "descend (default 1: the entries of path only).'}",
+         "'sessionId'")},
+
+    {"python_session_file_read", "Read a session file", "exec", "GET",
+     "/python/sessions/{sessionId}/files/{path+}", MCP_IN_QUERY, NULL, "maxChars|offset",
+     MCP_OUT_HTML, NULL, true, false,
+     "Read a file of a Python session as text (bytes that are not UTF-8 show as U+FFFD). Large "
+     "files are cut: at most maxChars characters (default 20000) from offset. Use "
+     "python_session_files_list to find paths.",
+     OBJ(PSID ",'path':{'type':'string','description':'The file, relative to the work "
+              "directory, e.g. out/result.csv.'},"
+              "'maxChars':{'type':'integer','minimum':1,'maximum':1000000,'description':'Most "
+              "characters to return (default 20000).'},"
+              "'offset':{'type':'integer','minimum':0,'maximum':1000000000,'description':'"
+              "Character offset to start from (default 0).'}",
+         "'sessionId','path'")},
+
+    {"python_session_file_write", "Write a session file", "exec", "POST",
+     "/python/sessions/{sessionId}/files", MCP_IN_BODY, NULL, NULL, MCP_OUT_JSON, NULL, false,
+     false,
+     "Write a file into a Python session (missing directories are made, an existing file is "
+     "replaced), so its code and commands can read it. Give content for text or contentBase64 "
+     "for bytes. Returns {files: [{path, size}]}.",
+     OBJ(PSID ",'path':{'type':'string','description':'The file, relative to the work "
+              "directory.'},"
+              "'content':{'type':'string','description':'The text to write (UTF-8).'},"
+              "'contentBase64':{'type':'string','description':'Or the bytes, base64.'}",
+         "'sessionId','path'")},
 
     {"python_session_close", "Close a Python session", "exec", "DELETE",
      "/python/sessions/{sessionId}", MCP_IN_QUERY, NULL, NULL, MCP_OUT_EMPTY,

@@ -4,8 +4,9 @@
 #include <stdio.h>
 #include <string.h>
 
-static const http_route *const tables[] = {api_core_routes, api_exec_routes, api_browser_routes,
-                                           api_python_routes, api_mcp_routes};
+static const http_route *const tables[] = {
+    api_core_routes,   api_exec_routes,         api_browser_routes, api_browser_ext_routes,
+    api_python_routes, api_python_files_routes, api_mcp_routes};
 
 const http_route *router_next(size_t *i) {
     size_t t = *i >> 16, k = *i & 0xffff;
@@ -21,7 +22,8 @@ const http_route *router_next(size_t *i) {
     return NULL;
 }
 
-int router_match_pattern(const char *pattern, const char *path, char params[][128], int *nparams) {
+int router_match_pattern(const char *pattern, const char *path, char params[][ROUTER_PARAM_LEN],
+                         int *nparams) {
     int n = 0;
     const char *p = pattern, *s = path;
     while (*p && *s) {
@@ -31,6 +33,18 @@ int router_match_pattern(const char *pattern, const char *path, char params[][12
         const char *pe = strchr(p, '/'), *se = strchr(s, '/');
         size_t plen = pe ? (size_t)(pe - p) : strlen(p);
         size_t slen = se ? (size_t)(se - s) : strlen(s);
+        if (plen >= 3 && p[0] == '{' && p[plen - 2] == '+' && p[plen - 1] == '}' && !pe) {
+            /* a tail: the rest of the path, every segment non-empty */
+            size_t tlen = strlen(s);
+            if (tlen == 0 || tlen >= ROUTER_PARAM_LEN || n >= HTTP_MAX_PARAMS ||
+                s[tlen - 1] == '/' || strstr(s, "//"))
+                return 0;
+            if (params)
+                memcpy(params[n], s, tlen + 1);
+            n++;
+            p += plen, s += tlen;
+            continue;
+        }
         if (plen >= 2 && p[0] == '{' && p[plen - 1] == '}') {
             if (slen == 0 || slen >= 128 || n >= HTTP_MAX_PARAMS)
                 return 0;

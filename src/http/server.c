@@ -93,6 +93,21 @@ const char *http_query(http_req *r, const char *name) {
     return MHD_lookup_connection_value(r->conn->mc, MHD_GET_ARGUMENT_KIND, name);
 }
 
+const char *http_query_n(http_req *r, const char *name, size_t *len) {
+    if (r->capture) {
+        const char *v = http_capture_query(r, name);
+        *len = v ? strlen(v) : 0;
+        return v;
+    }
+    const char *v = NULL;
+    size_t n = 0;
+    if (MHD_lookup_connection_value_n(r->conn->mc, MHD_GET_ARGUMENT_KIND, name, strlen(name), &v,
+                                      &n) != MHD_YES)
+        return NULL;
+    *len = v ? n : 0;
+    return v;
+}
+
 const char *http_header(http_req *r, const char *name) {
     if (r->capture)
         return http_capture_header(r, name);

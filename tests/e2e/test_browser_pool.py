@@ -318,7 +318,7 @@ class TestPoolOffAndBroken(unittest.TestCase):
         with Server(env={"BROWSER_POOL_SIZE": "0"}) as srv, LocalSite(PAGES) as site:
             if not chromium_available(srv):
                 self.skipTest("no Chromium installed")
-            self.assertEqual(pool_health(srv), {"size": 0, "ready": 0})
+            self.assertEqual(pool_health(srv), {"size": 0, "ready": 0, "launching": 0})
             self.assertEqual(browser_dirs(srv), set())
             r = srv.post("/browser/sessions", body={})
             self.assertEqual(r.status, 201, r)
@@ -335,7 +335,7 @@ class TestPoolOffAndBroken(unittest.TestCase):
             self.assertEqual(metric(srv, "sandboxd_browser_pool_size"), 0)
             self.assertEqual(srv.delete(f"/browser/sessions/{sid}").status, 204)
             self.assertEqual(browser_dirs(srv), set())
-            self.assertEqual(pool_health(srv), {"size": 0, "ready": 0})
+            self.assertEqual(pool_health(srv), {"size": 0, "ready": 0, "launching": 0})
 
     def test_failing_launches_back_off(self):
         with Server(env={"BROWSER_POOL_SIZE": "1", "CHROMIUM_PATH": "/bin/false"}) as srv:

@@ -9,7 +9,7 @@
 static sbx_code admit(const char *method, const char *pattern, const char *id, char *owner,
                       sbx_err *e) {
     http_route r = {.method = method, .pattern = pattern};
-    char params[HTTP_MAX_PARAMS][128] = {{0}};
+    char params[HTTP_MAX_PARAMS][HTTP_PARAM_LEN] = {{0}};
     snprintf(params[0], sizeof params[0], "%s", id ? id : "");
     return cluster_admit(method, &r, params, owner, e);
 }

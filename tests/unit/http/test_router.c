@@ -5,7 +5,7 @@
 #include "http/router.h"
 
 int main(void) {
-    char p[HTTP_MAX_PARAMS][128];
+    char p[HTTP_MAX_PARAMS][ROUTER_PARAM_LEN];
     int n = 0;
     CHECK(router_match_pattern("/browser/sessions/{id}/tabs/{tabId}",
                                "/browser/sessions/abc/tabs/t1", p, &n));
@@ -19,6 +19,22 @@ int main(void) {
     char longpath[400] = "/browser/sessions/";
     memset(longpath + strlen(longpath), 'x', 300);
     CHECK(!router_match_pattern("/browser/sessions/{id}", longpath, p, &n));
+
+    /* a tail placeholder takes the rest of the path, slashes and all */
+    CHECK(router_match_pattern("/s/{id}/files/{path+}", "/s/x/files/a/b/c.txt", p, &n));
+    CHECK(n == 2 && !strcmp(p[0], "x") && !strcmp(p[1], "a/b/c.txt"));
+    CHECK(router_match_pattern("/s/{id}/files/{path+}", "/s/x/files/one", p, &n) && n == 2 &&
+          !strcmp(p[1], "one"));
+    CHECK(!router_match_pattern("/s/{id}/files/{path+}", "/s/x/files/", p, &n));
+    CHECK(!router_match_pattern("/s/{id}/files/{path+}", "/s/x/files", p, &n));
+    CHECK(!router_match_pattern("/s/{id}/files/{path+}", "/s/x/files/a//b", p, &n));
+    CHECK(!router_match_pattern("/s/{id}/files/{path+}", "/s/x/files/a/", p, &n));
+    char longtail[1200] = "/s/x/files/";
+    memset(longtail + strlen(longtail), 'y', 1150);
+    CHECK(!router_match_pattern("/s/{id}/files/{path+}", longtail, p, &n));
+    /* a tail is a tail only at the end; elsewhere {x+} is an ordinary placeholder */
+    CHECK(!router_match_pattern("/s/{a+}/z", "/s/b/c/z", p, &n));
+    CHECK(router_match_pattern("/s/{a+}/z", "/s/b/z", p, &n) && n == 1 && !strcmp(p[0], "b"));
 
     router_match m;
     CHECK(router_find("GET", "/health", &m) == 0 && m.route &&

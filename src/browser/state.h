@@ -1,0 +1,40 @@
+/* state.h -- a browser session's storage state in Playwright's storageState shape:
+ * {"cookies": [{name, value, domain, path, expires, httpOnly, secure, sameSite}],
+ *  "origins": [{"origin", "localStorage": [{name, value}]}]}.
+ *
+ * br_state_check validates one (a create's `state`); br_state_restore puts it into a new
+ * session before its first page loads: the cookies with Storage.setCookies, and each origin's
+ * localStorage through the first tab, which loads the origin with every request answered by
+ * the server itself (CDP Fetch: an empty page, nothing leaves the machine), writes the items,
+ * and goes back to about:blank with its history cleared. br_state_read reads the state back:
+ * every cookie of the browser, and the localStorage of the origins its open tabs show.
+ *
+ * Built on page.h and tab.h. Thread safety: HTTP handler threads, with the session borrowed
+ * (or being created).
+ */
+#ifndef SBX_BROWSER_STATE_H
+#define SBX_BROWSER_STATE_H
+
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#include "../common/err.h"
+#include "page.h"
+#include "tab.h"
+
+#define BR_STATE_MAX_COOKIES 1000
+#define BR_STATE_MAX_ORIGINS 50
+#define BR_STATE_MAX_ITEMS   1000 /* localStorage items of one origin */
+
+/* SBX_OK, or SBX_EINVAL naming the field ("state.cookies[3].name"). */
+sbx_code br_state_check(const cJSON *state, sbx_err *e);
+
+/* Restore a checked `state` into the browser of `t` through its tab `first`. */
+sbx_code br_state_restore(br_tabs *t, br_page *first, const cJSON *state, int64_t timeout_ms,
+                          sbx_err *e);
+
+/* The state now (caller frees *out). */
+sbx_code br_state_read(br_tabs *t, int64_t timeout_ms, cJSON **out, sbx_err *e);
+
+#endif

@@ -1,0 +1,173 @@
+"""Storage state of browser sessions against real Chromium and local pages: GET .../state in
+Playwright's storageState shape, `state` at create restoring cookies and localStorage before the
+first page loads (the page's first script sees them), and playwright-core (tests/playwright,
+connectOverCDP to the session's /cdp passthrough) reading the same state."""
+
+import json
+import os
+import shutil
+import subprocess
+import unittest
+
+from harness import SOURCE_DIR, BrowserSiteCase, LocalSite
+
+HTML = "text/html; charset=utf-8"
+# Records what the page saw before anything else ran.
+SEEN = ("<!doctype html><title>s</title><script>window.seen = {cookie: document.cookie,"
+        " ls: Object.fromEntries(Object.entries(localStorage))};</script>")
+PAGES = {"/s.html": (200, HTML, SEEN)}
+PW_DIR = os.path.join(SOURCE_DIR, "tests", "playwright")
+
+
+class TestState(BrowserSiteCase):
+    pages = PAGES
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.other = LocalSite(PAGES)  # a second origin (another port)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.other.close()
+        super().tearDownClass()
+
+    def create(self, body, status=201):
+        r = self.server.post("/browser/sessions", body=body)
+        self.assertEqual(r.status, status, r)
+        if status != 201:
+            return r
+        sid = r.json()["sessionId"]
+        self.addCleanup(lambda: self.server.delete(f"/browser/sessions/{sid}"))
+        return sid
+
+    def nav(self, sid, url, tab=None):
+        body = {"url": url}
+        if tab:
+            body["tabId"] = tab
+        r = self.server.post(f"/browser/sessions/{sid}/navigate", body=body)
+        self.assertEqual(r.status, 200, r)
+
+    def js(self, sid, expr, tab=None):
+        body = {"action": "evaluate", "expression": expr}
+        if tab:
+            body["tabId"] = tab
+        r = self.server.post(f"/browser/sessions/{sid}/action", body=body)
+        self.assertEqual(r.status, 200, r)
+        return r.json()["result"]
+
+    def state(self, sid):
+        r = self.server.get(f"/browser/sessions/{sid}/state")
+        self.assertEqual(r.status, 200, r)
+        return r.json()
+
+    def stored(self):
+        cookies = [{"name": f"c{i}", "value": f"v{i}", "domain": "127.0.0.1", "path": "/",
+                    "expires": -1, "httpOnly": False, "secure": False, "sameSite": "Lax"}
+                   for i in range(10)]
+        origins = [{"origin": self.site.url, "localStorage": [{"name": "token", "value": "abc"},
+                                                              {"name": "n", "value": "1"}]},
+                   {"origin": self.other.url, "localStorage": [{"name": "other", "value": "x"}]}]
+        return {"cookies": cookies, "origins": origins}
+
+    def test_state_restored_before_the_first_page(self):
+        def pages():  # a favicon fetch of an earlier test's page may still arrive
+            return [q[1] for q in self.site.requests + self.other.requests
+                    if q[1] != "/favicon.ico"]
+        before = pages()
+        sid = self.create({"state": self.stored()})
+        # the restore left the tab blank, its history empty, and no request went out
+        self.assertEqual(pages(), before)
+        tabs = self.server.get(f"/browser/sessions/{sid}/tabs").json()["tabs"]
+        self.assertEqual([t["url"] for t in tabs], ["about:blank"])
+        r = self.server.post(f"/browser/sessions/{sid}/action", body={"action": "back"})
+        self.assertEqual(r.status, 409, r)
+        self.nav(sid, self.site.url + "/s.html")
+        seen = self.js(sid, "window.seen")
+        self.assertEqual(sorted(seen["cookie"].split("; ")),
+                         sorted(f"c{i}=v{i}" for i in range(10)))
+        self.assertEqual(seen["ls"], {"token": "abc", "n": "1"})
+        # the cookies went out with the request too
+        _, _, headers, _ = [q for q in self.site.requests if q[1] == "/s.html"][-1]
+        self.assertIn("c3=v3", headers.get("Cookie", ""))
+        r = self.server.post(f"/browser/sessions/{sid}/tabs", body={"url": self.other.url + "/s.html"})
+        self.assertEqual(r.status, 201, r)
+        self.assertEqual(self.js(sid, "window.seen.ls", r.json()["tabId"]), {"other": "x"})
+        # read back: the same shape, every origin an open tab shows
+        st = self.state(sid)
+        self.assertEqual(sorted((c["name"], c["value"], c["domain"]) for c in st["cookies"]),
+                         sorted((f"c{i}", f"v{i}", "127.0.0.1") for i in range(10)))
+        self.assertEqual({c["expires"] for c in st["cookies"]}, {-1})
+        by_origin = {o["origin"]: o["localStorage"] for o in st["origins"]}
+        self.assertEqual(sorted(by_origin), sorted([self.site.url, self.other.url]))
+        self.assertEqual(sorted((i["name"], i["value"]) for i in by_origin[self.site.url]),
+                         [("n", "1"), ("token", "abc")])
+        # and it carries over into another session
+        sid2 = self.create({"state": st})
+        self.nav(sid2, self.other.url + "/s.html")
+        self.assertEqual(self.js(sid2, "window.seen.ls"), {"other": "x"})
+        self.assertIn("c9=v9", self.js(sid2, "window.seen.cookie"))
+
+    def test_state_of_a_session_the_page_changed(self):
+        sid = self.create({})
+        self.assertEqual(self.state(sid), {"cookies": [], "origins": []})
+        self.nav(sid, self.site.url + "/s.html")
+        self.js(sid, "document.cookie = 'k=1; max-age=3600; SameSite=Strict';"
+                     " localStorage.setItem('a', 'b'); true")
+        st = self.state(sid)
+        self.assertEqual([(c["name"], c["value"], c["sameSite"]) for c in st["cookies"]],
+                         [("k", "1", "Strict")])
+        self.assertGreater(st["cookies"][0]["expires"], 0)
+        self.assertEqual(st["origins"], [{"origin": self.site.url,
+                                          "localStorage": [{"name": "a", "value": "b"}]}])
+
+    def test_bad_state_names_the_field(self):
+        good = self.stored()
+        for mutate, field in ((lambda s: s["cookies"][0].pop("name"), "state.cookies[0].name"),
+                              (lambda s: s["cookies"][1].update(sameSite="Weird"),
+                               "state.cookies[1].sameSite"),
+                              (lambda s: s["cookies"][2].update(expires="soon"),
+                               "state.cookies[2].expires"),
+                              (lambda s: s["origins"][0].update(origin="file:///etc"),
+                               "state.origins[0].origin"),
+                              (lambda s: s["origins"][1].update(origin=self.site.url + "/path"),
+                               "state.origins[1].origin"),
+                              (lambda s: s["origins"][0].update(localStorage=[{"name": 1}]),
+                               "state.origins[0].localStorage[0]"),
+                              (lambda s: s.update(extra=1), "state")):
+            st = json.loads(json.dumps(good))
+            mutate(st)
+            err = self.assertError(self.create({"state": st}, 400), 400, "invalid_request")
+            self.assertIn(field, err["message"])
+
+    def test_playwright_reads_the_same_state(self):
+        node = shutil.which("node")
+        if not node or not os.path.isdir(os.path.join(PW_DIR, "node_modules", "playwright-core")):
+            self.skipTest("playwright-core is not installed (npm ci in tests/playwright)")
+        sid = self.create({"state": self.stored()})
+        self.nav(sid, self.site.url + "/s.html")
+        self.js(sid, "localStorage.setItem('fromPage', 'yes'); true")
+        ours = self.state(sid)
+        url = f"ws://127.0.0.1:{self.server.port}/browser/sessions/{sid}/cdp"
+        p = subprocess.run([node, os.path.join(PW_DIR, "state.mjs"), url, self.server.token],
+                           capture_output=True, text=True, timeout=60, cwd=PW_DIR)
+        self.assertEqual(p.returncode, 0, p.stderr[-2000:])
+        theirs = json.loads(p.stdout)
+
+        def cookies(st):
+            return sorted((c["name"], c["value"], c["domain"], c["path"], c["expires"],
+                           c["httpOnly"], c["secure"], c["sameSite"]) for c in st["cookies"])
+
+        def origins(st):
+            return sorted((o["origin"], sorted((i["name"], i["value"]) for i in o["localStorage"]))
+                          for o in st["origins"])
+
+        self.assertEqual(cookies(theirs), cookies(ours))
+        self.assertEqual(origins(theirs), origins(ours))
+        self.assertIn(("fromPage", "yes"), origins(ours)[0][1])
+        # the session is still there after Playwright disconnected
+        self.assertEqual(self.js(sid, "1 + 1"), 2)
+
+
+if __name__ == "__main__":
+    unittest.main()
