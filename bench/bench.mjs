@@ -43,7 +43,7 @@ function parseArgs(argv) {
         else if (a === "-h" || a === "--help") {
             console.log(
                 "usage: node bench/bench.mjs [--bin PATH] [--out FILE] [--python PATH] [--quick]\n" +
-                    "       [--only exec,throughput,session,work,long,memory,reads]\n" +
+                    "       [--only exec,throughput,session,work,egress,long,memory,reads]\n" +
                     "  --quick  fewer rounds (a smoke run; figures are noisier)\n" +
                     "  --only   run these groups of rows only");
             process.exit(0);
@@ -202,6 +202,7 @@ class Server {
             DATA_DIR: path.join(this.dir, "data"),
             AUTH_TOKEN: this.token,
             LOG_LEVEL: "info",
+            EGRESS_PRIVATE_ALLOWED: "127.0.0.1", // the bench site is on loopback
             ...this.env,
         };
         this.proc = spawn(this.bin, [], { env, stdio: ["ignore", log, log] });
@@ -946,6 +947,105 @@ async function readsRows(bin, site) {
     }
 }
 
+// ---- egress rows ----
+
+// The --proxy-server flag the server gave the Chromium of its only session (its gateway port).
+function sessionProxyFlag(serverPid) {
+    for (const pid of descendants(serverPid)) {
+        let argv = [];
+        try {
+            argv = fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
+        } catch {}
+        const flag = argv.find((a) => a.startsWith("--proxy-server="));
+        if (flag) return flag;
+    }
+    throw new Error("no Chromium with --proxy-server under the server");
+}
+
+// A loopback server that sends `bytes` of zeros on every request.
+function startBlob(bytes) {
+    const chunk = Buffer.alloc(1 << 20);
+    return new Promise((resolve) => {
+        const srv = http.createServer((rq, res) => {
+            res.writeHead(200, { "Content-Type": "application/octet-stream", "Content-Length": bytes });
+            let left = bytes;
+            const more = () => {
+                while (left > 0) {
+                    const n = Math.min(left, chunk.length);
+                    left -= n;
+                    if (!res.write(n === chunk.length ? chunk : chunk.subarray(0, n))) return res.once("drain", more);
+                }
+                res.end();
+            };
+            more();
+        });
+        srv.listen(0, "127.0.0.1", () => resolve({ srv, url: `http://127.0.0.1:${srv.address().port}/blob` }));
+    });
+}
+
+// Python that downloads `url` through whatever proxy its environment names and prints MB/s.
+const downloadCode = (url, bytes) => "import time, urllib.request\n" +
+    `r = urllib.request.urlopen(${JSON.stringify(url)}, timeout=60)\n` +
+    "t = time.perf_counter(); n = 0\n" +
+    "while True:\n    b = r.read(1 << 20)\n    if not b: break\n    n += len(b)\n" +
+    `assert n == ${bytes}, n\n` +
+    "print(round(n / (time.perf_counter() - t) / 1e6, 1))";
+
+async function egressRows(bin, site) {
+    console.log("egress: the gateway's cost, for a browser and for code");
+    // inside a run, 127.0.0.1 is the run's own loopback (and NO_PROXY): it reaches the site by a
+    // name the gateway maps to the host's loopback
+    const srv = await new Server(bin, { BROWSER_POOL_SIZE: "0", EXEC_NETWORK: "open",
+        EGRESS_HOSTS: "blob.bench=127.0.0.1", EGRESS_PRIVATE_ALLOWED: "127.0.0.1,blob.bench" }).start();
+    const chromium = (await srv.health()).browser.chromium;
+    const blobBytes = 100 * 1000 * 1000;
+    const blob = await startBlob(blobBytes);
+    let plain, proxied;
+    try {
+        const { sessionId: s } = (await srv.call("POST", "/browser/sessions", {}, 201)).json;
+        const flag = sessionProxyFlag(srv.proc.pid);
+        plain = await launchChromium(chromium, CHROMIUM_FLAGS);
+        proxied = await launchChromium(chromium, [...CHROMIUM_FLAGS, flag, "--proxy-bypass-list=<-loopback>"]);
+        const tabOf = async (b) => {
+            const { targetInfos } = await b.cdp.send("Target.getTargets");
+            return openTab(b.cdp, targetInfos.find((t) => t.type === "page").targetId);
+        };
+        const tp = await tabOf(plain), tq = await tabOf(proxied);
+        let n = 0;
+        const work = (b, tab) => async () => {
+            await directNavigate(b.cdp, tab, `${site}?n=${++n}`);
+            const html = await directEval(b.cdp, tab, "document.documentElement.outerHTML");
+            if (!html.includes(`bench page ${n}`)) throw new Error("content is not the page");
+        };
+        let [a, b] = await sideBySide(rounds(40), work(proxied, tq), work(plain, tp));
+        addRow({ work: "warm navigate (load) + content, through the egress gateway", ours: a, base: b,
+            baseline: "the same direct CDP client without a proxy", unit: "ms", target: "<= 1.1x" });
+        await srv.call("DELETE", `/browser/sessions/${s}`, undefined, 204);
+
+        const code = downloadCode(blob.url.replace("127.0.0.1", "blob.bench"), blobBytes);
+        const bareCode = downloadCode(blob.url, blobBytes);
+        a = [];
+        b = [];
+        for (let i = 0; i < rounds(5) + 1; i++) {
+            const r = await srv.call("POST", "/execute", { code, timeoutMs: 120000 });
+            if (r.json.exitCode !== 0) throw new Error(`download run gave ${JSON.stringify(r.json)}`);
+            const bare = await run(opt.python, ["-c", bareCode]);
+            if (bare.code !== 0) throw new Error(`bare download gave ${bare.code}`);
+            if (i === 0) continue; // warm-up
+            a.push(Number(r.json.stdout));
+            b.push(Number(bare.stdout));
+        }
+        addRow({ work: "100 MB download by code (urllib), through the egress gateway", ours: a, base: b,
+            baseline: "bare python3, the same download straight from loopback", unit: "MB/s",
+            target: ">= 0.8x" });
+    } finally {
+        if (plain) await plain.close();
+        if (proxied) await proxied.close();
+        blob.srv.close();
+        await srv.stop();
+    }
+}
+
 async function memoryRows(bin) {
     console.log("memory: idle session PSS vs a bare Chromium; server RSS with 10 idle sessions");
     const settle = opt.quick ? 2000 : 4000;
@@ -1040,7 +1140,7 @@ function writeResults(md, reads) {
 }
 
 async function main() {
-    const groups = ["exec", "throughput", "session", "work", "long", "memory", "reads"];
+    const groups = ["exec", "throughput", "session", "work", "egress", "long", "memory", "reads"];
     for (const g of opt.only || [])
         if (!groups.includes(g)) throw new Error(`--only: unknown group "${g}" (${groups.join(", ")})`);
     if (!fs.existsSync(opt.bin)) throw new Error(`no server binary at ${opt.bin} (run bench/run.sh)`);
@@ -1049,7 +1149,7 @@ async function main() {
     try {
         const run = [["exec", () => execRows(opt.bin)], ["throughput", () => throughputRows(opt.bin)],
             ["session", () => sessionRows(opt.bin, site.url)], ["work", () => workRows(opt.bin, site.url)],
-            ["long", () => longRows(opt.bin, site.url)],
+            ["long", () => longRows(opt.bin, site.url)], ["egress", () => egressRows(opt.bin, site.url)],
             ["memory", () => memoryRows(opt.bin)], ["reads", () => readsRows(opt.bin, site.url)]];
         for (const [g, fn] of run) {
             if (!wanted(g)) continue;

@@ -106,7 +106,10 @@ say "built $tag in $((SECONDS - b0)) s ($((size / 1000000)) MB)"
 
 # ---- run it as the README does, on a free loopback port
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+# (the page it navigates to is served on the container's loopback, which the egress policy
+# refuses unless EGRESS_PRIVATE_ALLOWED names it)
 "$docker" run -d --name "$name" -p "127.0.0.1:$port:8080" -e AUTH_TOKEN="$token" \
+    -e EGRESS_PRIVATE_ALLOWED=127.0.0.1 \
     --security-opt seccomp=deploy/docker/seccomp.json "$tag" >/dev/null || fail "docker run"
 container_up=1
 base_url="http://127.0.0.1:$port"

@@ -23,6 +23,7 @@
 
 #include "browser/browser.h"
 #include "common/config.h"
+#include "common/egress_gateway.h"
 #include "common/log.h"
 #include "common/node.h"
 #include "common/sweep.h"
@@ -173,6 +174,28 @@ static int wait_for_signal(void) {
     }
 }
 
+/* The egress policy and gateway (EGRESS_*), one for the server's life. */
+static egress_policy *egress_pol;
+static egress_gateway *egress_gw;
+static egress_upstream egress_up;
+static bool egress_has_up;
+
+static int egress_start(sbx_err *e) {
+    const egress_settings es = {.allowed = sbx_cfg->egress_allowed_domains,
+                                .denied = sbx_cfg->egress_denied_domains,
+                                .private_allowed = sbx_cfg->egress_private_allowed,
+                                .hosts = sbx_cfg->egress_hosts};
+    if (egress_policy_new(&es, &egress_pol, e) != SBX_OK)
+        return -1;
+    if (*sbx_cfg->egress_upstream_proxy) {
+        if (egress_upstream_parse(sbx_cfg->egress_upstream_proxy, NULL, NULL,
+                                  "EGRESS_UPSTREAM_PROXY", &egress_up, e) != SBX_OK)
+            return -1;
+        egress_has_up = true;
+    }
+    return egress_gateway_start(egress_pol, &egress_gw, e) == SBX_OK ? 0 : -1;
+}
+
 /* The browser service's settings, from the settings table. */
 static browser_opts browser_settings(void) {
     return (browser_opts){
@@ -187,6 +210,10 @@ static browser_opts browser_settings(void) {
         .call_timeout_ms = sbx_cfg->browser_call_timeout_ms,
         .idle_timeout_s = sbx_cfg->browser_idle_timeout_s,
         .max_lifetime_s = sbx_cfg->browser_max_lifetime_s,
+        .gateway = egress_gw,
+        .egress = egress_pol,
+        .network_allowlist = !strcmp(sbx_cfg->browser_network, "allowlist"),
+        .upstream = egress_has_up ? &egress_up : NULL,
         .download_max_bytes = sbx_cfg->browser_download_max_bytes,
         .downloads_max_bytes = sbx_cfg->browser_downloads_max_bytes,
     };
@@ -268,6 +295,13 @@ int main(int argc, char **argv) {
         LOG_W("main", "no chromium profile template found (set CHROMIUM_PROFILE_DIR); sessions "
                       "start from an empty profile");
 
+    if (egress_start(&e) != 0) {
+        fprintf(stderr, "sandboxd: %s\n", e.msg);
+        egress_policy_free(egress_pol);
+        config_free();
+        return 2;
+    }
+    const char *xnet = sbx_cfg->exec_network;
     const exec_opts xo = {.data_dir = sbx_cfg->data_dir,
                           .python_path = sbx_cfg->python_path,
                           .max_runs = sbx_cfg->exec_max_runs,
@@ -279,10 +313,16 @@ int main(int argc, char **argv) {
                           .open_files = sbx_cfg->exec_open_files,
                           .upload_max_mb = sbx_cfg->exec_upload_max_mb,
                           .upload_timeout_ms = sbx_cfg->exec_upload_timeout_ms,
-                          .allow_network = sbx_cfg->exec_allow_network,
                           .allow_weak_sandbox = sbx_cfg->exec_allow_weak_sandbox,
                           .mode = sbx_cfg->exec_mode,
                           .preload = sbx_cfg->exec_preload,
+                          .network = !strcmp(xnet, "allowlist") ? EXEC_NET_ALLOWLIST
+                                     : !strcmp(xnet, "open") || sbx_cfg->exec_allow_network
+                                         ? EXEC_NET_OPEN
+                                         : EXEC_NET_NONE,
+                          .egress = egress_pol,
+                          .gateway = egress_gw,
+                          .upstream = egress_has_up ? &egress_up : NULL,
                           .py_max_sessions = sbx_cfg->python_max_sessions,
                           .py_idle_timeout_s = sbx_cfg->python_idle_timeout_s,
                           .py_ttl_s = sbx_cfg->python_ttl_s,
@@ -309,6 +349,7 @@ int main(int argc, char **argv) {
                               .browser_call_timeout_ms = sbx_cfg->browser_call_timeout_ms,
                               .browser_snapshot_max_chars = sbx_cfg->browser_snapshot_max_chars,
                               .host = sbx_cfg->host,
+                              .gateway = egress_gw,
                               .python_file_max_bytes = sbx_cfg->python_file_max_mb << 20,
                               .python_quota_bytes = sbx_cfg->python_session_quota_mb << 20}};
     if (server_start(&so, &port, &e) != SBX_OK) {
@@ -322,6 +363,8 @@ int main(int argc, char **argv) {
         LOG_I("main", "listening on http://%s:%d as node %s", sbx_cfg->host, port, sbx_node());
     else
         LOG_I("main", "listening on http://%s:%d", sbx_cfg->host, port);
+    if (egress_policy_add_self(egress_pol, sbx_cfg->host, (uint16_t)port) != 0)
+        egress_policy_add_self(egress_pol, "", (uint16_t)port); /* a name: refuse it everywhere */
 
     int sig = wait_for_signal();
     LOG_I("main", "%s received: shutting down (grace %lld ms)", strsignal(sig),
@@ -336,6 +379,8 @@ int main(int argc, char **argv) {
     exec_shutdown();
     browser_shutdown();
     server_stop();
+    egress_gateway_stop(egress_gw);
+    egress_policy_free(egress_pol);
 
     char path[PATH_MAX];
     snprintf(path, sizeof path, "%s/sandboxd.pid", sbx_cfg->data_dir);

@@ -53,6 +53,7 @@ int browser_init(const browser_opts *opts, sbx_err *e) {
     else
         LOG_W("browser", "no Chromium found; browser sessions answer 503");
     br_proc_init(bin, o.data_dir);
+    br_proc_egress_init(o.gateway, o.egress, o.network_allowlist, o.upstream);
     free(bin);
     br_sessions_init(&o);
     if (cdp_start(e) != 0 || chromium_init(o.profile_dir, e) != 0) {

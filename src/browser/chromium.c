@@ -272,8 +272,8 @@ static void last_line(const char *path, char *out, size_t n) {
     out[len] = 0;
 }
 
-sbx_code chromium_launch(const char *bin, const char *dir, int64_t timeout_ms, chromium_proc *out,
-                         sbx_err *e) {
+sbx_code chromium_launch(const char *bin, const char *dir, int64_t timeout_ms, uint16_t proxy_port,
+                         chromium_proc *out, sbx_err *e) {
     memset(out, 0, sizeof *out);
     char profile[4160], home[4160], tmp[4160], cfgd[4160], cache[4160], datad[4160],
         port_file[4200];
@@ -349,6 +349,12 @@ sbx_code chromium_launch(const char *bin, const char *dir, int64_t timeout_ms, c
     argv[n++] = "--window-size=1280,800";
     if (geteuid() == 0)
         argv[n++] = "--no-sandbox";
+    char a_proxy[64];
+    if (proxy_port) {
+        snprintf(a_proxy, sizeof a_proxy, "--proxy-server=http://127.0.0.1:%u", proxy_port);
+        argv[n++] = a_proxy;
+        argv[n++] = "--proxy-bypass-list=<-loopback>";
+    }
     argv[n++] = "about:blank";
     argv[n] = NULL;
     const char *envp[] = {e_path, e_home, e_tmp,          e_cfg, e_cache,

@@ -32,10 +32,12 @@ void chromium_shutdown(void);
 char *chromium_find(const char *path);
 
 /* Launch `bin` with its profile, HOME, TMPDIR and XDG dirs inside `dir` (created; the profile
- * template is copied) and wait up to `timeout_ms` for DevToolsActivePort. Records `dir`/.owner.
- * On failure nothing is left running (the caller removes `dir`). */
-sbx_code chromium_launch(const char *bin, const char *dir, int64_t timeout_ms, chromium_proc *out,
-                         sbx_err *e);
+ * template is copied) and wait up to `timeout_ms` for DevToolsActivePort. With `proxy_port`,
+ * every request goes through the egress gateway's listener at 127.0.0.1:proxy_port, loopback
+ * included (Chromium bypasses loopback by default: "<-loopback>" turns that off). Records
+ * `dir`/.owner. On failure nothing is left running (the caller removes `dir`). */
+sbx_code chromium_launch(const char *bin, const char *dir, int64_t timeout_ms, uint16_t proxy_port,
+                         chromium_proc *out, sbx_err *e);
 
 /* TMPDIR of the Chromium working in `dir` (inside it unless that makes Chromium's singleton
  * socket path too long; then a short /tmp/sbxbr-<id>). */

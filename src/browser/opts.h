@@ -7,7 +7,10 @@
 #ifndef SBX_BROWSER_OPTS_H
 #define SBX_BROWSER_OPTS_H
 
+#include <stdbool.h>
 #include <stdint.h>
+
+#include "../common/egress_gateway.h"
 
 typedef struct browser_opts {
     const char *chromium_path;   /* CHROMIUM_PATH; NULL or "": look for chromium in PATH */
@@ -23,6 +26,12 @@ typedef struct browser_opts {
     int64_t max_lifetime_s;      /* BROWSER_MAX_LIFETIME_S */
     int64_t download_max_bytes;  /* BROWSER_DOWNLOAD_MAX_BYTES: one downloaded file */
     int64_t downloads_max_bytes; /* BROWSER_DOWNLOADS_MAX_BYTES: a session's downloads */
+    /* the egress gateway every browser's traffic goes through (NULL: Chromium connects
+     * directly); policy and gateway are borrowed for the server's life */
+    egress_gateway *gateway;
+    const egress_policy *egress;
+    bool network_allowlist;          /* BROWSER_NETWORK=allowlist */
+    const egress_upstream *upstream; /* EGRESS_UPSTREAM_PROXY (copied), or NULL */
 } browser_opts;
 
 #endif

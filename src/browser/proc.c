@@ -25,7 +25,64 @@ struct br_proc {
     pthread_mutex_t mu; /* h, bound, closed */
     cdp_handlers h;
     bool bound, closed;
+    egress_client *net; /* its proxy listener on the egress gateway, or NULL */
 };
+
+static egress_gateway *egress_gw;
+static const egress_policy *egress_pol;
+static bool egress_allowlist;
+static egress_upstream egress_up;
+static bool egress_has_up;
+
+void br_proc_egress_init(egress_gateway *gw, const egress_policy *pol, bool allowlist,
+                         const egress_upstream *up) {
+    egress_gw = gw;
+    egress_pol = pol;
+    egress_allowlist = allowlist;
+    egress_has_up = up != NULL;
+    if (up)
+        egress_up = *up;
+}
+
+egress_client *br_proc_net(br_proc *p) {
+    return p ? p->net : NULL;
+}
+
+sbx_code br_proc_session_egress(const cJSON *network, const cJSON *proxy, egress_scope **scope,
+                                egress_upstream *up, bool *has_up, sbx_err *e) {
+    *scope = NULL;
+    *has_up = false;
+    if (!egress_gw) {
+        if ((network && !cJSON_IsNull(network)) || (proxy && !cJSON_IsNull(proxy)))
+            return sbx_fail(e, SBX_EINVAL, "network, proxy: this server has no egress gateway");
+        return SBX_OK;
+    }
+    if (network && !cJSON_IsNull(network) && !cJSON_IsObject(network))
+        return sbx_fail(e, SBX_EINVAL, "network: must be an object");
+    if (proxy && !cJSON_IsNull(proxy) && !cJSON_IsObject(proxy))
+        return sbx_fail(e, SBX_EINVAL, "proxy: must be an object");
+    const cJSON *allowed = cJSON_GetObjectItem(network, "allowedDomains");
+    if (cJSON_IsNull(allowed))
+        allowed = NULL;
+    if (proxy && cJSON_IsObject(proxy)) {
+        const char *server = cJSON_GetStringValue(cJSON_GetObjectItem(proxy, "server"));
+        const cJSON *user = cJSON_GetObjectItem(proxy, "username");
+        const cJSON *pass = cJSON_GetObjectItem(proxy, "password");
+        if (!server)
+            return sbx_fail(e, SBX_EINVAL, "proxy.server: required, a string");
+        if ((user && !cJSON_IsString(user)) || (pass && !cJSON_IsString(pass)))
+            return sbx_fail(e, SBX_EINVAL, "proxy.username, proxy.password: must be strings");
+        if (egress_upstream_parse(server, cJSON_GetStringValue(user), cJSON_GetStringValue(pass),
+                                  "proxy.server", up, e) != SBX_OK)
+            return SBX_EINVAL;
+        *has_up = true;
+    } else if (egress_has_up) {
+        *up = egress_up;
+        *has_up = true;
+    }
+    return egress_scope_new(egress_pol, egress_allowlist, allowed, "network.allowedDomains", scope,
+                            e);
+}
 
 static char *chromium_bin;
 static char *data_dir;
@@ -132,6 +189,7 @@ void br_proc_discard(br_proc *p) {
     cdp_close(p->conn);
     p->conn = NULL;
     br_proc_reap(p);
+    egress_client_free(p->net); /* after the kill: its listener closes with it */
     pthread_mutex_destroy(&p->mu);
     free(p);
 }
@@ -169,7 +227,19 @@ br_proc *br_proc_launch(int64_t timeout_ms, sbx_err *e) {
     }
     snprintf(p->dir, sizeof p->dir, "%s/browser/%s", data_dir, p->id);
     int64_t t0 = sbx_now_ms(), deadline = t0 + timeout_ms;
-    if (chromium_launch(chromium_bin, p->dir, timeout_ms, &p->chr, e) != SBX_OK) {
+    uint16_t proxy_port = 0;
+    if (egress_gw) { /* its own listener: which browser a connection is from, and its scope */
+        egress_scope *scope = NULL;
+        if (egress_scope_new(egress_pol, egress_allowlist, NULL, "network", &scope, e) != SBX_OK ||
+            !(p->net = egress_client_new(egress_gw, scope, egress_has_up ? &egress_up : NULL)) ||
+            egress_client_listen(p->net, &proxy_port, e) != SBX_OK) {
+            if (!p->net && e->code == SBX_OK)
+                sbx_fail(e, SBX_EINTERNAL, "out of memory");
+            br_proc_discard(p);
+            return NULL;
+        }
+    }
+    if (chromium_launch(chromium_bin, p->dir, timeout_ms, proxy_port, &p->chr, e) != SBX_OK) {
         br_proc_discard(p);
         return NULL;
     }

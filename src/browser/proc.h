@@ -15,11 +15,30 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include <cjson/cJSON.h>
+
+#include "../common/egress_gateway.h"
 #include "../common/err.h"
 #include "../common/util.h"
 #include "cdp.h"
 
 typedef struct br_proc br_proc;
+
+/* Browsers' egress (opts.h): every launch gets a client of `gw` (NULL: none) with a loopback
+ * listener Chromium uses as its proxy, scoped by `pol` and BROWSER_NETWORK. Before any launch;
+ * `up` copied. */
+void br_proc_egress_init(egress_gateway *gw, const egress_policy *pol, bool allowlist,
+                         const egress_upstream *up);
+/* The egress client of a browser (its accounting, refusals, scope), or NULL without egress;
+ * borrowed, valid while `p` is. */
+egress_client *br_proc_net(br_proc *p);
+
+/* What one session may reach: the request's `network` {allowedDomains} (may be NULL) narrowing
+ * BROWSER_NETWORK's scope, and its `proxy` {server, username?, password?} (may be NULL: the
+ * EGRESS_UPSTREAM_PROXY, if any). SBX_EINVAL naming the field. *scope is new (caller owns),
+ * *up filled and *has_up set. Without egress: SBX_OK with *scope NULL. */
+sbx_code br_proc_session_egress(const cJSON *network, const cJSON *proxy, egress_scope **scope,
+                                egress_upstream *up, bool *has_up, sbx_err *e);
 
 /* The Chromium binary and where directories go (both copied; bin NULL: launches answer 503). */
 void br_proc_init(const char *bin, const char *data_dir);

@@ -402,6 +402,15 @@ static cJSON *session_json_locked(br_session *s, bool owner) {
     cJSON_AddStringToObject(o, "lastUsedAt", ts);
     iso_time(expires + to_wall, ts);
     cJSON_AddStringToObject(o, "expiresAt", ts);
+    egress_client *net = br_proc_net(s->proc);
+    if (net) {
+        egress_stats st;
+        egress_client_stats(net, &st);
+        cJSON *n = cJSON_AddObjectToObject(o, "network");
+        cJSON_AddNumberToObject(n, "bytesIn", (double)st.bytes_in);
+        cJSON_AddNumberToObject(n, "bytesOut", (double)st.bytes_out);
+        cJSON_AddNumberToObject(n, "connections", (double)st.connections);
+    }
     br_tabs_add_json(s->tabs, o);
     return o;
 }
@@ -563,6 +572,26 @@ cJSON *br_tabs_list(br_session *s) {
     cJSON *r = cJSON_CreateObject();
     cJSON_AddItemToObject(r, "tabs", br_tabs_json(s->tabs, true));
     return r;
+}
+
+egress_client *br_session_net(br_session *s) {
+    return br_proc_net(s->proc);
+}
+
+sbx_code br_session_set_egress(const char *sid, egress_scope *scope, const egress_upstream *up,
+                               sbx_err *e) {
+    br_session *s = br_session_get(sid, NULL, e);
+    if (!s) {
+        egress_scope_free(scope);
+        return e->code;
+    }
+    egress_client *net = br_proc_net(s->proc);
+    if (net)
+        egress_client_set_scope(net, scope, up);
+    else
+        egress_scope_free(scope);
+    br_session_put(s);
+    return SBX_OK;
 }
 
 void br_session_devtools(br_session *s, int *port, char *path) {

@@ -19,6 +19,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "../common/egress_gateway.h"
 #include "../common/err.h"
 #include "../common/node.h"
 #include "../common/util.h"
@@ -51,6 +52,13 @@ void br_sessions_load(int *in_use, int *cold_launches);
  * from a pooled browser, else from a new launch. Fills its id and first tab's id. */
 sbx_code br_session_create(const br_session_opts *o, const char *owner, char sid[SBX_SID_LEN],
                            char tab[SBX_ID_LEN], sbx_err *e);
+
+/* The egress client of a borrowed session's browser (accounting, refusals), or NULL. */
+egress_client *br_session_net(br_session *s);
+/* Give session `sid` its own scope (taken, even on failure) and upstream (copied; NULL: none),
+ * for every connection from now on (br_proc_session_egress builds them). SBX_ENOTFOUND. */
+sbx_code br_session_set_egress(const char *sid, egress_scope *scope, const egress_upstream *up,
+                               sbx_err *e);
 
 /* Borrow a session: SBX_ENOTFOUND, or SBX_ECRASHED once for a crashed one (then it is gone). */
 br_session *br_session_get(const char *id, const char *viewer, sbx_err *e);

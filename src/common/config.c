@@ -106,7 +106,10 @@ static const setting settings[] = {
      "Bytes of files a Python session's work directory may hold when the files API adds some "
      "(uploads, copies), MiB; past it: 507 insufficient_storage."},
     {"exec-allow-network", "EXEC_ALLOW_NETWORK", T_BOOL, OFF(exec_allow_network), "false", 0, 0,
-     NULL, "Loosen the sandbox: runs share the host network and may open inet sockets."},
+     NULL, "Old name of EXEC_NETWORK=open: true gives runs network through the egress gateway."},
+    {"exec-network", "EXEC_NETWORK", T_STR, OFF(exec_network), "none", 0, 0, "none|allowlist|open",
+     "What code runs may reach, always through the egress gateway: none (no network), allowlist "
+     "(only EGRESS_ALLOWED_DOMAINS) or open (any domain but EGRESS_DENIED_DOMAINS)."},
     {"exec-allow-weak-sandbox", "EXEC_ALLOW_WEAK_SANDBOX", T_BOOL, OFF(exec_allow_weak_sandbox),
      "false", 0, 0, NULL,
      "Run programs even when the kernel refuses a sandbox layer (user namespaces, Landlock, "
@@ -165,6 +168,10 @@ static const setting settings[] = {
      "Profile template copied into every new session's directory (empty: " SBX_PROFILE_FROM_BINDIR
      " from the binary's directory if there, else chromium-profile beside it, as in a build "
      "tree)."},
+    {"browser-network", "BROWSER_NETWORK", T_STR, OFF(browser_network), "open", 0, 0,
+     "open|allowlist",
+     "What browser sessions may reach through the egress gateway: open (any domain but "
+     "EGRESS_DENIED_DOMAINS) or allowlist (only EGRESS_ALLOWED_DOMAINS)."},
     {"browser-pool-size", "BROWSER_POOL_SIZE", T_INT, OFF(browser_pool_size), "2", 0, 64, NULL,
      "Chromium instances kept launched and answering, each handed to one new session (0: off)."},
     {"browser-download-max-bytes", "BROWSER_DOWNLOAD_MAX_BYTES", T_INT,
@@ -173,6 +180,24 @@ static const setting settings[] = {
     {"browser-downloads-max-bytes", "BROWSER_DOWNLOADS_MAX_BYTES", T_INT,
      OFF(browser_downloads_max_bytes), "524288000", 1024, 274877906944, NULL,
      "What one session's downloads may hold in all; a download that would pass it is canceled."},
+
+    /* egress */
+    {"egress-allowed-domains", "EGRESS_ALLOWED_DOMAINS", T_STR, OFF(egress_allowed_domains), "", 0,
+     0, NULL,
+     "Comma-separated domains the allowlist modes let through (*.example.com: it and every name "
+     "below it)."},
+    {"egress-denied-domains", "EGRESS_DENIED_DOMAINS", T_STR, OFF(egress_denied_domains), "", 0, 0,
+     NULL, "Comma-separated domains never reached, in every mode; deny wins over allow."},
+    {"egress-private-allowed", "EGRESS_PRIVATE_ALLOWED", T_STR, OFF(egress_private_allowed), "", 0,
+     0, NULL,
+     "Names, IPs or CIDRs that may be reached at private, loopback or link-local addresses "
+     "(refused otherwise; the server's own port always is)."},
+    {"egress-hosts", "EGRESS_HOSTS", T_STR, OFF(egress_hosts), "", 0, 0, NULL,
+     "name=ip,... pairs the egress gateway consults before DNS (air-gapped installs, tests)."},
+    {"egress-upstream-proxy", "EGRESS_UPSTREAM_PROXY", T_STR, OFF(egress_upstream_proxy), "", 0, 0,
+     NULL,
+     "http://[user:pass@]host:port or socks5://... every outbound connection is chained "
+     "through (names are handed to it unresolved)."},
 };
 
 #define NSETTINGS (sizeof settings / sizeof settings[0])

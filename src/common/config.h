@@ -46,7 +46,8 @@ typedef struct sbx_config {
     int64_t exec_upload_timeout_ms;
     int64_t python_file_max_mb;      /* files API of Python sessions: per-file cap */
     int64_t python_session_quota_mb; /* ... and what a session's work dir may hold */
-    bool exec_allow_network;         /* loosen: keep the host network, allow inet sockets */
+    bool exec_allow_network;         /* old name of exec_network = "open" */
+    char *exec_network;              /* "none", "allowlist" or "open" (through the gateway) */
     bool exec_allow_weak_sandbox;    /* run even when a sandbox layer is missing (else 503) */
     char *exec_mode;                 /* "zygote" (pre-forked interpreter) or "fork" (cold start) */
     char *exec_preload;          /* comma-separated modules the zygote imports; "auto" = defaults */
@@ -72,6 +73,14 @@ typedef struct sbx_config {
     int64_t browser_pool_size; /* warm Chromium instances kept ready; 0 = no pool */
     int64_t browser_download_max_bytes;  /* one downloaded file at most */
     int64_t browser_downloads_max_bytes; /* one session's downloads at most */
+    char *browser_network;               /* "open" or "allowlist" */
+
+    /* egress (egress_policy.h) */
+    char *egress_allowed_domains;
+    char *egress_denied_domains;
+    char *egress_private_allowed;
+    char *egress_hosts;
+    char *egress_upstream_proxy;
 } sbx_config;
 
 /* The parsed configuration (valid after config_load succeeded). */

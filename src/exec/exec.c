@@ -36,7 +36,8 @@
 #define STOP_WAIT_MS     2000         /* exec_shutdown's wait for killed runs to finish */
 #define CODE_ARG_MAX     (100 * 1024) /* larger programs go through a file in the run's /tmp */
 
-static exec_opts O;  /* the settings, copied at exec_init (strings owned: data_dir, mode) */
+static exec_opts O; /* the settings, copied at exec_init (strings owned: data_dir, mode) */
+static egress_upstream upstream; /* O.upstream points here when one is set */
 static char *python; /* set once by exec_init; kept for the process's life (read by any thread) */
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t slot_cv;
@@ -68,6 +69,61 @@ void exec_stats_get(exec_stats *out) {
     out->refused_incomplete = atomic_load(&n_refused_incomplete);
 }
 
+/* The port of the egress gateway's listener inside a run's own network namespace. */
+#define EGRESS_INNER_PORT EXEC_EGRESS_PORT
+#define EGRESS_INNER_HTTP "http://127.0.0.1:3128"
+/* What tools read to find a proxy (both cases: curl reads lower-case http_proxy only). */
+static const char *const k_proxy_env[] = {
+    "HTTP_PROXY=" EGRESS_INNER_HTTP,      "HTTPS_PROXY=" EGRESS_INNER_HTTP,
+    "ALL_PROXY=socks5h://127.0.0.1:3128", "NO_PROXY=localhost,127.0.0.1,::1",
+    "http_proxy=" EGRESS_INNER_HTTP,      "https_proxy=" EGRESS_INNER_HTTP,
+    "all_proxy=socks5h://127.0.0.1:3128", "no_proxy=localhost,127.0.0.1,::1",
+    "PIP_PROXY=" EGRESS_INNER_HTTP,       NULL};
+
+sbx_code exec_network_scope(const cJSON *network, egress_scope **out, sbx_err *e) {
+    if (network && !cJSON_IsObject(network))
+        return sbx_fail(e, SBX_EINVAL, "network: must be an object");
+    const cJSON *allowed = cJSON_GetObjectItem(network, "allowedDomains");
+    if (allowed && cJSON_IsNull(allowed))
+        allowed = NULL;
+    if (O.network == EXEC_NET_NONE) {
+        if (allowed)
+            return sbx_fail(e, SBX_EINVAL,
+                            "network.allowedDomains: code runs without network on this server "
+                            "(EXEC_NETWORK=none)");
+        *out = NULL;
+        return SBX_OK;
+    }
+    return egress_scope_new(O.egress, O.network == EXEC_NET_ALLOWLIST, allowed,
+                            "network.allowedDomains", out, e);
+}
+
+const egress_upstream *exec_upstream(void) {
+    return O.upstream;
+}
+
+const char *const *exec_proxy_env(void) {
+    return k_proxy_env;
+}
+
+egress_client *exec_egress_client(egress_scope *scope) {
+    return scope ? egress_client_new(O.gateway, scope, O.upstream) : NULL;
+}
+
+/* The run's listener (made in its network namespace) goes to the gateway. */
+static void egress_attach(sandbox_child *c, egress_client *cl, const char *id) {
+    int fd = sandbox_take_egress_fd(c);
+    sbx_err e = {0};
+    if (cl && fd >= 0 && egress_client_adopt(cl, fd, &e) != SBX_OK)
+        LOG_W("exec", "run=%s: the egress gateway cannot take its listener: %s", id, e.msg);
+    else if (fd >= 0 && !cl)
+        close(fd);
+}
+
+void exec_egress_attach(struct sandbox_child *c, egress_client *cl) {
+    egress_attach(c, cl, "session");
+}
+
 /* Every run's environment (HOME is added per run: its work dir, /work inside). */
 static const char *const k_run_env[] = {
     "PATH=/usr/local/bin:/usr/bin:/bin", "LANG=C.UTF-8",   "TMPDIR=/tmp", "PYTHONUNBUFFERED=1",
@@ -78,6 +134,15 @@ int exec_init(const exec_opts *opts, sbx_err *e) {
     O.data_dir = strdup(opts->data_dir ? opts->data_dir : "");
     O.mode = strdup(opts->mode ? opts->mode : "fork");
     O.python_path = O.preload = NULL; /* read here only */
+    if (opts->upstream) {
+        upstream = *opts->upstream;
+        O.upstream = &upstream;
+    }
+    if (O.network != EXEC_NET_NONE && (!O.egress || !O.gateway))
+        return sbx_fail(e, SBX_EINTERNAL, "exec: EXEC_NETWORK without an egress gateway"), -1;
+    if (O.network != EXEC_NET_NONE)
+        LOG_I("exec", "network: %s, through the egress gateway (runs with network start cold)",
+              O.network == EXEC_NET_OPEN ? "open" : "allowlist");
     if (!O.data_dir || !O.mode)
         return sbx_fail(e, SBX_EINTERNAL, "exec: out of memory"), -1;
     pthread_condattr_t ca;
@@ -552,7 +617,76 @@ static void close_stream(stream *s) {
     s->fd = -1;
 }
 
+static cJSON *run_sandboxed(const exec_request *rq, egress_scope *scope, exec_output_fn fn,
+                            void *ctx, sbx_err *e);
+static cJSON *run_with(const exec_request *rq, egress_client *net, exec_output_fn fn, void *ctx,
+                       sbx_err *e);
+
 cJSON *exec_run(const exec_request *rq, exec_output_fn fn, void *ctx, sbx_err *e) {
+    egress_scope *scope = rq->scope;
+    if (!scope && O.network != EXEC_NET_NONE &&
+        egress_scope_new(O.egress, O.network == EXEC_NET_ALLOWLIST, NULL, "network", &scope, e) !=
+            SBX_OK)
+        return NULL;
+    return run_sandboxed(rq, scope, fn, ctx, e);
+}
+
+/* exec_run with the run's scope (taken: freed here, or by the gateway's client). */
+static cJSON *run_sandboxed(const exec_request *rq, egress_scope *scope, exec_output_fn fn,
+                            void *ctx, sbx_err *e) {
+    egress_client *net = NULL;
+    if (scope && !(net = egress_client_new(O.gateway, scope, O.upstream))) {
+        sbx_fail(e, SBX_EINTERNAL, "out of memory");
+        return NULL;
+    }
+    cJSON *res = run_with(rq, net, fn, ctx, e);
+    egress_client_free(net);
+    return res;
+}
+
+/* A stderr line and a violation per refused destination; network: {bytesIn, ...}. */
+static void egress_report(egress_client *net, cJSON *res, sbx_buf *err, cJSON *viol) {
+    egress_stats st = {0};
+    if (net)
+        egress_client_stats(net, &st);
+    cJSON *n = cJSON_AddObjectToObject(res, "network");
+    cJSON_AddNumberToObject(n, "bytesIn", (double)st.bytes_in);
+    cJSON_AddNumberToObject(n, "bytesOut", (double)st.bytes_out);
+    cJSON_AddNumberToObject(n, "connections", (double)st.connections);
+    if (!net)
+        return;
+    /* a connect around the gateway (to an address of its own loopback, say) is refused by
+     * Landlock with EACCES, which reads like a file error: say what it was */
+    static const char eacces[] = "[Errno 13] Permission denied";
+    if (err->data && memmem(err->data, err->len, eacces, sizeof eacces - 1) &&
+        (memmem(err->data, err->len, "connect", 7) || memmem(err->data, err->len, "urlopen", 7)))
+        sbx_buf_addf(err,
+                     "%ssandbox: direct connections are refused; network access goes through "
+                     "the egress gateway (HTTP_PROXY=" EGRESS_INNER_HTTP ", which NO_PROXY "
+                     "bypasses for localhost)\n",
+                     err->len && err->data[err->len - 1] != '\n' ? "\n" : "");
+    cJSON *refused = egress_client_refusals(net), *it;
+    cJSON_ArrayForEach(it, refused) {
+        const char *line = it->valuestring, *tab = strchr(line, '\t');
+        if (!tab)
+            continue;
+        sbx_buf_addf(err, "%ssandbox: network access to %.*s was refused: %s\n",
+                     err->len && err->data[err->len - 1] != '\n' ? "\n" : "", (int)(tab - line),
+                     line, tab + 1);
+        if (viol && cJSON_GetArraySize(viol) < 64) {
+            cJSON *v = cJSON_CreateObject();
+            cJSON_AddStringToObject(v, "kind", "network");
+            char det[400];
+            snprintf(det, sizeof det, "%.*s: %s", (int)(tab - line), line, tab + 1);
+            cJSON_AddStringToObject(v, "detail", det);
+            cJSON_AddItemToArray(viol, v);
+        }
+    }
+    cJSON_Delete(refused);
+}
+
+static cJSON *run_with(const exec_request *rq, egress_client *net, exec_output_fn fn, void *ctx,
+                       sbx_err *e) {
     if (!python) {
         sbx_fail(e, SBX_EUNAVAIL,
                  "no Python interpreter is installed (set PYTHON_PATH or "
@@ -593,10 +727,13 @@ cJSON *exec_run(const exec_request *rq, exec_output_fn fn, void *ctx, sbx_err *e
                   "exec(compile(src, '<string>', 'exec'), {'__name__': '__main__'})";
     char home[PATH_MAX + 8];
     snprintf(home, sizeof home, "HOME=%s", work);
-    const char *envp[sizeof k_run_env / sizeof *k_run_env + 1];
+    const char
+        *envp[sizeof k_run_env / sizeof *k_run_env + sizeof k_proxy_env / sizeof *k_proxy_env + 1];
     size_t ne = 0;
     for (; k_run_env[ne]; ne++)
         envp[ne] = k_run_env[ne];
+    for (size_t i = 0; net && k_proxy_env[i]; i++)
+        envp[ne++] = k_proxy_env[i];
     envp[ne++] = home;
     envp[ne] = NULL;
     sandbox_spec spec = {
@@ -609,13 +746,15 @@ cJSON *exec_run(const exec_request *rq, exec_output_fn fn, void *ctx, sbx_err *e
         .file_size_mb = O.file_size_mb,
         .open_files = O.open_files,
         .cpu_seconds = rq->timeout_ms / 1000 + 2,
-        .allow_network = O.allow_network,
+        .allow_network = O.allow_network && !net,
+        .egress_port = net ? EGRESS_INNER_PORT : 0,
         .owner_dir = dir,
         .code = rq->code,
         .code_len = code_len,
     };
-    if (start(&a, &spec, zygote_on, e) != SBX_OK)
+    if (start(&a, &spec, zygote_on && !net, e) != SBX_OK)
         goto done;
+    egress_attach(a.child, net, id);
     slot = track(a.child);
     LOG_I("exec", "run=%s started (pid %d, %s, timeout %lld ms)", id, (int)sandbox_pid(a.child),
           a.via_zygote ? "zygote" : "cold", (long long)rq->timeout_ms);
@@ -652,6 +791,7 @@ cJSON *exec_run(const exec_request *rq, exec_output_fn fn, void *ctx, sbx_err *e
             if (make_run_dirs(work, tmp, codefile, rq, code_len, e) != SBX_OK ||
                 start(&a, &spec, false, e) != SBX_OK)
                 goto done;
+            egress_attach(a.child, net, id);
             slot = track(a.child);
             pump(&a, sbx_now_ms() + rq->timeout_ms, early, fn, ctx);
         }
@@ -687,6 +827,8 @@ cJSON *exec_run(const exec_request *rq, exec_output_fn fn, void *ctx, sbx_err *e
         if (w && *w)
             sbx_buf_addf(&full, "%s%s%s", full.len && full.data[full.len - 1] != '\n' ? "\n" : "",
                          w, w[strlen(w) - 1] == '\n' ? "" : "\n");
+    cJSON *viol = sandbox_violations(a.child);
+    egress_report(net, res, &full, viol);
     cJSON_AddStringToObject(res, "stderr", full.data ? full.data : "");
     sbx_buf_free(&full);
     free(why);
@@ -697,7 +839,6 @@ cJSON *exec_run(const exec_request *rq, exec_output_fn fn, void *ctx, sbx_err *e
         cJSON_AddStringToObject(res, "signal", sigabbrev_np(a.sig) ? sigabbrev_np(a.sig) : "?");
     else
         cJSON_AddNullToObject(res, "signal");
-    cJSON *viol = sandbox_violations(a.child);
     count_run(&a, lost, viol);
     cJSON_AddItemToObject(res, "violations", viol);
     cJSON_AddBoolToObject(res, "truncated", a.out.buf.truncated || a.err.buf.truncated);
@@ -717,10 +858,10 @@ cJSON *exec_run(const exec_request *rq, exec_output_fn fn, void *ctx, sbx_err *e
     sandbox_free(a.child); /* the tree is gone before anything reads the work dir */
     a.child = NULL;
     cJSON_AddItemToObject(res, "uploads",
-                          rq->upload_url
-                              ? upload_dir(work, rq->upload_url, rq->upload_token, rq->public_,
-                                           O.upload_max_mb, O.upload_timeout_ms)
-                              : cJSON_CreateArray());
+                          rq->upload_url ? upload_dir(work, rq->upload_url, rq->upload_token,
+                                                      rq->public_, O.upload_max_mb,
+                                                      O.upload_timeout_ms, O.egress, O.upstream)
+                                         : cJSON_CreateArray());
 
 done:
     untrack(slot);

@@ -10,7 +10,11 @@
 
 #include <cjson/cJSON.h>
 
+#include "../common/egress_gateway.h"
 #include "../common/err.h"
+
+/* EXEC_NETWORK: what a run's outbound connections may reach, all through the egress gateway. */
+enum { EXEC_NET_NONE, EXEC_NET_ALLOWLIST, EXEC_NET_OPEN };
 
 /* The exec settings (the EXEC_* rows of the settings table), handed in once by main(). */
 typedef struct exec_opts {
@@ -21,14 +25,42 @@ typedef struct exec_opts {
     int64_t output_bytes;    /* cap of each of stdout and stderr */
     int64_t memory_mb, max_procs, file_size_mb, open_files; /* per-run limits */
     int64_t upload_max_mb, upload_timeout_ms;               /* fileUploadUrl */
-    bool allow_network;      /* loosened: runs share the host network */
-    bool allow_weak_sandbox; /* run even when a sandbox layer is missing */
-    const char *mode;        /* "zygote" or "fork" */
-    const char *preload;     /* EXEC_PRELOAD: "auto", "" or comma-separated modules */
+    bool allow_network;              /* loosened: runs share the host network */
+    bool allow_weak_sandbox;         /* run even when a sandbox layer is missing */
+    const char *mode;                /* "zygote" or "fork" */
+    const char *preload;             /* EXEC_PRELOAD: "auto", "" or comma-separated modules */
+    int network;                     /* EXEC_NETWORK (EXEC_NET_*); not NONE needs the two below */
+    const egress_policy *egress;     /* the operator's policy (borrowed for the server's life) */
+    egress_gateway *gateway;         /* the gateway runs connect through (borrowed) */
+    const egress_upstream *upstream; /* EGRESS_UPSTREAM_PROXY, or NULL (copied) */
     /* Python sessions (workspace.h; the PYTHON_* settings), started by exec_init */
     int64_t py_max_sessions, py_idle_timeout_s, py_ttl_s, py_busy_wait_ms, py_interrupt_grace_ms;
     const char *py_wheelhouse, *py_index_url;
 } exec_opts;
+
+/* The network scope of one run or Python session from the request's `network` object (may be
+ * NULL: the operator's own scope): {allowedDomains: [...]} narrows the operator's list.
+ * SBX_EINVAL naming the field (a domain outside the operator's list; any allowedDomains while
+ * EXEC_NETWORK=none); SBX_EINTERNAL when out of memory. On success *out is a new scope (the
+ * caller owns it: exec_request.scope, or egress_scope_free), or NULL when runs have no network.
+ * Any thread. */
+sbx_code exec_network_scope(const cJSON *network, egress_scope **out, sbx_err *e);
+
+/* The upstream proxy runs chain through (EGRESS_UPSTREAM_PROXY), or NULL. Any thread. */
+const egress_upstream *exec_upstream(void);
+
+/* For another long-lived sandboxed process with network (a Python session): the way a run gets
+ * it, in three steps. 1. exec_egress_client(scope) (takes the scope from exec_network_scope;
+ * NULL when it is NULL) makes its gateway client; 2. its sandbox_spec gets egress_port =
+ * EXEC_EGRESS_PORT and the environment entries exec_proxy_env() lists (NULL-terminated,
+ * static); 3. after sandbox_spawn, exec_egress_attach hands the child's listener to the client.
+ * The client's stats and refusals are then the session's (egress_gateway.h); free it with
+ * egress_client_free once the process is gone. Any thread. */
+#define EXEC_EGRESS_PORT 3128
+egress_client *exec_egress_client(egress_scope *scope);
+const char *const *exec_proxy_env(void);
+struct sandbox_child;
+void exec_egress_attach(struct sandbox_child *c, egress_client *cl);
 
 /* Probe the interpreter and the kernel's sandbox layers, log what is active, start the zygote
  * (EXEC_MODE=zygote) and the Python sessions (workspace.h). Copies what it keeps of `opts`. Returns
@@ -78,6 +110,9 @@ typedef struct exec_request {
     const char *upload_url;   /* NULL: no uploads */
     const char *upload_token; /* NULL: no Authorization header */
     bool public_;
+    /* the run's network scope (exec_network_scope); exec_run takes ownership, even on failure.
+     * NULL: the operator's scope (or no network with EXEC_NETWORK=none) */
+    egress_scope *scope;
 } exec_request;
 
 /* Output observer for streaming: called on the run's thread with stream 0 (start; data is the
@@ -87,9 +122,10 @@ typedef int (*exec_output_fn)(void *ctx, int stream, const char *data, size_t le
 
 /* Run one program in a fresh sandbox and wait for it. Returns the result object
  * {exitCode, stdout, stderr, uploads, durationMs, timedOut, signal, violations, truncated,
- * runId} (caller frees), or NULL with `e` filled: SBX_EUNAVAIL (no Python), SBX_EBUSY (no
- * free slot within EXEC_QUEUE_WAIT_MS; e->retry_after set), SBX_EINTERNAL. A failed, killed
- * or timed-out program is a result, not an error. Borrows `rq`; `fn` may be NULL. */
+ * runId, network: {bytesIn, bytesOut, connections}} (caller frees), or NULL with `e` filled:
+ * SBX_EUNAVAIL (no Python), SBX_EBUSY (no free slot within EXEC_QUEUE_WAIT_MS; e->retry_after set),
+ * SBX_EINTERNAL. A failed, killed or timed-out program is a result, not an error. Borrows `rq`;
+ * `fn` may be NULL. */
 cJSON *exec_run(const exec_request *rq, exec_output_fn fn, void *ctx, sbx_err *e);
 
 #endif

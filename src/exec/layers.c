@@ -26,9 +26,13 @@
 #define LL_NET_CONNECT_TCP     (1ull << 1)
 #define LL_SCOPE_ABSTRACT_UNIX (1ull << 0)
 #define LL_SCOPE_SIGNAL        (1ull << 1)
+#define LL_RULE_NET_PORT       2
 struct ll_ruleset_attr {
     uint64_t handled_access_fs, handled_access_net, scoped;
 };
+struct ll_net_port_attr {
+    uint64_t allowed_access, port;
+} __attribute__((packed));
 
 const char *const lay_dev_nodes[5] = {"/dev/null", "/dev/zero", "/dev/full", "/dev/random",
                                       "/dev/urandom"};
@@ -110,6 +114,12 @@ static void apply_landlock(int sock, const lay_spec *s, const char *work, int ab
         LANDLOCK_ACCESS_FS_EXECUTE | LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_READ_DIR;
     const uint64_t file_rw = LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_WRITE_FILE |
                              (abi >= 3 ? LL_FS_TRUNCATE : 0) | (abi >= 5 ? LL_FS_IOCTL_DEV : 0);
+    if (abi >= 4 && !s->allow_network && s->connect_port) {
+        struct ll_net_port_attr np = {.allowed_access = LL_NET_CONNECT_TCP,
+                                      .port = s->connect_port};
+        if (syscall(SYS_landlock_add_rule, rfd, LL_RULE_NET_PORT, &np, 0) != 0)
+            lay_die(sock, "landlock net rule");
+    }
     ll_path(sock, rfd, "/", ro);
     ll_path(sock, rfd, work, all);
     ll_path(sock, rfd, s->tmp ? s->tmp : "/tmp", all);

@@ -35,6 +35,8 @@ typedef struct lay_spec {
     bool notify;                  /* seccomp user notification: send the listener fd */
     const struct sock_fprog *bpf; /* NULL: no seccomp */
     int keep_fd;                  /* a descriptor above 3 that stays open (-1: none) */
+    uint16_t connect_port; /* without allow_network: the one TCP port Landlock lets it connect
+                            * to (the egress gateway's listener in its netns); 0: none */
 } lay_spec;
 
 /* The device nodes a sandbox offers (bound read-write into its /dev). */

@@ -330,6 +330,13 @@ cJSON *sandbox_layers(void) {
     return o;
 }
 
+int sandbox_take_egress_fd(sandbox_child *c) {
+    int fd = c ? c->egressfd : -1;
+    if (c)
+        c->egressfd = -1;
+    return fd;
+}
+
 pid_t sandbox_pid(const sandbox_child *c) {
     return c ? c->pid : -1;
 }
@@ -515,6 +522,8 @@ void sandbox_free(sandbox_child *c) {
         close(c->zpidfd);
     if (c->donefd >= 0)
         close(c->donefd);
+    if (c->egressfd >= 0)
+        close(c->egressfd);
     free(c->dirs[0]);
     free(c->dirs[1]);
     if (c->pidfd >= 0)

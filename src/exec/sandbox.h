@@ -37,8 +37,13 @@ typedef struct sandbox_spec {
     int64_t file_size_mb;
     int64_t open_files;
     int64_t cpu_seconds;
-    int64_t disk_mb;       /* bytes the run may keep in its work dir + /tmp; 0: 4 x file_size_mb */
-    bool allow_network;    /* loosened: keep the host network, allow inet sockets */
+    int64_t disk_mb;    /* bytes the run may keep in its work dir + /tmp; 0: 4 x file_size_mb */
+    bool allow_network; /* loosened: keep the host network, allow inet sockets */
+    /* > 0: the egress gateway's way in (egress_gateway.h). The run keeps its own network
+     * namespace, whose init brings `lo` up and listens on 127.0.0.1:egress_port there, handing
+     * the listening socket to the server (sandbox_take_egress_fd); inet sockets are allowed and
+     * Landlock lets TCP connect to that port only. Cold runs only (needs user namespaces). */
+    uint16_t egress_port;
     const char *owner_dir; /* if set: write its .owner (sweep.h) as soon as the child exists */
     /* the zygote itself (zygote.c): stays root of its user namespace (ids 1..SBX_OUTER_SPAN
      * mapped for its runs), keeps CAP_SETUID/CAP_SETGID only, gets no Landlock, rlimits or
@@ -99,6 +104,10 @@ sbx_code sandbox_spawn(const sandbox_spec *spec, sandbox_child **out, sbx_err *e
 
 /* The uid map of the zygote's user namespace (root of it, plus the range its runs use). */
 #define SBX_ZYGOTE_OUTER (SBX_OUTER_BASE + SBX_OUTER_SPAN)
+
+/* The listening socket a run started with egress_port made inside its network namespace (the
+ * caller owns it from now on), or -1 (none, or taken already). */
+int sandbox_take_egress_fd(sandbox_child *c);
 
 /* Outer pid of the child's process-group leader (for .owner records and logs). */
 pid_t sandbox_pid(const sandbox_child *c);

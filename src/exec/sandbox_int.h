@@ -52,6 +52,7 @@ struct sandbox_child {
     bool zygote;        /* started by the zygote: init is not our child (pidfd and socket only) */
     int zpidfd;         /* zygote runs: a pidfd of the zygote that started it */
     int donefd;         /* zygote runs: the done pipe's read end (nonblocking) */
+    int egressfd;       /* spec.egress_port: the listener made in the run's netns, or -1 */
     atomic_bool killed; /* sandboxd sent it SIGKILL (deadline, quota, client gone, shutdown) */
     atomic_bool over_quota; /* ... because its dirs outgrew the disk quota (the supervisor) */
     bool got_status;

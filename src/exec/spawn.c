@@ -36,6 +36,8 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <sys/un.h>
+#include <net/if.h>
+#include <netinet/in.h>
 #include <dirent.h>
 #include <termios.h>
 #include <unistd.h>
@@ -91,6 +93,30 @@ struct child_args {
     bool userns;
 };
 
+/* In the run's own network namespace (as its init, still holding CAP_NET_ADMIN there): bring
+ * `lo` up, listen on 127.0.0.1:port and send the listening socket ("P") to the server, whose
+ * egress gateway accepts on it. */
+static void open_egress(int sock, uint16_t port) {
+    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    memcpy(ifr.ifr_name, "lo", 3);
+    if (s < 0 || ioctl(s, SIOCGIFFLAGS, &ifr) != 0)
+        lay_die(sock, "egress: lo");
+    ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+    if (ioctl(s, SIOCSIFFLAGS, &ifr) != 0)
+        lay_die(sock, "egress: bring lo up");
+    close(s);
+    int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a = {
+        .sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    if (l < 0 || bind(l, (struct sockaddr *)&a, sizeof a) != 0 || listen(l, 128) != 0)
+        lay_die(sock, "egress: listen");
+    if (lay_send_fds(sock, "P", 1, &l, 1, 0) != 1)
+        lay_die(sock, "egress: send listener");
+    close(l);
+}
+
 /* pid 1 of the run: build the root, start the program, reap, report its status. */
 static void run_init(struct child_args *a) {
     const sandbox_spec *s = a->s;
@@ -102,6 +128,8 @@ static void run_init(struct child_args *a) {
     if (a->userns) {
         (void)sethostname("sandbox", 7);
         sbxi_build_root(sock, s);
+        if (s->egress_port)
+            open_egress(sock, s->egress_port);
         /* becoming the sandbox id cleared the parent-death signal: set it again, then make sure
          * the server did not die in between (its end of the status socket would be closed) */
         (void)prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
@@ -263,9 +291,14 @@ sbx_code sandbox_spawn(const sandbox_spec *spec, sandbox_child **out, sbx_err *e
     bool userns = sbxi_probe.userns;
     if (spec->zygote_init && !userns)
         return sbx_fail(e, SBX_EUNAVAIL, "sandbox: the zygote needs user namespaces");
+    if (spec->egress_port && (!userns || spec->allow_network))
+        return sbx_fail(e, SBX_EUNAVAIL,
+                        "sandbox: network through the egress gateway (EXEC_NETWORK) needs user "
+                        "namespaces");
     struct sock_filter *prog = NULL;
     size_t plen = 0;
-    if (sbxi_probe.seccomp_ok && sbxi_filter_for(spec->allow_network, &prog, &plen) != 0)
+    if (sbxi_probe.seccomp_ok &&
+        sbxi_filter_for(spec->allow_network || spec->egress_port, &prog, &plen) != 0)
         return sbx_fail(e, SBX_EINTERNAL, "sandbox: cannot build the seccomp filter");
     struct sock_fprog fp = {.len = (unsigned short)plen, .filter = prog};
 
@@ -302,7 +335,7 @@ sbx_code sandbox_spawn(const sandbox_spec *spec, sandbox_child **out, sbx_err *e
         return sbx_fail_errno(e, errno, "sandbox: cannot set up the run");
     }
     pthread_mutex_init(&c->mu, NULL);
-    c->notifyfd = c->zpidfd = c->donefd = -1;
+    c->notifyfd = c->zpidfd = c->donefd = c->egressfd = -1;
     c->pidfd = -1;
     c->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     struct child_args a = {.s = spec, .sock = sv[1], .go_fd = go[0], .userns = userns};
@@ -323,7 +356,8 @@ sbx_code sandbox_spawn(const sandbox_spec *spec, sandbox_child **out, sbx_err *e
                        .landlock_abi = sbxi_probe.landlock_abi,
                        .notify = sbxi_probe.notify_ok,
                        .bpf = prog ? &fp : NULL,
-                       .keep_fd = -1};
+                       .keep_fd = -1,
+                       .connect_port = spec->egress_port};
     unsigned long flags = SIGCHLD;
     if (userns)
         flags |= CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS |
@@ -363,6 +397,24 @@ sbx_code sandbox_spawn(const sandbox_spec *spec, sandbox_child **out, sbx_err *e
         snprintf(msg, sizeof msg, "start child: %s", strerror(errno));
     }
     close(go[1]);
+    /* With egress_port, the init first sends its listener ('P'), or a set-up error. */
+    if (ok && spec->egress_port) {
+        int fd = -1;
+        int r = sbxi_recv_msg(c->sock, msg, sizeof msg, &fd, 10000);
+        if (r > 0 && msg[0] == 'P' && fd >= 0) {
+            c->egressfd = fd;
+        } else {
+            if (fd >= 0)
+                close(fd);
+            ok = false;
+            if (r <= 0)
+                snprintf(msg, sizeof msg, "child did not start");
+            else if (msg[0] == 'P')
+                snprintf(msg, sizeof msg, "receive the run's descriptor: %s", strerror(EMFILE));
+            else
+                memmove(msg, msg + 1, strlen(msg));
+        }
+    }
     /* The first message is the notify fd ('N'), a set-up error ('E...'), or an early status. */
     if (ok && prog) {
         int fd = -1;

@@ -2,7 +2,9 @@
 #define _GNU_SOURCE
 #include "upload.h"
 
+#include <arpa/inet.h>
 #include <dirent.h>
+#include <netdb.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdatomic.h>
@@ -51,6 +53,9 @@ static cJSON *entry(const char *name, const char *url, long status, const char *
 
 typedef struct limits {
     int64_t max_mb, timeout_ms;
+    struct curl_slist *resolve; /* the checked address, pinned (CURLOPT_RESOLVE) */
+    char proxy[600];            /* the upstream proxy's URL, or "" (never the environment's) */
+    const char *refused;        /* why the policy refuses the destination, or NULL */
 } limits;
 
 static void send_one(int dirfd, const char *name, const char *rel, const char *url,
@@ -60,6 +65,13 @@ static void send_one(int dirfd, const char *name, const char *rel, const char *u
     if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
         if (fd >= 0)
             close(fd);
+        return;
+    }
+    if (lim->refused) {
+        close(fd);
+        char msg[400];
+        snprintf(msg, sizeof msg, "refused by the egress policy: %s", lim->refused);
+        cJSON_AddItemToArray(out, entry(rel, NULL, 0, msg));
         return;
     }
     int64_t cap = lim->max_mb * 1024 * 1024;
@@ -103,6 +115,8 @@ static void send_one(int dirfd, const char *name, const char *rel, const char *u
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)lim->timeout_ms);
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(h, CURLOPT_RESOLVE, lim->resolve);
+    curl_easy_setopt(h, CURLOPT_PROXY, lim->proxy); /* "": no proxy from the environment */
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, collect);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &reply);
     curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, progress);
@@ -152,12 +166,129 @@ static void walk(int dirfd, const char *prefix, int depth, const char *url, cons
     closedir(d);
 }
 
+/* Resolve `host` (EGRESS_HOSTS, then DNS) and pick the first address the policy allows for
+ * port; on success write "host:port:address" for CURLOPT_RESOLVE to pin. false with the
+ * reason in why[0..n) when none passes (or the name does not resolve: "" then). */
+static bool pick_address(const egress_policy *pol, const char *host, unsigned port, char *pin,
+                         size_t pn, char *why, size_t n) {
+    struct sockaddr_storage ss;
+    socklen_t sl;
+    struct addrinfo *res = NULL, one = {0};
+    if (egress_hosts_lookup(pol, host, &ss, &sl)) {
+        one.ai_family = ss.ss_family;
+        one.ai_addr = (struct sockaddr *)&ss;
+        one.ai_addrlen = sl;
+    } else {
+        struct addrinfo hints = {.ai_socktype = SOCK_STREAM};
+        if (getaddrinfo(host, NULL, &hints, &res) != 0) {
+            why[0] = 0;
+            return false;
+        }
+    }
+    why[0] = 0;
+    bool ok = false;
+    for (struct addrinfo *a = res ? res : &one; a && !ok; a = a->ai_next) {
+        if (a->ai_family != AF_INET && a->ai_family != AF_INET6)
+            continue;
+        struct sockaddr_storage s;
+        memcpy(&s, a->ai_addr, a->ai_addrlen);
+        char ip[INET6_ADDRSTRLEN];
+        if (s.ss_family == AF_INET) {
+            ((struct sockaddr_in *)&s)->sin_port = htons((uint16_t)port);
+            inet_ntop(AF_INET, &((struct sockaddr_in *)&s)->sin_addr, ip, sizeof ip);
+        } else {
+            ((struct sockaddr_in6 *)&s)->sin6_port = htons((uint16_t)port);
+            inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&s)->sin6_addr, ip, sizeof ip);
+        }
+        if (!egress_check_addr(pol, host, (struct sockaddr *)&s, why, n))
+            continue;
+        snprintf(pin, pn, s.ss_family == AF_INET6 ? "%s:%u:[%s]" : "%s:%u:%s", host, port, ip);
+        ok = true;
+    }
+    if (res)
+        freeaddrinfo(res);
+    return ok;
+}
+
+/* Check the destination of `url` (or the upstream) and fill lim->resolve / lim->proxy, or set
+ * lim->refused (pointing into why). */
+static void check_destination(const char *url, const egress_policy *pol, const egress_upstream *up,
+                              limits *lim, char *why, size_t n) {
+    char *host = NULL, *port = NULL;
+    CURLU *u = curl_url();
+    if (!u || curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK) {
+        snprintf(why, n, "fileUploadUrl has no host");
+        lim->refused = why;
+        goto out;
+    }
+    char bare[300];
+    size_t hl = strlen(host);
+    if (hl >= 2 && host[0] == '[' && host[hl - 1] == ']')
+        snprintf(bare, sizeof bare, "%.*s", (int)(hl - 2), host + 1);
+    else
+        snprintf(bare, sizeof bare, "%s", host);
+    unsigned dport = (unsigned)atoi(port);
+    char pin[400];
+    if (up) { /* the destination is the upstream's to reach: check what we know of it */
+        struct sockaddr_storage ss;
+        socklen_t sl;
+        struct addrinfo hints = {.ai_flags = AI_NUMERICHOST}, *res = NULL;
+        bool known = egress_hosts_lookup(pol, bare, &ss, &sl);
+        if (!known && getaddrinfo(bare, NULL, &hints, &res) == 0) {
+            memcpy(&ss, res->ai_addr, res->ai_addrlen);
+            freeaddrinfo(res);
+            known = true;
+        }
+        if (known) {
+            if (ss.ss_family == AF_INET)
+                ((struct sockaddr_in *)&ss)->sin_port = htons((uint16_t)dport);
+            else
+                ((struct sockaddr_in6 *)&ss)->sin6_port = htons((uint16_t)dport);
+            if (!egress_check_addr(pol, bare, (struct sockaddr *)&ss, why, n)) {
+                lim->refused = why;
+                goto out;
+            }
+        }
+        if (!pick_address(pol, up->host, up->port, pin, sizeof pin, why, n)) {
+            if (!why[0])
+                snprintf(why, n, "the upstream proxy %s does not resolve", up->host);
+            lim->refused = why;
+            goto out;
+        }
+        bool v6 = strchr(up->host, ':') != NULL;
+        snprintf(lim->proxy, sizeof lim->proxy, "%s://%s%s%s:%u",
+                 strcmp(up->scheme, "socks5") ? "http" : "socks5h", v6 ? "[" : "", up->host,
+                 v6 ? "]" : "", (unsigned)up->port);
+    } else if (!pick_address(pol, bare, dport, pin, sizeof pin, why, n)) {
+        if (!why[0])
+            snprintf(why, n, "%.200s does not resolve", bare);
+        lim->refused = why;
+        goto out;
+    }
+    lim->resolve = curl_slist_append(NULL, pin);
+out:
+    curl_free(host);
+    curl_free(port);
+    curl_url_cleanup(u);
+}
+
 cJSON *upload_dir(const char *work_dir, const char *url, const char *token, bool public_,
-                  int64_t max_mb, int64_t timeout_ms) {
+                  int64_t max_mb, int64_t timeout_ms, const egress_policy *pol,
+                  const egress_upstream *up) {
     limits lim = {.max_mb = max_mb, .timeout_ms = timeout_ms};
+    char why[300] = "";
+    if (pol)
+        check_destination(url, pol, up, &lim, why, sizeof why);
+    else
+        lim.refused = "no egress policy";
+    if (lim.refused)
+        LOG_W("upload", "fileUploadUrl refused by the egress policy: %s", lim.refused);
     cJSON *out = cJSON_CreateArray();
     int fd = open(work_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd >= 0)
         walk(fd, "", 0, url, token, public_, &lim, out);
+    curl_slist_free_all(lim.resolve);
     return out;
 }

@@ -567,7 +567,7 @@ sbx_code sandbox_spawn_zygote(const sandbox_spec *spec, const sandbox_zygote *z,
         return sbx_fail(e, SBX_EINTERNAL, "sandbox: incomplete spec");
     if (sandbox_check(e) != SBX_OK)
         return SBX_EINTERNAL; /* not EUNAVAIL: the caller must not fall back to a cold start */
-    if (!sbxi_probe.userns || spec->allow_network)
+    if (!sbxi_probe.userns || spec->allow_network || spec->egress_port)
         return sbx_fail(e, SBX_EUNAVAIL, "sandbox: the zygote is not available");
     struct sock_filter *bpf = NULL;
     size_t blen = 0;
@@ -602,7 +602,7 @@ sbx_code sandbox_spawn_zygote(const sandbox_spec *spec, const sandbox_zygote *z,
         goto fail;
     pthread_mutex_init(&c->mu, NULL);
     c->zygote = true;
-    c->notifyfd = c->pidfd = c->sock = c->zpidfd = c->donefd = -1;
+    c->notifyfd = c->pidfd = c->sock = c->zpidfd = c->donefd = c->egressfd = -1;
     c->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
         snprintf(why, sizeof why, "socketpair: %s", strerror(errno));

@@ -1,6 +1,7 @@
 /* api_browser.c -- HTTP routes of browser sessions (scope "browser"): parse, resolve the
  * session and tab (404/502), hand the work to src/browser, answer. */
 #define _GNU_SOURCE
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -9,6 +10,7 @@
 #include "../browser/navigate.h"
 #include "../browser/page.h"
 #include "../browser/passthrough.h"
+#include "../browser/proc.h"
 #include "../browser/session.h"
 #include "../browser/state.h"
 #include "../browser/url_policy.h"
@@ -55,13 +57,32 @@ static void h_create(http_req *r) {
     sbx_err e = {0};
     cJSON *body = http_json_body(r, &e);
     br_session_opts opts;
-    if (!body || jf_only(body, BR_SESSION_OPTS_FIELDS, &e) ||
-        br_session_opts_parse(body, &opts, &e) || (opts.state && br_state_check(opts.state, &e))) {
+    egress_scope *scope = NULL;
+    egress_upstream up;
+    bool has_up = false;
+    const cJSON *network = cJSON_GetObjectItem(body, "network");
+    const cJSON *proxy = cJSON_GetObjectItem(body, "proxy");
+    if (!body || jf_only(body, BR_SESSION_OPTS_FIELDS "|network|proxy", &e) ||
+        br_session_opts_parse(body, &opts, &e) || (opts.state && br_state_check(opts.state, &e)) ||
+        (network && cJSON_IsObject(network) && jf_only(network, "allowedDomains", &e)) ||
+        (proxy && cJSON_IsObject(proxy) && jf_only(proxy, "server|username|password", &e))) {
+        fail(r, &e);
+        return;
+    }
+    bool own = (network && !cJSON_IsNull(network)) || (proxy && !cJSON_IsNull(proxy));
+    if (own && br_proc_session_egress(network, proxy, &scope, &up, &has_up, &e) != SBX_OK) {
         fail(r, &e);
         return;
     }
     char sid[SBX_SID_LEN], tab[SBX_ID_LEN];
     if (br_session_create(&opts, r->owner, sid, tab, &e) != SBX_OK) {
+        egress_scope_free(scope);
+        fail(r, &e);
+        return;
+    }
+    /* before the id is known to anyone: every request of the session obeys its own scope */
+    if (scope && br_session_set_egress(sid, scope, has_up ? &up : NULL, &e) != SBX_OK) {
+        br_session_delete(sid, NULL, NULL);
         fail(r, &e);
         return;
     }
@@ -84,6 +105,85 @@ static void h_delete(http_req *r) {
     http_reply_status(r, 204);
 }
 
+/* The host of an http(s) URL (lower case, without port or brackets) into out, and its port. */
+static void url_host(const char *url, char *out, size_t n, unsigned *port) {
+    const char *p = strstr(url, "://");
+    *port = !strncasecmp(url, "https:", 6) ? 443 : 80;
+    p = p ? p + 3 : url;
+    size_t len = strcspn(p, "/?#");
+    const char *at = memchr(p, '@', len);
+    if (at) {
+        len -= (size_t)(at + 1 - p);
+        p = at + 1;
+    }
+    const char *colon = NULL;
+    if (*p == '[') {
+        const char *end = memchr(p, ']', len);
+        colon = end && (size_t)(end + 1 - p) < len && end[1] == ':' ? end + 1 : NULL;
+        len = end ? (size_t)(end - p - 1) : 0;
+        p++;
+    } else {
+        colon = memchr(p, ':', len);
+        if (colon)
+            len = (size_t)(colon - p);
+    }
+    if (colon && colon[1] >= '0' && colon[1] <= '9')
+        *port = (unsigned)atoi(colon + 1);
+    if (len >= n)
+        len = n - 1;
+    for (size_t i = 0; i < len; i++)
+        out[i] = (char)(p[i] >= 'A' && p[i] <= 'Z' ? p[i] + 32 : p[i]);
+    out[len] = 0;
+}
+
+/* After a navigation to `url` that began when the session's gateway client had refused
+ * `before` connections: when it refused the URL's own host since, the navigation failed by
+ * policy, whatever Chromium made of it (a proxy's 403 page, or ERR_TUNNEL_CONNECTION_FAILED).
+ * Fills e (SBX_ENETWORK, naming the policy) and returns true then. */
+static bool refused_by_egress(br_session *s, const char *url, const egress_stats *before,
+                              sbx_err *e) {
+    egress_client *net = br_session_net(s);
+    egress_stats st;
+    if (!net || (egress_client_stats(net, &st),
+                 st.refused == before->refused && st.failed == before->failed))
+        return false;
+    char host[256], want[300];
+    unsigned port;
+    url_host(url, host, sizeof host, &port);
+    bool v6 = strchr(host, ':') != NULL;
+    snprintf(want, sizeof want, "%s%s%s:%u\t", v6 ? "[" : "", host, v6 ? "]" : "", port);
+    bool hit = false;
+    for (int k = 0; k < 2 && !hit; k++) {
+        if (k == 0 ? st.refused == before->refused : st.failed == before->failed)
+            continue;
+        cJSON *list = k == 0 ? egress_client_refusals(net) : egress_client_failures(net), *it;
+        cJSON_ArrayForEach(it, list) {
+            const char *line = it->valuestring, *tab = strchr(line, '\t');
+            if (hit || !tab || strncmp(line, want, strlen(want)))
+                continue;
+            if (k == 0)
+                sbx_fail(e, SBX_ENETWORK,
+                         "navigation failed: network access to %.*s was refused by the egress "
+                         "policy: %s",
+                         (int)(tab - line), line, tab + 1);
+            else /* as Chromium would have said it without the gateway */
+                sbx_fail(e, SBX_ENETWORK, "navigation failed: %s, connecting to %.*s", tab + 1,
+                         (int)(tab - line), line);
+            hit = true;
+        }
+        cJSON_Delete(list);
+    }
+    return hit;
+}
+
+static egress_stats egress_now(br_session *s) {
+    egress_client *net = br_session_net(s);
+    egress_stats st = {0};
+    if (net)
+        egress_client_stats(net, &st);
+    return st;
+}
+
 static void h_navigate(http_req *r) {
     sbx_err e = {0};
     cJSON *body = http_json_body(r, &e);
@@ -104,7 +204,14 @@ static void h_navigate(http_req *r) {
         return;
     br_page *p = br_session_page(s, tab, &e);
     cJSON *out = NULL;
-    if (!p || br_navigate(p, url, wait, to, &out, &e) != SBX_OK)
+    egress_stats before = egress_now(s);
+    sbx_code rc = p ? br_navigate(p, url, wait, to, &out, &e) : SBX_ENOTFOUND;
+    if (p && (rc == SBX_OK || rc == SBX_ENETWORK) && refused_by_egress(s, url, &before, &e)) {
+        cJSON_Delete(out);
+        out = NULL;
+        rc = SBX_ENETWORK;
+    }
+    if (rc != SBX_OK)
         fail(r, &e);
     else
         http_reply_json(r, 200, out);

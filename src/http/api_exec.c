@@ -20,6 +20,7 @@ static void sse_run_free(void *arg) {
     free(s->code);
     free(s->url);
     free(s->token);
+    egress_scope_free(s->rq.scope); /* when the stream never ran */
     free(s);
 }
 
@@ -47,6 +48,7 @@ static void sse_produce(http_stream *s, void *arg) {
     sbx_err e = {0};
     run->s = s;
     cJSON *res = exec_run(&run->rq, sse_output, run, &e);
+    run->rq.scope = NULL; /* exec_run took it */
     if (!res) {
         res = cJSON_CreateObject();
         cJSON *err = cJSON_AddObjectToObject(res, "error");
@@ -73,7 +75,7 @@ static void execute(http_req *r) {
     sbx_err e = {0};
     cJSON *body = http_json_body(r, &e);
     exec_request rq = {.timeout_ms = http_defaults_get()->exec_timeout_ms};
-    if (!body || jf_only(body, "code|timeoutMs|fileUploadUrl|uploadToken|public", &e) ||
+    if (!body || jf_only(body, "code|timeoutMs|fileUploadUrl|uploadToken|public|network", &e) ||
         jf_string(body, "code", true, &rq.code, &e) ||
         jf_int(body, "timeoutMs", false, 1, SBX_EXEC_TIMEOUT_MS_MAX, &rq.timeout_ms, &e) ||
         jf_string(body, "fileUploadUrl", false, &rq.upload_url, &e) ||
@@ -84,6 +86,13 @@ static void execute(http_req *r) {
     }
     if (rq.upload_url && !is_http_url(rq.upload_url)) {
         http_fail(r, SBX_EINVAL, "field 'fileUploadUrl' must be an http:// or https:// URL");
+        return;
+    }
+    const cJSON *network = cJSON_GetObjectItem(body, "network");
+    if (network && !cJSON_IsNull(network) &&
+        (jf_only(network, "allowedDomains", &e) ||
+         exec_network_scope(network, &rq.scope, &e) != SBX_OK)) {
+        http_reply_error(r, &e);
         return;
     }
     if (wants_sse(r)) {

@@ -140,6 +140,7 @@ typedef struct http_defaults {
     const char *host;                   /* HOST: the address the server listens on (borrowed) */
     int64_t python_file_max_bytes;      /* PYTHON_FILE_MAX_MB: a session file's cap (files API) */
     int64_t python_quota_bytes;         /* PYTHON_SESSION_QUOTA_MB: a session's files (files API) */
+    const struct egress_gateway *gateway; /* for /metrics (borrowed), or NULL */
 } http_defaults;
 
 /* The defaults given to server_start (valid while the server runs; any thread). */

@@ -1,7 +1,9 @@
 /* metrics.c -- request counters by route and status, and one latency histogram. */
 #include "metrics.h"
 
+#include "../common/egress_gateway.h"
 #include "../exec/exec.h"
+#include "http.h"
 #include "../exec/workspace.h"
 
 #include <pthread.h>
@@ -135,4 +137,28 @@ void metrics_render(sbx_buf *out) {
     pthread_mutex_unlock(&mu);
     render_exec(out);
     render_python(out);
+    const egress_gateway *g = http_defaults_get()->gateway;
+    if (!g)
+        return;
+    egress_stats es;
+    egress_gateway_totals(g, &es);
+    sbx_buf_addf(out,
+                 "# HELP sandboxd_egress_connections_total Connections the egress gateway made "
+                 "to destinations.\n"
+                 "# TYPE sandboxd_egress_connections_total counter\n"
+                 "sandboxd_egress_connections_total %llu\n"
+                 "# HELP sandboxd_egress_refused_total Connections the egress policy refused.\n"
+                 "# TYPE sandboxd_egress_refused_total counter\n"
+                 "sandboxd_egress_refused_total %llu\n"
+                 "# HELP sandboxd_egress_failed_total Allowed connections whose destination could "
+                 "not be reached.\n"
+                 "# TYPE sandboxd_egress_failed_total counter\n"
+                 "sandboxd_egress_failed_total %llu\n"
+                 "# HELP sandboxd_egress_bytes_total Bytes relayed by the egress gateway.\n"
+                 "# TYPE sandboxd_egress_bytes_total counter\n"
+                 "sandboxd_egress_bytes_total{direction=\"in\"} %llu\n"
+                 "sandboxd_egress_bytes_total{direction=\"out\"} %llu\n",
+                 (unsigned long long)es.connections, (unsigned long long)es.refused,
+                 (unsigned long long)es.failed, (unsigned long long)es.bytes_in,
+                 (unsigned long long)es.bytes_out);
 }

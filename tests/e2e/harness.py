@@ -214,8 +214,10 @@ class Server:
     # ---- lifecycle ----
     def start(self, timeout=20):
         env = {k: v for k, v in os.environ.items() if k not in ("AUTH_TOKEN",)}
+        # the test sites are on 127.0.0.1: the egress policy (uploads, browsers) refuses
+        # loopback unless named; a test that wants the refusal sets EGRESS_PRIVATE_ALLOWED
         env.update({"HOST": "127.0.0.1", "PORT": "0", "DATA_DIR": self.data_dir,
-                    "LOG_LEVEL": "debug"})
+                    "LOG_LEVEL": "debug", "EGRESS_PRIVATE_ALLOWED": "127.0.0.1,localhost"})
         if self.token is not None:
             env["AUTH_TOKEN"] = self.token
         env.update(self.env_extra)

@@ -109,7 +109,10 @@ class ClusterTest(unittest.TestCase):
         cls.env.update({"AUTH_TOKEN": TOKEN, "CLUSTER_DIR": cls.dir, "SANDBOXD_BIN": BIN,
                         "BROWSER_POOL_SIZE": "0", "BROWSER_MAX_SESSIONS": "4",
                         "EXEC_MAX_RUNS": "2", "SHUTDOWN_GRACE_MS": str(GRACE_MS),
-                        "LOG_LEVEL": "debug"})
+                        "LOG_LEVEL": "debug",
+                        # the test site is on loopback, which the egress policy refuses
+                        # unless named (harness.Server does the same)
+                        "EGRESS_PRIVATE_ALLOWED": "127.0.0.1,localhost"})
         cls.site = LocalSite({"/page": (200, "text/html", PAGE)})
         try:
             out = cls.cluster("up", "2", timeout=120)

@@ -435,3 +435,73 @@ class EscapeTestUnprivilegedFork(EscapeTestUnprivileged):
     """Unprivileged, cold starts (EXEC_MODE=fork)."""
 
     server_env = dict(EscapeTest.server_env, EXEC_MODE="fork")
+
+
+class EscapeTestNetwork(ServerTestCase):
+    """With network (EXEC_NETWORK=allowlist) the run's only way out is the egress gateway in
+    its own network namespace: nothing around it, and not the server itself through it (the
+    policy's own cases are in test_egress.py)."""
+
+    server_env = {"EXEC_NETWORK": "allowlist", "EGRESS_ALLOWED_DOMAINS": "127.0.0.1",
+                  "EGRESS_PRIVATE_ALLOWED": "127.0.0.1", "BROWSER_POOL_SIZE": "0"}
+
+    def run_code(self, code):
+        r = self.server.post("/execute", {"code": code, "timeoutMs": 30000}, timeout=60)
+        self.assertEqual(r.status, 200, r)
+        return r.json()
+
+    def test_nothing_around_the_gateway(self):
+        with LocalSite({"/": (200, "text/plain", "site")}) as site:
+            code = f"""
+import socket
+out = []
+for fam, host, port in [(socket.AF_INET, '127.0.0.1', {site.port}),
+                        (socket.AF_INET, '127.0.0.1', {self.server.port}),
+                        (socket.AF_INET6, '::1', {site.port})]:
+    s = socket.socket(fam, socket.SOCK_STREAM)
+    s.settimeout(3)
+    try:
+        s.connect((host, port))
+        out.append('CONNECTED')
+    except OSError as e:
+        out.append(type(e).__name__)
+for fam in (socket.AF_PACKET, socket.AF_NETLINK):
+    try:
+        socket.socket(fam, socket.SOCK_RAW, 0)
+        out.append('RAW')
+    except OSError as e:
+        out.append(type(e).__name__)
+try:
+    socket.create_connection(('127.0.0.1', 3128), timeout=3).close()
+    out.append('gateway')
+except OSError:
+    out.append('NO GATEWAY')
+print(' '.join(out))
+"""
+            res = self.run_code(code)
+            words = res["stdout"].split()
+            self.assertEqual(len(words), 6, res)
+            self.assertNotIn("CONNECTED", words, res)
+            self.assertNotIn("RAW", words, res)
+            self.assertEqual(words[-1], "gateway", res)
+            self.assertEqual([r for r in site.requests], [])
+
+    def test_the_server_through_the_gateway(self):
+        code = f"""
+import socket
+s = socket.create_connection(('127.0.0.1', 3128), timeout=10)
+s.sendall(b'CONNECT 127.0.0.1:{self.server.port} HTTP/1.1\\r\\n\\r\\n')
+print(s.recv(4096).decode().split('\\r\\n')[0])
+"""
+        res = self.run_code(code)
+        self.assertEqual(res["stdout"], "HTTP/1.1 403 Forbidden\n", res)
+        self.assertIn(f"network access to 127.0.0.1:{self.server.port} was refused: the server's "
+                      "own address", res["stderr"])
+        self.assertEqual(self.server.get("/health").status, 200)
+
+
+class EscapeTestNetworkUnprivileged(EscapeTestNetwork):
+    """The same with an unprivileged server (nobody): the run's init still brings up its own
+    loopback and hands the gateway's socket over."""
+
+    server_user = NOBODY
