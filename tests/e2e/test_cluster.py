@@ -231,6 +231,51 @@ class ClusterTest(unittest.TestCase):
         self.assertEqual(r.json()["stdout"], "42\n")
         self.assertIn(r.header("X-Sandboxd-Node"), ("node-1", "node-2"))
 
+    def test_1a_events_and_python_sessions_reach_their_owner(self):
+        # the live events stream of each replica's session, through the router: the
+        # navigations of test_1 are replayed from the session's ring
+        for node in ("node-1", "node-2"):
+            sid = self.sessions[node]
+            conn = http.client.HTTPConnection(self.router.host, self.router.port, timeout=30)
+            try:
+                conn.request("GET", f"/browser/sessions/{sid}/events?from=0&types=navigation",
+                             headers={"Authorization": "Bearer " + TOKEN})
+                r = conn.getresponse()
+                self.assertEqual(r.status, 200)
+                self.assertEqual(r.getheader("X-Sandboxd-Node"), node)
+                frame = None
+                for _ in range(200):
+                    line = r.fp.readline().decode()
+                    if line.startswith("data: ") and '"navigation"' in line:
+                        frame = json.loads(line[6:])
+                        break
+                self.assertIsNotNone(frame, "no navigation frame through the router")
+                self.assertEqual(frame["session"], sid)
+            finally:
+                conn.close()
+        # Python sessions carry their replica in the id too, and calls follow it
+        seen = {}
+        for _ in range(12):
+            r = self.router.post("/python/sessions", timeout=60)
+            self.assertEqual(r.status, 201, r)
+            sid = r.json()["sessionId"]
+            node = sid.split(".")[0]
+            if node in seen:
+                self.assertEqual(self.router.delete(f"/python/sessions/{sid}").status, 204)
+                time.sleep(0.5)
+                continue
+            seen[node] = sid
+            if len(seen) == 2:
+                break
+        self.assertEqual(sorted(seen), ["node-1", "node-2"], seen)
+        for node, sid in seen.items():
+            r = self.router.post(f"/python/sessions/{sid}/execute", body={"code": "x = 6 * 7"})
+            self.assertEqual(r.status, 200, r)
+            r = self.router.post(f"/python/sessions/{sid}/execute", body={"code": "x"})
+            self.assertEqual(r.json()["result"], "42", r)
+            self.assertEqual(r.header("X-Sandboxd-Node"), node)
+            self.assertEqual(self.router.delete(f"/python/sessions/{sid}").status, 204)
+
     def test_2_a_replica_answers_421_for_another_nodes_session(self):
         sid = self.sessions["node-2"]
         r = self.nodes["node-1"].get(f"/browser/sessions/{sid}/content")
