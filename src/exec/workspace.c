@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../common/egress_gateway.h"
 #include "../common/log.h"
 #include "../common/util.h"
 #include "zygote.h"
@@ -91,8 +92,26 @@ static sbx_code spawn_driver(ws_session *s, sbx_err *e) {
     int logfd = ep[1];
     fcntl(ep[0], F_SETFL, O_NONBLOCK);
     const char *argv[] = {wsi.o.python, "-c", k_boot, NULL};
+    /* with network: the proxy variables after the session's own environment */
+    size_t nenv = 0, nnet = 0;
+    while (wsi.envp && wsi.envp[nenv])
+        nenv++;
+    while (s->net && s->net_env && s->net_env[nnet])
+        nnet++;
+    const char **envp = calloc(nenv + nnet + 1, sizeof *envp);
+    if (!envp) {
+        close(sv[0]);
+        close(sv[1]);
+        close(ep[0]);
+        close(ep[1]);
+        return sbx_fail(e, SBX_EINTERNAL, "out of memory");
+    }
+    for (size_t i = 0; i < nenv; i++)
+        envp[i] = wsi.envp[i];
+    for (size_t i = 0; i < nnet; i++)
+        envp[nenv + i] = s->net_env[i];
     sandbox_spec spec = {.argv = argv,
-                         .envp = (const char *const *)wsi.envp,
+                         .envp = envp,
                          .work_dir = s->work,
                          .tmp_dir = s->tmp,
                          .stdin_fd = sv[1],
@@ -103,14 +122,15 @@ static sbx_code spawn_driver(ws_session *s, sbx_err *e) {
                          .file_size_mb = wsi.o.file_size_mb,
                          .open_files = wsi.o.open_files,
                          .disk_mb = wsi.o.disk_mb,
-                         .allow_network = wsi.o.allow_network,
+                         .allow_network = wsi.o.allow_network && !s->net,
+                         .egress_port = s->net ? s->net_port : 0,
                          .owner_dir = s->dir,
                          .code = k_boot,
                          .code_len = sizeof k_boot - 1};
     sbx_code rc = SBX_EUNAVAIL;
     bool via_zygote = false;
     sandbox_zygote door;
-    if (wsi.o.zygote && zygote_open(spec.code, &door)) {
+    if (wsi.o.zygote && !s->net && zygote_open(spec.code, &door)) { /* zygote: no network */
         sbx_err ze = {0};
         rc = sandbox_spawn_zygote(&spec, &door, &s->child, &ze);
         via_zygote = rc == SBX_OK;
@@ -119,6 +139,7 @@ static sbx_code spawn_driver(ws_session *s, sbx_err *e) {
     }
     if (rc == SBX_EUNAVAIL)
         rc = sandbox_spawn(&spec, &s->child, e);
+    free(envp);
     close(sv[1]);
     close(logfd);
     if (rc != SBX_OK) {
@@ -127,6 +148,11 @@ static sbx_code spawn_driver(ws_session *s, sbx_err *e) {
         s->child = NULL;
         return rc;
     }
+    /* its listener, made in its network namespace, goes to the gateway */
+    int lfd = s->child ? sandbox_take_egress_fd(s->child) : -1;
+    sbx_err ne = {0};
+    if (lfd >= 0 && (!s->net || egress_client_adopt(s->net, lfd, &ne) != SBX_OK))
+        LOG_W("python", "session=%s: no network: %s", s->id, s->net ? ne.msg : "no client");
     s->sock = sv[0];
     s->errfd = ep[0];
     s->dead = false;
@@ -222,6 +248,7 @@ static void unref_locked(ws_session *s) {
     pthread_cond_destroy(&s->call_cv);
     free(s->rbuf);
     free(s->env_json);
+    egress_client_free(s->net); /* its processes are gone */
     free(s);
 }
 
@@ -454,24 +481,37 @@ sbx_code ws_create(const ws_create_req *rq, const char *owner, cJSON **out, sbx_
     if (!wsi.up || !wsi.o.python)
         return sbx_fail(e, SBX_EUNAVAIL,
                         "no Python interpreter is installed (set PYTHON_PATH or install python3)");
-    if (sandbox_check(e) != SBX_OK)
+    struct egress_client *net = rq->net; /* ours, even on failure */
+    if (sandbox_check(e) != SBX_OK) {
+        egress_client_free(net);
         return SBX_EUNAVAIL;
-    if (ws_check_env(rq->env, "env", e) != SBX_OK)
+    }
+    if (ws_check_env(rq->env, "env", e) != SBX_OK) {
+        egress_client_free(net);
         return SBX_EINVAL;
+    }
     int64_t ttl = rq->ttl_s > 0 ? rq->ttl_s : wsi.o.ttl_s;
     int64_t idle = rq->idle_timeout_s > 0 ? rq->idle_timeout_s : wsi.o.idle_timeout_s;
-    if (ttl > wsi.o.ttl_s)
+    if (ttl > wsi.o.ttl_s) {
+        egress_client_free(net);
         return sbx_fail(e, SBX_EINVAL, "field 'ttlS' must be at most %lld (PYTHON_TTL_S)",
                         (long long)wsi.o.ttl_s);
+    }
     if (idle > ttl)
         idle = ttl;
     ws_session *s = calloc(1, sizeof *s);
-    if (!s)
+    if (!s) {
+        egress_client_free(net);
         return sbx_fail(e, SBX_EINTERNAL, "out of memory");
+    }
     if (sbx_session_id(s->id) != 0) { /* carries NODE_ID: the router finds the owner by it */
+        egress_client_free(net);
         free(s);
         return sbx_fail(e, SBX_EINTERNAL, "no randomness for a session id");
     }
+    s->net = net; /* from here on freed with the session */
+    s->net_env = rq->net_env;
+    s->net_port = rq->net_port;
     snprintf(s->owner, sizeof s->owner, "%s", owner ? owner : "");
     snprintf(s->dir, sizeof s->dir, "%s/runs/%s", wsi.o.data_dir, s->id);
     snprintf(s->work, sizeof s->work, "%s/work", s->dir);
@@ -488,6 +528,7 @@ sbx_code ws_create(const ws_create_req *rq, const char *owner, cJSON **out, sbx_
     char *env_text = rq->env ? cJSON_PrintUnformatted(rq->env) : strdup("{}");
     s->env_json = env_text;
     if (!s->env_json) {
+        egress_client_free(s->net);
         free(s);
         return sbx_fail(e, SBX_EINTERNAL, "out of memory");
     }
@@ -498,6 +539,7 @@ sbx_code ws_create(const ws_create_req *rq, const char *owner, cJSON **out, sbx_
         if (s->workfd >= 0)
             close(s->workfd);
         free(s->env_json);
+        egress_client_free(s->net);
         free(s);
         return e ? e->code : SBX_EINTERNAL;
     }
@@ -657,6 +699,15 @@ cJSON *ws_describe(ws_session *s) {
                         : busy                      ? "busy"
                                                     : "idle";
     cJSON_AddStringToObject(o, "state", state);
+    if (s->net) { /* through the egress gateway: what it carried, as a run's result says */
+        egress_stats st = {0};
+        egress_client_stats(s->net, &st);
+        cJSON *n = cJSON_AddObjectToObject(o, "network");
+        cJSON_AddNumberToObject(n, "bytesIn", (double)st.bytes_in);
+        cJSON_AddNumberToObject(n, "bytesOut", (double)st.bytes_out);
+        cJSON_AddNumberToObject(n, "connections", (double)st.connections);
+        cJSON_AddNumberToObject(n, "refused", (double)st.refused);
+    }
     return o;
 }
 

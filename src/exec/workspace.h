@@ -72,6 +72,13 @@ typedef struct ws_create_req {
     int64_t idle_timeout_s; /* 0: PYTHON_IDLE_TIMEOUT_S */
     int64_t ttl_s;          /* 0: PYTHON_TTL_S */
     const cJSON *env;       /* NULL or an object of NAME: "value" for the session's processes */
+    /* Network through the egress gateway (exec.h's three steps, done here): NULL, none; else
+     * the session's gateway client (ws_create takes it, even on failure), the proxy variables
+     * its processes get (static, NULL-terminated) and the port of the gateway's listener in
+     * the session's own network namespace. A session with network starts cold. */
+    struct egress_client *net;
+    const char *const *net_env;
+    uint16_t net_port;
 } ws_create_req;
 
 /* Start a session owned by `owner` (the caller's token id). On success *out is

@@ -32,7 +32,10 @@ struct ws_session {
     char id[SBX_SID_LEN]; /* "<node>.<hex>" in a cluster (node.h) */
     char owner[96];
     char dir[PATH_MAX - 64], work[PATH_MAX], tmp[PATH_MAX];
-    int workfd; /* O_PATH of work */
+    int workfd;                 /* O_PATH of work */
+    struct egress_client *net;  /* NULL: no network; else its gateway client (owned) */
+    const char *const *net_env; /* the proxy variables, with net */
+    uint16_t net_port;
     /* W.mu */
     int refs;  /* the registry's one, plus one per borrower */
     bool gone; /* deleted or expired (ws_get no longer finds it) */

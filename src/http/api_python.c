@@ -8,6 +8,7 @@
 #include "../common/jfield.h"
 #include "../common/limits.h"
 #include "../common/util.h"
+#include "../exec/exec.h"
 #include "../exec/workspace.h"
 #include "http.h"
 
@@ -42,13 +43,27 @@ static void h_create(http_req *r) {
     cJSON *body = http_json_body(r, &e);
     ws_create_req rq = {0};
     bool bad = false;
-    if (!body || jf_only(body, "idleTimeoutS|ttlS|env", &e) ||
+    if (!body || jf_only(body, "idleTimeoutS|ttlS|env|network", &e) ||
         jf_int(body, "idleTimeoutS", false, 1, 2592000, &rq.idle_timeout_s, &e) ||
         jf_int(body, "ttlS", false, 1, 2592000, &rq.ttl_s, &e) ||
         (rq.env = env_field(body, &e, &bad), bad)) {
         http_reply_error(r, &e);
         return;
     }
+    /* network: the operator's EXEC_NETWORK, narrowed by network.allowedDomains, through the
+     * egress gateway like a run's */
+    egress_scope *scope = NULL;
+    const cJSON *network = cJSON_GetObjectItem(body, "network");
+    if (exec_network_scope(cJSON_IsNull(network) ? NULL : network, &scope, &e) != SBX_OK) {
+        http_reply_error(r, &e);
+        return;
+    }
+    if (scope && !(rq.net = exec_egress_client(scope))) {
+        http_fail(r, SBX_EINTERNAL, "out of memory");
+        return;
+    }
+    rq.net_env = exec_proxy_env();
+    rq.net_port = EXEC_EGRESS_PORT;
     cJSON *out = NULL;
     if (ws_create(&rq, r->owner, &out, &e) != SBX_OK)
         http_reply_error(r, &e);

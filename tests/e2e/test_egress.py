@@ -157,6 +157,43 @@ except Exception as e:
                          network={"allowedDomains": ["*.wild.test"]})
         self.assertEqual(res["stdout"], "hi from site\n", res)
 
+    def test_python_sessions_go_through_the_gateway(self):
+        fetch = ("import urllib.request\n"
+                 "def get(u):\n"
+                 "    try:\n"
+                 "        return urllib.request.urlopen(u, timeout=10).read().decode()\n"
+                 "    except Exception as e:\n"
+                 "        return 'ERR %s' % e\n")
+        r = self.server.post("/python/sessions",
+                             {"network": {"allowedDomains": ["site.test"]}})
+        self.assertEqual(r.status, 201, r)
+        sid = r.json()["sessionId"]
+        try:
+            def execute(code):
+                res = self.server.post(f"/python/sessions/{sid}/execute",
+                                       {"code": code, "timeoutMs": 30000}, timeout=60)
+                self.assertEqual(res.status, 200, res)
+                return res.json()
+            execute(fetch)
+            self.assertEqual(execute(f"get('http://site.test:{SITE.port}/hello')")["result"],
+                             "'hi from site'")
+            # narrowed at create: another name of the operator's list is refused
+            res = execute(f"get('http://a.wild.test:{SITE.port}/hello')")
+            self.assertIn("403", res["result"], res)
+            # commands share the session's network: curl through the same gateway
+            cmd = self.server.post(f"/python/sessions/{sid}/commands", {
+                "command": f"curl -s http://site.test:{SITE.port}/hello"}, timeout=60).json()
+            self.assertEqual(cmd["stdout"], "hi from site", cmd)
+            net = self.server.get(f"/python/sessions/{sid}").json()["network"]
+            self.assertEqual(net["connections"], 2, net)
+            self.assertGreaterEqual(net["refused"], 1, net)
+        finally:
+            self.assertEqual(self.server.delete(f"/python/sessions/{sid}").status, 204)
+        # widening is refused at create, naming the domain
+        r = self.server.post("/python/sessions", {"network": {"allowedDomains": ["evil.test"]}})
+        self.assertEqual(r.status, 400, r)
+        self.assertIn("evil.test", r.json()["error"]["message"])
+
     def test_widened_is_400_naming_the_domain(self):
         for extra in ("example.org", "*.test", "*"):
             r = self.server.post("/execute", {"code": "print(1)",
