@@ -5,12 +5,14 @@ of /execute run inside a session, and a restart after SIGKILL that sweeps what s
 """
 
 import base64
+import io
 import json
 import os
 import signal
 import threading
 import time
 import unittest
+import zipfile
 
 import test_exec_escape
 from harness import Server, ServerTestCase, descendants, wait_until
@@ -634,7 +636,37 @@ class SessionEscapeTest(test_exec_escape.EscapeTest):
             self.server.delete("/python/sessions/" + sid)
 
     def test_symlinks_planted_for_the_upload_step(self):
-        self.skipTest("sessions have no upload step (fileUploadUrl); the files API checks links")
+        # A session has no upload step: what takes its files out is the files API. Links the
+        # program planted to the server's files are refused there, a real file is served.
+        r = self.server.post("/python/sessions", {})
+        self.assertEqual(r.status, 201, r)
+        sid = r.json()["sessionId"]
+        try:
+            lock = os.path.join(self.server.data_dir, "sandboxd.lock")
+            r = self.server.post(f"/python/sessions/{sid}/execute", {"code": (
+                "import os\n"
+                "os.symlink('/etc/passwd', 'passwd.txt')\n"
+                "os.symlink(%r, 'lock.txt')\n"
+                "os.symlink('/proc/1/environ', 'environ.txt')\n"
+                "os.mkdir('d'); os.symlink('/etc', 'd/etc')\n"
+                "open('real.txt', 'w').write('REAL-CONTENT')\n" % lock)})
+            self.assertEqual(r.status, 200, r)
+            self.assertIsNone(r.json()["error"], r)
+            for name in ("passwd.txt", "lock.txt", "environ.txt", "d/etc/passwd", "d/etc"):
+                r = self.server.get(f"/python/sessions/{sid}/files/{name}")
+                self.assertEqual(r.status, 400, (name, r))
+                self.assertNotIn(b"root:", r.body)
+            r = self.server.get(f"/python/sessions/{sid}/files/real.txt")
+            self.assertEqual((r.status, r.body), (200, b"REAL-CONTENT"))
+            # a directory holding a planted link zips without following it
+            r = self.server.get(f"/python/sessions/{sid}/files/d")
+            self.assertEqual(r.status, 200, r)
+            with zipfile.ZipFile(io.BytesIO(r.body)) as z:
+                for info in z.infolist():
+                    self.assertNotIn(b"root:", z.read(info), info.filename)
+                    self.assertFalse(info.filename.startswith("etc/"), info.filename)
+        finally:
+            self.server.delete("/python/sessions/" + sid)
 
     # A session's processes share one sandbox and one id: a program may kill the session's own
     # driver (never anything outside). Then the call answers 409 kernel_restarted and the
