@@ -59,6 +59,7 @@ class Server {
             env: {
                 PATH: process.env.PATH, HOST: "127.0.0.1", PORT: "0", AUTH_TOKEN: this.token,
                 DATA_DIR: path.join(this.dir, "data"), LOG_LEVEL: "info", BROWSER_POOL_SIZE: "0",
+                EGRESS_PRIVATE_ALLOWED: "127.0.0.1", // the local pages: through the gateway
                 BROWSER_MAX_SESSIONS: String(opt.sessions + 1),
             },
             stdio: ["ignore", log, log],

@@ -36,10 +36,12 @@ if [[ ! -d bench/node_modules/puppeteer-core || ! -d bench/node_modules/playwrig
 fi
 
 node bench/bench.mjs --bin "$build/sandboxd" "$@"
-# Python sessions against ipykernel (jupyter_client); --quick passes on, --only does not apply
-if ! python3 -c 'import jupyter_client, ipykernel' 2>/dev/null; then
+# Python sessions against ipykernel (jupyter_client), with Debian's python3 (where apt puts
+# the packages; a python3 earlier on PATH, e.g. pyenv's, does not see them); --quick passes on,
+# --only does not apply.
+if ! /usr/bin/python3 -c 'import jupyter_client, ipykernel' 2>/dev/null; then
     scripts/install-deps.sh bench
 fi
 quick=()
 for a in "$@"; do [[ $a == --quick ]] && quick=(--quick); done
-exec python3 bench/workspace.py --bin "$build/sandboxd" "${quick[@]}"
+exec /usr/bin/python3 bench/workspace.py --bin "$build/sandboxd" "${quick[@]}"
