@@ -314,6 +314,21 @@ static bool converse(call *c, const char *end_ev, int64_t deadline, const char *
     }
 }
 
+/* Send the call's request `rq` (freed here), tell the observer the call started, then converse
+ * (above) until it ends. Returns whether the deadline passed; c->how says how it ended. */
+static bool start_and_converse(call *c, cJSON *rq, const char *end_ev, int64_t deadline,
+                               const char *stop_op, int64_t grace_ms) {
+    int w = wsi_send_frame(c->s, rq);
+    cJSON_Delete(rq);
+    if (c->fn && c->fn(c->ctx, 0, c->s->id, strlen(c->s->id)) < 0)
+        c->client_gone = true;
+    if (w < 0) {
+        c->how = -1;
+        return false;
+    }
+    return converse(c, end_ev, deadline, stop_op, grace_ms);
+}
+
 static void add_capped(cJSON *res, const char *field, sbx_buf *b, bool cut, const char *extra) {
     sbx_buf full;
     sbx_buf_init(&full, b->len + 512);
@@ -420,15 +435,8 @@ cJSON *ws_execute(ws_session *s, const char *code, int64_t timeout_ms, ws_output
     cJSON_AddStringToObject(rq, "id", c.id);
     cJSON_AddStringToObject(rq, "code", code);
     cJSON_AddNumberToObject(rq, "cap", (double)wsi.o.output_bytes);
-    int w = wsi_send_frame(s, rq);
-    cJSON_Delete(rq);
-    if (fn && fn(ctx, 0, s->id, strlen(s->id)) < 0)
-        c.client_gone = true;
-    bool timed_out = false;
-    if (w < 0)
-        c.how = -1;
-    else
-        timed_out = converse(&c, "done", t0 + timeout_ms, "interrupt", wsi.o.interrupt_grace_ms);
+    bool timed_out =
+        start_and_converse(&c, rq, "done", t0 + timeout_ms, "interrupt", wsi.o.interrupt_grace_ms);
     cJSON *res = NULL;
     if (c.how == 1) {
         long long n = atomic_fetch_add(&s->exec_count, 1) + 1;
@@ -586,15 +594,7 @@ static cJSON *run_command(ws_session *s, cJSON *argv, const char *cwd, const cJS
     if (env)
         cJSON_AddItemToObject(rq, "env", cJSON_Duplicate(env, 1));
     cJSON_AddNumberToObject(rq, "cap", (double)wsi.o.output_bytes);
-    int w = wsi_send_frame(s, rq);
-    cJSON_Delete(rq);
-    if (fn && fn(ctx, 0, s->id, strlen(s->id)) < 0)
-        c.client_gone = true;
-    bool timed_out = false;
-    if (w < 0)
-        c.how = -1;
-    else
-        timed_out = converse(&c, "cmd_done", t0 + timeout_ms, "cmdkill", 0);
+    bool timed_out = start_and_converse(&c, rq, "cmd_done", t0 + timeout_ms, "cmdkill", 0);
     cJSON *res = NULL;
     if (c.how == 1) {
         res = cJSON_CreateObject();

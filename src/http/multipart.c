@@ -18,6 +18,31 @@ static bool starts_ci(const char *p, const char *end, const char *word) {
     return (size_t)(end - p) >= n && strncasecmp(p, word, n) == 0;
 }
 
+/* The next "key=" of a header's parameter list [*pp, end): skips separators and spaces, sets
+ * *key and *klen (trailing spaces trimmed) and leaves *pp at the value. False for a parameter
+ * without '=' (*pp is then at the ';' after it, or at end). */
+static bool next_param(const char **pp, const char *end, const char **key, size_t *klen) {
+    const char *p = *pp;
+    while (p < end && (is_sp(*p) || *p == ';'))
+        p++;
+    *key = p;
+    while (p < end && *p != '=' && *p != ';')
+        p++;
+    if (p >= end || *p != '=') {
+        *pp = p;
+        return false;
+    }
+    size_t n = (size_t)(p - *key);
+    while (n && is_sp((*key)[n - 1]))
+        n--;
+    *klen = n;
+    p++;
+    while (p < end && is_sp(*p))
+        p++;
+    *pp = p;
+    return true;
+}
+
 /* Read a parameter value at *pp (quoted with backslash escapes, or a bare token up to ';') into
  * out (room `cap`); returns its length, or -1 when too long or the quote is not closed. */
 static long read_value(const char **pp, const char *end, char *out, size_t cap) {
@@ -61,19 +86,10 @@ sbx_code mp_boundary(const char *content_type, char out[MP_BOUNDARY_MAX + 1], sb
                         content_type ? content_type : "");
     p += 19;
     while (p < end) {
-        while (p < end && (is_sp(*p) || *p == ';'))
-            p++;
-        const char *key = p;
-        while (p < end && *p != '=' && *p != ';')
-            p++;
-        if (p >= end || *p != '=')
+        const char *key;
+        size_t klen;
+        if (!next_param(&p, end, &key, &klen))
             continue;
-        size_t klen = (size_t)(p - key);
-        while (klen && is_sp(key[klen - 1]))
-            klen--;
-        p++;
-        while (p < end && is_sp(*p))
-            p++;
         char val[MP_BOUNDARY_MAX + 2];
         long n = read_value(&p, end, val, sizeof val);
         if (klen == 8 && strncasecmp(key, "boundary", 8) == 0) {
@@ -101,19 +117,10 @@ static sbx_code disposition(const char *p, const char *end, mp_part *part, size_
                         idx + 1);
     p += 9;
     while (p < end) {
-        while (p < end && (is_sp(*p) || *p == ';'))
-            p++;
-        const char *key = p;
-        while (p < end && *p != '=' && *p != ';')
-            p++;
-        if (p >= end || *p != '=')
+        const char *key;
+        size_t klen;
+        if (!next_param(&p, end, &key, &klen))
             continue;
-        size_t klen = (size_t)(p - key);
-        while (klen && is_sp(key[klen - 1]))
-            klen--;
-        p++;
-        while (p < end && is_sp(*p))
-            p++;
         char *dst = NULL;
         size_t *dlen = NULL;
         if (klen == 4 && strncasecmp(key, "name", 4) == 0) {
