@@ -26,21 +26,7 @@ static void sse_run_free(void *arg) {
 
 static int sse_output(void *ctx, int stream, const char *data, size_t len) {
     sse_run *run = ctx;
-    http_stream *s = run->s;
-    if (stream == 0) /* the run started: a stalled reader must not hold it past its end */
-        http_stream_deadline(s, sbx_now_ms() + run->rq.timeout_ms);
-    if (stream == 3) /* is the client still there? (the reader sends the keep-alives) */
-        return http_stream_alive(s);
-    cJSON *o = cJSON_CreateObject();
-    const char *event = stream == 0 ? "start" : stream == 1 ? "stdout" : "stderr";
-    char *copy = strndup(data, len);
-    cJSON_AddStringToObject(o, stream == 0 ? "runId" : "data", copy ? copy : "");
-    free(copy);
-    char *text = cJSON_PrintUnformatted(o);
-    cJSON_Delete(o);
-    int rc = text ? http_stream_sse(s, event, text) : -1;
-    free(text);
-    return rc;
+    return http_stream_output(run->s, stream, data, len, "runId", run->rq.timeout_ms);
 }
 
 static void sse_produce(http_stream *s, void *arg) {

@@ -113,21 +113,7 @@ static void py_call_free(void *arg) {
 
 static int sse_output(void *ctx, int stream, const char *data, size_t len) {
     py_call *c = ctx;
-    if (stream == 0) { /* a reader that stalls must not hold the call past its end */
-        http_stream_deadline(c->st, sbx_now_ms() + c->timeout_ms);
-    }
-    if (stream == 3)
-        return http_stream_alive(c->st);
-    cJSON *o = cJSON_CreateObject();
-    const char *event = stream == 0 ? "start" : stream == 1 ? "stdout" : "stderr";
-    char *copy = strndup(data, len);
-    cJSON_AddStringToObject(o, stream == 0 ? "sessionId" : "data", copy ? copy : "");
-    free(copy);
-    char *text = cJSON_PrintUnformatted(o);
-    cJSON_Delete(o);
-    int rc = text ? http_stream_sse(c->st, event, text) : -1;
-    free(text);
-    return rc;
+    return http_stream_output(c->st, stream, data, len, "sessionId", c->timeout_ms);
 }
 
 static cJSON *run_call(py_call *c, ws_output_fn fn, sbx_err *e) {

@@ -117,6 +117,13 @@ int http_stream_alive(http_stream *s);
  * data: lines). Returns like http_stream_write. */
 int http_stream_sse(http_stream *s, const char *event, const char *data);
 
+/* A sandboxed program's output observer (exec.h, workspace.h) as SSE frames: stream 0 is
+ * `start` {id_field: data} (and the producer's deadline becomes now + timeout_ms, so a stalled
+ * reader cannot hold the program past its end), 1 `stdout` and 2 `stderr` {data}, 3 asks
+ * whether the client is still there. Returns 0, or -1 when the client is gone. */
+int http_stream_output(http_stream *s, int stream, const char *data, size_t len,
+                       const char *id_field, int64_t timeout_ms);
+
 /* ---- WebSocket (protocol upgrade) ---- */
 
 /* Runs on the connection's thread once the 101 went out, and owns the socket's traffic until

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <time.h>
 
+#include <cjson/cJSON.h>
 #include <microhttpd.h>
 
 #include "../common/log.h"
@@ -266,6 +267,24 @@ int http_stream_sse(http_stream *s, const char *event, const char *data) {
     bad |= sbx_buf_add(&b, "\n", 1);
     int rc = !bad ? http_stream_write(s, b.data, b.len) : -1; /* bad: out of memory */
     sbx_buf_free(&b);
+    return rc;
+}
+
+int http_stream_output(http_stream *s, int stream, const char *data, size_t len,
+                       const char *id_field, int64_t timeout_ms) {
+    if (stream == 0)
+        http_stream_deadline(s, sbx_now_ms() + timeout_ms);
+    if (stream == 3) /* the reader sends the keep-alives; this only asks */
+        return http_stream_alive(s);
+    cJSON *o = cJSON_CreateObject();
+    const char *event = stream == 0 ? "start" : stream == 1 ? "stdout" : "stderr";
+    char *copy = strndup(data, len);
+    cJSON_AddStringToObject(o, stream == 0 ? id_field : "data", copy ? copy : "");
+    free(copy);
+    char *text = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    int rc = text ? http_stream_sse(s, event, text) : -1;
+    free(text);
     return rc;
 }
 
