@@ -28,16 +28,10 @@ static void fail(http_req *r, const sbx_err *e) {
     http_reply_error(r, e);
 }
 
-/* Who asks, for the session registry: NULL (every session) for an admin, else the caller's
- * own token id, so that another token's session is a 404 and missing from lists. */
-static const char *viewer(const http_req *r) {
-    return r->admin ? NULL : r->owner;
-}
-
 /* Borrow the session named by the first path parameter, or answer the error. */
 static br_session *session_of(http_req *r) {
     sbx_err e = {0};
-    br_session *s = br_session_get(r->params[0], viewer(r), &e);
+    br_session *s = br_session_get(r->params[0], http_viewer(r), &e);
     if (!s)
         fail(r, &e);
     return s;
@@ -93,12 +87,12 @@ static void h_create(http_req *r) {
 }
 
 static void h_list(http_req *r) {
-    http_reply_json(r, 200, br_session_list(viewer(r)));
+    http_reply_json(r, 200, br_session_list(http_viewer(r)));
 }
 
 static void h_delete(http_req *r) {
     sbx_err e = {0};
-    if (br_session_delete(r->params[0], viewer(r), &e) != SBX_OK) {
+    if (br_session_delete(r->params[0], http_viewer(r), &e) != SBX_OK) {
         fail(r, &e);
         return;
     }

@@ -26,14 +26,10 @@
 #define READ_BATCH (48 * 1024) /* bytes of frames one write carries at most */
 #define WAIT_MS    1000        /* a wait for frames, between looks at the client and the server */
 
-static const char *viewer(const http_req *r) {
-    return r->admin ? NULL : r->owner;
-}
-
 /* Borrow the session named by the first path parameter, or answer the error. */
 static br_session *session_of(http_req *r) {
     sbx_err e = {0};
-    br_session *s = br_session_get(r->params[0], viewer(r), &e);
+    br_session *s = br_session_get(r->params[0], http_viewer(r), &e);
     if (!s)
         http_reply_error(r, &e);
     return s;

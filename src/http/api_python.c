@@ -12,14 +12,9 @@
 #include "../exec/workspace.h"
 #include "http.h"
 
-/* Who asks: NULL (every session) for an admin, else the caller's own token id. */
-static const char *viewer(const http_req *r) {
-    return r->admin ? NULL : r->owner;
-}
-
 static ws_session *session_of(http_req *r) {
     sbx_err e = {0};
-    ws_session *s = ws_get(r->params[0], viewer(r), &e);
+    ws_session *s = ws_get(r->params[0], http_viewer(r), &e);
     if (!s)
         http_reply_error(r, &e);
     return s;
@@ -72,7 +67,7 @@ static void h_create(http_req *r) {
 }
 
 static void h_list(http_req *r) {
-    http_reply_json(r, 200, ws_list(viewer(r)));
+    http_reply_json(r, 200, ws_list(http_viewer(r)));
 }
 
 static void h_get(http_req *r) {
@@ -85,7 +80,7 @@ static void h_get(http_req *r) {
 
 static void h_delete(http_req *r) {
     sbx_err e = {0};
-    if (ws_delete(r->params[0], viewer(r), &e) != SBX_OK)
+    if (ws_delete(r->params[0], http_viewer(r), &e) != SBX_OK)
         http_reply_error(r, &e);
     else
         http_reply_status(r, 204);

@@ -24,11 +24,6 @@
 
 #define MAX_UPLOAD_PARTS 64 /* parts of one multipart upload */
 
-/* Who asks, for the session registry: NULL (every session) for an admin, else the caller. */
-static const char *viewer(http_req *r) {
-    return r->admin ? NULL : r->owner;
-}
-
 static wsf_limits limits(void) {
     const http_defaults *d = http_defaults_get();
     return (wsf_limits){.file_max = d->python_file_max_bytes, .quota = d->python_quota_bytes};
@@ -37,7 +32,7 @@ static wsf_limits limits(void) {
 /* The session of the route's {id}, or NULL after answering 404. */
 static ws_session *session_of(http_req *r) {
     sbx_err e;
-    ws_session *s = ws_get(r->params[0], viewer(r), &e);
+    ws_session *s = ws_get(r->params[0], http_viewer(r), &e);
     if (!s)
         http_reply_error(r, &e);
     return s;

@@ -9,10 +9,6 @@
 #include "../browser/snapshot.h"
 #include "http.h"
 
-static const char *viewer(const http_req *r) {
-    return r->admin ? NULL : r->owner;
-}
-
 /* maxChars from the query (default BROWSER_SNAPSHOT_MAX_CHARS), or answer 400. */
 static bool max_chars(http_req *r, size_t *out) {
     *out = (size_t)http_defaults_get()->browser_snapshot_max_chars;
@@ -32,7 +28,7 @@ static bool max_chars(http_req *r, size_t *out) {
 /* Borrow the session and its tab; on failure answers and returns NULL (*s then released). */
 static br_page *page_of(http_req *r, br_session **s) {
     sbx_err e = {0};
-    *s = br_session_get(r->params[0], viewer(r), &e);
+    *s = br_session_get(r->params[0], http_viewer(r), &e);
     if (!*s) {
         http_reply_error(r, &e);
         return NULL;

@@ -43,6 +43,12 @@ typedef struct http_req {
                                    * there, and query, headers and body come from it */
 } http_req;
 
+/* Who asks, for a session registry: NULL (every session) for an admin, else the caller's own
+ * token id, so that another token's session is a 404 and missing from lists. */
+static inline const char *http_viewer(const http_req *r) {
+    return r->admin ? NULL : r->owner;
+}
+
 /* A query-string argument (borrowed, valid while the request is), or NULL. */
 const char *http_query(http_req *r, const char *name);
 
