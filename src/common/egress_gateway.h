@@ -96,6 +96,15 @@ cJSON *egress_client_refusals(egress_client *c);
  * Chromium's name for the error ("net::ERR_CONNECTION_REFUSED (connection refused)"). */
 cJSON *egress_client_failures(egress_client *c);
 
+/* Told of each connection of the client that the policy refused (host, port and the reason, as
+ * in egress_client_refusals), on the gateway's thread with the client's lock held: it must be
+ * quick and take only leaf locks. */
+typedef void (*egress_refusal_fn)(void *ud, const char *host, uint16_t port, const char *why);
+/* Set the client's refusal callback (fn NULL: none) with its `ud`; `release` (NULL: none) is
+ * called with `ud` when the callback is replaced or the client is freed. Any thread. */
+void egress_client_on_refusal(egress_client *c, egress_refusal_fn fn, void *ud,
+                              void (*release)(void *ud));
+
 /* Close the client's listeners and connections (asynchronously) and drop the caller's hold. */
 void egress_client_free(egress_client *c);
 

@@ -61,6 +61,9 @@ struct egress_client {
     char *lines[2][MAX_REFUSALS]; /* [0] refusals, [1] failures: "HOST:PORT\tREASON" */
     int nlines[2];
     atomic_uint_fast64_t failed;
+    egress_refusal_fn on_refusal; /* mu */
+    void *on_refusal_ud;
+    void (*on_refusal_release)(void *ud);
     bool closed; /* loop thread only */
     /* scope, has_up and up are guarded by mu (egress_client_set_scope replaces them) */
     struct listener *listeners; /* loop thread only */

@@ -173,6 +173,20 @@ static egress_client *client(egress_gateway *g, const egress_policy *p, bool all
     return c;
 }
 
+/* A refusal callback's record (written on the gateway's thread, read after a pause). */
+typedef struct told {
+    char what[300];
+    int calls, released;
+} told;
+static void on_refusal(void *ud, const char *host, uint16_t port, const char *why) {
+    told *t = ud;
+    snprintf(t->what, sizeof t->what, "%s:%u %s", host, (unsigned)port, why);
+    t->calls++;
+}
+static void on_release(void *ud) {
+    ((told *)ud)->released++;
+}
+
 int main(void) {
     server origin;
     server_start(&origin, ORIGIN);
@@ -259,10 +273,20 @@ int main(void) {
      * answer is refused like a literal would be */
     uint16_t p4 = 0;
     egress_client *c4 = client(g, p, false, NULL, &p4);
+    told t4 = {0}, t4old = {0};
+    egress_client_on_refusal(c4, on_refusal, &t4old, on_release);
+    egress_client_on_refusal(c4, on_refusal, &t4, on_release); /* the old one is released */
+    CHECK(t4old.released == 1 && t4.released == 0);
     usleep(50000);
     snprintf(rq, sizeof rq, "CONNECT localhost:%u HTTP/1.1\r\n\r\n", origin.port);
     ask(p4, rq, out, sizeof out);
     CHECK(strstr(out, "HTTP/1.1 403") && strstr(out, "loopback address"));
+    /* the callback was told before the answer went out */
+    CHECK(t4.calls == 1 && strstr(t4.what, "localhost:") && strstr(t4.what, "loopback address"));
+    snprintf(rq, sizeof rq, "CONNECT ok.test:%u HTTP/1.1\r\n\r\nGET / HTTP/1.0\r\n\r\n",
+             origin.port);
+    ask(p4, rq, out, sizeof out); /* allowed (open mode, private by name): not told */
+    CHECK(strstr(out, "hello from origin") && t4.calls == 1 && t4old.calls == 0);
     egress_client_free(c4);
 
     /* accounting and refusals */
@@ -312,6 +336,7 @@ int main(void) {
     usleep(50000);
     /* a freed client's listener is closed */
     CHECK(ask(port, "CONNECT ok.test:80 HTTP/1.1\r\n\r\n", out, sizeof out) == 0);
+    CHECK(t4.released == 1); /* with the client */
     egress_stats tot;
     egress_gateway_totals(g, &tot);
     CHECK(tot.connections >= 5 && tot.refused >= 9);
