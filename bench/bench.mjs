@@ -1026,7 +1026,7 @@ async function egressRows(bin, site) {
         const bareCode = downloadCode(blob.url, blobBytes);
         a = [];
         b = [];
-        for (let i = 0; i < rounds(5) + 1; i++) {
+        for (let i = 0; i < rounds(15) + 1; i++) {
             const r = await srv.call("POST", "/execute", { code, timeoutMs: 120000 });
             if (r.json.exitCode !== 0) throw new Error(`download run gave ${JSON.stringify(r.json)}`);
             const bare = await run(opt.python, ["-c", bareCode]);

@@ -2,7 +2,8 @@
  * writing both sides of every connection, timeouts, start and stop (see egress_gateway.h; a
  * connection's steps from request to relay are in egress_conn.c, clients in egress_client.c).
  *
- * One thread runs one level-triggered epoll set. Every fd it watches carries an ep_ref saying
+ * One thread runs one epoll set, level-triggered except for relaying connections (edge-
+ * triggered: see the relay below). Every fd it watches carries an ep_ref saying
  * what it is (the door, the timer, the resolver pipe, a listener, either side of a
  * connection). A connection goes HEAD (reading the request) -> RESOLVE (DNS, off the loop via
  * its resolver thread) -> CONNECT (non-blocking) -> [UPSTREAM handshake] -> RELAY, or to CLOSING (a
@@ -69,9 +70,10 @@ static ssize_t drain(int fd, rbuf *b) {
  * output; c_rd/c_wr/s_rd/s_wr say what a side may still do, and only EAGAIN clears them. Each
  * direction moves its rbuf's bytes first (the 200 of a CONNECT, a rewritten head, bytes read
  * with the request), then splices: source socket -> pipe -> destination socket, the kernel
- * moving page references rather than copying through the gateway. At most EGRESS_RELAY_BUF
- * bytes wait in a direction's pipe (its size), as in its rbuf when splicing is not available
- * (no pipe could be made, or a socket that cannot splice): then it copies through the rbuf.
+ * moving page references rather than copying through the gateway. At most EGRESS_RELAY_PIPE
+ * bytes wait in a direction's pipe (its size; fewer splices per MB than 64 KiB pipes), and
+ * EGRESS_RELAY_BUF in its rbuf when splicing is not available (no pipe could be made, or a
+ * socket that cannot splice): then it copies through the rbuf.
  * A direction moves at most RELAY_TURN bytes per turn; one that had more to move goes on the
  * ready list and gets its next turn after the other connections' events. */
 
@@ -86,7 +88,7 @@ void egw_relay_open(conn *c) {
         ps[i]->len = 0;
         if (pipe2(fd, O_NONBLOCK | O_CLOEXEC) != 0)
             continue;
-        if (fcntl(fd[1], F_SETPIPE_SZ, EGRESS_RELAY_BUF) < 0 && errno != EPERM) {
+        if (fcntl(fd[1], F_SETPIPE_SZ, EGRESS_RELAY_PIPE) < 0 && errno != EPERM) {
             close(fd[0]);
             close(fd[1]);
             continue;
@@ -152,9 +154,9 @@ static ssize_t pump(dir *d) {
         if (*d->src_rd && !*d->eof) {
             ssize_t n = 0;
             bool tried = false;
-            if (d->p->r >= 0 && d->p->len < EGRESS_RELAY_BUF) {
+            if (d->p->r >= 0 && d->p->len < EGRESS_RELAY_PIPE) {
                 tried = true;
-                n = splice(d->src, NULL, d->p->w, NULL, EGRESS_RELAY_BUF - d->p->len,
+                n = splice(d->src, NULL, d->p->w, NULL, EGRESS_RELAY_PIPE - d->p->len,
                            SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
                 if (n > 0)
                     d->p->len += (size_t)n;

@@ -15,7 +15,9 @@
  * namespace and handed over (egress_client_adopt), or a loopback port opened for a browser
  * (egress_client_listen). Which listener a connection came in on says whose it is.
  *
- * Bounds: EGRESS_RELAY_BUF bytes buffered per direction and connection, EGRESS_MAX_CONNS
+ * Bounds: EGRESS_RELAY_BUF bytes buffered per direction and connection before the relay (and in
+ * it where splicing is not available), EGRESS_RELAY_PIPE bytes in flight per direction in the
+ * relay's pipes (page references of the sockets' own buffers, never copied), EGRESS_MAX_CONNS
  * connections at once, a request head within EGRESS_HEAD_TIMEOUT_MS (slowloris), a connect
  * within EGRESS_CONNECT_TIMEOUT_MS, EGRESS_IDLE_TIMEOUT_MS without a byte either way, and
  * EGRESS_TOTAL_TIMEOUT_MS in all.
@@ -36,6 +38,7 @@
 #include "err.h"
 
 #define EGRESS_RELAY_BUF          65536
+#define EGRESS_RELAY_PIPE         262144 /* what a relay's pipe holds per direction (splice) */
 #define EGRESS_MAX_CONNS          4096
 #define EGRESS_HEAD_TIMEOUT_MS    10000
 #define EGRESS_CONNECT_TIMEOUT_MS 15000
