@@ -5,8 +5,10 @@
  * page, rather than Accessibility.getFullAXTree: measured on the same Chromium, the full AX
  * tree of a 50,000-node page is a reply of tens of megabytes (all of it crosses the socket
  * before anything can be cut) where the walk returns at most maxChars (README "Agent reads").
- * The frames the top world cannot enter (cross-origin) are listed by Page.getFrameTree; each
- * is read in its own world and its lines spliced in below its iframe, indented.
+ * The frames the top world cannot enter (cross-origin) are listed by Page.getFrameTree, of the
+ * tab's session and of each out-of-process iframe's own session (page.h, br_page_oopifs); each
+ * is read in its own world, through the session that holds it, and its lines spliced in below
+ * its iframe, indented.
  */
 #define _GNU_SOURCE
 #include "snapshot.h"
@@ -292,24 +294,39 @@ static double budget_ms(int64_t deadline) {
 
 typedef struct frame {
     const char *id, *url, *origin;
-    int parent; /* index in the list, -1 for the top frame */
-    int world;  /* index of the world that reads it */
+    br_page *pg; /* the session its document is read through: the tab's, or its OOPIF's */
+    int parent;  /* index in the list, -1 for the top frame */
+    int world;   /* index of the world that reads it */
+    int sroot;   /* index of the top frame of its session (0: the tab's) */
 } frame;
 
+/* The frames of a tab: the tab's own frame tree, and each out-of-process iframe's (its own
+ * session's Page.getFrameTree) hung below the frame that holds its <iframe>. */
 typedef struct frames {
-    cJSON *tree; /* Page.getFrameTree's answer: the strings above borrow from it */
+    cJSON *tree[BR_OOPIF_MAX + 1]; /* the sessions' Page.getFrameTree answers: the strings
+                                    * above borrow from them */
+    int ntrees;
     frame f[MAX_TREE];
     int n;
     int roots[BR_READS_MAX_FRAMES + 1]; /* frame index of each world; roots[0] = 0 (top) */
     int nroots;
+    bool late; /* an OOPIF did not answer in time: left out */
 } frames;
 
-static void collect(frames *fs, const cJSON *node, int parent) {
+static void frames_free(frames *fs) {
+    for (int i = 0; i < fs->ntrees; i++)
+        cJSON_Delete(fs->tree[i]);
+    fs->ntrees = 0;
+}
+
+static void collect(frames *fs, const cJSON *node, int parent, br_page *pg) {
     if (fs->n == MAX_TREE)
         return;
     const cJSON *fr = cJSON_GetObjectItemCaseSensitive(node, "frame");
     int i = fs->n++;
     frame *f = &fs->f[i];
+    f->pg = pg;
+    f->sroot = parent < 0 || fs->f[parent].pg != pg ? i : fs->f[parent].sroot;
     f->id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(fr, "id"));
     f->url = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(fr, "url"));
     f->origin = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(fr, "securityOrigin"));
@@ -321,8 +338,9 @@ static void collect(frames *fs, const cJSON *node, int parent) {
         f->origin = "";
     f->parent = parent;
     f->world = parent < 0 ? 0 : fs->f[parent].world;
-    /* A frame of another origin than its parent's cannot be entered by the parent's world. */
-    if (parent >= 0 && strcmp(f->origin, fs->f[parent].origin) != 0) {
+    /* A frame of another origin than its parent's cannot be entered by the parent's world, nor
+     * one in another renderer (another session). */
+    if (parent >= 0 && (strcmp(f->origin, fs->f[parent].origin) != 0 || f->sroot == i)) {
         if (fs->nroots <= BR_READS_MAX_FRAMES) {
             f->world = fs->nroots;
             fs->roots[fs->nroots++] = i;
@@ -334,21 +352,56 @@ static void collect(frames *fs, const cJSON *node, int parent) {
         return;
     const cJSON *c;
     cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(node, "childFrames")) {
-        collect(fs, c, i);
+        collect(fs, c, i, pg);
     }
 }
 
-static sbx_code frames_get(br_page *p, int64_t to, frames *fs, sbx_err *e) {
+/* The index of the frame `id` read (world >= 0), or -1. */
+static int frame_index(const frames *fs, const char *id) {
+    for (int i = 0; i < fs->n; i++)
+        if (fs->f[i].world >= 0 && strcmp(fs->f[i].id, id) == 0)
+            return i;
+    return -1;
+}
+
+/* The frames of tab `p` before `deadline`. An OOPIF whose tree cannot be had in time (it went
+ * away, or its renderer hangs) is left out with what hangs below it. */
+static sbx_code frames_get(br_page *p, int64_t deadline, frames *fs, sbx_err *e) {
     memset(fs, 0, sizeof *fs);
-    sbx_code rc = br_page_call(p, "Page.getFrameTree", NULL, to, &fs->tree, e);
+    br_oopif kids[BR_OOPIF_MAX];
+    int nk = br_page_oopifs(p, kids, BR_OOPIF_MAX);
+    sbx_code rc =
+        br_page_call(p, "Page.getFrameTree", NULL, deadline - sbx_now_ms(), &fs->tree[0], e);
     if (rc != SBX_OK)
         return rc;
+    fs->ntrees = 1;
     fs->roots[0] = 0;
     fs->nroots = 1;
-    collect(fs, cJSON_GetObjectItemCaseSensitive(fs->tree, "frameTree"), -1);
+    collect(fs, cJSON_GetObjectItemCaseSensitive(fs->tree[0], "frameTree"), -1, p);
     if (!fs->n || !fs->f[0].id[0]) {
-        cJSON_Delete(fs->tree);
+        frames_free(fs);
         return sbx_fail(e, SBX_EINTERNAL, "Chromium gave no frame tree");
+    }
+    /* Each OOPIF below a frame already placed (its parent may be an OOPIF placed earlier). */
+    bool placed[BR_OOPIF_MAX] = {false}, more = true;
+    while (more && fs->n < MAX_TREE) {
+        more = false;
+        for (int k = 0; k < nk; k++) {
+            int parent = placed[k] ? -1 : frame_index(fs, kids[k].parent_frame);
+            if (parent < 0 || frame_index(fs, kids[k].frame_id) >= 0)
+                continue;
+            placed[k] = more = true;
+            cJSON *tree = NULL;
+            sbx_err fe = {0};
+            int64_t left = deadline - sbx_now_ms() - 100;
+            if (left <= 0 ||
+                br_page_call(kids[k].page, "Page.getFrameTree", NULL, left, &tree, &fe) != SBX_OK) {
+                fs->late |= left <= 0 || fe.code == SBX_ETIMEOUT;
+                continue;
+            }
+            fs->tree[fs->ntrees++] = tree;
+            collect(fs, cJSON_GetObjectItemCaseSensitive(tree, "frameTree"), parent, kids[k].page);
+        }
     }
     return SBX_OK;
 }
@@ -461,12 +514,12 @@ sbx_code br_snapshot(br_page *p, const char *selector, size_t max_chars, int64_t
     else if (rc == SBX_OK && item(w[0].r, "missing"))
         rc = sbx_fail(e, SBX_ENOELEMENT, "no element matches selector '%.200s'", selector);
     if (rc == SBX_OK && cJSON_GetArraySize(item(w[0].r, "holes")) > 0)
-        rc = frames_get(p, timeout_ms, &fs, e);
+        rc = frames_get(p, deadline, &fs, e);
     else
         fs.nroots = 1;
     if (rc != SBX_OK) {
         cJSON_Delete(w[0].r);
-        cJSON_Delete(fs.tree);
+        frames_free(&fs);
         return rc;
     }
     /* The top walk reserved a prefix per hole it saw; frames nested deeper need more. */
@@ -478,8 +531,10 @@ sbx_code br_snapshot(br_page *p, const char *selector, size_t max_chars, int64_t
             fs.nroots = 1; /* the top document went away meanwhile: its own lines only */
     }
     size_t used = strlen(cJSON_GetStringValue(item(w[0].r, "text")) ?: "");
-    bool cut_frames = false;
-    /* The cross-origin frames, each in its own world, while time and room are left. */
+    bool cut_frames = fs.late;
+    /* The cross-origin frames, each in its own world (through its own session for an OOPIF),
+     * while time and room are left. A frame that does not answer in time is left out, so one
+     * that hangs costs the time left, never more. */
     for (int k = 1; k < fs.nroots; k++) {
         w[k].parent = fs.f[fs.f[fs.roots[k]].parent].world;
         if (used >= max_chars || sbx_now_ms() + 200 > deadline) {
@@ -494,13 +549,15 @@ sbx_code br_snapshot(br_page *p, const char *selector, size_t max_chars, int64_t
         cJSON_AddNumberToObject(a, "budgetMs", budget_ms(deadline));
         cJSON_AddStringToObject(a, "prefix", prefix);
         sbx_err fe = {0};
-        int64_t left = deadline - sbx_now_ms();
-        if (world_of(p, fs.f[fs.roots[k]].id, left, &c, &fe) != SBX_OK ||
-            run_op(p, c, "snapshot", a, left, &w[k].r, &fe) != SBX_OK) {
+        int64_t left = deadline - sbx_now_ms() - 100;
+        br_page *fp = fs.f[fs.roots[k]].pg;
+        if (world_of(fp, fs.f[fs.roots[k]].id, left, &c, &fe) != SBX_OK ||
+            run_op(fp, c, "snapshot", a, deadline - sbx_now_ms() - 100, &w[k].r, &fe) != SBX_OK) {
             if (!c)
                 cJSON_Delete(a);
             cJSON_Delete(w[k].r);
             w[k].r = NULL; /* a frame that went away meanwhile is left out */
+            cut_frames |= fe.code == SBX_ETIMEOUT; /* one that hangs too, and says so */
             continue;
         }
         used += strlen(cJSON_GetStringValue(item(w[k].r, "text")) ?: "");
@@ -537,7 +594,7 @@ sbx_code br_snapshot(br_page *p, const char *selector, size_t max_chars, int64_t
     sbx_buf_free(&m.out);
     for (int k = 0; k < fs.nroots; k++)
         cJSON_Delete(w[k].r);
-    cJSON_Delete(fs.tree);
+    frames_free(&fs);
     return SBX_OK;
 }
 
@@ -589,44 +646,52 @@ sbx_code br_links(br_page *p, int64_t timeout_ms, cJSON **out, sbx_err *e) {
 
 /* ---- refs for the actions ---- */
 
-/* Top-left of frame `i`'s content box in the tab's viewport: DOM.getBoxModel of its owner
- * (the iframe element), which Chromium answers in the top frame's viewport coordinates
- * whatever the nesting. */
-static sbx_code frame_offset(br_page *p, const frames *fs, int i, int64_t to, double *dx,
-                             double *dy, sbx_err *e) {
+/* Top-left of frame `i`'s content box in the tab's viewport. DOM.getBoxModel of its owner (the
+ * iframe element) in the session of the document holding it answers in the viewport of that
+ * session's top frame, whatever the nesting inside one renderer; an OOPIF's viewport sits in
+ * turn where its own owner's box is in its parent's session, and so on up to the tab. */
+static sbx_code frame_offset(const frames *fs, int i, int64_t to, double *dx, double *dy,
+                             sbx_err *e) {
     *dx = *dy = 0;
-    cJSON *a = cJSON_CreateObject(), *own = NULL, *box = NULL;
-    cJSON_AddStringToObject(a, "frameId", fs->f[i].id);
-    sbx_code rc = br_page_call(p, "DOM.getFrameOwner", a, to, &own, e);
-    if (rc != SBX_OK)
-        return rc;
-    cJSON *b = cJSON_CreateObject();
-    cJSON_AddNumberToObject(b, "backendNodeId", cJSON_GetNumberValue(item(own, "backendNodeId")));
-    cJSON_Delete(own);
-    rc = br_page_call(p, "DOM.getBoxModel", b, to, &box, e);
-    if (rc != SBX_OK)
-        return rc;
-    const cJSON *q = item(item(box, "model"), "content");
-    if (cJSON_GetArraySize(q) >= 2) {
-        *dx = cJSON_GetNumberValue(cJSON_GetArrayItem(q, 0));
-        *dy = cJSON_GetNumberValue(cJSON_GetArrayItem(q, 1));
+    for (int j = i, hops = 0; fs->f[j].parent >= 0 && hops < MAX_TREE; hops++) {
+        br_page *host = fs->f[fs->f[j].parent].pg;
+        cJSON *a = cJSON_CreateObject(), *own = NULL, *box = NULL;
+        cJSON_AddStringToObject(a, "frameId", fs->f[j].id);
+        sbx_code rc = br_page_call(host, "DOM.getFrameOwner", a, to, &own, e);
+        if (rc != SBX_OK)
+            return rc;
+        cJSON *b = cJSON_CreateObject();
+        cJSON_AddNumberToObject(b, "backendNodeId",
+                                cJSON_GetNumberValue(item(own, "backendNodeId")));
+        cJSON_Delete(own);
+        rc = br_page_call(host, "DOM.getBoxModel", b, to, &box, e);
+        if (rc != SBX_OK)
+            return rc;
+        const cJSON *q = item(item(box, "model"), "content");
+        if (cJSON_GetArraySize(q) >= 2) {
+            *dx += cJSON_GetNumberValue(cJSON_GetArrayItem(q, 0));
+            *dy += cJSON_GetNumberValue(cJSON_GetArrayItem(q, 1));
+        }
+        cJSON_Delete(box);
+        j = fs->f[fs->f[j].parent].sroot;
     }
-    cJSON_Delete(box);
     return SBX_OK;
 }
 
-sbx_code br_ref_world(br_page *p, const char *ref, int64_t timeout_ms, int *ctx, double *dx,
-                      double *dy, sbx_err *e) {
+sbx_code br_ref_world(br_page *p, const char *ref, int64_t timeout_ms, br_page **fp, int *ctx,
+                      double *dx, double *dy, sbx_err *e) {
     long k = 0;
     if (!br_ref_parse(ref, &k))
         return sbx_fail(e, SBX_EINVAL,
                         "ref: '%.40s' is not a ref; use one a snapshot gave, like e12 or f2e7",
                         ref ? ref : "");
     *dx = *dy = 0;
+    *fp = p;
     if (k == 0)
         return world_of(p, br_page_frame_id(p), timeout_ms, ctx, e);
+    int64_t deadline = sbx_now_ms() + timeout_ms;
     frames fs;
-    sbx_code rc = frames_get(p, timeout_ms, &fs, e);
+    sbx_code rc = frames_get(p, deadline, &fs, e);
     if (rc != SBX_OK)
         return rc;
     char want[32];
@@ -635,19 +700,23 @@ sbx_code br_ref_world(br_page *p, const char *ref, int64_t timeout_ms, int *ctx,
         int c = 0;
         cJSON *r = NULL;
         sbx_err fe = {0};
-        if (world_of(p, fs.f[fs.roots[w]].id, timeout_ms, &c, &fe) != SBX_OK ||
-            run_op(p, c, "prefix", NULL, timeout_ms, &r, &fe) != SBX_OK)
+        br_page *wp = fs.f[fs.roots[w]].pg;
+        int64_t left = deadline - sbx_now_ms();
+        if (world_of(wp, fs.f[fs.roots[w]].id, left, &c, &fe) != SBX_OK ||
+            run_op(wp, c, "prefix", NULL, left, &r, &fe) != SBX_OK)
             continue;
         bool hit = strcmp(cJSON_GetStringValue(item(r, "prefix")) ?: "", want) == 0;
         cJSON_Delete(r);
         if (hit) {
-            rc = frame_offset(p, &fs, fs.roots[w], timeout_ms, dx, dy, e);
-            if (rc == SBX_OK)
+            rc = frame_offset(&fs, fs.roots[w], deadline - sbx_now_ms(), dx, dy, e);
+            if (rc == SBX_OK) {
                 *ctx = c;
-            cJSON_Delete(fs.tree);
+                *fp = wp;
+            }
+            frames_free(&fs);
             return rc;
         }
     }
-    cJSON_Delete(fs.tree);
+    frames_free(&fs);
     return br_ref_stale(e, ref);
 }

@@ -8,7 +8,9 @@
  * world) or the element's removal makes it stale (SBX_ESTALEREF, 409 stale_ref). Refs of the
  * top frame read "e12"; refs inside a cross-origin frame carry that frame document's prefix
  * ("f2e7"). Same-origin frames and open shadow roots are read in place; cross-origin frames of
- * the same renderer through their own world, spliced in below their iframe line.
+ * the same renderer through their own world, and cross-site frames Chromium draws in a renderer
+ * of their own (OOPIFs, page.h br_page_oopifs) through a world in their own target session,
+ * each spliced in below its iframe line.
  *
  * Every answer is bounded before it crosses the DevTools socket (maxChars and a cap on links),
  * so a huge page can neither exceed CDP_MAX_MESSAGE nor produce an oversized reply, and in
@@ -51,11 +53,13 @@ sbx_code br_markdown(br_page *p, size_t max_chars, int64_t timeout_ms, char **md
  * URLs, each once. */
 sbx_code br_links(br_page *p, int64_t timeout_ms, cJSON **out, sbx_err *e);
 
-/* Where a ref's element lives, for actions.c: the execution context of its frame's world and
- * the offset of that frame's viewport in the tab's (cross-origin frames; 0 for the top frame).
- * Errors: SBX_EINVAL (not a ref), SBX_ESTALEREF (no live document holds it). */
-sbx_code br_ref_world(br_page *p, const char *ref, int64_t timeout_ms, int *ctx, double *dx,
-                      double *dy, sbx_err *e);
+/* Where a ref's element lives, for actions.c: *fp the page its frame is read through (`p`, or
+ * the session of the out-of-process iframe holding it; borrowed like `p`: evaluate there, but
+ * send input events to `p`), the execution context of its frame's world in *fp and the offset
+ * of that frame's viewport in the tab's (cross-origin frames; 0 for the top frame). Errors:
+ * SBX_EINVAL (not a ref), SBX_ESTALEREF (no live document holds it). */
+sbx_code br_ref_world(br_page *p, const char *ref, int64_t timeout_ms, br_page **fp, int *ctx,
+                      double *dx, double *dy, sbx_err *e);
 
 /* br_page_eval in execution context `ctx` (0: the page's main world). A context that no longer
  * exists (its document was replaced) is SBX_ESTALEREF. */
