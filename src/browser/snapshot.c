@@ -626,19 +626,80 @@ sbx_code br_markdown(br_page *p, size_t max_chars, int64_t timeout_ms, char **md
     return *md ? SBX_OK : sbx_fail(e, SBX_EINTERNAL, "out of memory");
 }
 
+/* Append to `links` the links of the cross-origin frames (OOPIFs too), each read in its own
+ * world, that no link already has, while room and time are left; true when some were left out.
+ */
+static bool frame_links(br_page *p, cJSON *links, int64_t deadline) {
+    frames fs;
+    sbx_err fe = {0};
+    if (frames_get(p, deadline, &fs, &fe) != SBX_OK)
+        return fe.code == SBX_ETIMEOUT;
+    bool cut = fs.late;
+    size_t size = 0;
+    for (const cJSON *l = links->child; l; l = l->next)
+        size += strlen(cJSON_GetStringValue(item(l, "url")) ?: "") + 16;
+    for (int k = 1; k < fs.nroots && !cut; k++) {
+        int have = cJSON_GetArraySize(links), c = 0;
+        br_page *fp = fs.f[fs.roots[k]].pg;
+        cJSON *a = cJSON_CreateObject(), *r = NULL;
+        cJSON_AddNumberToObject(a, "max", BR_LINKS_MAX - have);
+        cJSON_AddNumberToObject(a, "budgetMs", budget_ms(deadline));
+        if (have >= BR_LINKS_MAX || sbx_now_ms() + 200 > deadline) {
+            cJSON_Delete(a);
+            cut = true;
+            break;
+        }
+        int64_t left = deadline - sbx_now_ms() - 100;
+        if (world_of(fp, fs.f[fs.roots[k]].id, left, &c, &fe) != SBX_OK) {
+            cJSON_Delete(a);
+            cut |= fe.code == SBX_ETIMEOUT;
+            continue;
+        }
+        if (run_op(fp, c, "links", a, deadline - sbx_now_ms() - 100, &r, &fe) != SBX_OK) {
+            cut |= fe.code == SBX_ETIMEOUT;
+            continue;
+        }
+        cut |= cJSON_IsTrue(item(r, "truncated"));
+        const cJSON *l;
+        cJSON_ArrayForEach(l, item(r, "links")) {
+            const char *url = cJSON_GetStringValue(item(l, "url"));
+            bool dup = !url;
+            for (const cJSON *o = links->child; o && !dup; o = o->next)
+                dup = strcmp(cJSON_GetStringValue(item(o, "url")) ?: "", url) == 0;
+            if (dup)
+                continue;
+            size += strlen(url) + strlen(cJSON_GetStringValue(item(l, "text")) ?: "") + 16;
+            if (cJSON_GetArraySize(links) >= BR_LINKS_MAX || size > (4u << 20)) {
+                cut = true;
+                break;
+            }
+            cJSON_AddItemToArray(links, cJSON_Duplicate(l, 1));
+        }
+        cJSON_Delete(r);
+    }
+    frames_free(&fs);
+    return cut;
+}
+
 sbx_code br_links(br_page *p, int64_t timeout_ms, cJSON **out, sbx_err *e) {
+    int64_t deadline = sbx_now_ms() + timeout_ms;
     cJSON *arg = cJSON_CreateObject(), *r = NULL;
     cJSON_AddNumberToObject(arg, "max", BR_LINKS_MAX);
-    cJSON_AddNumberToObject(arg, "budgetMs", budget_ms(sbx_now_ms() + timeout_ms));
+    cJSON_AddNumberToObject(arg, "budgetMs", budget_ms(deadline));
     sbx_code rc = top_op(p, "links", arg, timeout_ms, &r, e);
     if (rc != SBX_OK)
         return rc;
     cJSON *o = cJSON_CreateObject();
     cJSON *links = cJSON_DetachItemFromObjectCaseSensitive(r, "links");
-    cJSON_AddItemToObject(o, "links", cJSON_IsArray(links) ? links : cJSON_CreateArray());
-    if (!cJSON_IsArray(links))
+    if (!cJSON_IsArray(links)) {
         cJSON_Delete(links);
-    cJSON_AddBoolToObject(o, "truncated", cJSON_IsTrue(item(r, "truncated")));
+        links = cJSON_CreateArray();
+    }
+    bool truncated = cJSON_IsTrue(item(r, "truncated"));
+    if (!truncated && cJSON_GetNumberValue(item(r, "frames")) > 0)
+        truncated = frame_links(p, links, deadline);
+    cJSON_AddItemToObject(o, "links", links);
+    cJSON_AddBoolToObject(o, "truncated", truncated);
     cJSON_Delete(r);
     *out = o;
     return SBX_OK;

@@ -18,7 +18,7 @@
 //       (line: the 0-based index of the ref's line; a hole's frame goes in before line `at`)
 //       or {bad: msg} (selector invalid) or {missing: 1} (selector matched nothing)
 //   markdown {maxChars}   {text, truncated}
-//   links {max}           {links: [{text, url}], truncated}
+//   links {max}           {links: [{text, url}], truncated, frames: iframes not entered}
 //   prefix                {prefix}: the ref prefix of this document's table ("" if none yet)
 //   reserve {n}           {base}: n more frame prefixes taken from this document's counter
 // A snapshot takes one frame prefix per hole it leaves (base is the first); a frame of another
@@ -350,7 +350,7 @@
         // Each URL once; a URL longer than 4096 characters (a data: URL, say) is left out, and
         // the answer stops at arg.max links or 4 MB, so it always fits the DevTools socket.
         const seen = new Map(), links = [];
-        let truncated = false, size = 0;
+        let truncated = false, size = 0, frames = 0;
         const go = (n) => {
             for (const c of kids(n)) {
                 if (truncated || (late() && (truncated = true))) return;
@@ -376,13 +376,14 @@
                     let d = null;
                     try { d = c.contentDocument; } catch (e) {}
                     if (d && d.documentElement) go(d.documentElement);
+                    else frames++; // another world's (snapshot.c reads it there)
                 }
                 go(c);
                 if (truncated) return;
             }
         };
         if (document.documentElement) go(document.documentElement);
-        return { links, truncated };
+        return { links, truncated, frames };
     }
 
     if (op === "markdown") {

@@ -3,7 +3,7 @@ isolation): a page on 127.0.0.1 embeds a form served as http://localhost:P (anot
 Checked first through the CDP passthrough that Chromium really made the frame a target of its
 own; then the snapshot shows the frame's content with refs below its iframe line (nested ones
 too), fill, type and click by ref act inside the frame (real mouse events at the translated
-point), the tab list does not grow, a ref of a frame that navigated or was removed is
+point), its links are in the tab's links, the tab list does not grow, a ref of a frame that navigated or was removed is
 409 stale_ref, and a frame whose renderer crashed or hangs does not hang the snapshot."""
 
 import re
@@ -20,7 +20,7 @@ FORM = """<!doctype html><body style="margin:0"><h3>Framed form</h3>
 <button id="b" style="margin:10px 0 0 40px" onclick="this.textContent = 'hit ' +
   document.getElementById('q').value; parent.postMessage('clicked ' +
   document.getElementById('q').value, '*')">Frame button</button>
-%s</body>"""
+<a href="/doc?from=frame">Frame doc</a> %s</body>"""
 LEAF = """<!doctype html><body style="margin:0"><button style="margin:20px 0 0 70px"
 onclick="this.textContent = 'deep hit'">Deep button</button></body>"""
 
@@ -29,7 +29,8 @@ def top(frame_url, extra=""):
     return ('<!doctype html><body style="margin:0"><h1>Top</h1><script>'
             'addEventListener("message", (e) => { document.title = e.data; });</script>'
             f'<iframe id="fr" title="site" src="{frame_url}" width="520" height="320" '
-            'style="margin:37px 0 0 53px; border:6px solid black"></iframe>' + extra)
+            'style="margin:37px 0 0 53px; border:6px solid black"></iframe>'
+            '<a href="/home">Top home</a>' + extra)
 
 
 class TestOopif(BrowserSiteCase):
@@ -122,6 +123,14 @@ class TestOopif(BrowserSiteCase):
         self.assertEqual(self.js("document.title"), "clicked Ada!")  # the frame told its parent
         # refs of the same frame document stay the same over snapshots
         self.assertIn(q, self.snap()["refs"])
+        # links: the frame's too, absolute in its own site
+        r = self.server.get(f"/browser/sessions/{self.sid}/links")
+        self.assertEqual(r.status, 200, r)
+        links = r.json()
+        self.assertIn({"text": "Top home", "url": self.site.url + "/home"}, links["links"])
+        self.assertIn({"text": "Frame doc", "url": self.frame_base + "/doc?from=frame"},
+                      links["links"])
+        self.assertFalse(links["truncated"])
         # the frame's session is not a tab
         r = self.server.get(f"/browser/sessions/{self.sid}/tabs")
         self.assertEqual(len(r.json()["tabs"]), 1, r.json())
