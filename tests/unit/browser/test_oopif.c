@@ -130,7 +130,7 @@ int main(void) {
     CHECK(br_page_call(k1, "Runtime.evaluate", NULL, 5000, NULL, &e) == SBX_ESTALEREF);
     CHECK(strstr(e.msg, "snapshot") != NULL);
     CHECK(cdp_test_sent(out) == NULL); /* nothing was sent to it */
-    CHECK(ntabs(t) == 1); /* and the tab lives on */
+    CHECK(ntabs(t) == 1);              /* and the tab lives on */
 
     cdp_close(in);
     cdp_close(out);
