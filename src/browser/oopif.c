@@ -80,12 +80,17 @@ void br_oopif_attached(br_tabs *t, const char *sid, const cJSON *params) {
     pthread_mutex_unlock(&t->mu);
     if (!k)
         LOG_D("browser", "session=%s an out-of-process iframe left untracked", t->id);
-    /* its own cross-site iframes attach too; it does not wait for a debugger, but a kid of a
-     * Chromium that made it wait is let go all the same */
-    if (k)
-        cdp_send(t->conn, kid_sid, "Target.setAutoAttach",
-                 cJSON_CreateRaw("{\"autoAttach\":true,\"waitForDebuggerOnStart\":false,"
-                                 "\"flatten\":true}"));
+    /* It waits for us: the session's emulation first (user agent, locale, time zone, touch:
+     * what its scripts see must be what the tab's see), and its own cross-site iframes attach
+     * the same way; then it runs. Refusals are dropped: a frame Chromium will not emulate
+     * still runs. */
+    if (k) {
+        cdp_cmd c[EMULATION_MAX];
+        int n = br_tabs_emulation_cmds(t, c, true, true);
+        for (int i = 0; i < n; i++)
+            cdp_send(t->conn, kid_sid, c[i].method, c[i].params);
+        cdp_send(t->conn, kid_sid, "Target.setAutoAttach", cJSON_CreateRaw(BR_OOPIF_AUTOATTACH));
+    }
     cdp_send(t->conn, kid_sid, "Runtime.runIfWaitingForDebugger", NULL);
 }
 

@@ -167,14 +167,10 @@ bool br_tabs_mobile(br_tabs *t) {
 
 /* ---- set-up and emulation ---- */
 
-/* The emulation commands of the session's options (options.h) into `c` (room for
- * EMULATION_MAX); returns how many. Params are new objects (the caller sends them). `locale`:
- * with the locale override (see page_setup_sync). */
-#define EMULATION_MAX 5
-static int emulation_cmds(const br_tabs *t, cdp_cmd *c, bool locale) {
+int br_tabs_emulation_cmds(const br_tabs *t, cdp_cmd *c, bool locale, bool frame) {
     const br_emulation *em = &t->em;
     int n = 0;
-    if (t->mobile || em->width) {
+    if ((t->mobile || em->width) && !frame) {
         cJSON *m = cJSON_CreateObject();
         cJSON_AddNumberToObject(m, "width", em->width ? em->width : 390);
         cJSON_AddNumberToObject(m, "height", em->height ? em->height : 844);
@@ -212,7 +208,7 @@ static int emulation_cmds(const br_tabs *t, cdp_cmd *c, bool locale) {
 
 static void apply_device(br_tabs *t, const char *sid) {
     cdp_cmd c[EMULATION_MAX];
-    int n = emulation_cmds(t, c, true);
+    int n = br_tabs_emulation_cmds(t, c, true, false);
     for (int i = 0; i < n; i++)
         cdp_send(t->conn, sid, c[i].method, c[i].params);
 }
@@ -231,7 +227,7 @@ static sbx_code page_setup_sync(br_tabs *t, const char *sid, int64_t timeout_ms,
     c[n++] = (cdp_cmd){"Page.setLifecycleEventsEnabled", cJSON_CreateRaw("{\"enabled\":true}")};
     c[n++] = (cdp_cmd){"Network.enable", NULL};
     c[n++] = (cdp_cmd){"Runtime.enable", NULL}; /* console frames (events.h) */
-    n += emulation_cmds(t, c + n, false);
+    n += br_tabs_emulation_cmds(t, c + n, false, false);
     int first = n > CDP_MAX_BATCH ? CDP_MAX_BATCH : n;
     sbx_code rc = cdp_call_all(t->conn, sid, c, first, timeout_ms, e);
     if (rc != SBX_OK) {
@@ -303,9 +299,7 @@ static void on_attached(br_tabs *t, const char *on, const cJSON *params) {
     cdp_send(t->conn, sid, "Runtime.enable", NULL);
     apply_device(t, sid);
     /* its out-of-process iframes attach as sessions of their own (oopif.c) */
-    cdp_send(t->conn, sid, "Target.setAutoAttach",
-             cJSON_CreateRaw("{\"autoAttach\":true,\"waitForDebuggerOnStart\":false,"
-                             "\"flatten\":true}"));
+    cdp_send(t->conn, sid, "Target.setAutoAttach", cJSON_CreateRaw(BR_OOPIF_AUTOATTACH));
     cdp_send(t->conn, sid, "Runtime.runIfWaitingForDebugger", NULL);
     pthread_mutex_lock(&t->mu);
     if (t->npages < MAX_TABS && !page_by_target(t, tid)) {

@@ -65,7 +65,18 @@ struct br_tabs {
     unsigned kid_next; /* where the search for a record to reuse starts */
 };
 
+/* The emulation commands of the session's options (options.h) into `c` (room for
+ * EMULATION_MAX); returns how many. Params are new objects (the caller sends them). `locale`:
+ * with the locale override (see page_setup_sync). `frame`: for an out-of-process iframe's
+ * session, which takes its size from its tab (no device metrics). */
+#define EMULATION_MAX 5
+int br_tabs_emulation_cmds(const br_tabs *t, cdp_cmd *c, bool locale, bool frame);
+
 /* ---- oopif.c (service thread, for tab.c's event handler) ---- */
+
+/* How a tab's (and an OOPIF's) session attaches its OOPIFs: each waits until oopif.c has sent
+ * it the session's emulation, then runs. */
+#define BR_OOPIF_AUTOATTACH "{\"autoAttach\":true,\"waitForDebuggerOnStart\":true,\"flatten\":true}"
 
 /* Target.attachedToTarget of type "iframe" on session `sid` (a tab's or a kid's): record the
  * kid and queue its set-up (auto-attach of its own OOPIFs). */

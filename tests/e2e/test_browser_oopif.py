@@ -181,6 +181,35 @@ class TestOopif(BrowserSiteCase):
                          ["error"]["code"], "stale_ref")
         self.assertNotIn("Framed form", self.snap()["snapshot"])
 
+    def test_oopif_sees_the_sessions_emulation_and_takes_taps(self):
+        # what the frame's scripts see is what the tab's see (it waits for its emulation)
+        probe = ('<!doctype html><p id="u"></p><script>document.getElementById("u").textContent'
+                 ' = [navigator.userAgent, Intl.DateTimeFormat().resolvedOptions().timeZone,'
+                 ' navigator.language, navigator.maxTouchPoints].join(" | ")</script>')
+        self.other.routes["/probe"] = (200, "text/html", probe + FORM % "")
+        for body in ({"userAgent": "Bot/7", "locale": "de-DE", "timezoneId": "Asia/Tokyo"},
+                     {"device": "mobile"}):
+            r = self.server.post("/browser/sessions", body)
+            self.assertEqual(r.status, 201, r)
+            sid, self.sid = self.sid, r.json()["sessionId"]
+            self.addCleanup(self.server.delete, f"/browser/sessions/{self.sid}")
+            self.go("/probe", probe + top(self.frame_base + "/probe"))
+            self.assert_oopif(self.frame_base + "/probe")
+            text = self.snap_until("Framed form")["snapshot"]
+            lines = re.findall(r'- paragraph: "(.*)"', text)
+            self.assertEqual(len(lines), 2, text)
+            self.assertEqual(lines[0], lines[1], text)  # top, frame
+            if "Bot/7" in body.get("userAgent", ""):
+                self.assertEqual(lines[0], "Bot/7 | Asia/Tokyo | de-DE | 0", text)
+            else:  # a phone: a click inside the frame is a tap at the translated point
+                self.assertIn("Mobile", lines[0])
+                self.assertTrue(lines[0].endswith("| 5"), text)
+                self.act({"action": "fill", "ref": self.ref(text, "textbox", "Query"),
+                          "value": "tap"})
+                self.act({"action": "click", "ref": self.ref(text, "button", "Frame button")})
+                self.assertIn('- button "hit tap"', self.snap()["snapshot"])
+            self.sid = sid
+
     def test_crashed_oopif_does_not_hang_the_snapshot(self):
         self.go("/top", top(self.frame_base + "/form"))
         frame = self.assert_oopif(self.frame_base + "/form")
