@@ -142,7 +142,8 @@ class TestOopif(BrowserSiteCase):
             f'<iframe title="leaf" src="{self.site.url}/leaf" width="300" height="120" '
             'style="margin:11px 0 0 19px; border:4px solid red"></iframe>'
             '<select id="pick" aria-label="Pick"><option>one</option><option>two</option>'
-            '</select>'))
+            '</select><input type="file" aria-label="Attach" onchange="document.getElementById('
+            '\'b\').textContent = \'got \' + this.files[0].name">'))
         self.go("/nest", top(self.frame_base + "/mid"))
         self.assert_oopif(self.frame_base + "/mid")
         text = self.snap_until("Deep button")["snapshot"]
@@ -156,6 +157,11 @@ class TestOopif(BrowserSiteCase):
                          ["selected"], ["two"])
         self.act({"action": "hover", "ref": self.ref(text, "button", "Frame button")})
         self.assertIn('- combobox "Pick" [ref=' + pick + ']: "two"', self.snap()["snapshot"])
+        # upload by ref: the file input inside the OOPIF gets the file
+        r = self.act({"action": "upload", "ref": self.ref(text, "button", "Attach"),
+                      "files": [{"name": "a.txt", "contentBase64": "aGk="}]})
+        self.assertEqual(r["files"], [{"name": "a.txt", "size": 2}])
+        self.assertIn('- button "got a.txt"', self.snap()["snapshot"])
 
     def test_stale_after_the_frame_navigates_or_goes(self):
         self.go("/top", top(self.frame_base + "/form"))
