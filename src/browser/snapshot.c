@@ -406,6 +406,24 @@ static sbx_code frames_get(br_page *p, int64_t deadline, frames *fs, sbx_err *e)
     return SBX_OK;
 }
 
+/* Run `op` with `arg` (taken) in the world of frame world `k` of `fs`: an OOPIF's top frame
+ * through the kept context of its session (top_run: one round trip once kept), any other frame
+ * in the world Chromium gives for it. *ctx gets the context. */
+static sbx_code frame_run(const frames *fs, int k, const char *op, cJSON *arg, int64_t to, int *ctx,
+                          cJSON **r, sbx_err *e) {
+    const frame *f = &fs->f[fs->roots[k]];
+    *r = NULL;
+    *ctx = 0;
+    if (k > 0 && f->sroot == fs->roots[k])
+        return top_run(f->pg, op, arg, to, ctx, r, e);
+    sbx_code rc = world_of(f->pg, f->id, to, ctx, e);
+    if (rc != SBX_OK) {
+        cJSON_Delete(arg);
+        return rc;
+    }
+    return run_op(f->pg, *ctx, op, arg, to, r, e);
+}
+
 /* ---- the snapshot ---- */
 
 typedef struct world {
@@ -549,12 +567,8 @@ sbx_code br_snapshot(br_page *p, const char *selector, size_t max_chars, int64_t
         cJSON_AddNumberToObject(a, "budgetMs", budget_ms(deadline));
         cJSON_AddStringToObject(a, "prefix", prefix);
         sbx_err fe = {0};
-        int64_t left = deadline - sbx_now_ms() - 100;
-        br_page *fp = fs.f[fs.roots[k]].pg;
-        if (world_of(fp, fs.f[fs.roots[k]].id, left, &c, &fe) != SBX_OK ||
-            run_op(fp, c, "snapshot", a, deadline - sbx_now_ms() - 100, &w[k].r, &fe) != SBX_OK) {
-            if (!c)
-                cJSON_Delete(a);
+        if (frame_run(&fs, k, "snapshot", a, deadline - sbx_now_ms() - 100, &c, &w[k].r, &fe) !=
+            SBX_OK) {
             cJSON_Delete(w[k].r);
             w[k].r = NULL; /* a frame that went away meanwhile is left out */
             cut_frames |= fe.code == SBX_ETIMEOUT; /* one that hangs too, and says so */
@@ -640,7 +654,6 @@ static bool frame_links(br_page *p, cJSON *links, int64_t deadline) {
         size += strlen(cJSON_GetStringValue(item(l, "url")) ?: "") + 16;
     for (int k = 1; k < fs.nroots && !cut; k++) {
         int have = cJSON_GetArraySize(links), c = 0;
-        br_page *fp = fs.f[fs.roots[k]].pg;
         cJSON *a = cJSON_CreateObject(), *r = NULL;
         cJSON_AddNumberToObject(a, "max", BR_LINKS_MAX - have);
         cJSON_AddNumberToObject(a, "budgetMs", budget_ms(deadline));
@@ -649,13 +662,7 @@ static bool frame_links(br_page *p, cJSON *links, int64_t deadline) {
             cut = true;
             break;
         }
-        int64_t left = deadline - sbx_now_ms() - 100;
-        if (world_of(fp, fs.f[fs.roots[k]].id, left, &c, &fe) != SBX_OK) {
-            cJSON_Delete(a);
-            cut |= fe.code == SBX_ETIMEOUT;
-            continue;
-        }
-        if (run_op(fp, c, "links", a, deadline - sbx_now_ms() - 100, &r, &fe) != SBX_OK) {
+        if (frame_run(&fs, k, "links", a, deadline - sbx_now_ms() - 100, &c, &r, &fe) != SBX_OK) {
             cut |= fe.code == SBX_ETIMEOUT;
             continue;
         }
@@ -762,9 +769,7 @@ sbx_code br_ref_world(br_page *p, const char *ref, int64_t timeout_ms, br_page *
         cJSON *r = NULL;
         sbx_err fe = {0};
         br_page *wp = fs.f[fs.roots[w]].pg;
-        int64_t left = deadline - sbx_now_ms();
-        if (world_of(wp, fs.f[fs.roots[w]].id, left, &c, &fe) != SBX_OK ||
-            run_op(wp, c, "prefix", NULL, left, &r, &fe) != SBX_OK)
+        if (frame_run(&fs, w, "prefix", NULL, deadline - sbx_now_ms(), &c, &r, &fe) != SBX_OK)
             continue;
         bool hit = strcmp(cJSON_GetStringValue(item(r, "prefix")) ?: "", want) == 0;
         cJSON_Delete(r);
