@@ -192,7 +192,8 @@ static sbx_code run_op(br_page *p, int ctx, const char *op, cJSON *arg, int64_t 
 
 /* ---- the top frame's world, remembered between calls ----
  *
- * The context id of each tab's top world is kept (a small table, tab and frame id as the key),
+ * The context id of each tab's top world, and of each OOPIF's (its own session's top frame), is
+ * kept (a small table, page and frame id as the key),
  * so a read takes one round trip instead of two. Kept is not trusted: each use carries the
  * world's token, and a context that is gone or is not that world (after a navigation the id
  * may name another context) makes the call ask Chromium for the world again. The entry also

@@ -16,9 +16,10 @@
  * so a huge page can neither exceed CDP_MAX_MESSAGE nor produce an oversized reply, and in
  * time: each walk stops at most of the call's timeout and says "truncated".
  *
- * Thread safety: HTTP handler threads. Between calls the server keeps only, per tab, the
- * context id of its top world (checked by a token on each use) and its last ref number, in a
- * small mutex-guarded table (snapshot.c); everything else lives in the page.
+ * Thread safety: HTTP handler threads. Between calls the server keeps only, per tab and per
+ * out-of-process iframe, the context id of its top world (checked by a token on each use) and
+ * its last ref number, in a small mutex-guarded table (snapshot.c); everything else lives in
+ * the page.
  */
 #ifndef SBX_BROWSER_SNAPSHOT_H
 #define SBX_BROWSER_SNAPSHOT_H
