@@ -1,5 +1,6 @@
-/* snapshot.c -- GET .../snapshot, .../markdown and .../links: what a model reads instead of raw
- * HTML, and where a ref taken from a snapshot points (see snapshot.h).
+/* snapshot.c -- GET .../snapshot: what a model reads instead of raw HTML, where a ref taken from
+ * a snapshot points (see snapshot.h), and the frames and worlds the markdown and links
+ * (snapshot_md.c) read through too (snapshot_int.h).
  *
  * A snapshot is one walk of the DOM per frame world in snapshot.js, bounded by maxChars in the
  * page, rather than Accessibility.getFullAXTree: measured on the same Chromium, the full AX
@@ -12,6 +13,7 @@
  */
 #define _GNU_SOURCE
 #include "snapshot.h"
+#include "snapshot_int.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -20,9 +22,8 @@
 
 #include "../common/util.h"
 
-#define WORLD    "sandboxd"
-#define JS_MAX   (1u << 20)
-#define MAX_TREE 64 /* frames looked at in one tab */
+#define WORLD  "sandboxd"
+#define JS_MAX (1u << 20)
 
 extern const unsigned char sbx_snapshot_js[];
 extern const size_t sbx_snapshot_js_len;
@@ -249,8 +250,8 @@ static void top_store(const br_page *p, int ctx, const char *token, const cJSON 
 }
 
 /* Run `op` with `arg` (taken) in the top frame's world; *ctx gets its context. */
-static sbx_code top_run(br_page *p, const char *op, cJSON *arg, int64_t to, int *ctx, cJSON **r,
-                        sbx_err *e) {
+sbx_code br_reads_top_run(br_page *p, const char *op, cJSON *arg, int64_t to, int *ctx, cJSON **r,
+                          sbx_err *e) {
     char token[SBX_ID_LEN];
     double n = 0;
     *r = NULL;
@@ -286,46 +287,24 @@ static sbx_code top_run(br_page *p, const char *op, cJSON *arg, int64_t to, int 
 
 /* The time the page's walk may take (budgetMs): most of what is left before `deadline`, so
  * its answer still crosses the socket in time. */
-static double budget_ms(int64_t deadline) {
+double br_reads_budget_ms(int64_t deadline) {
     int64_t left = deadline - sbx_now_ms();
     return left > 250 ? (double)left * 0.8 : 200;
 }
 
 /* ---- frames ---- */
-
-typedef struct frame {
-    const char *id, *url, *origin;
-    br_page *pg; /* the session its document is read through: the tab's, or its OOPIF's */
-    int parent;  /* index in the list, -1 for the top frame */
-    int world;   /* index of the world that reads it */
-    int sroot;   /* index of the top frame of its session (0: the tab's) */
-} frame;
-
-/* The frames of a tab: the tab's own frame tree, and each out-of-process iframe's (its own
- * session's Page.getFrameTree) hung below the frame that holds its <iframe>. */
-typedef struct frames {
-    cJSON *tree[BR_OOPIF_MAX + 1]; /* the sessions' Page.getFrameTree answers: the strings
-                                    * above borrow from them */
-    int ntrees;
-    frame f[MAX_TREE];
-    int n;
-    int roots[BR_READS_MAX_FRAMES + 1]; /* frame index of each world; roots[0] = 0 (top) */
-    int nroots;
-    bool late; /* an OOPIF did not answer in time: left out */
-} frames;
-
-static void frames_free(frames *fs) {
+void br_reads_frames_free(br_frames *fs) {
     for (int i = 0; i < fs->ntrees; i++)
         cJSON_Delete(fs->tree[i]);
     fs->ntrees = 0;
 }
 
-static void collect(frames *fs, const cJSON *node, int parent, br_page *pg) {
+static void collect(br_frames *fs, const cJSON *node, int parent, br_page *pg) {
     if (fs->n == MAX_TREE)
         return;
     const cJSON *fr = cJSON_GetObjectItemCaseSensitive(node, "frame");
     int i = fs->n++;
-    frame *f = &fs->f[i];
+    br_frame *f = &fs->f[i];
     f->pg = pg;
     f->sroot = parent < 0 || fs->f[parent].pg != pg ? i : fs->f[parent].sroot;
     f->id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(fr, "id"));
@@ -358,7 +337,7 @@ static void collect(frames *fs, const cJSON *node, int parent, br_page *pg) {
 }
 
 /* The index of the frame `id` read (world >= 0), or -1. */
-static int frame_index(const frames *fs, const char *id) {
+static int frame_index(const br_frames *fs, const char *id) {
     for (int i = 0; i < fs->n; i++)
         if (fs->f[i].world >= 0 && strcmp(fs->f[i].id, id) == 0)
             return i;
@@ -367,7 +346,7 @@ static int frame_index(const frames *fs, const char *id) {
 
 /* The frames of tab `p` before `deadline`. An OOPIF whose tree cannot be had in time (it went
  * away, or its renderer hangs) is left out with what hangs below it. */
-static sbx_code frames_get(br_page *p, int64_t deadline, frames *fs, sbx_err *e) {
+sbx_code br_reads_frames_get(br_page *p, int64_t deadline, br_frames *fs, sbx_err *e) {
     memset(fs, 0, sizeof *fs);
     br_oopif kids[BR_OOPIF_MAX];
     int nk = br_page_oopifs(p, kids, BR_OOPIF_MAX);
@@ -380,7 +359,7 @@ static sbx_code frames_get(br_page *p, int64_t deadline, frames *fs, sbx_err *e)
     fs->nroots = 1;
     collect(fs, cJSON_GetObjectItemCaseSensitive(fs->tree[0], "frameTree"), -1, p);
     if (!fs->n || !fs->f[0].id[0]) {
-        frames_free(fs);
+        br_reads_frames_free(fs);
         return sbx_fail(e, SBX_EINTERNAL, "Chromium gave no frame tree");
     }
     /* Each OOPIF below a frame already placed (its parent may be an OOPIF placed earlier). */
@@ -410,13 +389,13 @@ static sbx_code frames_get(br_page *p, int64_t deadline, frames *fs, sbx_err *e)
 /* Run `op` with `arg` (taken) in the world of frame world `k` of `fs`: an OOPIF's top frame
  * through the kept context of its session (top_run: one round trip once kept), any other frame
  * in the world Chromium gives for it. *ctx gets the context. */
-static sbx_code frame_run(const frames *fs, int k, const char *op, cJSON *arg, int64_t to, int *ctx,
-                          cJSON **r, sbx_err *e) {
-    const frame *f = &fs->f[fs->roots[k]];
+sbx_code br_reads_frame_run(const br_frames *fs, int k, const char *op, cJSON *arg, int64_t to,
+                            int *ctx, cJSON **r, sbx_err *e) {
+    const br_frame *f = &fs->f[fs->roots[k]];
     *r = NULL;
     *ctx = 0;
     if (k > 0 && f->sroot == fs->roots[k])
-        return top_run(f->pg, op, arg, to, ctx, r, e);
+        return br_reads_top_run(f->pg, op, arg, to, ctx, r, e);
     sbx_code rc = world_of(f->pg, f->id, to, ctx, e);
     if (rc != SBX_OK) {
         cJSON_Delete(arg);
@@ -427,18 +406,12 @@ static sbx_code frame_run(const frames *fs, int k, const char *op, cJSON *arg, i
 
 /* ---- the snapshot ---- */
 
-typedef struct world {
-    cJSON *r; /* its snapshot answer, NULL when not read */
-    int parent;
-    bool used;
-} world;
-
 typedef struct merge {
     sbx_buf out;
     long line; /* lines written */
     cJSON *refs;
-    world *w;
-    const frames *fs;
+    br_world *w;
+    const br_frames *fs;
     bool truncated;
 } merge;
 
@@ -515,8 +488,8 @@ static double reserve_more(br_page *p, int ctx, int n, int64_t to) {
 sbx_code br_snapshot(br_page *p, const char *selector, size_t max_chars, int64_t timeout_ms,
                      cJSON **out, sbx_err *e) {
     int64_t deadline = sbx_now_ms() + timeout_ms;
-    frames fs = {0};
-    world w[BR_READS_MAX_FRAMES + 1] = {{0}};
+    br_frames fs = {0};
+    br_world w[BR_READS_MAX_FRAMES + 1] = {{0}};
     int ctx = 0;
     /* The top frame first: the frame tree is only asked for when it holds frames it cannot
      * enter (two round trips for most pages). */
@@ -525,20 +498,20 @@ sbx_code br_snapshot(br_page *p, const char *selector, size_t max_chars, int64_t
     if (selector)
         cJSON_AddStringToObject(arg, "selector", selector);
     cJSON_AddStringToObject(arg, "prefix", "");
-    cJSON_AddNumberToObject(arg, "budgetMs", budget_ms(deadline));
-    sbx_code rc = top_run(p, "snapshot", arg, timeout_ms, &ctx, &w[0].r, e);
+    cJSON_AddNumberToObject(arg, "budgetMs", br_reads_budget_ms(deadline));
+    sbx_code rc = br_reads_top_run(p, "snapshot", arg, timeout_ms, &ctx, &w[0].r, e);
     if (rc == SBX_OK && cJSON_IsString(item(w[0].r, "bad")))
         rc = sbx_fail(e, SBX_EINVAL, "selector: invalid CSS selector '%.200s': %s", selector,
                       item(w[0].r, "bad")->valuestring);
     else if (rc == SBX_OK && item(w[0].r, "missing"))
         rc = sbx_fail(e, SBX_ENOELEMENT, "no element matches selector '%.200s'", selector);
     if (rc == SBX_OK && cJSON_GetArraySize(item(w[0].r, "holes")) > 0)
-        rc = frames_get(p, deadline, &fs, e);
+        rc = br_reads_frames_get(p, deadline, &fs, e);
     else
         fs.nroots = 1;
     if (rc != SBX_OK) {
         cJSON_Delete(w[0].r);
-        frames_free(&fs);
+        br_reads_frames_free(&fs);
         return rc;
     }
     /* The top walk reserved a prefix per hole it saw; frames nested deeper need more. */
@@ -565,11 +538,11 @@ sbx_code br_snapshot(br_page *p, const char *selector, size_t max_chars, int64_t
         snprintf(prefix, sizeof prefix, "f%.0f", base + k - 1);
         cJSON *a = cJSON_CreateObject();
         cJSON_AddNumberToObject(a, "maxChars", (double)(max_chars - used));
-        cJSON_AddNumberToObject(a, "budgetMs", budget_ms(deadline));
+        cJSON_AddNumberToObject(a, "budgetMs", br_reads_budget_ms(deadline));
         cJSON_AddStringToObject(a, "prefix", prefix);
         sbx_err fe = {0};
-        if (frame_run(&fs, k, "snapshot", a, deadline - sbx_now_ms() - 100, &c, &w[k].r, &fe) !=
-            SBX_OK) {
+        if (br_reads_frame_run(&fs, k, "snapshot", a, deadline - sbx_now_ms() - 100, &c, &w[k].r,
+                               &fe) != SBX_OK) {
             cJSON_Delete(w[k].r);
             w[k].r = NULL; /* a frame that went away meanwhile is left out */
             cut_frames |= fe.code == SBX_ETIMEOUT; /* one that hangs too, and says so */
@@ -609,107 +582,7 @@ sbx_code br_snapshot(br_page *p, const char *selector, size_t max_chars, int64_t
     sbx_buf_free(&m.out);
     for (int k = 0; k < fs.nroots; k++)
         cJSON_Delete(w[k].r);
-    frames_free(&fs);
-    return SBX_OK;
-}
-
-/* ---- markdown and links ---- */
-
-static sbx_code top_op(br_page *p, const char *op, cJSON *arg, int64_t to, cJSON **r, sbx_err *e) {
-    int ctx = 0;
-    return top_run(p, op, arg, to, &ctx, r, e);
-}
-
-sbx_code br_markdown(br_page *p, size_t max_chars, int64_t timeout_ms, char **md, size_t *len,
-                     bool *truncated, sbx_err *e) {
-    cJSON *arg = cJSON_CreateObject(), *r = NULL;
-    cJSON_AddNumberToObject(arg, "maxChars", (double)max_chars);
-    cJSON_AddNumberToObject(arg, "budgetMs", budget_ms(sbx_now_ms() + timeout_ms));
-    sbx_code rc = top_op(p, "markdown", arg, timeout_ms, &r, e);
-    if (rc != SBX_OK)
-        return rc;
-    const char *text = cJSON_GetStringValue(item(r, "text"));
-    size_t n = text ? strlen(text) : 0;
-    size_t cut = br_text_cut(text ? text : "", n, max_chars);
-    *truncated = cJSON_IsTrue(item(r, "truncated")) || cut < n;
-    /* the page cut at maxChars UTF-16 units; here at a character boundary, whole lines first */
-    if (cut < n && cut > 0 && text[cut - 1] != '\n')
-        cut = br_text_cut(text, n, max_chars);
-    *md = strndup(text ? text : "", cut);
-    *len = cut;
-    cJSON_Delete(r);
-    return *md ? SBX_OK : sbx_fail(e, SBX_EINTERNAL, "out of memory");
-}
-
-/* Append to `links` the links of the cross-origin frames (OOPIFs too), each read in its own
- * world, that no link already has, while room and time are left; true when some were left out.
- */
-static bool frame_links(br_page *p, cJSON *links, int64_t deadline) {
-    frames fs;
-    sbx_err fe = {0};
-    if (frames_get(p, deadline, &fs, &fe) != SBX_OK)
-        return fe.code == SBX_ETIMEOUT;
-    bool cut = fs.late;
-    size_t size = 0;
-    for (const cJSON *l = links->child; l; l = l->next)
-        size += strlen(cJSON_GetStringValue(item(l, "url")) ?: "") + 16;
-    for (int k = 1; k < fs.nroots && !cut; k++) {
-        int have = cJSON_GetArraySize(links), c = 0;
-        cJSON *a = cJSON_CreateObject(), *r = NULL;
-        cJSON_AddNumberToObject(a, "max", BR_LINKS_MAX - have);
-        cJSON_AddNumberToObject(a, "budgetMs", budget_ms(deadline));
-        if (have >= BR_LINKS_MAX || sbx_now_ms() + 200 > deadline) {
-            cJSON_Delete(a);
-            cut = true;
-            break;
-        }
-        if (frame_run(&fs, k, "links", a, deadline - sbx_now_ms() - 100, &c, &r, &fe) != SBX_OK) {
-            cut |= fe.code == SBX_ETIMEOUT;
-            continue;
-        }
-        cut |= cJSON_IsTrue(item(r, "truncated"));
-        const cJSON *l;
-        cJSON_ArrayForEach(l, item(r, "links")) {
-            const char *url = cJSON_GetStringValue(item(l, "url"));
-            bool dup = !url;
-            for (const cJSON *o = links->child; o && !dup; o = o->next)
-                dup = strcmp(cJSON_GetStringValue(item(o, "url")) ?: "", url) == 0;
-            if (dup)
-                continue;
-            size += strlen(url) + strlen(cJSON_GetStringValue(item(l, "text")) ?: "") + 16;
-            if (cJSON_GetArraySize(links) >= BR_LINKS_MAX || size > (4u << 20)) {
-                cut = true;
-                break;
-            }
-            cJSON_AddItemToArray(links, cJSON_Duplicate(l, 1));
-        }
-        cJSON_Delete(r);
-    }
-    frames_free(&fs);
-    return cut;
-}
-
-sbx_code br_links(br_page *p, int64_t timeout_ms, cJSON **out, sbx_err *e) {
-    int64_t deadline = sbx_now_ms() + timeout_ms;
-    cJSON *arg = cJSON_CreateObject(), *r = NULL;
-    cJSON_AddNumberToObject(arg, "max", BR_LINKS_MAX);
-    cJSON_AddNumberToObject(arg, "budgetMs", budget_ms(deadline));
-    sbx_code rc = top_op(p, "links", arg, timeout_ms, &r, e);
-    if (rc != SBX_OK)
-        return rc;
-    cJSON *o = cJSON_CreateObject();
-    cJSON *links = cJSON_DetachItemFromObjectCaseSensitive(r, "links");
-    if (!cJSON_IsArray(links)) {
-        cJSON_Delete(links);
-        links = cJSON_CreateArray();
-    }
-    bool truncated = cJSON_IsTrue(item(r, "truncated"));
-    if (!truncated && cJSON_GetNumberValue(item(r, "frames")) > 0)
-        truncated = frame_links(p, links, deadline);
-    cJSON_AddItemToObject(o, "links", links);
-    cJSON_AddBoolToObject(o, "truncated", truncated);
-    cJSON_Delete(r);
-    *out = o;
+    br_reads_frames_free(&fs);
     return SBX_OK;
 }
 
@@ -719,7 +592,7 @@ sbx_code br_links(br_page *p, int64_t timeout_ms, cJSON **out, sbx_err *e) {
  * iframe element) in the session of the document holding it answers in the viewport of that
  * session's top frame, whatever the nesting inside one renderer; an OOPIF's viewport sits in
  * turn where its own owner's box is in its parent's session, and so on up to the tab. */
-static sbx_code frame_offset(const frames *fs, int i, int64_t to, double *dx, double *dy,
+static sbx_code frame_offset(const br_frames *fs, int i, int64_t to, double *dx, double *dy,
                              sbx_err *e) {
     *dx = *dy = 0;
     for (int j = i, hops = 0; fs->f[j].parent >= 0 && hops < MAX_TREE; hops++) {
@@ -759,8 +632,8 @@ sbx_code br_ref_world(br_page *p, const char *ref, int64_t timeout_ms, br_page *
     if (k == 0)
         return world_of(p, br_page_frame_id(p), timeout_ms, ctx, e);
     int64_t deadline = sbx_now_ms() + timeout_ms;
-    frames fs;
-    sbx_code rc = frames_get(p, deadline, &fs, e);
+    br_frames fs;
+    sbx_code rc = br_reads_frames_get(p, deadline, &fs, e);
     if (rc != SBX_OK)
         return rc;
     char want[32];
@@ -770,7 +643,8 @@ sbx_code br_ref_world(br_page *p, const char *ref, int64_t timeout_ms, br_page *
         cJSON *r = NULL;
         sbx_err fe = {0};
         br_page *wp = fs.f[fs.roots[w]].pg;
-        if (frame_run(&fs, w, "prefix", NULL, deadline - sbx_now_ms(), &c, &r, &fe) != SBX_OK)
+        if (br_reads_frame_run(&fs, w, "prefix", NULL, deadline - sbx_now_ms(), &c, &r, &fe) !=
+            SBX_OK)
             continue;
         bool hit = strcmp(cJSON_GetStringValue(item(r, "prefix")) ?: "", want) == 0;
         cJSON_Delete(r);
@@ -780,10 +654,10 @@ sbx_code br_ref_world(br_page *p, const char *ref, int64_t timeout_ms, br_page *
                 *ctx = c;
                 *fp = wp;
             }
-            frames_free(&fs);
+            br_reads_frames_free(&fs);
             return rc;
         }
     }
-    frames_free(&fs);
+    br_reads_frames_free(&fs);
     return br_ref_stale(e, ref);
 }

@@ -45,13 +45,14 @@
 sbx_code br_snapshot(br_page *p, const char *selector, size_t max_chars, int64_t timeout_ms,
                      cJSON **out, sbx_err *e);
 
-/* Markdown of the page, cut to `max_chars` characters. *md (malloc'd, caller frees), *len its
- * bytes, *truncated whether it was cut. */
+/* Markdown of the page, its cross-origin and out-of-process frames' spliced in where their
+ * iframes are, cut to `max_chars` characters. *md (malloc'd, caller frees), *len its bytes,
+ * *truncated whether it was cut (or a frame did not answer in time). */
 sbx_code br_markdown(br_page *p, size_t max_chars, int64_t timeout_ms, char **md, size_t *len,
                      bool *truncated, sbx_err *e);
 
-/* The page's links: *out = {"links": [{"text", "url"}], "truncated"} (caller frees), absolute
- * URLs, each once. */
+/* The page's links, its frames' included: *out = {"links": [{"text", "url"}], "truncated"}
+ * (caller frees), absolute URLs, each once. */
 sbx_code br_links(br_page *p, int64_t timeout_ms, cJSON **out, sbx_err *e);
 
 /* Where a ref's element lives, for actions.c: *fp the page its frame is read through (`p`, or

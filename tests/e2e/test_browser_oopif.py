@@ -3,7 +3,7 @@ isolation): a page on 127.0.0.1 embeds a form served as http://localhost:P (anot
 Checked first through the CDP passthrough that Chromium really made the frame a target of its
 own; then the snapshot shows the frame's content with refs below its iframe line (nested ones
 too), fill, type and click by ref act inside the frame (real mouse events at the translated
-point), its links are in the tab's links, the tab list does not grow, a ref of a frame that navigated or was removed is
+point), its markdown and links are in the tab's, the tab list does not grow, a ref of a frame that navigated or was removed is
 409 stale_ref, and a frame whose renderer crashed or hangs does not hang the snapshot."""
 
 import re
@@ -131,6 +131,19 @@ class TestOopif(BrowserSiteCase):
         self.assertIn({"text": "Frame doc", "url": self.frame_base + "/doc?from=frame"},
                       links["links"])
         self.assertFalse(links["truncated"])
+        # markdown: the frame's where its iframe is, and a cut never shows a frame marker
+        r = self.server.get(f"/browser/sessions/{self.sid}/markdown")
+        self.assertEqual(r.status, 200, r)
+        md = r.body.decode()
+        self.assertIn("### Framed form", md)
+        self.assertIn(f"[Frame doc]({self.frame_base}/doc?from=frame)", md)
+        self.assertLess(md.index("# Top"), md.index("### Framed form"))
+        self.assertLess(md.index("### Framed form"), md.index("[Top home]"))
+        for cap in range(100, 260, 9):
+            md = self.server.get(f"/browser/sessions/{self.sid}/markdown?maxChars={cap}")
+            text = md.body.decode()
+            self.assertLessEqual(len(text), cap)
+            self.assertNotIn("[[", text)
         # the frame's session is not a tab
         r = self.server.get(f"/browser/sessions/{self.sid}/tabs")
         self.assertEqual(len(r.json()["tabs"]), 1, r.json())
