@@ -277,6 +277,27 @@ class TestTabs(BrowserCase):
         r = self.server.post(f"/browser/sessions/{sid}/tabs", body={})
         self.assertEqual(r.status, 201, r)
 
+    def test_a_long_session_opens_and_closes_more_tabs_than_it_keeps(self):
+        # An agent opening and closing tabs for hours: closed tabs do not count against the
+        # limit of open ones (64), so the 70th new tab works like the first, and reads go to it.
+        sid, first = self.new_session()
+        tabs = f"/browser/sessions/{sid}/tabs"
+        for i in range(70):
+            r = self.server.post(tabs, body={})
+            self.assertEqual(r.status, 201, f"tab {i}: {r}")
+            t = r.json()["tabId"]
+            self.assertEqual(self.server.delete(f"{tabs}/{t}").status, 204, f"tab {i}")
+        r = self.server.post(tabs, body={"url": self.site.url + "/fetch.html"})
+        self.assertEqual(r.status, 201, r)
+        last = r.json()["tabId"]
+        ids = {x["tabId"] for x in self.server.get(tabs).json()["tabs"]}
+        self.assertEqual(ids, {first, last})
+        self.assertIn("Fetcher", self.content(sid, last))
+        # A popup is still tracked as a tab.
+        self.assertEqual(self.nav(sid, "/opener.html", tabId=first).status, 200)
+        self.assertTrue(wait_until(lambda: [t for t in self.server.get(tabs).json()["tabs"]
+                                            if "popup=1" in t["url"]], 10))
+
     def test_new_tab_answers_its_first_call_at_once(self):
         # A new tab is handed out before its renderer has answered its set-up; whatever a
         # client does with it straight away must still see that set-up in force.
