@@ -55,6 +55,14 @@ PAGES = {
                     " { document.getElementById('out').textContent = 'answer=' + d.answer; }),"
                     " 150));</script>"),
     "/data.json": slow_data,
+    # A dedicated worker and a nested one answer: the server's auto-attach (which makes new
+    # targets wait for their set-up) must let workers run.
+    "/worker.html": (200, HTML, "<!doctype html><title>worker page</title><script>"
+                     "const w = new Worker('/worker.js'); w.onmessage = e =>"
+                     " { document.title = 'worker said ' + e.data; };</script>"),
+    "/worker.js": (200, "text/javascript", "const n = new Worker('/nested.js');"
+                   " n.onmessage = e => postMessage('hi, ' + e.data);"),
+    "/nested.js": (200, "text/javascript", "postMessage('nested too');"),
     "/redirect": redirect,
     "/missing.html": (404, HTML, "<!doctype html><title>Not here</title><h1>404</h1>"),
     "/opener.html": (200, HTML, "<!doctype html><title>Opener</title>"
@@ -297,6 +305,15 @@ class TestTabs(BrowserCase):
         self.assertEqual(self.nav(sid, "/opener.html", tabId=first).status, 200)
         self.assertTrue(wait_until(lambda: [t for t in self.server.get(tabs).json()["tabs"]
                                             if "popup=1" in t["url"]], 10))
+
+    def test_workers_of_a_page_run(self):
+        sid, tab = self.new_session()
+        self.assertEqual(self.nav(sid, "/worker.html").status, 200)
+        def title():
+            r = self.server.get(f"/browser/sessions/{sid}/tabs")
+            return [t["title"] for t in r.json()["tabs"]]
+        self.assertTrue(wait_until(lambda: title() == ["worker said hi, nested too"], 10),
+                        title())
 
     def test_new_tab_answers_its_first_call_at_once(self):
         # A new tab is handed out before its renderer has answered its set-up; whatever a
