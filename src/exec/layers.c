@@ -5,6 +5,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <net/if.h>
+#include <netinet/in.h>
 #include <linux/capability.h>
 #include <linux/landlock.h>
 #include <linux/seccomp.h>
@@ -12,6 +14,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -263,4 +266,25 @@ void lay_init_loop(int sock, pid_t prog, bool kill_rest) {
     int n = snprintf(m, sizeof m, "S%d", pst);
     (void)!send(sock, m, (size_t)n, MSG_NOSIGNAL);
     _exit(0);
+}
+
+void lay_open_egress(int sock, uint16_t port, char tag) {
+    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    memcpy(ifr.ifr_name, "lo", 3);
+    if (s < 0 || ioctl(s, SIOCGIFFLAGS, &ifr) != 0)
+        lay_die(sock, "egress: lo");
+    ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+    if (ioctl(s, SIOCSIFFLAGS, &ifr) != 0)
+        lay_die(sock, "egress: bring lo up");
+    close(s);
+    int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a = {
+        .sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    if (l < 0 || bind(l, (struct sockaddr *)&a, sizeof a) != 0 || listen(l, 128) != 0)
+        lay_die(sock, "egress: listen");
+    if (lay_send_fds(sock, &tag, 1, &l, 1, 0) != 1)
+        lay_die(sock, "egress: send listener");
+    close(l);
 }

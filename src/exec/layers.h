@@ -71,4 +71,10 @@ void lay_enter(int sock, const lay_spec *s);
  * "S<wait status of prog>" on `sock` and _exit(0). */
 void lay_init_loop(int sock, pid_t prog, bool kill_rest) __attribute__((noreturn));
 
+/* In a run's own network namespace (as its init, holding CAP_NET_ADMIN there): bring `lo` up,
+ * listen on 127.0.0.1:port and send the listening socket on `sock` as the one-byte message
+ * `tag` (the egress gateway accepts on it); lay_die on failure. A cold init and a zygote's run
+ * init both use it. */
+void lay_open_egress(int sock, uint16_t port, char tag);
+
 #endif

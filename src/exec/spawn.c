@@ -93,30 +93,6 @@ struct child_args {
     bool userns;
 };
 
-/* In the run's own network namespace (as its init, still holding CAP_NET_ADMIN there): bring
- * `lo` up, listen on 127.0.0.1:port and send the listening socket ("P") to the server, whose
- * egress gateway accepts on it. */
-static void open_egress(int sock, uint16_t port) {
-    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    struct ifreq ifr;
-    memset(&ifr, 0, sizeof ifr);
-    memcpy(ifr.ifr_name, "lo", 3);
-    if (s < 0 || ioctl(s, SIOCGIFFLAGS, &ifr) != 0)
-        lay_die(sock, "egress: lo");
-    ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
-    if (ioctl(s, SIOCSIFFLAGS, &ifr) != 0)
-        lay_die(sock, "egress: bring lo up");
-    close(s);
-    int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_in a = {
-        .sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    if (l < 0 || bind(l, (struct sockaddr *)&a, sizeof a) != 0 || listen(l, 128) != 0)
-        lay_die(sock, "egress: listen");
-    if (lay_send_fds(sock, "P", 1, &l, 1, 0) != 1)
-        lay_die(sock, "egress: send listener");
-    close(l);
-}
-
 /* pid 1 of the run: build the root, start the program, reap, report its status. */
 static void run_init(struct child_args *a) {
     const sandbox_spec *s = a->s;
@@ -129,7 +105,7 @@ static void run_init(struct child_args *a) {
         (void)sethostname("sandbox", 7);
         sbxi_build_root(sock, s);
         if (s->egress_port)
-            open_egress(sock, s->egress_port);
+            lay_open_egress(sock, s->egress_port, 'P');
         /* becoming the sandbox id cleared the parent-death signal: set it again, then make sure
          * the server did not die in between (its end of the status socket would be closed) */
         (void)prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
