@@ -141,8 +141,9 @@ int exec_init(const exec_opts *opts, sbx_err *e) {
     if (O.network != EXEC_NET_NONE && (!O.egress || !O.gateway))
         return sbx_fail(e, SBX_EINTERNAL, "exec: EXEC_NETWORK without an egress gateway"), -1;
     if (O.network != EXEC_NET_NONE)
-        LOG_I("exec", "network: %s, through the egress gateway (runs with network start cold)",
-              O.network == EXEC_NET_OPEN ? "open" : "allowlist");
+        LOG_I("exec", "network: %s, through the egress gateway%s",
+              O.network == EXEC_NET_OPEN ? "open" : "allowlist",
+              O.network == EXEC_NET_OPEN ? " (runs on the host network start cold)" : "");
     if (!O.data_dir || !O.mode)
         return sbx_fail(e, SBX_EINTERNAL, "exec: out of memory"), -1;
     pthread_condattr_t ca;
@@ -752,7 +753,7 @@ static cJSON *run_with(const exec_request *rq, egress_client *net, exec_output_f
         .code = rq->code,
         .code_len = code_len,
     };
-    if (start(&a, &spec, zygote_on && !net, e) != SBX_OK)
+    if (start(&a, &spec, zygote_on, e) != SBX_OK)
         goto done;
     egress_attach(a.child, net, id);
     slot = track(a.child);
@@ -764,14 +765,15 @@ static cJSON *run_with(const exec_request *rq, egress_client *net, exec_output_f
     pump(&a, t0 + rq->timeout_ms, early, fn, ctx);
 
     /* The zygote died under the run (killed, or out of memory): the program is not at fault.
-     * Nothing it did can outlive it (no network; only its own dirs), so unless its output
-     * already went to a streaming client, it runs again, cold, from empty dirs. */
+     * Without network nothing it did can outlive it (only its own dirs), so unless its output
+     * already went to a streaming client, it runs again, cold, from empty dirs. With network it
+     * may have reached a server already: it is not repeated behind the caller's back. */
     if (a.via_zygote && !a.said_done && !a.timed_out && !a.client_gone &&
         sandbox_lost_with_zygote(a.child)) {
         pthread_mutex_lock(&mu);
         bool stop = stopping;
         pthread_mutex_unlock(&mu);
-        if (stop || (fn && (a.out.buf.len || a.err.buf.len))) {
+        if (stop || net || (fn && (a.out.buf.len || a.err.buf.len))) {
             lost = true;
         } else {
             LOG_W("exec", "run=%s: its zygote died under it after %lld ms; running it again cold",

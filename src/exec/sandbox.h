@@ -42,7 +42,8 @@ typedef struct sandbox_spec {
     /* > 0: the egress gateway's way in (egress_gateway.h). The run keeps its own network
      * namespace, whose init brings `lo` up and listens on 127.0.0.1:egress_port there, handing
      * the listening socket to the server (sandbox_take_egress_fd); inet sockets are allowed and
-     * Landlock lets TCP connect to that port only. Cold runs only (needs user namespaces). */
+     * Landlock lets TCP connect to that port only. Needs user namespaces; a zygote run's init
+     * (sandbox_spawn_zygote) does the same in its own network namespace. */
     uint16_t egress_port;
     const char *owner_dir; /* if set: write its .owner (sweep.h) as soon as the child exists */
     /* the zygote itself (zygote.c): stays root of its user namespace (ids 1..SBX_OUTER_SPAN

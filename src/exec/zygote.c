@@ -561,17 +561,41 @@ static void close_all(int *fds, int n) {
         }
 }
 
+/* The run's environment into rq->env, its host paths renamed as a cold run's are (none: the
+ * zygote's own stays). 0, or -1 when it does not fit (or out of memory). */
+static int pack_env(zyg_req *rq, const sandbox_spec *spec) {
+    rq->env_len = 0;
+    if (!spec->envp)
+        return 0;
+    char **env = sandbox_env_rewrite(spec->envp, spec->work_dir, spec->tmp_dir);
+    if (!env)
+        return -1;
+    int rc = 0;
+    for (char **p = env; *p && rc == 0; p++) {
+        size_t n = strlen(*p) + 1;
+        if (n > sizeof rq->env - rq->env_len)
+            rc = -1;
+        else
+            memcpy(rq->env + rq->env_len, *p, n), rq->env_len += (uint32_t)n;
+    }
+    sandbox_env_free(env);
+    return rc;
+}
+
 sbx_code sandbox_spawn_zygote(const sandbox_spec *spec, const sandbox_zygote *z,
                               sandbox_child **out, sbx_err *e) {
     if (!spec || !z || !z->submit || !spec->code || !spec->work_dir || !spec->tmp_dir || !out)
         return sbx_fail(e, SBX_EINTERNAL, "sandbox: incomplete spec");
     if (sandbox_check(e) != SBX_OK)
         return SBX_EINTERNAL; /* not EUNAVAIL: the caller must not fall back to a cold start */
-    if (!sbxi_probe.userns || spec->allow_network || spec->egress_port)
+    /* the host's network (EXEC_NETWORK=open) is not the zygote's: such runs start cold */
+    if (!sbxi_probe.userns || spec->allow_network)
         return sbx_fail(e, SBX_EUNAVAIL, "sandbox: the zygote is not available");
+    /* with the gateway, the filter that allows inet sockets, as a cold run gets */
     struct sock_filter *bpf = NULL;
     size_t blen = 0;
-    if (sbxi_probe.seccomp_ok && (sbxi_filter_for(false, &bpf, &blen) != 0 || blen > ZYG_MAX_BPF))
+    if (sbxi_probe.seccomp_ok &&
+        (sbxi_filter_for(spec->egress_port != 0, &bpf, &blen) != 0 || blen > ZYG_MAX_BPF))
         return sbx_fail(e, SBX_EUNAVAIL, "sandbox: no seccomp filter for the zygote");
 
     unsigned outer, outer_gid;
@@ -592,6 +616,10 @@ sbx_code sandbox_spawn_zygote(const sandbox_spec *spec, const sandbox_zygote *z,
             return sbx_fail(e, SBX_EUNAVAIL, "sandbox: the run dirs are not under the runs dir");
     }
     zyg_req *rq = calloc(1, sizeof *rq);
+    if (rq && pack_env(rq, spec) != 0) {
+        free(rq);
+        return sbx_fail(e, SBX_EUNAVAIL, "sandbox: the run's environment does not fit the zygote");
+    }
     sandbox_child *c = calloc(1, sizeof *c);
     int fds[ZYG_NFDS], sv[2] = {-1, -1};
     for (int i = 0; i < ZYG_NFDS; i++)
@@ -642,18 +670,19 @@ sbx_code sandbox_spawn_zygote(const sandbox_spec *spec, const sandbox_zygote *z,
         }
         off += (size_t)n;
     }
-    *rq = (zyg_req){.magic = ZYG_MAGIC,
-                    .run_uid = run_uid,
-                    .flags = (sbxi_probe.priv ? 0 : ZYG_F_SETGROUPS_DENIED) |
-                             (sbxi_probe.trees ? 0 : ZYG_F_BY_NAME),
-                    .memory_mb = spec->memory_mb > 0 ? spec->memory_mb + z->preload_mb : 0,
-                    .max_procs = spec->max_procs,
-                    .file_size_mb = spec->file_size_mb,
-                    .open_files = spec->open_files,
-                    .cpu_seconds = spec->cpu_seconds,
-                    .landlock_abi = sbxi_probe.landlock_abi,
-                    .notify = sbxi_probe.notify_ok,
-                    .bpf_len = (uint32_t)blen};
+    rq->magic = ZYG_MAGIC;
+    rq->run_uid = run_uid;
+    rq->flags =
+        (sbxi_probe.priv ? 0 : ZYG_F_SETGROUPS_DENIED) | (sbxi_probe.trees ? 0 : ZYG_F_BY_NAME);
+    rq->memory_mb = spec->memory_mb > 0 ? spec->memory_mb + z->preload_mb : 0;
+    rq->max_procs = spec->max_procs;
+    rq->file_size_mb = spec->file_size_mb;
+    rq->open_files = spec->open_files;
+    rq->cpu_seconds = spec->cpu_seconds;
+    rq->landlock_abi = sbxi_probe.landlock_abi;
+    rq->notify = sbxi_probe.notify_ok;
+    rq->connect_port = spec->egress_port;
+    rq->bpf_len = (uint32_t)blen;
     if (blen)
         memcpy(rq->bpf, bpf, blen * sizeof *bpf);
     if (wrel) {
@@ -672,6 +701,15 @@ sbx_code sandbox_spawn_zygote(const sandbox_spec *spec, const sandbox_zygote *z,
     c->pid = pidfd_pid(pfd);
     if (spec->owner_dir && c->pid > 0)
         sbx_owner_record(spec->owner_dir, c->pid);
+    if (spec->egress_port) {
+        int lfd = recv_step(c->sock, 'L', why, sizeof why, "the run's network did not start in 5 s",
+                            "the run ended before its network started");
+        if (lfd == -2)
+            snprintf(why, sizeof why, "receive the run's listener: %s", strerror(EMFILE));
+        if (lfd < 0)
+            goto fail;
+        c->egressfd = lfd;
+    }
     if (bpf) {
         int nfd = recv_step(c->sock, 'N', why, sizeof why, "the run did not start in 5 s",
                             "the run ended before it started");

@@ -5,7 +5,9 @@
  * every message from the server is one zyg_req carrying ZYG_NFDS descriptors (SCM_RIGHTS) in
  * the order of the enum; the zygote answers nothing on the control socket: each run reports on
  * its own status socket exactly as a cold run does ("P" with a pidfd of the run's init first,
- * then "N" with the seccomp listener, or "E..." on a set-up error, and "S<status>" at the end).
+ * then, with connect_port, "L" with the egress listener the init made in the run's network
+ * namespace, then "N" with the seccomp listener, or "E..." on a set-up error, and "S<status>"
+ * at the end).
  * The program itself writes "D<exit code>" to the done pipe (ZYG_FD_DONE) just before it exits,
  * so the server can answer before the kernel has torn down its copy of the zygote's memory.
  * Closing the control socket stops the zygote.
@@ -18,6 +20,7 @@
 
 #define ZYG_MAGIC   0x5a594731u /* "ZYG1" */
 #define ZYG_MAX_BPF 1024        /* seccomp instructions */
+#define ZYG_MAX_ENV 4096        /* bytes of the run's environment (zyg_req.env) */
 #define ZYG_CTRL_FD 4           /* the control socket, in the zygote */
 #define ZYG_SO_FD   5           /* the zygote's shared object (the file), until it is loaded */
 
@@ -52,6 +55,14 @@ typedef struct zyg_req {
     char work_rel[128], tmp_rel[128]; /* with ZYG_F_BY_NAME: paths under ZYG_RUNS_PATH */
     int64_t memory_mb, max_procs, file_size_mb, open_files, cpu_seconds;
     int32_t landlock_abi, notify;
+    /* > 0: the egress gateway's port. The run's init brings lo up in the run's network
+     * namespace and listens on 127.0.0.1:connect_port (sent as "L"); Landlock lets the program
+     * connect to that TCP port only; bpf is then the filter that allows inet sockets. */
+    uint16_t connect_port;
+    /* The program's whole environment: env_len bytes of NUL-terminated "NAME=value" strings
+     * (the interpreter replaces the zygote's os.environ with it before the program runs). */
+    uint32_t env_len;
+    char env[ZYG_MAX_ENV];
     uint32_t bpf_len; /* instructions used in bpf[] */
     struct sock_filter bpf[ZYG_MAX_BPF];
 } zyg_req;

@@ -92,6 +92,24 @@ def _sbx_zygote():
         if (not os.path.isabs(key) or key in (cwd, "/tmp") or key.startswith(cwd + "/")
                 or key.startswith("/tmp/")):
             del sys.path_importer_cache[key]
+    # The run's own environment (a network run's proxy variables, say) replaces the zygote's:
+    # os.environ as a cold `python3 -c` would have found it, and putenv for its children.
+    env_fn = lib.sbx_zygote_env
+    env_fn.restype = ctypes.c_void_p
+    env_fn.argtypes = [ctypes.POINTER(ctypes.c_size_t)]
+    env_len = ctypes.c_size_t(0)
+    env_p = env_fn(ctypes.byref(env_len))
+    want = {}
+    for item in ctypes.string_at(env_p, env_len.value).split(b"\0"):
+        name, eq, value = item.partition(b"=")
+        if eq and name:
+            want[os.fsdecode(name)] = os.fsdecode(value)
+    if want:
+        for name in [k for k in os.environ if k not in want]:
+            del os.environ[name]
+        for name, value in want.items():
+            if os.environ.get(name) != value:
+                os.environ[name] = value
     done = lib.sbx_zygote_done
     done.restype = None
     done.argtypes = [ctypes.c_int]

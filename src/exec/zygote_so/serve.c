@@ -133,7 +133,9 @@ static int recv_req(int ctrl, zyg_req *rq, int fds[ZYG_NFDS]) {
         }
     }
     if (n != (ssize_t)sizeof *rq || rq->magic != ZYG_MAGIC || got != ZYG_NFDS ||
-        rq->bpf_len > ZYG_MAX_BPF || (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) {
+        rq->bpf_len > ZYG_MAX_BPF || rq->env_len > ZYG_MAX_ENV ||
+        (rq->env_len && rq->env[rq->env_len - 1] != 0) ||
+        (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) {
         for (int i = 0; i < got; i++)
             close(fds[i]);
         return -2; /* malformed: skip it */
@@ -165,6 +167,8 @@ static char *g_code;
 static size_t g_code_len;
 static int g_done = -1; /* the program's end of the done pipe, at the top of its fd table */
 static pid_t g_prog;    /* the program's process (not a child it forks, which runs on too) */
+static char g_env[ZYG_MAX_ENV]; /* the program's environment (zyg_req.env), for the driver */
+static size_t g_env_len;
 
 /* The program's process: sandboxed by the same per-process layers as a cold run (seccomp
  * last), then back into Python through g_entry. Never returns. */
@@ -185,6 +189,8 @@ static void run_program(const zyg_req *rq, const int fds[ZYG_NFDS]) {
     if (g_done < 0)
         lay_die(sock, "done pipe");
     g_prog = getpid();
+    g_env_len = rq->env_len;
+    memcpy(g_env, rq->env, g_env_len);
     struct sock_fprog fp = {.len = (unsigned short)rq->bpf_len,
                             .filter = (struct sock_filter *)rq->bpf};
     lay_spec s = {.stdin_fd = fds[ZYG_FD_STDIN],
@@ -203,7 +209,8 @@ static void run_program(const zyg_req *rq, const int fds[ZYG_NFDS]) {
                   .landlock_abi = rq->landlock_abi,
                   .notify = rq->notify != 0,
                   .bpf = rq->bpf_len ? &fp : NULL,
-                  .keep_fd = g_done};
+                  .keep_fd = g_done,
+                  .connect_port = rq->connect_port};
     lay_enter(sock, &s);
     close(3); /* the status socket: a cold run's execve closes it */
     longjmp(g_entry, 1);
@@ -281,6 +288,8 @@ static int run_init(void *arg) {
     if (mount("sbxshm", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, opt) != 0)
         lay_die(sock, "mount /dev/shm");
     (void)sethostname("sandbox", 7);
+    if (a->rq.connect_port) /* the egress gateway's way in, before the program exists */
+        lay_open_egress(sock, a->rq.connect_port, 'L');
     if (a->spare) {
         if (send_req(to_prog, &a->rq, fds) != 0)
             lay_die(sock, "hand the run to its program");
@@ -511,6 +520,13 @@ EXPORT char *sbx_zygote_serve(int ctrl, const char *ready, size_t *code_len) {
         for (int i = 0; i < ZYG_NFDS; i++)
             close(fds[i]);
     }
+}
+
+/* In a run's program process: its environment, *len bytes of NUL-terminated "NAME=value"
+ * strings (zyg_req.env), which the driver makes os.environ. */
+EXPORT const char *sbx_zygote_env(size_t *len) {
+    *len = g_env_len;
+    return g_env;
 }
 
 EXPORT void sbx_zygote_free(char *code) {
