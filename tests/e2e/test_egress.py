@@ -83,13 +83,37 @@ def raw(data, limit=4096):
 """
 
 
+def exec_health(server):
+    return server.get("/health").json()["exec"]
+
+
 class AllowlistTest(harness.ServerTestCase):
+    """Runs cloned from the pre-forked zygote (EXEC_MODE=zygote, the default); every one of them
+    must have been (AllowlistForkTest below: the same cases on cold starts)."""
+
     server_env = {"EXEC_NETWORK": "allowlist",
                   "EGRESS_ALLOWED_DOMAINS": "site.test,*.wild.test,priv.test,meta.test,own.test,"
                                             "pypi.test",
                   "EGRESS_DENIED_DOMAINS": "bad.wild.test",
                   "EGRESS_PRIVATE_ALLOWED": "site.test,*.wild.test,own.test,pypi.test",
-                  "EGRESS_HOSTS": hosts()}
+                  "EGRESS_HOSTS": hosts(), "EXEC_MODE": "zygote"}
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        if cls.server_env["EXEC_MODE"] == "zygote":
+            deadline = time.time() + 60
+            while not (exec_health(cls.server)["zygote"] or {}).get("ready"):
+                if time.time() > deadline:
+                    raise AssertionError("the zygote never became ready")
+                time.sleep(0.1)
+
+    def tearDown(self):
+        ex = exec_health(self.server)
+        if self.server_env["EXEC_MODE"] == "zygote":
+            self.assertEqual(ex["startedCold"], 0, "a run with network started cold")
+        else:
+            self.assertEqual(ex["startedZygote"], 0, ex)
 
     def run_code(self, code, **kw):
         r = self.server.post("/execute", {"code": code, "timeoutMs": 60000, **kw}, timeout=90)
@@ -114,6 +138,56 @@ except Exception as e:
         self.assertEqual(net["connections"], 1, res)
         self.assertGreater(net["bytesIn"], len("hi from site"))
         self.assertGreater(net["bytesOut"], 20)
+
+    def test_a_run_with_network_comes_from_the_zygote(self):
+        # In one run: the zygote's preloaded modules are there before the program imports
+        # anything (a cold python3 -c has not imported fractions), the proxy variables are in
+        # os.environ and in the environment a child process gets, an allowed name is reached
+        # through the gateway and a denied one refused.
+        before = exec_health(self.server)
+        code = f"""
+import sys
+print('warm' if 'fractions' in sys.modules else 'cold')
+import os, subprocess, urllib.request
+print(os.environ.get('HTTP_PROXY'), subprocess.run(['sh', '-c', 'echo $ALL_PROXY'],
+      capture_output=True, text=True).stdout.strip())
+for name in ('site.test', 'bad.wild.test'):
+    try:
+        print(urllib.request.urlopen(f'http://{{name}}:{SITE.port}/hello', timeout=10).read().decode())
+    except Exception as e:
+        print('ERR', e)
+"""
+        res = self.run_code(code)
+        after = exec_health(self.server)
+        lines = res["stdout"].splitlines()
+        zygote = self.server_env["EXEC_MODE"] == "zygote"
+        self.assertEqual(lines[0], "warm" if zygote else "cold", res)
+        self.assertEqual(after["startedZygote"] - before["startedZygote"], int(zygote), after)
+        self.assertEqual(after["startedCold"] - before["startedCold"], int(not zygote), after)
+        self.assertEqual(lines[1], "http://127.0.0.1:3128 socks5h://127.0.0.1:3128", res)
+        self.assertEqual(lines[2], "hi from site", res)
+        self.assertTrue(lines[3].startswith("ERR HTTP Error 403"), res)
+        self.assertIn(f"sandbox: network access to bad.wild.test:{SITE.port} was refused: "
+                      "denied by EGRESS_DENIED_DOMAINS", res["stderr"])
+        self.assertEqual(res["violations"],
+                         [{"kind": "network",
+                           "detail": f"bad.wild.test:{SITE.port}: denied by EGRESS_DENIED_DOMAINS"}])
+        self.assertEqual(res["network"]["connections"], 1, res)
+        self.assertGreater(res["network"]["bytesIn"], len("hi from site"), res)
+
+    def test_runs_keep_their_own_network(self):
+        # two runs at once: each has its own listener (a run's connections are counted to it)
+        import concurrent.futures
+        code = f"""
+import urllib.request
+for _ in range({{n}}):
+    urllib.request.urlopen('http://site.test:{SITE.port}/hello', timeout=10).read()
+print('ok')
+"""
+        with concurrent.futures.ThreadPoolExecutor(2) as pool:
+            runs = list(pool.map(lambda n: self.run_code(code.format(n=n)), (1, 3)))
+        self.assertEqual([r["stdout"] for r in runs], ["ok\n", "ok\n"], runs)
+        self.assertEqual([r["network"]["connections"] for r in runs], [1, 3], runs)
 
     def test_wildcard_matches_the_name_and_below(self):
         for name in ("a.wild.test", "wild.test"):
@@ -327,6 +401,12 @@ print(round(time.time() - t0), out.split(b'\\r\\n')[0].decode())
         self.assertGreaterEqual(int(took), 9, res)
         self.assertLessEqual(int(took), 12, res)
         self.assertIn(status, ("HTTP/1.1 408 Request Timeout", ""), res)
+
+
+class AllowlistForkTest(AllowlistTest):
+    """The same cases on cold starts (EXEC_MODE=fork)."""
+
+    server_env = dict(AllowlistTest.server_env, EXEC_MODE="fork")
 
 
 class OpenModeEscapeTest(harness.ServerTestCase):
