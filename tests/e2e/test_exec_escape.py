@@ -501,7 +501,30 @@ class EscapeTestNetwork(ServerTestCase):
     policy's own cases are in test_egress.py)."""
 
     server_env = {"EXEC_NETWORK": "allowlist", "EGRESS_ALLOWED_DOMAINS": "127.0.0.1",
-                  "EGRESS_PRIVATE_ALLOWED": "127.0.0.1", "BROWSER_POOL_SIZE": "0"}
+                  "EGRESS_PRIVATE_ALLOWED": "127.0.0.1", "BROWSER_POOL_SIZE": "0",
+                  "EXEC_MODE": "zygote"}
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        if cls.server_env["EXEC_MODE"] == "zygote":
+            deadline = time.time() + 60
+            while not (cls.server.get("/health").json()["exec"]["zygote"] or {}).get("ready"):
+                if time.time() > deadline:
+                    raise AssertionError("the zygote never became ready")
+                time.sleep(0.1)
+
+    def started(self):
+        ex = self.server.get("/health").json()["exec"]
+        return ex["startedZygote"], ex["startedCold"]
+
+    def tearDown(self):
+        # every run took the path of the class: from the zygote, or cold
+        zygote, cold = self.started()
+        if self.server_env["EXEC_MODE"] == "zygote":
+            self.assertEqual(cold, 0, "a run with network started cold instead of from the zygote")
+        else:
+            self.assertEqual(zygote, 0)
 
     def run_code(self, code):
         r = self.server.post("/execute", {"code": code, "timeoutMs": 30000}, timeout=60)
@@ -558,8 +581,20 @@ print(s.recv(4096).decode().split('\\r\\n')[0])
         self.assertEqual(self.server.get("/health").status, 200)
 
 
+class EscapeTestNetworkFork(EscapeTestNetwork):
+    """The same on cold starts (EXEC_MODE=fork)."""
+
+    server_env = dict(EscapeTestNetwork.server_env, EXEC_MODE="fork")
+
+
 class EscapeTestNetworkUnprivileged(EscapeTestNetwork):
     """The same with an unprivileged server (nobody): the run's init still brings up its own
     loopback and hands the gateway's socket over."""
 
     server_user = NOBODY
+
+
+class EscapeTestNetworkUnprivilegedFork(EscapeTestNetworkUnprivileged):
+    """Unprivileged, cold starts (EXEC_MODE=fork)."""
+
+    server_env = dict(EscapeTestNetwork.server_env, EXEC_MODE="fork")
