@@ -10,7 +10,7 @@ import threading
 import time
 import unittest
 
-from harness import Server, descendants, wait_until
+from harness import LocalSite, Server, descendants, wait_until
 
 NO_POOL = {"BROWSER_POOL_SIZE": "0"}
 
@@ -285,6 +285,48 @@ class TestZygoteReplacement(unittest.TestCase):
         finally:
             for k in kids:
                 os.kill(k, signal.SIGCONT)
+
+
+class TestZygoteNetworkLost(unittest.TestCase):
+    """A run with network (EXEC_NETWORK=allowlist) comes from the zygote too; when its zygote
+    dies under it, it is not run again: it may have reached a server already."""
+
+    tier = TestZygoteReplacement.tier
+    kill_light_under_run = TestZygoteReplacement.kill_light_under_run
+
+    def setUp(self):
+        self.site = LocalSite({"/once": (200, "text/plain", "once")})
+        self.srv = Server(env=dict(NO_POOL, EXEC_MODE="zygote", EXEC_NETWORK="allowlist",
+                                   EGRESS_ALLOWED_DOMAINS="site.test",
+                                   EGRESS_PRIVATE_ALLOWED="site.test",
+                                   EGRESS_HOSTS="site.test=127.0.0.1")).start()
+        wait_ready(self.srv)
+
+    def tearDown(self):
+        try:
+            self.assertEqual(self.srv.stop(), 0)
+            self.assertEqual(self.srv.data_entries(), [])
+        finally:
+            self.srv.cleanup()
+            self.site.close()
+
+    def test_a_run_with_network_killed_with_its_zygote_is_not_repeated(self):
+        code = ("import os, time, urllib.request\n"
+                f"print(urllib.request.urlopen('http://site.test:{self.site.port}/once', "
+                "timeout=10).read().decode())\n"
+                "open('mark', 'w').close()\ntime.sleep(1.5)\nprint('done')\n")
+        before = health(self.srv)
+        result = {}
+        t = threading.Thread(target=lambda: result.update(run(self.srv, code)))
+        t.start()
+        self.kill_light_under_run()
+        t.join(60)
+        self.assertEqual((result["exitCode"], result["signal"]), (None, "KILL"), result)
+        self.assertIn("the run was lost", result["stderr"])
+        self.assertEqual([p for _, p, _, _ in self.site.requests], ["/once"])
+        after = health(self.srv)
+        self.assertEqual(after["startedZygote"], before["startedZygote"] + 1, after)
+        self.assertEqual(after["startedCold"], before["startedCold"], after)
 
 
 if __name__ == "__main__":
