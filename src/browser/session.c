@@ -154,6 +154,8 @@ static sbx_code publish(br_session *s, const br_session_opts *o, char tab[SBX_ID
         cJSON_Delete(v);
     }
     br_tabs_set_emulation(s->tabs, &o->em, ua);
+    if (rc == SBX_OK && o->state) /* before the tabs attach: each gets the restore's script */
+        rc = br_state_restore(s->tabs, o->state, launch_timeout_ms, e);
     if (rc == SBX_OK)
         rc = br_tabs_open(s->tabs, mobile, launch_timeout_ms, tab, e);
     if (rc == SBX_OK) {
@@ -164,10 +166,6 @@ static sbx_code publish(br_session *s, const br_session_opts *o, char tab[SBX_ID
         cJSON_AddBoolToObject(a, "eventsEnabled", 1);
         rc = br_tabs_browser_call(s->tabs, "Browser.setDownloadBehavior", a, launch_timeout_ms,
                                   NULL, e);
-    }
-    if (rc == SBX_OK && o->state) {
-        br_page *first = br_tabs_page(s->tabs, tab, e);
-        rc = first ? br_state_restore(s->tabs, first, o->state, launch_timeout_ms, e) : e->code;
     }
     if (rc != SBX_OK) {
         session_free(s);
