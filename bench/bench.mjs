@@ -467,7 +467,12 @@ function startSite() {
             const u = new URL(rq.url, "http://x");
             const n = u.searchParams.get("n") || "0";
             res.writeHead(200, { "Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store" });
-            res.end(u.pathname === "/form" ? FORM_HTML : u.pathname === "/nodes" ? nodesHtml(Number(n)) : pageHtml(n));
+            // /oopif: the form in an iframe of another site (localhost, this same server), which
+            // Chromium runs in a renderer of its own
+            const oopif = `<!doctype html><html><head><meta charset="utf-8"><title>Framed</title></head><body>
+<h1>Sign up below</h1><iframe title="form" width="600" height="700" src="http://localhost:${rq.socket.localPort}/form"></iframe></body></html>`;
+            res.end(u.pathname === "/form" ? FORM_HTML : u.pathname === "/nodes" ? nodesHtml(Number(n)) :
+                u.pathname === "/oopif" ? oopif : pageHtml(n));
         });
         srv.keepAliveTimeout = 60000;
         srv.listen(0, "127.0.0.1", () => resolve({ srv, url: `http://127.0.0.1:${srv.address().port}/page` }));
@@ -883,7 +888,8 @@ async function longRows(bin, site) {
 
 async function readsRows(bin, site) {
     console.log("agent reads: GET snapshot vs Playwright page.ariaSnapshot({mode: 'ai'}) on the same Chromium");
-    const srv = await new Server(bin, { BROWSER_POOL_SIZE: "0" }).start();
+    const srv = await new Server(bin, { BROWSER_POOL_SIZE: "0",
+        EGRESS_PRIVATE_ALLOWED: "127.0.0.1,localhost" }).start();
     const chromium = (await srv.health()).browser.chromium;
     const pw = await playwright.launch({ executablePath: chromium, headless: true, args: rootFlags() });
     const base = site.replace(/\/page$/, "");
@@ -907,6 +913,25 @@ async function readsRows(bin, site) {
                 baseline: "Playwright `page.ariaSnapshot({mode: 'ai'})`", unit: "ms", target: "<= 0.5x" });
             addRow({ work: `snapshot of ${what}: size`, ours: [ours.length], base: [theirs.length],
                 baseline: "Playwright `page.ariaSnapshot({mode: 'ai'})`", unit: "chars", target: "<= 1.0x" });
+        }
+
+        // The same form read through an out-of-process iframe (its own target session) against
+        // the form page itself, each in its own session, interleaved.
+        {
+            const { sessionId: s2 } = (await srv.call("POST", "/browser/sessions", {}, 201)).json;
+            await srv.call("POST", `/browser/sessions/${s2}/navigate`, { url: `${base}/oopif` });
+            await srv.call("POST", `${api}/navigate`, { url: `${base}/form` });
+            let framed = "", plain = "";
+            const [a, b] = await sideBySide(rounds(30), async () => {
+                framed = (await srv.call("GET", `/browser/sessions/${s2}/snapshot`)).json.snapshot;
+            }, async () => {
+                plain = (await srv.call("GET", `${api}/snapshot`)).json.snapshot;
+            });
+            if (!/textbox "Email".*\[ref=f[0-9]+e[0-9]+\]/.test(framed))
+                throw new Error(`the OOPIF's form is not in the snapshot: ${framed.slice(0, 300)}`);
+            addRow({ work: "(reference) snapshot of the form page in a cross-site iframe (OOPIF)", ours: a, base: b,
+                baseline: "snapshot of the form page itself", unit: "ms" });
+            await srv.call("DELETE", `/browser/sessions/${s2}`, undefined, 204);
         }
 
         // MCP tools/call navigate + snapshot against the same two REST calls.
@@ -1032,7 +1057,7 @@ async function egressRows(bin, site) {
         const bareCode = downloadCode(blob.url, blobBytes);
         a = [];
         b = [];
-        for (let i = 0; i < rounds(5) + 1; i++) {
+        for (let i = 0; i < rounds(15) + 1; i++) {
             const r = await srv.call("POST", "/execute", { code, timeoutMs: 120000 });
             if (r.json.exitCode !== 0) throw new Error(`download run gave ${JSON.stringify(r.json)}`);
             const bare = await run(opt.python, ["-c", bareCode]);

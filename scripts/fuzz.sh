@@ -6,6 +6,8 @@
 #   scripts/fuzz.sh fuzz_url fuzz_router  only these
 #   FUZZ_SECONDS=14400 FUZZ_JOBS=2 scripts/fuzz.sh fuzz_websocket    four hours, two workers
 #
+# Targets run FUZZ_PARALLEL at a time (default: cores / FUZZ_JOBS), each on a core of its own.
+#
 # Each target starts from its seeds (tests/fuzz/corpus/<target>/, read only) and grows a work
 # corpus in build-fuzz/corpus/<target>/ that the next run starts from too. A crash, leak,
 # timeout (FUZZ_TIMEOUT_S a single input, default 10) or assertion stops that target and its
@@ -17,7 +19,7 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 if [[ ${1:-} == -h || ${1:-} == --help ]]; then
-    sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'
     exit 0
 fi
 
@@ -49,39 +51,61 @@ cmake --build "$build" -j"$(nproc)" --target "${targets[@]}"
 
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:symbolize=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-found=()
-for t in "${targets[@]}"; do
-    work=$build/corpus/$t crashes=$build/crashes/$t
+
+# run_one T: fuzz target T for $seconds; its summary goes to $build/T.summary, and it exits
+# nonzero when the target found something.
+run_one() {
+    local t=$1 work=$build/corpus/$1 crashes=$build/crashes/$1 start=$SECONDS rc
     mkdir -p "$work" "$crashes"
-    args=(-max_total_time="$seconds" -timeout="$per_input" -rss_limit_mb=2048 -max_len=16384
-        -print_final_stats=1 -artifact_prefix="$crashes/")
+    local args=(-max_total_time="$seconds" -timeout="$per_input" -rss_limit_mb=2048
+        -max_len=16384 -print_final_stats=1 -artifact_prefix="$crashes/")
     if ((jobs > 1)); then
         args+=(-fork="$jobs" -ignore_crashes=0)
     fi
-    echo "==> $t for ${seconds}s (work corpus $work, crashes in $crashes/)"
-    start=$SECONDS
     set +e
     "$build/fuzz/$t" "${args[@]}" "$work" "tests/fuzz/corpus/$t" >"$build/$t.log" 2>&1
     rc=$?
     set -e
-    grep -E '^(stat::number_of_executed_units|stat::peak_rss_mb|#[0-9]+ +DONE)' "$build/$t.log" |
-        sed 's/^/    /' || true
-    if ((rc != 0)); then
-        found+=("$t")
-        echo "fuzz.sh: $t FAILED (exit $rc) after $((SECONDS - start))s (whole log: $build/$t.log):"
-        {
-            grep -m1 -E 'runtime error|fuzz assertion failed|ERROR: (Address|Leak)Sanitizer' \
-                "$build/$t.log"
-            grep -m1 -A8 -E '^ +#0 ' "$build/$t.log"
-            grep -m1 '^SUMMARY' "$build/$t.log"
-            grep -m1 'Test unit written' "$build/$t.log"
-        } | sed 's/^/    /'
-    else
-        echo "    $t: ok, $(ls "$work" | wc -l) inputs in the work corpus, $((SECONDS - start))s"
-    fi
+    {
+        echo "==> $t for ${seconds}s (work corpus $work, crashes in $crashes/)"
+        grep -E '^(stat::number_of_executed_units|stat::peak_rss_mb|#[0-9]+ +DONE)' \
+            "$build/$t.log" | sed 's/^/    /' || true
+        if ((rc != 0)); then
+            echo "fuzz.sh: $t FAILED (exit $rc) after $((SECONDS - start))s (whole log:" \
+                "$build/$t.log):"
+            {
+                grep -m1 -E 'runtime error|fuzz assertion failed|ERROR: (Address|Leak)Sanitizer' \
+                    "$build/$t.log"
+                grep -m1 -A8 -E '^ +#0 ' "$build/$t.log"
+                grep -m1 '^SUMMARY' "$build/$t.log"
+                grep -m1 'Test unit written' "$build/$t.log"
+            } | sed 's/^/    /'
+        else
+            echo "    $t: ok, $(ls "$work" | wc -l) inputs in the work corpus, $((SECONDS - start))s"
+        fi
+    } >"$build/$t.summary"
+    return "$rc"
+}
+
+# Targets are single-threaded (or use $jobs workers each): run as many at once as the machine
+# has cores, so every target still gets a core for its whole time.
+parallel=${FUZZ_PARALLEL:-$(($(nproc) / jobs))}
+((parallel >= 1)) || parallel=1
+found=()
+for ((i = 0; i < ${#targets[@]}; i += parallel)); do
+    batch=("${targets[@]:i:parallel}")
+    pids=()
+    for t in "${batch[@]}"; do
+        run_one "$t" &
+        pids+=($!)
+    done
+    for k in "${!batch[@]}"; do
+        wait "${pids[$k]}" || found+=("${batch[$k]}")
+        cat "$build/${batch[$k]}.summary"
+    done
 done
 if ((${#found[@]})); then
     echo "fuzz: ${#found[@]} of ${#targets[@]} targets found a bug: ${found[*]}"
     exit 1
 fi
-echo "fuzz: ${#targets[@]} targets, ${seconds}s each, nothing found"
+echo "fuzz: ${#targets[@]} targets, ${seconds}s each ($parallel at a time), nothing found"

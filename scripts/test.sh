@@ -78,9 +78,11 @@ cmake --build "$build" -j"$(nproc)"
 # tests/mcp/package-lock.json, tests/e2e/test_cluster.py the CDP passthrough with
 # puppeteer-core, pinned by tests/cluster/package-lock.json, and tests/e2e/test_browser_state.py
 # compares GET .../state with playwright-core's storageState(), pinned by
-# tests/playwright/package-lock.json; without them those tests are skipped (and counted as
+# tests/playwright/package-lock.json, and tests/e2e/test_mcp_conformance.py runs the official
+# MCP conformance suite under the Node 22 it needs, both pinned by
+# tests/conformance/package-lock.json; without them those tests are skipped (and counted as
 # skipped).
-for npm_dir in tests/mcp tests/cluster tests/playwright; do
+for npm_dir in tests/mcp tests/cluster tests/playwright tests/conformance; do
     if command -v npm >/dev/null &&
         [[ ! -d $npm_dir/node_modules || $npm_dir/package-lock.json -nt $npm_dir/node_modules ]]; then
         if (cd "$npm_dir" && npm ci --no-audit --no-fund); then

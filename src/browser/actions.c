@@ -29,10 +29,12 @@
 #define JS_MAX  (256 * 1024) /* cap on one generated snippet (selector/text come from outside) */
 
 /* One action's state. The target is `sel` (CSS) or, with `ref`, the element a snapshot named
- * (`sel` is then the ref, for messages), in execution context `ctx` (0: the main world) of a
- * frame whose viewport sits at (dx, dy) in the tab's. */
+ * (`sel` is then the ref, for messages), in execution context `ctx` (0: the main world) of page
+ * `fp` (the tab `p`, or the session of the out-of-process iframe holding the ref's element),
+ * in a frame whose viewport sits at (dx, dy) in the tab's. Input events go to the tab, which
+ * Chromium routes to the frame under the point (or to the focused frame, for keys). */
 typedef struct act {
-    br_page *p;
+    br_page *p, *fp;
     const cJSON *req;
     const char *sel, *ref;
     int ctx;
@@ -112,7 +114,7 @@ static char *page_js(const char *op, const char *sel, const char *ref, const cJS
  * {fail:'input'} is 400 at once. */
 static sbx_code with_element(const act *a, bool need_vis, const char *op, const cJSON *arg,
                              cJSON **val, sbx_err *e) {
-    br_page *p = a->p;
+    br_page *p = a->fp;
     const char *sel = a->sel;
     int64_t deadline = a->deadline, timeout_ms = a->timeout_ms;
     char *js = page_js(op, sel, a->ref, arg, need_vis);
@@ -324,7 +326,7 @@ static sbx_code target(act *a, bool required, sbx_err *e) {
     if (!ref)
         return SBX_OK;
     a->ref = a->sel = ref;
-    return br_ref_world(a->p, ref, left_ms(a->deadline, 500), &a->ctx, &a->dx, &a->dy, e);
+    return br_ref_world(a->p, ref, left_ms(a->deadline, 500), &a->fp, &a->ctx, &a->dx, &a->dy, e);
 }
 
 static sbx_code act_pointer(act *a, bool click, sbx_err *e) {
@@ -496,7 +498,7 @@ static sbx_code act_wait(act *a, sbx_err *e) {
     sbx_code rc;
     for (;;) {
         cJSON *r = NULL;
-        rc = br_page_eval_in(a->p, a->ctx, js, left_ms(a->deadline, 500), &r, e);
+        rc = br_page_eval_in(a->fp, a->ctx, js, left_ms(a->deadline, 500), &r, e);
         if (rc == SBX_ESTALEREF) { /* its document went away: so did the element */
             rc = SBX_OK;
             break;
@@ -579,6 +581,7 @@ sbx_code br_action(br_page *p, const cJSON *req, int64_t timeout_ms, cJSON **out
     if (jf_only(req, known, e) != SBX_OK)
         return SBX_EINVAL;
     act a = {.p = p,
+             .fp = p,
              .req = req,
              .sel = NULL,
              .ref = NULL,
@@ -629,7 +632,7 @@ sbx_code br_action(br_page *p, const cJSON *req, int64_t timeout_ms, cJSON **out
                                 a.deadline, a.out, e);
             break;
         default:
-            rc = br_act_upload(p, req, a.sel, a.ref, a.ctx, a.deadline, timeout_ms, a.out, e);
+            rc = br_act_upload(a.fp, req, a.sel, a.ref, a.ctx, a.deadline, timeout_ms, a.out, e);
             break;
         }
     }

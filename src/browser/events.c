@@ -51,8 +51,8 @@ struct br_events {
     size_t pend_next; /* the slot the next request takes when none is free */
 };
 
-static const char *const TYPE_NAMES[] = {"navigation", "console", "request",  "response",
-                                         "dialog",     "tab",     "download", "crash"};
+static const char *const TYPE_NAMES[] = {"navigation", "console",  "request", "response", "dialog",
+                                         "tab",        "download", "crash",   "blocked"};
 
 static const char *type_name(unsigned bit) {
     for (unsigned i = 0; i < sizeof TYPE_NAMES / sizeof TYPE_NAMES[0]; i++)
@@ -474,4 +474,19 @@ void br_events_crash(br_events *ev, const char *why) {
     cJSON *d = cJSON_CreateObject();
     add_text(d, "reason", why);
     br_events_emit(ev, BR_EV_CRASH, NULL, d);
+}
+
+void br_events_blocked(void *ud, const char *host, uint16_t port, const char *why) {
+    br_events *ev = ud;
+    if (!ev)
+        return;
+    cJSON *d = cJSON_CreateObject();
+    add_text(d, "host", host);
+    cJSON_AddNumberToObject(d, "port", port);
+    add_text(d, "reason", why);
+    br_events_emit(ev, BR_EV_BLOCKED, NULL, d);
+}
+
+void br_events_release(void *ud) {
+    br_events_unref(ud);
 }

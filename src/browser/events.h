@@ -1,8 +1,9 @@
 /* events.h -- a browser session's live events: typed frames kept in a bounded ring and read by
  * any number of readers (GET /browser/sessions/{id}/events, Server-Sent Events).
  *
- * Frames are made from the CDP events of the session's browser (br_events_cdp) and from what
- * the tab table sees happen to tabs (br_events_tab, br_events_crash). Each frame is kept as
+ * Frames are made from the CDP events of the session's browser (br_events_cdp), from what
+ * the tab table sees happen to tabs (br_events_tab, br_events_crash) and from the egress
+ * gateway's refusals of the browser's connections (br_events_blocked). Each frame is kept as
  * ready SSE text ("id: SEQ\nevent: TYPE\ndata: {...}\n\n") whose JSON carries "type",
  * "session", "seq" (1, 2, ... per session), "ts" (milliseconds since the epoch) and "tabId"
  * ("" for the browser itself). The ring holds at most BR_EVENTS_MAX_FRAMES frames and
@@ -11,9 +12,9 @@
  * missed) and is dropped by its caller.
  *
  * Thread safety: every function may be called from any thread (producers: the CDP service
- * thread; readers: their own threads). The ring's lock is a leaf: callers may hold their own
- * locks while they emit. Lifetime: br_events_new returns one reference; br_events_ref adds
- * one, br_events_unref drops one and the last frees.
+ * thread, the egress gateway's thread; readers: their own threads). The ring's lock is a leaf:
+ * callers may hold their own locks while they emit. Lifetime: br_events_new returns one reference;
+ * br_events_ref adds one, br_events_unref drops one and the last frees.
  */
 #ifndef SBX_BROWSER_EVENTS_H
 #define SBX_BROWSER_EVENTS_H
@@ -40,7 +41,8 @@ enum {
     BR_EV_TAB = 1 << 5,
     BR_EV_DOWNLOAD = 1 << 6,
     BR_EV_CRASH = 1 << 7,
-    BR_EV_ALL = (1 << 8) - 1,
+    BR_EV_BLOCKED = 1 << 8,
+    BR_EV_ALL = (1 << 9) - 1,
 };
 
 typedef struct br_events br_events;
@@ -64,6 +66,12 @@ void br_events_tab(br_events *ev, const char *tab_id, const char *state, const c
                    const char *detail);
 /* The browser died: a crash frame with `why`. `ev` NULL: nothing. */
 void br_events_crash(br_events *ev, const char *why);
+/* The egress gateway refused a connection of the browser to host:port (`why`): a blocked frame
+ * {host, port, reason} of the browser (tabId ""; the gateway cannot tell the tab). `ud` is the
+ * ring (NULL: nothing); the shape of an egress_refusal_fn, called on the gateway's thread. */
+void br_events_blocked(void *ud, const char *host, uint16_t port, const char *why);
+/* br_events_unref with the shape of a release function (egress_client_on_refusal). */
+void br_events_release(void *ud);
 /* Keep a frame of `type` (a BR_EV_* bit) for `tab_id`; `data` (taken, an object) gets the
  * common fields added. */
 void br_events_emit(br_events *ev, unsigned type, const char *tab_id, cJSON *data);

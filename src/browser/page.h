@@ -62,6 +62,20 @@ void br_page_loader(br_page *p, char *loader);
  * while the page is. */
 const char *br_page_frame_id(const br_page *p);
 
+/* A frame of the tab that Chromium draws in a renderer process of its own (a cross-site
+ * iframe under site isolation: an "OOPIF"), reached through a CDP target session of its own. */
+typedef struct br_oopif {
+    br_page *page;         /* that session: br_page_call and br_page_eval go to the frame */
+    char frame_id[64];     /* the frame's id (its document's top frame in `page`) */
+    char parent_frame[64]; /* the frame whose document holds its <iframe> */
+} br_oopif;
+#define BR_OOPIF_MAX 32
+
+/* The out-of-process iframes of the tab `p` is (or is a frame of), nested ones included, into
+ * `out` (room for `max`); returns how many. Their pages are borrowed like `p`: a frame that
+ * went away since fails its calls with SBX_ESTALEREF, and is never mistaken for a tab. */
+int br_page_oopifs(br_page *p, br_oopif *out, int max);
+
 /* ---- implemented by actions.c / capture.c ---- */
 
 /* Run one action request {"action", "selector"?, ...} (API.md "Actions"). On success *out gets

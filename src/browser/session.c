@@ -131,6 +131,10 @@ static br_session *session_new(br_proc *proc, sbx_err *e) {
     br_tabs_set_events(s->tabs, s->events);
     br_tabs_set_dir(s->tabs, br_proc_dir(s->proc));
     br_tabs_set_downloads(s->tabs, s->downloads);
+    egress_client *net = br_proc_net(s->proc);
+    if (net) /* the gateway's refusals of this browser's connections become blocked frames */
+        egress_client_on_refusal(net, br_events_blocked, br_events_ref(s->events),
+                                 br_events_release);
     cdp_handlers h = br_tabs_handlers(s->tabs);
     if (!br_proc_bind(s->proc, &h))
         br_tabs_mark_crashed(s->tabs, "Chromium closed the DevTools connection");
@@ -408,6 +412,7 @@ static cJSON *session_json_locked(br_session *s, bool owner) {
         cJSON_AddNumberToObject(n, "bytesIn", (double)st.bytes_in);
         cJSON_AddNumberToObject(n, "bytesOut", (double)st.bytes_out);
         cJSON_AddNumberToObject(n, "connections", (double)st.connections);
+        cJSON_AddNumberToObject(n, "refused", (double)st.refused);
     }
     br_tabs_add_json(s->tabs, o);
     return o;

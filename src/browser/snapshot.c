@@ -1,15 +1,19 @@
-/* snapshot.c -- GET .../snapshot, .../markdown and .../links: what a model reads instead of raw
- * HTML, and where a ref taken from a snapshot points (see snapshot.h).
+/* snapshot.c -- GET .../snapshot: what a model reads instead of raw HTML, where a ref taken from
+ * a snapshot points (see snapshot.h), and the frames and worlds the markdown and links
+ * (snapshot_md.c) read through too (snapshot_int.h).
  *
  * A snapshot is one walk of the DOM per frame world in snapshot.js, bounded by maxChars in the
  * page, rather than Accessibility.getFullAXTree: measured on the same Chromium, the full AX
  * tree of a 50,000-node page is a reply of tens of megabytes (all of it crosses the socket
  * before anything can be cut) where the walk returns at most maxChars (README "Agent reads").
- * The frames the top world cannot enter (cross-origin) are listed by Page.getFrameTree; each
- * is read in its own world and its lines spliced in below its iframe, indented.
+ * The frames the top world cannot enter (cross-origin) are listed by Page.getFrameTree, of the
+ * tab's session and of each out-of-process iframe's own session (page.h, br_page_oopifs); each
+ * is read in its own world, through the session that holds it, and its lines spliced in below
+ * its iframe, indented.
  */
 #define _GNU_SOURCE
 #include "snapshot.h"
+#include "snapshot_int.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -18,9 +22,8 @@
 
 #include "../common/util.h"
 
-#define WORLD    "sandboxd"
-#define JS_MAX   (1u << 20)
-#define MAX_TREE 64 /* frames looked at in one tab */
+#define WORLD  "sandboxd"
+#define JS_MAX (1u << 20)
 
 extern const unsigned char sbx_snapshot_js[];
 extern const size_t sbx_snapshot_js_len;
@@ -190,7 +193,8 @@ static sbx_code run_op(br_page *p, int ctx, const char *op, cJSON *arg, int64_t 
 
 /* ---- the top frame's world, remembered between calls ----
  *
- * The context id of each tab's top world is kept (a small table, tab and frame id as the key),
+ * The context id of each tab's top world, and of each OOPIF's (its own session's top frame), is
+ * kept (a small table, page and frame id as the key),
  * so a read takes one round trip instead of two. Kept is not trusted: each use carries the
  * world's token, and a context that is gone or is not that world (after a navigation the id
  * may name another context) makes the call ask Chromium for the world again. The entry also
@@ -246,8 +250,8 @@ static void top_store(const br_page *p, int ctx, const char *token, const cJSON 
 }
 
 /* Run `op` with `arg` (taken) in the top frame's world; *ctx gets its context. */
-static sbx_code top_run(br_page *p, const char *op, cJSON *arg, int64_t to, int *ctx, cJSON **r,
-                        sbx_err *e) {
+sbx_code br_reads_top_run(br_page *p, const char *op, cJSON *arg, int64_t to, int *ctx, cJSON **r,
+                          sbx_err *e) {
     char token[SBX_ID_LEN];
     double n = 0;
     *r = NULL;
@@ -283,33 +287,26 @@ static sbx_code top_run(br_page *p, const char *op, cJSON *arg, int64_t to, int 
 
 /* The time the page's walk may take (budgetMs): most of what is left before `deadline`, so
  * its answer still crosses the socket in time. */
-static double budget_ms(int64_t deadline) {
+double br_reads_budget_ms(int64_t deadline) {
     int64_t left = deadline - sbx_now_ms();
     return left > 250 ? (double)left * 0.8 : 200;
 }
 
 /* ---- frames ---- */
+void br_reads_frames_free(br_frames *fs) {
+    for (int i = 0; i < fs->ntrees; i++)
+        cJSON_Delete(fs->tree[i]);
+    fs->ntrees = 0;
+}
 
-typedef struct frame {
-    const char *id, *url, *origin;
-    int parent; /* index in the list, -1 for the top frame */
-    int world;  /* index of the world that reads it */
-} frame;
-
-typedef struct frames {
-    cJSON *tree; /* Page.getFrameTree's answer: the strings above borrow from it */
-    frame f[MAX_TREE];
-    int n;
-    int roots[BR_READS_MAX_FRAMES + 1]; /* frame index of each world; roots[0] = 0 (top) */
-    int nroots;
-} frames;
-
-static void collect(frames *fs, const cJSON *node, int parent) {
+static void collect(br_frames *fs, const cJSON *node, int parent, br_page *pg) {
     if (fs->n == MAX_TREE)
         return;
     const cJSON *fr = cJSON_GetObjectItemCaseSensitive(node, "frame");
     int i = fs->n++;
-    frame *f = &fs->f[i];
+    br_frame *f = &fs->f[i];
+    f->pg = pg;
+    f->sroot = parent < 0 || fs->f[parent].pg != pg ? i : fs->f[parent].sroot;
     f->id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(fr, "id"));
     f->url = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(fr, "url"));
     f->origin = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(fr, "securityOrigin"));
@@ -321,8 +318,9 @@ static void collect(frames *fs, const cJSON *node, int parent) {
         f->origin = "";
     f->parent = parent;
     f->world = parent < 0 ? 0 : fs->f[parent].world;
-    /* A frame of another origin than its parent's cannot be entered by the parent's world. */
-    if (parent >= 0 && strcmp(f->origin, fs->f[parent].origin) != 0) {
+    /* A frame of another origin than its parent's cannot be entered by the parent's world, nor
+     * one in another renderer (another session). */
+    if (parent >= 0 && (strcmp(f->origin, fs->f[parent].origin) != 0 || f->sroot == i)) {
         if (fs->nroots <= BR_READS_MAX_FRAMES) {
             f->world = fs->nroots;
             fs->roots[fs->nroots++] = i;
@@ -334,39 +332,86 @@ static void collect(frames *fs, const cJSON *node, int parent) {
         return;
     const cJSON *c;
     cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(node, "childFrames")) {
-        collect(fs, c, i);
+        collect(fs, c, i, pg);
     }
 }
 
-static sbx_code frames_get(br_page *p, int64_t to, frames *fs, sbx_err *e) {
+/* The index of the frame `id` read (world >= 0), or -1. */
+static int frame_index(const br_frames *fs, const char *id) {
+    for (int i = 0; i < fs->n; i++)
+        if (fs->f[i].world >= 0 && strcmp(fs->f[i].id, id) == 0)
+            return i;
+    return -1;
+}
+
+/* The frames of tab `p` before `deadline`. An OOPIF whose tree cannot be had in time (it went
+ * away, or its renderer hangs) is left out with what hangs below it. */
+sbx_code br_reads_frames_get(br_page *p, int64_t deadline, br_frames *fs, sbx_err *e) {
     memset(fs, 0, sizeof *fs);
-    sbx_code rc = br_page_call(p, "Page.getFrameTree", NULL, to, &fs->tree, e);
+    br_oopif kids[BR_OOPIF_MAX];
+    int nk = br_page_oopifs(p, kids, BR_OOPIF_MAX);
+    sbx_code rc =
+        br_page_call(p, "Page.getFrameTree", NULL, deadline - sbx_now_ms(), &fs->tree[0], e);
     if (rc != SBX_OK)
         return rc;
+    fs->ntrees = 1;
     fs->roots[0] = 0;
     fs->nroots = 1;
-    collect(fs, cJSON_GetObjectItemCaseSensitive(fs->tree, "frameTree"), -1);
+    collect(fs, cJSON_GetObjectItemCaseSensitive(fs->tree[0], "frameTree"), -1, p);
     if (!fs->n || !fs->f[0].id[0]) {
-        cJSON_Delete(fs->tree);
+        br_reads_frames_free(fs);
         return sbx_fail(e, SBX_EINTERNAL, "Chromium gave no frame tree");
+    }
+    /* Each OOPIF below a frame already placed (its parent may be an OOPIF placed earlier). */
+    bool placed[BR_OOPIF_MAX] = {false}, more = true;
+    while (more && fs->n < MAX_TREE) {
+        more = false;
+        for (int k = 0; k < nk; k++) {
+            int parent = placed[k] ? -1 : frame_index(fs, kids[k].parent_frame);
+            if (parent < 0 || frame_index(fs, kids[k].frame_id) >= 0)
+                continue;
+            placed[k] = more = true;
+            cJSON *tree = NULL;
+            sbx_err fe = {0};
+            int64_t left = deadline - sbx_now_ms() - 100;
+            if (left <= 0 ||
+                br_page_call(kids[k].page, "Page.getFrameTree", NULL, left, &tree, &fe) != SBX_OK) {
+                fs->late |= left <= 0 || fe.code == SBX_ETIMEOUT;
+                continue;
+            }
+            fs->tree[fs->ntrees++] = tree;
+            collect(fs, cJSON_GetObjectItemCaseSensitive(tree, "frameTree"), parent, kids[k].page);
+        }
     }
     return SBX_OK;
 }
 
-/* ---- the snapshot ---- */
+/* Run `op` with `arg` (taken) in the world of frame world `k` of `fs`: an OOPIF's top frame
+ * through the kept context of its session (top_run: one round trip once kept), any other frame
+ * in the world Chromium gives for it. *ctx gets the context. */
+sbx_code br_reads_frame_run(const br_frames *fs, int k, const char *op, cJSON *arg, int64_t to,
+                            int *ctx, cJSON **r, sbx_err *e) {
+    const br_frame *f = &fs->f[fs->roots[k]];
+    *r = NULL;
+    *ctx = 0;
+    if (k > 0 && f->sroot == fs->roots[k])
+        return br_reads_top_run(f->pg, op, arg, to, ctx, r, e);
+    sbx_code rc = world_of(f->pg, f->id, to, ctx, e);
+    if (rc != SBX_OK) {
+        cJSON_Delete(arg);
+        return rc;
+    }
+    return run_op(f->pg, *ctx, op, arg, to, r, e);
+}
 
-typedef struct world {
-    cJSON *r; /* its snapshot answer, NULL when not read */
-    int parent;
-    bool used;
-} world;
+/* ---- the snapshot ---- */
 
 typedef struct merge {
     sbx_buf out;
     long line; /* lines written */
     cJSON *refs;
-    world *w;
-    const frames *fs;
+    br_world *w;
+    const br_frames *fs;
     bool truncated;
 } merge;
 
@@ -443,8 +488,8 @@ static double reserve_more(br_page *p, int ctx, int n, int64_t to) {
 sbx_code br_snapshot(br_page *p, const char *selector, size_t max_chars, int64_t timeout_ms,
                      cJSON **out, sbx_err *e) {
     int64_t deadline = sbx_now_ms() + timeout_ms;
-    frames fs = {0};
-    world w[BR_READS_MAX_FRAMES + 1] = {{0}};
+    br_frames fs = {0};
+    br_world w[BR_READS_MAX_FRAMES + 1] = {{0}};
     int ctx = 0;
     /* The top frame first: the frame tree is only asked for when it holds frames it cannot
      * enter (two round trips for most pages). */
@@ -453,20 +498,20 @@ sbx_code br_snapshot(br_page *p, const char *selector, size_t max_chars, int64_t
     if (selector)
         cJSON_AddStringToObject(arg, "selector", selector);
     cJSON_AddStringToObject(arg, "prefix", "");
-    cJSON_AddNumberToObject(arg, "budgetMs", budget_ms(deadline));
-    sbx_code rc = top_run(p, "snapshot", arg, timeout_ms, &ctx, &w[0].r, e);
+    cJSON_AddNumberToObject(arg, "budgetMs", br_reads_budget_ms(deadline));
+    sbx_code rc = br_reads_top_run(p, "snapshot", arg, timeout_ms, &ctx, &w[0].r, e);
     if (rc == SBX_OK && cJSON_IsString(item(w[0].r, "bad")))
         rc = sbx_fail(e, SBX_EINVAL, "selector: invalid CSS selector '%.200s': %s", selector,
                       item(w[0].r, "bad")->valuestring);
     else if (rc == SBX_OK && item(w[0].r, "missing"))
         rc = sbx_fail(e, SBX_ENOELEMENT, "no element matches selector '%.200s'", selector);
     if (rc == SBX_OK && cJSON_GetArraySize(item(w[0].r, "holes")) > 0)
-        rc = frames_get(p, timeout_ms, &fs, e);
+        rc = br_reads_frames_get(p, deadline, &fs, e);
     else
         fs.nroots = 1;
     if (rc != SBX_OK) {
         cJSON_Delete(w[0].r);
-        cJSON_Delete(fs.tree);
+        br_reads_frames_free(&fs);
         return rc;
     }
     /* The top walk reserved a prefix per hole it saw; frames nested deeper need more. */
@@ -478,8 +523,10 @@ sbx_code br_snapshot(br_page *p, const char *selector, size_t max_chars, int64_t
             fs.nroots = 1; /* the top document went away meanwhile: its own lines only */
     }
     size_t used = strlen(cJSON_GetStringValue(item(w[0].r, "text")) ?: "");
-    bool cut_frames = false;
-    /* The cross-origin frames, each in its own world, while time and room are left. */
+    bool cut_frames = fs.late;
+    /* The cross-origin frames, each in its own world (through its own session for an OOPIF),
+     * while time and room are left. A frame that does not answer in time is left out, so one
+     * that hangs costs the time left, never more. */
     for (int k = 1; k < fs.nroots; k++) {
         w[k].parent = fs.f[fs.f[fs.roots[k]].parent].world;
         if (used >= max_chars || sbx_now_ms() + 200 > deadline) {
@@ -491,16 +538,14 @@ sbx_code br_snapshot(br_page *p, const char *selector, size_t max_chars, int64_t
         snprintf(prefix, sizeof prefix, "f%.0f", base + k - 1);
         cJSON *a = cJSON_CreateObject();
         cJSON_AddNumberToObject(a, "maxChars", (double)(max_chars - used));
-        cJSON_AddNumberToObject(a, "budgetMs", budget_ms(deadline));
+        cJSON_AddNumberToObject(a, "budgetMs", br_reads_budget_ms(deadline));
         cJSON_AddStringToObject(a, "prefix", prefix);
         sbx_err fe = {0};
-        int64_t left = deadline - sbx_now_ms();
-        if (world_of(p, fs.f[fs.roots[k]].id, left, &c, &fe) != SBX_OK ||
-            run_op(p, c, "snapshot", a, left, &w[k].r, &fe) != SBX_OK) {
-            if (!c)
-                cJSON_Delete(a);
+        if (br_reads_frame_run(&fs, k, "snapshot", a, deadline - sbx_now_ms() - 100, &c, &w[k].r,
+                               &fe) != SBX_OK) {
             cJSON_Delete(w[k].r);
             w[k].r = NULL; /* a frame that went away meanwhile is left out */
+            cut_frames |= fe.code == SBX_ETIMEOUT; /* one that hangs too, and says so */
             continue;
         }
         used += strlen(cJSON_GetStringValue(item(w[k].r, "text")) ?: "");
@@ -537,96 +582,58 @@ sbx_code br_snapshot(br_page *p, const char *selector, size_t max_chars, int64_t
     sbx_buf_free(&m.out);
     for (int k = 0; k < fs.nroots; k++)
         cJSON_Delete(w[k].r);
-    cJSON_Delete(fs.tree);
-    return SBX_OK;
-}
-
-/* ---- markdown and links ---- */
-
-static sbx_code top_op(br_page *p, const char *op, cJSON *arg, int64_t to, cJSON **r, sbx_err *e) {
-    int ctx = 0;
-    return top_run(p, op, arg, to, &ctx, r, e);
-}
-
-sbx_code br_markdown(br_page *p, size_t max_chars, int64_t timeout_ms, char **md, size_t *len,
-                     bool *truncated, sbx_err *e) {
-    cJSON *arg = cJSON_CreateObject(), *r = NULL;
-    cJSON_AddNumberToObject(arg, "maxChars", (double)max_chars);
-    cJSON_AddNumberToObject(arg, "budgetMs", budget_ms(sbx_now_ms() + timeout_ms));
-    sbx_code rc = top_op(p, "markdown", arg, timeout_ms, &r, e);
-    if (rc != SBX_OK)
-        return rc;
-    const char *text = cJSON_GetStringValue(item(r, "text"));
-    size_t n = text ? strlen(text) : 0;
-    size_t cut = br_text_cut(text ? text : "", n, max_chars);
-    *truncated = cJSON_IsTrue(item(r, "truncated")) || cut < n;
-    /* the page cut at maxChars UTF-16 units; here at a character boundary, whole lines first */
-    if (cut < n && cut > 0 && text[cut - 1] != '\n')
-        cut = br_text_cut(text, n, max_chars);
-    *md = strndup(text ? text : "", cut);
-    *len = cut;
-    cJSON_Delete(r);
-    return *md ? SBX_OK : sbx_fail(e, SBX_EINTERNAL, "out of memory");
-}
-
-sbx_code br_links(br_page *p, int64_t timeout_ms, cJSON **out, sbx_err *e) {
-    cJSON *arg = cJSON_CreateObject(), *r = NULL;
-    cJSON_AddNumberToObject(arg, "max", BR_LINKS_MAX);
-    cJSON_AddNumberToObject(arg, "budgetMs", budget_ms(sbx_now_ms() + timeout_ms));
-    sbx_code rc = top_op(p, "links", arg, timeout_ms, &r, e);
-    if (rc != SBX_OK)
-        return rc;
-    cJSON *o = cJSON_CreateObject();
-    cJSON *links = cJSON_DetachItemFromObjectCaseSensitive(r, "links");
-    cJSON_AddItemToObject(o, "links", cJSON_IsArray(links) ? links : cJSON_CreateArray());
-    if (!cJSON_IsArray(links))
-        cJSON_Delete(links);
-    cJSON_AddBoolToObject(o, "truncated", cJSON_IsTrue(item(r, "truncated")));
-    cJSON_Delete(r);
-    *out = o;
+    br_reads_frames_free(&fs);
     return SBX_OK;
 }
 
 /* ---- refs for the actions ---- */
 
-/* Top-left of frame `i`'s content box in the tab's viewport: DOM.getBoxModel of its owner
- * (the iframe element), which Chromium answers in the top frame's viewport coordinates
- * whatever the nesting. */
-static sbx_code frame_offset(br_page *p, const frames *fs, int i, int64_t to, double *dx,
-                             double *dy, sbx_err *e) {
+/* Top-left of frame `i`'s content box in the tab's viewport. DOM.getBoxModel of its owner (the
+ * iframe element) in the session of the document holding it answers in the viewport of that
+ * session's top frame, whatever the nesting inside one renderer; an OOPIF's viewport sits in
+ * turn where its own owner's box is in its parent's session, and so on up to the tab. */
+static sbx_code frame_offset(const br_frames *fs, int i, int64_t to, double *dx, double *dy,
+                             sbx_err *e) {
     *dx = *dy = 0;
-    cJSON *a = cJSON_CreateObject(), *own = NULL, *box = NULL;
-    cJSON_AddStringToObject(a, "frameId", fs->f[i].id);
-    sbx_code rc = br_page_call(p, "DOM.getFrameOwner", a, to, &own, e);
-    if (rc != SBX_OK)
-        return rc;
-    cJSON *b = cJSON_CreateObject();
-    cJSON_AddNumberToObject(b, "backendNodeId", cJSON_GetNumberValue(item(own, "backendNodeId")));
-    cJSON_Delete(own);
-    rc = br_page_call(p, "DOM.getBoxModel", b, to, &box, e);
-    if (rc != SBX_OK)
-        return rc;
-    const cJSON *q = item(item(box, "model"), "content");
-    if (cJSON_GetArraySize(q) >= 2) {
-        *dx = cJSON_GetNumberValue(cJSON_GetArrayItem(q, 0));
-        *dy = cJSON_GetNumberValue(cJSON_GetArrayItem(q, 1));
+    for (int j = i, hops = 0; fs->f[j].parent >= 0 && hops < MAX_TREE; hops++) {
+        br_page *host = fs->f[fs->f[j].parent].pg;
+        cJSON *a = cJSON_CreateObject(), *own = NULL, *box = NULL;
+        cJSON_AddStringToObject(a, "frameId", fs->f[j].id);
+        sbx_code rc = br_page_call(host, "DOM.getFrameOwner", a, to, &own, e);
+        if (rc != SBX_OK)
+            return rc;
+        cJSON *b = cJSON_CreateObject();
+        cJSON_AddNumberToObject(b, "backendNodeId",
+                                cJSON_GetNumberValue(item(own, "backendNodeId")));
+        cJSON_Delete(own);
+        rc = br_page_call(host, "DOM.getBoxModel", b, to, &box, e);
+        if (rc != SBX_OK)
+            return rc;
+        const cJSON *q = item(item(box, "model"), "content");
+        if (cJSON_GetArraySize(q) >= 2) {
+            *dx += cJSON_GetNumberValue(cJSON_GetArrayItem(q, 0));
+            *dy += cJSON_GetNumberValue(cJSON_GetArrayItem(q, 1));
+        }
+        cJSON_Delete(box);
+        j = fs->f[fs->f[j].parent].sroot;
     }
-    cJSON_Delete(box);
     return SBX_OK;
 }
 
-sbx_code br_ref_world(br_page *p, const char *ref, int64_t timeout_ms, int *ctx, double *dx,
-                      double *dy, sbx_err *e) {
+sbx_code br_ref_world(br_page *p, const char *ref, int64_t timeout_ms, br_page **fp, int *ctx,
+                      double *dx, double *dy, sbx_err *e) {
     long k = 0;
     if (!br_ref_parse(ref, &k))
         return sbx_fail(e, SBX_EINVAL,
                         "ref: '%.40s' is not a ref; use one a snapshot gave, like e12 or f2e7",
                         ref ? ref : "");
     *dx = *dy = 0;
+    *fp = p;
     if (k == 0)
         return world_of(p, br_page_frame_id(p), timeout_ms, ctx, e);
-    frames fs;
-    sbx_code rc = frames_get(p, timeout_ms, &fs, e);
+    int64_t deadline = sbx_now_ms() + timeout_ms;
+    br_frames fs;
+    sbx_code rc = br_reads_frames_get(p, deadline, &fs, e);
     if (rc != SBX_OK)
         return rc;
     char want[32];
@@ -635,19 +642,22 @@ sbx_code br_ref_world(br_page *p, const char *ref, int64_t timeout_ms, int *ctx,
         int c = 0;
         cJSON *r = NULL;
         sbx_err fe = {0};
-        if (world_of(p, fs.f[fs.roots[w]].id, timeout_ms, &c, &fe) != SBX_OK ||
-            run_op(p, c, "prefix", NULL, timeout_ms, &r, &fe) != SBX_OK)
+        br_page *wp = fs.f[fs.roots[w]].pg;
+        if (br_reads_frame_run(&fs, w, "prefix", NULL, deadline - sbx_now_ms(), &c, &r, &fe) !=
+            SBX_OK)
             continue;
         bool hit = strcmp(cJSON_GetStringValue(item(r, "prefix")) ?: "", want) == 0;
         cJSON_Delete(r);
         if (hit) {
-            rc = frame_offset(p, &fs, fs.roots[w], timeout_ms, dx, dy, e);
-            if (rc == SBX_OK)
+            rc = frame_offset(&fs, fs.roots[w], deadline - sbx_now_ms(), dx, dy, e);
+            if (rc == SBX_OK) {
                 *ctx = c;
-            cJSON_Delete(fs.tree);
+                *fp = wp;
+            }
+            br_reads_frames_free(&fs);
             return rc;
         }
     }
-    cJSON_Delete(fs.tree);
+    br_reads_frames_free(&fs);
     return br_ref_stale(e, ref);
 }

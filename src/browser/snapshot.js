@@ -17,8 +17,11 @@
 //       {text, refs: [[ref, role, name, line]], holes: [{src, at: line, depth}], truncated, base}
 //       (line: the 0-based index of the ref's line; a hole's frame goes in before line `at`)
 //       or {bad: msg} (selector invalid) or {missing: 1} (selector matched nothing)
-//   markdown {maxChars}   {text, truncated}
-//   links {max}           {links: [{text, url}], truncated}
+//   markdown {maxChars, mark, frame}
+//                         {text, truncated, frames: [src]}: an iframe this world cannot enter
+//                         is the line "[[sbx-frame <mark> <index in frames>]]" (frame: a
+//                         frame's document, without its title)
+//   links {max}           {links: [{text, url}], truncated, frames: iframes not entered}
 //   prefix                {prefix}: the ref prefix of this document's table ("" if none yet)
 //   reserve {n}           {base}: n more frame prefixes taken from this document's counter
 // A snapshot takes one frame prefix per hole it leaves (base is the first); a frame of another
@@ -350,7 +353,7 @@
         // Each URL once; a URL longer than 4096 characters (a data: URL, say) is left out, and
         // the answer stops at arg.max links or 4 MB, so it always fits the DevTools socket.
         const seen = new Map(), links = [];
-        let truncated = false, size = 0;
+        let truncated = false, size = 0, frames = 0;
         const go = (n) => {
             for (const c of kids(n)) {
                 if (truncated || (late() && (truncated = true))) return;
@@ -376,13 +379,14 @@
                     let d = null;
                     try { d = c.contentDocument; } catch (e) {}
                     if (d && d.documentElement) go(d.documentElement);
+                    else frames++; // another world's (snapshot.c reads it there)
                 }
                 go(c);
                 if (truncated) return;
             }
         };
         if (document.documentElement) go(document.documentElement);
-        return { links, truncated };
+        return { links, truncated, frames };
     }
 
     if (op === "markdown") {
@@ -522,6 +526,11 @@
                 let d = null;
                 try { d = el.contentDocument; } catch (e) {}
                 if (d && d.body) block(d.body, list, quote);
+                else if (arg.mark) {
+                    // another world's frame: a marker where snapshot.c puts that frame's markdown
+                    add("\n\n[[sbx-frame " + arg.mark + " " + frames.length + "]]\n\n");
+                    frames.push((el.src || "").slice(0, 2048));
+                }
                 return;
             }
             if (!hasBlock(el) && t !== "BODY" && t !== "HTML") { para(inline(el, 4000), pre); return; }
@@ -540,9 +549,10 @@
             para(run, pre);
         };
         const title = clean(document.title);
-        if (title) add("# " + esc(title) + "\n\n");
+        const frames = [];
+        if (title && !arg.frame) add("# " + esc(title) + "\n\n");
         if (document.body) block(document.body, 0, false);
-        return { text: out.replace(/\n{3,}/g, "\n\n"), truncated };
+        return { text: out.replace(/\n{3,}/g, "\n\n"), truncated, frames };
     }
     return { bad: "unknown reads operation " + op };
 })

@@ -13,49 +13,17 @@
 #include "../common/node.h"
 #include "downloads.h"
 #include "events.h"
+#include "tab_int.h"
 
-#define MAX_TABS 64
 #define MOBILE_UA                                                                                  \
     "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "             \
     "Chrome/156.0.0.0 Mobile Safari/537.36"
 
-struct br_page {
-    br_tabs *t;
-    char tab_id[SBX_ID_LEN];
-    char target_id[64];
-    char cdp_sid[64];
-    char *url, *title;
-    bool closed;
-    char lc_loader[64];
-    unsigned lc_mask;
-    char doc_req[64];
-    int doc_status;
-    bool crashed;       /* its renderer died; a navigation loads it again */
-    bool setup_pending; /* its set-up is queued but not yet known to be in force */
-    char crash_why[32]; /* Chromium's status: "crashed", "killed", "oom", ... */
-};
-
-struct br_tabs {
-    char id[SBX_SID_LEN]; /* the session's */
-    cdp_conn *conn;
-    bool mobile;
-    br_emulation em;         /* the session's options (br_tabs_set_emulation) */
-    char default_ua[512];    /* Chromium's own user agent, when a locale needs it sent */
-    br_events *events;       /* borrowed (br_tabs_set_events); NULL: no events kept */
-    char *dir;               /* the session's directory (br_tabs_set_dir), or NULL */
-    br_downloads *downloads; /* borrowed (br_tabs_set_downloads), or NULL */
-    br_tab_hook hook;        /* br_tabs_set_hook; zero: none */
-    pthread_mutex_t mu;      /* everything below */
-    pthread_cond_t cv;       /* signalled on every change a wait looks at */
-    br_page *pages[MAX_TABS];
-    int npages;
-    br_page *current;
-    bool crashed, closing;
-    char crash_why[128];
-};
-
 static const char tab_crashed_msg[] =
     "the tab's renderer died; navigate the tab to load a page again, or close it";
+static const char oopif_gone_msg[] =
+    "the frame's document went away (it navigated, was removed or its renderer died); take a "
+    "new snapshot";
 
 /* ---- small helpers ---- */
 
@@ -131,6 +99,7 @@ void br_tabs_free(br_tabs *t) {
         free(t->pages[i]->title);
         free(t->pages[i]);
     }
+    br_oopif_free_all(t);
     pthread_mutex_destroy(&t->mu);
     pthread_cond_destroy(&t->cv);
     free(t->dir);
@@ -216,14 +185,10 @@ bool br_tabs_mobile(br_tabs *t) {
 
 /* ---- set-up and emulation ---- */
 
-/* The emulation commands of the session's options (options.h) into `c` (room for
- * EMULATION_MAX); returns how many. Params are new objects (the caller sends them). `locale`:
- * with the locale override (see page_setup_sync). */
-#define EMULATION_MAX 5
-static int emulation_cmds(const br_tabs *t, cdp_cmd *c, bool locale) {
+int br_tabs_emulation_cmds(const br_tabs *t, cdp_cmd *c, bool locale, bool frame) {
     const br_emulation *em = &t->em;
     int n = 0;
-    if (t->mobile || em->width) {
+    if ((t->mobile || em->width) && !frame) {
         cJSON *m = cJSON_CreateObject();
         cJSON_AddNumberToObject(m, "width", em->width ? em->width : 390);
         cJSON_AddNumberToObject(m, "height", em->height ? em->height : 844);
@@ -261,7 +226,7 @@ static int emulation_cmds(const br_tabs *t, cdp_cmd *c, bool locale) {
 
 static void apply_device(br_tabs *t, const char *sid) {
     cdp_cmd c[EMULATION_MAX];
-    int n = emulation_cmds(t, c, true);
+    int n = br_tabs_emulation_cmds(t, c, true, false);
     for (int i = 0; i < n; i++)
         cdp_send(t->conn, sid, c[i].method, c[i].params);
 }
@@ -280,7 +245,7 @@ static sbx_code page_setup_sync(br_tabs *t, const char *sid, int64_t timeout_ms,
     c[n++] = (cdp_cmd){"Page.setLifecycleEventsEnabled", cJSON_CreateRaw("{\"enabled\":true}")};
     c[n++] = (cdp_cmd){"Network.enable", NULL};
     c[n++] = (cdp_cmd){"Runtime.enable", NULL}; /* console frames (events.h) */
-    n += emulation_cmds(t, c + n, false);
+    n += br_tabs_emulation_cmds(t, c + n, false, false);
     int first = n > CDP_MAX_BATCH ? CDP_MAX_BATCH : n;
     sbx_code rc = cdp_call_all(t->conn, sid, c, first, timeout_ms, e);
     if (rc != SBX_OK) {
@@ -325,13 +290,19 @@ static sbx_code page_setup_now(br_page *p, int64_t timeout_ms, sbx_err *e) {
 
 /* ---- CDP events (service thread) ---- */
 
-static void on_attached(br_tabs *t, const cJSON *params) {
+/* A target attached, announced on session `on` (NULL: the browser's; a tab's or a kid's for
+ * its out-of-process iframes). */
+static void on_attached(br_tabs *t, const char *on, const cJSON *params) {
     const char *sid = jstr(params, "sessionId");
     const cJSON *ti = cJSON_GetObjectItemCaseSensitive(params, "targetInfo");
     const char *type = jstr(ti, "type");
     const char *tid = jstr(ti, "targetId");
     if (!sid || !tid)
         return;
+    if (on && type && strcmp(type, "iframe") == 0) {
+        br_oopif_attached(t, on, params);
+        return;
+    }
     if (!type || strcmp(type, "page") != 0) {
         cdp_send(t->conn, sid, "Runtime.runIfWaitingForDebugger", NULL);
         return;
@@ -345,6 +316,8 @@ static void on_attached(br_tabs *t, const cJSON *params) {
     cdp_send(t->conn, sid, "Network.enable", NULL);
     cdp_send(t->conn, sid, "Runtime.enable", NULL);
     apply_device(t, sid);
+    /* its out-of-process iframes attach as sessions of their own (oopif.c) */
+    cdp_send(t->conn, sid, "Target.setAutoAttach", cJSON_CreateRaw(BR_OOPIF_AUTOATTACH));
     cdp_cmd hc[BR_TAB_HOOK_MAX];
     int nh = t->hook.attach ? t->hook.attach(t->hook.ud, hc, BR_TAB_HOOK_MAX) : 0;
     for (int i = 0; i < nh; i++)
@@ -399,14 +372,15 @@ static void note_closed_locked(br_tabs *t, br_page *p) {
     if (p && !p->closed) {
         p->closed = true;
         br_events_tab(t->events, p->tab_id, "closed", NULL, NULL);
+        br_oopif_tab_closed_locked(t, p);
     }
 }
 
 static void on_event(void *ud, const char *method, const char *sid, const cJSON *params) {
     br_tabs *t = ud;
-    char crashed_sid[64] = "";
+    char crashed_sid[64] = "", kid_gone[64] = "";
     if (strcmp(method, "Target.attachedToTarget") == 0) {
-        on_attached(t, params);
+        on_attached(t, sid, params);
         return;
     }
     if (strcmp(method, "Runtime.bindingCalled") == 0) {
@@ -460,7 +434,8 @@ static void on_event(void *ud, const char *method, const char *sid, const cJSON 
             set_str(&p->title, jstr(ti, "title"));
         }
     } else if (strcmp(method, "Target.detachedFromTarget") == 0) {
-        note_closed_locked(t, page_by_sid(t, jstr(params, "sessionId")));
+        if (!br_oopif_gone_locked(t, jstr(params, "sessionId"), NULL, kid_gone))
+            note_closed_locked(t, page_by_sid(t, jstr(params, "sessionId")));
         pthread_cond_broadcast(&t->cv);
     } else if (strcmp(method, "Target.targetDestroyed") == 0) {
         note_closed_locked(t, page_by_target(t, jstr(params, "targetId")));
@@ -470,6 +445,8 @@ static void on_event(void *ud, const char *method, const char *sid, const cJSON 
         /* A renderer died: the tabs it drew are dead until navigated again (Chromium answers
          * nothing sent to them meanwhile), the session and its other tabs live on. */
         br_page *p = sid ? page_by_sid(t, sid) : page_by_target(t, jstr(params, "targetId"));
+        if (!p) /* an out-of-process iframe's renderer: the frame is gone, its tab lives on */
+            br_oopif_gone_locked(t, sid, sid ? NULL : jstr(params, "targetId"), kid_gone);
         const char *status = jstr(params, "status"); /* only Target.targetCrashed has it */
         if (p && (!p->crashed || status)) {
             if (!p->crashed) {
@@ -491,6 +468,8 @@ static void on_event(void *ud, const char *method, const char *sid, const cJSON 
     pthread_mutex_unlock(&t->mu);
     if (crashed_sid[0])
         cdp_fail_session(t->conn, crashed_sid, SBX_ETABCRASHED, tab_crashed_msg);
+    if (kid_gone[0])
+        cdp_fail_session(t->conn, kid_gone, SBX_ESTALEREF, oopif_gone_msg);
 }
 
 static void on_close(void *ud, const char *why) {
@@ -698,11 +677,15 @@ static sbx_code page_call(br_page *p, const cdp_cmd *cmds, int n, int64_t timeou
     }
     pthread_mutex_lock(&t->mu);
     bool crashed = p->crashed, dead_tab = crashed && strcmp(cmds[0].method, "Page.navigate") != 0;
-    char why[sizeof p->crash_why];
+    bool kid_gone = p->owner && p->closed;
+    char why[sizeof p->crash_why], sid[sizeof p->cdp_sid];
     snprintf(why, sizeof why, "%s", p->crash_why);
+    memcpy(sid, p->cdp_sid, sizeof sid);
     pthread_mutex_unlock(&t->mu);
     sbx_code rc = SBX_OK;
-    if (dead_tab)
+    if (kid_gone)
+        rc = sbx_fail(e, SBX_ESTALEREF, "%s", oopif_gone_msg);
+    else if (dead_tab)
         rc = sbx_fail(e, SBX_ETABCRASHED, "%s (%s)", tab_crashed_msg, why);
     else if (!crashed) /* a crashed tab answers nothing until a navigation: set it up after */
         rc = page_setup_now(p, timeout_ms, e);
@@ -711,9 +694,9 @@ static sbx_code page_call(br_page *p, const cdp_cmd *cmds, int n, int64_t timeou
             cJSON_Delete(cmds[i].params);
         return rc;
     }
-    rc = note_broken(t, n == 1 ? cdp_call(t->conn, p->cdp_sid, cmds[0].method, cmds[0].params,
-                                          timeout_ms, result, e)
-                               : cdp_call_all(t->conn, p->cdp_sid, cmds, n, timeout_ms, e));
+    rc = note_broken(
+        t, n == 1 ? cdp_call(t->conn, sid, cmds[0].method, cmds[0].params, timeout_ms, result, e)
+                  : cdp_call_all(t->conn, sid, cmds, n, timeout_ms, e));
     if (rc == SBX_ETIMEOUT && e) {
         /* Say what usually causes it and what helps (closing the tab ends its renderer). */
         char what[200];

@@ -10,6 +10,8 @@ void egw_client_unref(egress_client *c) {
     if (atomic_fetch_sub(&c->refs, 1) != 1)
         return;
     egress_scope_free(c->scope);
+    if (c->on_refusal_release)
+        c->on_refusal_release(c->on_refusal_ud);
     for (int k = 0; k < 2; k++)
         for (int i = 0; i < c->nlines[k]; i++)
             free(c->lines[k][i]);
@@ -98,6 +100,19 @@ void egress_client_set_scope(egress_client *c, egress_scope *scope, const egress
     egress_scope_free(old);
 }
 
+void egress_client_on_refusal(egress_client *c, egress_refusal_fn fn, void *ud,
+                              void (*release)(void *ud)) {
+    pthread_mutex_lock(&c->mu);
+    void (*old_release)(void *) = c->on_refusal_release;
+    void *old_ud = c->on_refusal_ud;
+    c->on_refusal = fn;
+    c->on_refusal_ud = ud;
+    c->on_refusal_release = release;
+    pthread_mutex_unlock(&c->mu);
+    if (old_release)
+        old_release(old_ud);
+}
+
 void egress_client_stats(const egress_client *c, egress_stats *out) {
     out->bytes_in = atomic_load(&c->bytes_in);
     out->bytes_out = atomic_load(&c->bytes_out);
@@ -167,6 +182,8 @@ void egw_record_line(egress_client *c, int k, const char *host, uint16_t port, c
     if (!seen && c->nlines[k] < MAX_REFUSALS)
         if ((c->lines[k][c->nlines[k]] = strdup(line)))
             c->nlines[k]++;
+    if (k == 0 && c->on_refusal) /* under mu: a replaced callback's ud is released after it */
+        c->on_refusal(c->on_refusal_ud, host, port, why);
     pthread_mutex_unlock(&c->mu);
 }
 

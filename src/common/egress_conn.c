@@ -40,15 +40,8 @@ void egw_rearm(egress_gateway *g, conn *c) {
         cw = c->s2c.len ? EPOLLOUT : 0;
         sw = EPOLLIN | (c->c2s.len ? EPOLLOUT : 0);
         break;
-    case S_RELAY:
-        if (!c->c_eof && c->c2s.off + c->c2s.len < EGRESS_RELAY_BUF)
-            cw |= EPOLLIN;
-        if (c->s2c.len)
-            cw |= EPOLLOUT;
-        if (!c->s_eof && c->s2c.off + c->s2c.len < EGRESS_RELAY_BUF)
-            sw |= EPOLLIN;
-        if (c->c2s.len)
-            sw |= EPOLLOUT;
+    case S_RELAY: /* registered once, edge-triggered (see the relay in egress_gateway.c) */
+        cw = sw = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
         break;
     case S_CLOSING: /* flush the answer, then read (and drop) until the client closes */
         cw = c->s2c.len || !c->c_shut ? EPOLLOUT : EPOLLIN;
@@ -94,6 +87,8 @@ void egw_conn_close(egress_gateway *g, conn *c) {
 }
 
 void egw_conn_release(conn *c) {
+    egw_pipe_close(&c->pc2s);
+    egw_pipe_close(&c->ps2c);
     free(c->c2s.d);
     free(c->s2c.d);
     free(c->fwd);
@@ -368,6 +363,7 @@ void egw_connected(egress_gateway *g, conn *c) {
 void egw_start_relay(egress_gateway *g, conn *c) {
     c->st = S_RELAY;
     c->last = now_ms();
+    egw_relay_open(c);
     if (c->proto == P_HTTP_CONNECT) {
         static const char ok[] = "HTTP/1.1 200 Connection established\r\n\r\n";
         egw_to_client(c, ok, sizeof ok - 1);

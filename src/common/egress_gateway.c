@@ -2,7 +2,8 @@
  * writing both sides of every connection, timeouts, start and stop (see egress_gateway.h; a
  * connection's steps from request to relay are in egress_conn.c, clients in egress_client.c).
  *
- * One thread runs one level-triggered epoll set. Every fd it watches carries an ep_ref saying
+ * One thread runs one epoll set, level-triggered except for relaying connections (edge-
+ * triggered: see the relay below). Every fd it watches carries an ep_ref saying
  * what it is (the door, the timer, the resolver pipe, a listener, either side of a
  * connection). A connection goes HEAD (reading the request) -> RESOLVE (DNS, off the loop via
  * its resolver thread) -> CONNECT (non-blocking) -> [UPSTREAM handshake] -> RELAY, or to CLOSING (a
@@ -34,6 +35,7 @@ static void accept_all(egress_gateway *g, listener *l) {
         c->sref = (ep_ref){R_SERVER_SIDE, c};
         c->cfd = fd;
         c->sfd = -1;
+        c->pc2s.r = c->pc2s.w = c->ps2c.r = c->ps2c.w = -1;
         c->cev = c->sev = 0xffffffffu;
         c->cl = l->cl;
         atomic_fetch_add(&c->cl->refs, 1);
@@ -48,27 +50,6 @@ static void accept_all(egress_gateway *g, listener *l) {
     }
 }
 
-/* Move bytes from fd into b; returns 1 read something, 0 EOF, -1 error, 2 would block. */
-static int fill(int fd, rbuf *b) {
-    if (b->len == 0)
-        b->off = 0;
-    if (b->off + b->len == EGRESS_RELAY_BUF && b->off) {
-        memmove(b->d, b->d + b->off, b->len);
-        b->off = 0;
-    }
-    size_t room = EGRESS_RELAY_BUF - b->off - b->len;
-    if (!room)
-        return 2;
-    ssize_t n = recv(fd, b->d + b->off + b->len, room, 0);
-    if (n > 0) {
-        b->len += (size_t)n;
-        return 1;
-    }
-    if (n == 0)
-        return 0;
-    return errno == EAGAIN || errno == EINTR ? 2 : -1;
-}
-
 /* Write out what b holds; returns bytes written, or -1 on error. */
 static ssize_t drain(int fd, rbuf *b) {
     if (!b->len)
@@ -81,6 +62,182 @@ static ssize_t drain(int fd, rbuf *b) {
     if (!b->len)
         b->off = 0;
     return n;
+}
+
+/* ---- the relay ---------------------------------------------------------------------------
+ *
+ * Both sides of a relaying connection are registered once, edge-triggered, for input and
+ * output; c_rd/c_wr/s_rd/s_wr say what a side may still do, and only EAGAIN clears them. Each
+ * direction moves its rbuf's bytes first (the 200 of a CONNECT, a rewritten head, bytes read
+ * with the request), then splices: source socket -> pipe -> destination socket, the kernel
+ * moving page references rather than copying through the gateway. At most EGRESS_RELAY_PIPE
+ * bytes wait in a direction's pipe (its size; fewer splices per MB than 64 KiB pipes), and
+ * EGRESS_RELAY_BUF in its rbuf when splicing is not available (no pipe could be made, or a
+ * socket that cannot splice): then it copies through the rbuf.
+ * A direction moves at most RELAY_TURN bytes per turn; one that had more to move goes on the
+ * ready list and gets its next turn after the other connections' events. */
+
+#define RELAY_TURN (4u << 20)
+
+/* Pipes for both directions (each falls back to copying on its own). */
+void egw_relay_open(conn *c) {
+    spipe *ps[2] = {&c->pc2s, &c->ps2c};
+    for (int i = 0; i < 2; i++) {
+        int fd[2];
+        ps[i]->r = ps[i]->w = -1;
+        ps[i]->len = 0;
+        if (pipe2(fd, O_NONBLOCK | O_CLOEXEC) != 0)
+            continue;
+        if (fcntl(fd[1], F_SETPIPE_SZ, EGRESS_RELAY_PIPE) < 0 && errno != EPERM) {
+            close(fd[0]);
+            close(fd[1]);
+            continue;
+        }
+        ps[i]->r = fd[0];
+        ps[i]->w = fd[1];
+    }
+    c->c_rd = c->c_wr = c->s_rd = c->s_wr = true;
+}
+
+void egw_pipe_close(spipe *p) {
+    if (p->r >= 0) {
+        close(p->r);
+        close(p->w);
+    }
+    p->r = p->w = -1;
+}
+
+typedef struct dir {
+    int src, dst;
+    bool *src_rd, *dst_wr, *eof, *shut; /* shut: dst's writing end was shut */
+    rbuf *b;
+    spipe *p;
+    atomic_uint_fast64_t *cl_count, *g_count; /* bytes_out (to the server), or bytes_in */
+    bool count_reads;                         /* bytes_in counts what comes from the server */
+} dir;
+
+/* One direction's turn: write out what waits, read what comes, until neither side can go on or
+ * the turn is over. Returns the bytes moved out, or -1 when the connection must close. */
+static ssize_t pump(dir *d) {
+    size_t moved = 0;
+    for (;;) {
+        bool progress = false;
+        if (*d->dst_wr && !*d->shut && (d->b->len || d->p->len)) {
+            ssize_t n;
+            if (d->b->len) {
+                n = send(d->dst, d->b->d + d->b->off, d->b->len, MSG_NOSIGNAL);
+                if (n > 0) {
+                    d->b->off += (size_t)n;
+                    d->b->len -= (size_t)n;
+                    if (!d->b->len)
+                        d->b->off = 0;
+                }
+            } else {
+                n = splice(d->p->r, NULL, d->dst, NULL, d->p->len,
+                           SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
+                if (n > 0)
+                    d->p->len -= (size_t)n;
+            }
+            if (n > 0) {
+                moved += (size_t)n;
+                progress = true;
+                if (!d->count_reads) {
+                    atomic_fetch_add(d->cl_count, (uint64_t)n);
+                    atomic_fetch_add(d->g_count, (uint64_t)n);
+                }
+            } else if (n < 0 && errno == EAGAIN) {
+                *d->dst_wr = false;
+            } else if (n < 0 && errno != EINTR) {
+                return -1;
+            }
+        }
+        if (*d->src_rd && !*d->eof) {
+            ssize_t n = 0;
+            bool tried = false;
+            if (d->p->r >= 0 && d->p->len < EGRESS_RELAY_PIPE) {
+                tried = true;
+                n = splice(d->src, NULL, d->p->w, NULL, EGRESS_RELAY_PIPE - d->p->len,
+                           SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
+                if (n > 0)
+                    d->p->len += (size_t)n;
+                else if (n < 0 && errno == EINVAL && !d->p->len) {
+                    egw_pipe_close(d->p); /* this socket cannot splice: copy */
+                    continue;
+                }
+            } else if (d->p->r < 0) {
+                if (!d->b->len)
+                    d->b->off = 0;
+                if (d->b->off + d->b->len == EGRESS_RELAY_BUF && d->b->off) {
+                    memmove(d->b->d, d->b->d + d->b->off, d->b->len);
+                    d->b->off = 0;
+                }
+                size_t room = EGRESS_RELAY_BUF - d->b->off - d->b->len;
+                if (room) {
+                    tried = true;
+                    n = recv(d->src, d->b->d + d->b->off + d->b->len, room, 0);
+                    if (n > 0)
+                        d->b->len += (size_t)n;
+                }
+            }
+            if (tried) {
+                if (n > 0) {
+                    progress = true;
+                    if (d->count_reads) {
+                        atomic_fetch_add(d->cl_count, (uint64_t)n);
+                        atomic_fetch_add(d->g_count, (uint64_t)n);
+                    }
+                } else if (n == 0) {
+                    *d->eof = true;
+                } else if (errno == EAGAIN) {
+                    /* a splice into a pipe that still holds bytes may say EAGAIN for the pipe,
+                     * not the socket: the socket is known empty only with the pipe empty */
+                    if (d->p->r < 0 || !d->p->len)
+                        *d->src_rd = false;
+                } else if (errno != EINTR) {
+                    return -1;
+                }
+            }
+        }
+        if (!progress || moved >= RELAY_TURN)
+            return (ssize_t)moved;
+    }
+}
+
+/* Both directions' turns, then the half-closes; a connection whose turn ran out is queued. */
+static void relay(egress_gateway *g, conn *c) {
+    dir up = {c->cfd,  c->sfd,   &c->c_rd,          &c->s_wr,      &c->c_eof, &c->s_shut,
+              &c->c2s, &c->pc2s, &c->cl->bytes_out, &g->bytes_out, false};
+    dir down = {c->sfd,  c->cfd,   &c->s_rd,         &c->c_wr,     &c->s_eof, &c->c_shut,
+                &c->s2c, &c->ps2c, &c->cl->bytes_in, &g->bytes_in, true};
+    ssize_t a = pump(&up), b = a < 0 ? -1 : pump(&down);
+    if (a < 0 || b < 0) {
+        egw_conn_close(g, c);
+        return;
+    }
+    if (a || b)
+        c->last = now_ms();
+    if (((size_t)a >= RELAY_TURN || (size_t)b >= RELAY_TURN) && !c->ready) {
+        c->ready = true;
+        c->ready_next = g->ready;
+        g->ready = c;
+    }
+}
+
+static void relay_settle(egress_gateway *g, conn *c);
+
+/* The connections whose turn ran out: one more turn each (before any is freed). */
+static void relay_ready(egress_gateway *g) {
+    conn *c = g->ready;
+    g->ready = NULL;
+    while (c) {
+        conn *next = c->ready_next;
+        c->ready = false;
+        if (c->st == S_RELAY) {
+            relay(g, c);
+            relay_settle(g, c);
+        }
+        c = next;
+    }
 }
 
 static void on_client(egress_gateway *g, conn *c, uint32_t ev) {
@@ -126,23 +283,11 @@ static void on_client(egress_gateway *g, conn *c, uint32_t ev) {
             egw_conn_close(g, c);
         return;
     }
-    if (ev & EPOLLOUT) {
-        if (drain(c->cfd, &c->s2c) < 0) {
-            egw_conn_close(g, c);
-            return;
-        }
-        c->last = now_ms();
-    }
-    if (ev & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
-        int r = fill(c->cfd, &c->c2s);
-        if (r < 0) {
-            egw_conn_close(g, c);
-            return;
-        }
-        if (r == 0)
-            c->c_eof = true;
-        c->last = now_ms();
-    }
+    if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+        c->c_rd = true;
+    if (ev & (EPOLLOUT | EPOLLHUP | EPOLLERR))
+        c->c_wr = true;
+    relay(g, c);
 }
 
 static void on_server(egress_gateway *g, conn *c, uint32_t ev) {
@@ -185,40 +330,22 @@ static void on_server(egress_gateway *g, conn *c, uint32_t ev) {
     }
     if (c->st != S_RELAY)
         return;
-    if (ev & EPOLLOUT) {
-        ssize_t n = drain(c->sfd, &c->c2s);
-        if (n < 0) {
-            egw_conn_close(g, c);
-            return;
-        }
-        atomic_fetch_add(&c->cl->bytes_out, (uint64_t)n);
-        atomic_fetch_add(&g->bytes_out, (uint64_t)n);
-        c->last = now_ms();
-    }
-    if (ev & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
-        size_t before = c->s2c.len;
-        int r = fill(c->sfd, &c->s2c);
-        if (r < 0) {
-            egw_conn_close(g, c);
-            return;
-        }
-        if (r == 0)
-            c->s_eof = true;
-        atomic_fetch_add(&c->cl->bytes_in, c->s2c.len - before);
-        atomic_fetch_add(&g->bytes_in, c->s2c.len - before);
-        c->last = now_ms();
-    }
+    if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+        c->s_rd = true;
+    if (ev & (EPOLLOUT | EPOLLHUP | EPOLLERR))
+        c->s_wr = true;
+    relay(g, c);
 }
 
 /* After an event in the relay: half-closes, and the end. */
 static void relay_settle(egress_gateway *g, conn *c) {
     if (c->st != S_RELAY)
         return;
-    if (c->c_eof && !c->c2s.len && !c->s_shut) {
+    if (c->c_eof && !c->c2s.len && !c->pc2s.len && !c->s_shut) {
         shutdown(c->sfd, SHUT_WR);
         c->s_shut = true;
     }
-    if (c->s_eof && !c->s2c.len && !c->c_shut) {
+    if (c->s_eof && !c->s2c.len && !c->ps2c.len && !c->c_shut) {
         shutdown(c->cfd, SHUT_WR);
         c->c_shut = true;
     }
@@ -313,7 +440,7 @@ static void *loop(void *arg) {
     egress_gateway *g = arg;
     struct epoll_event evs[64];
     while (!atomic_load(&g->stop)) {
-        int n = epoll_wait(g->ep, evs, 64, 1000);
+        int n = epoll_wait(g->ep, evs, 64, g->ready ? 0 : 1000);
         for (int i = 0; i < n; i++) {
             ep_ref *r = evs[i].data.ptr;
             uint32_t ev = evs[i].events;
@@ -348,6 +475,7 @@ static void *loop(void *arg) {
             }
             }
         }
+        relay_ready(g); /* it skips connections closed meanwhile: reap after it */
         egw_reap_dead(g);
     }
     return NULL;
@@ -458,6 +586,7 @@ void egress_gateway_stop(egress_gateway *g) {
         (void)!write(g->door, &one, sizeof one);
         pthread_join(g->th, NULL);
         run_commands(g); /* frees of clients that came late */
+        g->ready = NULL;
         for (conn *c = g->conns, *next; c; c = next) {
             next = c->next;
             egw_conn_close(g, c);

@@ -15,7 +15,9 @@
  * namespace and handed over (egress_client_adopt), or a loopback port opened for a browser
  * (egress_client_listen). Which listener a connection came in on says whose it is.
  *
- * Bounds: EGRESS_RELAY_BUF bytes buffered per direction and connection, EGRESS_MAX_CONNS
+ * Bounds: EGRESS_RELAY_BUF bytes buffered per direction and connection before the relay (and in
+ * it where splicing is not available), EGRESS_RELAY_PIPE bytes in flight per direction in the
+ * relay's pipes (page references of the sockets' own buffers, never copied), EGRESS_MAX_CONNS
  * connections at once, a request head within EGRESS_HEAD_TIMEOUT_MS (slowloris), a connect
  * within EGRESS_CONNECT_TIMEOUT_MS, EGRESS_IDLE_TIMEOUT_MS without a byte either way, and
  * EGRESS_TOTAL_TIMEOUT_MS in all.
@@ -36,6 +38,7 @@
 #include "err.h"
 
 #define EGRESS_RELAY_BUF          65536
+#define EGRESS_RELAY_PIPE         262144 /* what a relay's pipe holds per direction (splice) */
 #define EGRESS_MAX_CONNS          4096
 #define EGRESS_HEAD_TIMEOUT_MS    10000
 #define EGRESS_CONNECT_TIMEOUT_MS 15000
@@ -95,6 +98,15 @@ cJSON *egress_client_refusals(egress_client *c);
 /* The same for destinations that were allowed but could not be reached; REASON starts with
  * Chromium's name for the error ("net::ERR_CONNECTION_REFUSED (connection refused)"). */
 cJSON *egress_client_failures(egress_client *c);
+
+/* Told of each connection of the client that the policy refused (host, port and the reason, as
+ * in egress_client_refusals), on the gateway's thread with the client's lock held: it must be
+ * quick and take only leaf locks. */
+typedef void (*egress_refusal_fn)(void *ud, const char *host, uint16_t port, const char *why);
+/* Set the client's refusal callback (fn NULL: none) with its `ud`; `release` (NULL: none) is
+ * called with `ud` when the callback is replaced or the client is freed. Any thread. */
+void egress_client_on_refusal(egress_client *c, egress_refusal_fn fn, void *ud,
+                              void (*release)(void *ud));
 
 /* Close the client's listeners and connections (asynchronously) and drop the caller's hold. */
 void egress_client_free(egress_client *c);

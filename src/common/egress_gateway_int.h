@@ -50,6 +50,13 @@ typedef struct rbuf {
     size_t off, len; /* data is d[off, off+len) */
 } rbuf;
 
+/* The pipe one direction of a relay splices through (splice(2): the bytes never come up into
+ * the gateway's memory). r < 0: none, that direction copies through its rbuf instead. */
+typedef struct spipe {
+    int r, w;
+    size_t len; /* bytes in the pipe */
+} spipe;
+
 struct egress_client {
     egress_gateway *g;
     atomic_int refs;
@@ -61,6 +68,9 @@ struct egress_client {
     char *lines[2][MAX_REFUSALS]; /* [0] refusals, [1] failures: "HOST:PORT\tREASON" */
     int nlines[2];
     atomic_uint_fast64_t failed;
+    egress_refusal_fn on_refusal; /* mu */
+    void *on_refusal_ud;
+    void (*on_refusal_release)(void *ud);
     bool closed; /* loop thread only */
     /* scope, has_up and up are guarded by mu (egress_client_set_scope replaces them) */
     struct listener *listeners; /* loop thread only */
@@ -98,8 +108,13 @@ typedef struct conn {
     int gai_rc;
     struct conn *rnext;
     bool resolving, zombie;
-    rbuf c2s, s2c;
+    rbuf c2s, s2c; /* replies, heads, handshakes; in the relay, what goes before the pipes */
+    spipe pc2s, ps2c;
     bool c_eof, s_eof, s_shut, c_shut;
+    /* the relay is edge-triggered: what each side may do until it says EAGAIN */
+    bool c_rd, c_wr, s_rd, s_wr;
+    bool ready; /* on g->ready: its turn ran out with bytes still moving */
+    struct conn *ready_next;
     char upbuf[600];
     size_t uplen;
     int conn_err; /* errno of the last failed connect */
@@ -125,6 +140,7 @@ struct egress_gateway {
     pthread_mutex_t mu;
     cmd *q, *q_tail;
     conn *conns, *dead;
+    conn *ready; /* relays to pump again before the next wait */
     int nconns;
     atomic_int resolving;
     atomic_uint_fast64_t bytes_in, bytes_out, nconn_total, refused, failed;
@@ -150,6 +166,9 @@ static inline int64_t now_ms(void) {
 /* egress_client.c */
 void egw_client_unref(egress_client *c);
 void egw_record_line(egress_client *c, int k, const char *host, uint16_t port, const char *why);
+/* egress_gateway.c: the relay */
+void egw_relay_open(conn *c);
+void egw_pipe_close(spipe *p);
 /* egress_conn.c */
 void egw_rearm(egress_gateway *g, conn *c);
 void egw_conn_close(egress_gateway *g, conn *c);

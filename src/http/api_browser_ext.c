@@ -140,7 +140,7 @@ static void h_events(http_req *r) {
             if (!bit) {
                 http_fail(r, SBX_EINVAL,
                           "types: unknown event type '%.*s'; known: navigation, console, "
-                          "request, response, dialog, tab, download, crash",
+                          "request, response, dialog, tab, download, crash, blocked",
                           (int)(n > 40 ? 40 : n), p);
                 return;
             }

@@ -205,7 +205,7 @@ class TestReads(BrowserSiteCase):
                 '<iframe title="same" src="/inner" style="margin-top:40px"></iframe>'
                 f'<iframe title="cross" src="{other.url}/inner" style="margin-left:30px">'
                 '</iframe>'
-                # another site: Chromium may run it in its own process (not read, no failure)
+                # another site: Chromium runs it in its own process (test_browser_oopif.py)
                 f'<iframe title="site" src="http://localhost:{other.port}/inner"></iframe>'))
             self.go(self.site.url + "/frames")
             s = self.snap()
@@ -216,6 +216,7 @@ class TestReads(BrowserSiteCase):
             # both frames' content, each indented below its iframe line
             same = text.split('- iframe "same":')[1].split('- iframe "cross":')[0]
             cross = text.split('- iframe "cross":')[1].split('- iframe "site"')[0]
+            self.assertIn('  - heading "Framed" [level=3]', text.split('- iframe "site"')[1])
             self.assertIn('  - heading "Framed" [level=3]', same)
             self.assertIn('  - heading "Framed" [level=3]', cross)
             same_q = re.search(r'textbox "Query" \[ref=(e\d+)\]', same).group(1)

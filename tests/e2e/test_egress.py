@@ -8,11 +8,14 @@ the gateway is 127.0.0.1:3128 of the run's own network namespace (HTTP_PROXY and
 
 import base64
 import hashlib
+import http.client
 import io
+import json
 import select
 import socket
 import socketserver
 import threading
+import time
 import unittest
 import zipfile
 
@@ -422,7 +425,11 @@ class BrowserEgressTest(harness.BrowserSiteCase):
                   "EGRESS_ALLOWED_DOMAINS": "site.test,*.wild.test,meta.test,127.0.0.1",
                   "EGRESS_PRIVATE_ALLOWED": "site.test,*.wild.test,127.0.0.1",
                   "EGRESS_HOSTS": hosts()}
-    pages = {"/": (200, "text/html", "<title>egress</title><p>through the gateway</p>")}
+    pages = {"/": (200, "text/html", "<title>egress</title><p>through the gateway</p>"),
+             "/leaky.html": (200, "text/html",
+                             "<title>leaky</title><img src='http://example.org/pixel.png'>"
+                             "<script>fetch('http://meta.test/latest/meta-data/')"
+                             ".catch(() => {});</script>")}
 
     def session(self, **body):
         r = self.server.post("/browser/sessions", body)
@@ -456,6 +463,52 @@ class BrowserEgressTest(harness.BrowserSiteCase):
             self.assertIn("refused by the egress policy", err["message"], (url, err))
             self.assertIn(why, err["message"], (url, err))
         self.assertEqual(self.navigate(sid, self.site.url + "/").status, 200)
+
+    def blocked_frames(self, sid, want, timeout=15):
+        """The session's blocked frames (?types=blocked, replayed from seq 1), read until
+        every host in `want` has one or `timeout` passes."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.server.port, timeout=timeout)
+        self.addCleanup(conn.close)
+        conn.request("GET", f"/browser/sessions/{sid}/events?from=1&types=blocked",
+                     headers={"Authorization": "Bearer " + self.server.token})
+        resp = conn.getresponse()
+        self.assertEqual(resp.status, 200)
+        frames, kinds, deadline = [], [], time.monotonic() + timeout
+        try:
+            while time.monotonic() < deadline and not want <= {f["host"] for f in frames}:
+                line = resp.readline().decode()
+                if line.startswith("event: "):
+                    kinds.append(line[7:].strip())
+                elif line.startswith("data: "):
+                    frames.append(json.loads(line[6:]))
+        except socket.timeout:
+            pass
+        self.assertEqual(set(kinds), {"blocked"} if kinds else set(), kinds)
+        return frames
+
+    def test_refused_requests_of_a_page_are_blocked_events(self):
+        sid = self.session()
+        r = self.navigate(sid, self.site.url + "/leaky.html")
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json()["title"], "leaky")
+        r = self.navigate(sid, "http://example.net/")
+        err = self.assertError(r, 502, "navigation_failed")
+        self.assertIn("example.net:80 was refused by the egress policy: not in allowedDomains",
+                      err["message"])
+        frames = self.blocked_frames(sid, {"example.org", "meta.test", "example.net"})
+        by_host = {f["host"]: f for f in frames}
+        self.assertIn("example.org", by_host, frames)
+        self.assertEqual(by_host["example.org"]["port"], 80)
+        self.assertIn("not in allowedDomains", by_host["example.org"]["reason"])
+        self.assertIn("meta.test", by_host, frames)
+        self.assertIn("link-local address 169.254.169.254", by_host["meta.test"]["reason"])
+        self.assertIn("example.net", by_host, frames)
+        for f in frames:
+            self.assertEqual((f["type"], f["session"], f["tabId"]), ("blocked", sid, ""), f)
+            self.assertGreaterEqual(f["seq"], 1)
+        self.assertNotIn("127.0.0.1", by_host)  # the allowed page itself is not blocked
+        entry = self.server.get(f"/browser/sessions/{sid}").json()
+        self.assertGreaterEqual(entry["network"]["refused"], 3, entry)
 
     def test_session_narrows_never_widens(self):
         sid = self.session(network={"allowedDomains": ["site.test"]})

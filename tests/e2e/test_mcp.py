@@ -13,6 +13,7 @@ import re
 import shutil
 import subprocess
 import unittest
+from concurrent.futures import ThreadPoolExecutor
 
 from harness import BrowserSiteCase, ServerTestCase, SOURCE_DIR
 
@@ -174,6 +175,41 @@ class McpProtocolTest(McpHelpers, ServerTestCase):
         self.assertIn("no_such_tool", body["error"]["message"])
         self.rpc_error(self.legacy("initialize", {}), 200, -32602)
         self.rpc_error(self.modern("tools/call", {"name": "nope", "arguments": {}}), 400, -32602)
+
+    def test_optional_features_not_offered_are_method_not_found(self):
+        # what the conformance suite's logging, completion, resources and prompts scenarios
+        # ask (tests/e2e/test_mcp_conformance.py): absent, not declared, -32601 naming the method
+        caps = self.result(self.legacy("initialize", {
+            "protocolVersion": "2025-11-25", "capabilities": {},
+            "clientInfo": {"name": "t", "version": "1"}}))["capabilities"]
+        self.assertEqual(set(caps), {"tools"})
+        for method, params in (("logging/setLevel", {"level": "info"}),
+                               ("completion/complete", {"ref": {"type": "ref/prompt",
+                                                                "name": "p"},
+                                                        "argument": {"name": "a", "value": ""}}),
+                               ("resources/list", {}), ("resources/templates/list", {}),
+                               ("resources/read", {"uri": "test://static-text"}),
+                               ("resources/subscribe", {"uri": "test://static-text"}),
+                               ("prompts/list", {}), ("prompts/get", {"name": "p"})):
+            body = self.rpc_error(self.legacy(method, params), 200, -32601)
+            self.assertIn(method, body["error"]["message"])
+
+    def test_concurrent_sse_answers_stay_apart(self):
+        # the substance of the suite's server-sse-multiple-streams, which stops early here
+        # because no Mcp-Session-Id is issued: concurrent POSTs each get their own stream
+        def one(i):
+            return self.post({"jsonrpc": "2.0", "id": 1000 + i, "method": "tools/list"},
+                             headers={"Accept": "text/event-stream"})
+        with ThreadPoolExecutor(3) as pool:
+            answers = list(pool.map(one, range(3)))
+        for i, r in enumerate(answers):
+            self.assertEqual(r.status, 200, r)
+            self.assertTrue(r.header("Content-Type").startswith("text/event-stream"))
+            data = [line[5:].strip() for line in r.body.decode().splitlines()
+                    if line.startswith("data:")]
+            msg = json.loads(data[0])
+            self.assertEqual(msg["id"], 1000 + i)
+            self.assertIn("python_run", [t["name"] for t in msg["result"]["tools"]])
 
     def test_answers_sse_when_the_client_accepts_only_that(self):
         r = self.post({"jsonrpc": "2.0", "id": 7, "method": "ping"},

@@ -92,6 +92,18 @@ int main(void) {
     sbx_buf_free(&b);
     CHECK(br_events_type_bit("console", 7) == BR_EV_CONSOLE);
     CHECK(br_events_type_bit("consol", 6) == 0);
+    CHECK(br_events_type_bit("blocked", 7) == BR_EV_BLOCKED);
+
+    /* an egress refusal: a blocked frame of the browser with the destination and the reason */
+    br_events_blocked(ev, "example.org", 443, "not in allowedDomains");
+    br_events_blocked(NULL, "x", 1, "y"); /* no ring: nothing */
+    sbx_buf_init(&b, 1 << 20);
+    CHECK(br_events_read(ev, &next, BR_EV_BLOCKED, &b, 1 << 20, 0, &missed, why) == 1);
+    CHECK(count(b.data, "event: blocked\n") == 1);
+    CHECK(strstr(b.data, "\"host\":\"example.org\",\"port\":443,\"reason\":\"not in "
+                         "allowedDomains\",\"type\":\"blocked\"") &&
+          strstr(b.data, "\"tabId\":\"\""));
+    sbx_buf_free(&b);
 
     /* a response frame: method from the request, status and type from the response, size at
      * the end; no body anywhere */

@@ -18,7 +18,7 @@
 
 /* ---- a tiny origin (and fake upstream proxies) ------------------------------------------ */
 
-enum mode { ORIGIN, UP_HTTP, UP_SOCKS };
+enum mode { ORIGIN, UP_HTTP, UP_SOCKS, ECHO };
 typedef struct server {
     int fd;
     uint16_t port;
@@ -71,6 +71,12 @@ static void *server_main(void *arg) {
         if (s->mode == ORIGIN) {
             s->seen[0] = 0;
             serve_origin(s, fd, "origin");
+        } else if (s->mode == ECHO) { /* everything back, until the client's end */
+            static char b[65536];
+            ssize_t r;
+            while ((r = recv(fd, b, sizeof b, 0)) > 0)
+                if (send(fd, b, (size_t)r, MSG_NOSIGNAL) != r)
+                    break;
         } else if (s->mode == UP_HTTP) {
             char head[4096];
             read_head(fd, head, sizeof head);
@@ -157,6 +163,66 @@ static size_t exchange(uint16_t port, const void *req, size_t n, char *out, size
     return got;
 }
 
+/* A big relay both ways: BIG patterned bytes sent through a CONNECT tunnel to the echo server
+ * (by a thread of their own, then a half-close), all read back in order, then the end. */
+#define BIG (12u << 20)
+static unsigned char pattern(size_t i) {
+    return (unsigned char)(i * 7 + (i >> 12));
+}
+typedef struct sender {
+    int fd;
+    size_t sent;
+} sender;
+static void *send_big(void *arg) {
+    sender *s = arg;
+    static unsigned char b[100000];
+    while (s->sent < BIG) {
+        size_t n = BIG - s->sent < sizeof b ? BIG - s->sent : sizeof b;
+        for (size_t i = 0; i < n; i++)
+            b[i] = pattern(s->sent + i);
+        ssize_t w = send(s->fd, b, n, MSG_NOSIGNAL);
+        if (w <= 0)
+            break;
+        s->sent += (size_t)w;
+    }
+    shutdown(s->fd, SHUT_WR);
+    return NULL;
+}
+static bool echo_big(uint16_t port, uint16_t echo_port) {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a = {
+        .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK), .sin_port = htons(port)};
+    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+        close(fd);
+        return false;
+    }
+    char rq[200];
+    int n = snprintf(rq, sizeof rq, "CONNECT ok.test:%u HTTP/1.1\r\n\r\n", echo_port);
+    send(fd, rq, (size_t)n, MSG_NOSIGNAL);
+    char head[200];
+    size_t hl = read_head(fd, head, sizeof head);
+    bool ok = hl && strstr(head, " 200 ") && strstr(head, "\r\n\r\n") + 4 == head + hl;
+    sender s = {fd, 0};
+    pthread_t th;
+    pthread_create(&th, NULL, send_big, &s);
+    static unsigned char b[65536];
+    size_t got = 0;
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    while (ok && poll(&p, 1, 10000) > 0) {
+        ssize_t r = recv(fd, b, sizeof b, 0);
+        if (r <= 0)
+            break; /* the end, after the echo server saw ours */
+        for (ssize_t i = 0; i < r && ok; i++)
+            ok = b[i] == pattern(got + (size_t)i);
+        got += (size_t)r;
+    }
+    pthread_join(th, NULL);
+    close(fd);
+    if (got != BIG || s.sent != BIG)
+        fprintf(stderr, "echo_big: sent %zu, got back %zu\n", s.sent, got);
+    return ok && got == BIG && s.sent == BIG;
+}
+
 static size_t ask(uint16_t port, const char *req, char *out, size_t cap) {
     return exchange(port, req, strlen(req), out, cap);
 }
@@ -171,6 +237,20 @@ static egress_client *client(egress_gateway *g, const egress_policy *p, bool all
         return c;
     fprintf(stderr, "client: %s\n", e.msg);
     return c;
+}
+
+/* A refusal callback's record (written on the gateway's thread, read after a pause). */
+typedef struct told {
+    char what[300];
+    int calls, released;
+} told;
+static void on_refusal(void *ud, const char *host, uint16_t port, const char *why) {
+    told *t = ud;
+    snprintf(t->what, sizeof t->what, "%s:%u %s", host, (unsigned)port, why);
+    t->calls++;
+}
+static void on_release(void *ud) {
+    ((told *)ud)->released++;
 }
 
 int main(void) {
@@ -201,6 +281,18 @@ int main(void) {
     ask(port, rq, out, sizeof out);
     CHECK(strstr(out, "HTTP/1.1 200 Connection established") && strstr(out, "hello from origin"));
     CHECK(strstr(origin.seen, "GET /t HTTP/1.0"));
+
+    /* many MB both ways at once through the relay (spliced), in order, half-closes passed on */
+    server echo;
+    server_start(&echo, ECHO);
+    egress_stats st0, st1;
+    egress_client_stats(c, &st0);
+    CHECK(echo_big(port, echo.port));
+    CHECK(echo_big(port, echo.port)); /* again: nothing of the first is left over */
+    egress_client_stats(c, &st1);
+    CHECK(st1.bytes_out - st0.bytes_out == 2 * BIG && st1.bytes_in - st0.bytes_in == 2 * BIG);
+    CHECK(st1.connections - st0.connections == 2);
+    server_stop(&echo);
 
     /* an absolute URI, rewritten */
     snprintf(rq, sizeof rq,
@@ -259,16 +351,26 @@ int main(void) {
      * answer is refused like a literal would be */
     uint16_t p4 = 0;
     egress_client *c4 = client(g, p, false, NULL, &p4);
+    told t4 = {0}, t4old = {0};
+    egress_client_on_refusal(c4, on_refusal, &t4old, on_release);
+    egress_client_on_refusal(c4, on_refusal, &t4, on_release); /* the old one is released */
+    CHECK(t4old.released == 1 && t4.released == 0);
     usleep(50000);
     snprintf(rq, sizeof rq, "CONNECT localhost:%u HTTP/1.1\r\n\r\n", origin.port);
     ask(p4, rq, out, sizeof out);
     CHECK(strstr(out, "HTTP/1.1 403") && strstr(out, "loopback address"));
+    /* the callback was told before the answer went out */
+    CHECK(t4.calls == 1 && strstr(t4.what, "localhost:") && strstr(t4.what, "loopback address"));
+    snprintf(rq, sizeof rq, "CONNECT ok.test:%u HTTP/1.1\r\n\r\nGET / HTTP/1.0\r\n\r\n",
+             origin.port);
+    ask(p4, rq, out, sizeof out); /* allowed (open mode, private by name): not told */
+    CHECK(strstr(out, "hello from origin") && t4.calls == 1 && t4old.calls == 0);
     egress_client_free(c4);
 
     /* accounting and refusals */
     egress_stats st;
     egress_client_stats(c, &st);
-    CHECK(st.connections == 3 && st.bytes_in > 50 && st.bytes_out > 30);
+    CHECK(st.connections == 5 && st.bytes_in > 50 && st.bytes_out > 30);
     CHECK(st.refused == 7);
     cJSON *r = egress_client_refusals(c);
     CHECK(r && cJSON_GetArraySize(r) == 6); /* SOCKS refused example.org:443 again */
@@ -312,6 +414,7 @@ int main(void) {
     usleep(50000);
     /* a freed client's listener is closed */
     CHECK(ask(port, "CONNECT ok.test:80 HTTP/1.1\r\n\r\n", out, sizeof out) == 0);
+    CHECK(t4.released == 1); /* with the client */
     egress_stats tot;
     egress_gateway_totals(g, &tot);
     CHECK(tot.connections >= 5 && tot.refused >= 9);
