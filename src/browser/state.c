@@ -106,7 +106,10 @@ sbx_code br_state_check(const cJSON *state, sbx_err *e) {
 
 /* ---- restoring ---- */
 
-static sbx_code restore_cookies(br_tabs *t, const cJSON *cookies, int64_t to, sbx_err *e) {
+cJSON *br_state_cookies(const cJSON *state) {
+    const cJSON *cookies = cJSON_GetObjectItemCaseSensitive(state, "cookies");
+    if (cJSON_GetArraySize(cookies) == 0)
+        return NULL;
     cJSON *arr = cJSON_CreateArray();
     const cJSON *c;
     cJSON_ArrayForEach(c, cookies) {
@@ -128,10 +131,7 @@ static sbx_code restore_cookies(br_tabs *t, const cJSON *cookies, int64_t to, sb
     }
     cJSON *a = cJSON_CreateObject();
     cJSON_AddItemToObject(a, "cookies", arr);
-    sbx_code rc = br_tabs_browser_call(t, "Storage.setCookies", a, to, NULL, e);
-    if (rc == SBX_EINTERNAL) /* Chromium refused a cookie: the client's */
-        e->code = rc = SBX_EINVAL;
-    return rc;
+    return a;
 }
 
 /* The localStorage of the stored origins goes in lazily, in whatever tab first shows a
@@ -261,13 +261,8 @@ static char *restore_script(const cJSON *origins) {
     return sbx_buf_take(&js, NULL);
 }
 
-sbx_code br_state_restore(br_tabs *t, const cJSON *state, int64_t timeout_ms, sbx_err *e) {
-    const cJSON *cookies = cJSON_GetObjectItemCaseSensitive(state, "cookies");
+sbx_code br_state_restore(br_tabs *t, const cJSON *state, sbx_err *e) {
     const cJSON *origins = cJSON_GetObjectItemCaseSensitive(state, "origins");
-    sbx_code rc;
-    if (cJSON_GetArraySize(cookies) > 0 &&
-        (rc = restore_cookies(t, cookies, timeout_ms, e)) != SBX_OK)
-        return rc;
     int n = cJSON_GetArraySize(origins);
     if (n == 0)
         return SBX_OK;
