@@ -99,6 +99,7 @@ void br_tabs_free(br_tabs *t) {
         free(t->pages[i]->title);
         free(t->pages[i]);
     }
+    free(t->pages);
     br_oopif_free_all(t);
     pthread_mutex_destroy(&t->mu);
     pthread_cond_destroy(&t->cv);
@@ -292,6 +293,44 @@ static sbx_code page_setup_now(br_page *p, int64_t timeout_ms, sbx_err *e) {
 
 /* A target attached, announced on session `on` (NULL: the browser's; a tab's or a kid's for
  * its out-of-process iframes). */
+/* Locked: how many tabs are open. */
+static int open_tabs_locked(const br_tabs *t) {
+    int n = 0;
+    for (int i = 0; i < t->npages; i++)
+        n += !t->pages[i]->closed;
+    return n;
+}
+
+/* Locked: a zeroed record for a new tab, or NULL when MAX_TABS are open (or out of memory).
+ * A record closed TAB_REUSE_MS ago is reused, so a session that opens and closes tabs for
+ * hours keeps a bounded number of them. */
+static br_page *page_record_locked(br_tabs *t) {
+    if (open_tabs_locked(t) >= MAX_TABS)
+        return NULL;
+    int64_t now = sbx_now_ms();
+    for (int i = 0; i < t->npages; i++) {
+        br_page *p = t->pages[i];
+        if (p->closed && now - p->closed_ms >= TAB_REUSE_MS) {
+            free(p->url);
+            free(p->title);
+            memset(p, 0, sizeof *p);
+            return p;
+        }
+    }
+    if (t->npages == t->cap_pages) {
+        int cap = t->cap_pages ? 2 * t->cap_pages : 8;
+        br_page **grown = realloc(t->pages, (size_t)cap * sizeof *grown);
+        if (!grown)
+            return NULL;
+        t->pages = grown;
+        t->cap_pages = cap;
+    }
+    br_page *p = calloc(1, sizeof *p);
+    if (p)
+        t->pages[t->npages++] = p;
+    return p;
+}
+
 static void on_attached(br_tabs *t, const char *on, const cJSON *params) {
     const char *sid = jstr(params, "sessionId");
     const cJSON *ti = cJSON_GetObjectItemCaseSensitive(params, "targetInfo");
@@ -324,23 +363,26 @@ static void on_attached(br_tabs *t, const char *on, const cJSON *params) {
         cdp_send(t->conn, sid, hc[i].method, hc[i].params);
     cdp_send(t->conn, sid, "Runtime.runIfWaitingForDebugger", NULL);
     pthread_mutex_lock(&t->mu);
-    if (t->npages < MAX_TABS && !page_by_target(t, tid)) {
-        br_page *p = calloc(1, sizeof *p);
-        if (p && sbx_random_id(p->tab_id) == 0) {
-            p->t = t;
-            snprintf(p->target_id, sizeof p->target_id, "%s", tid);
-            snprintf(p->cdp_sid, sizeof p->cdp_sid, "%s", sid);
-            set_str(&p->url, jstr(ti, "url"));
-            set_str(&p->title, jstr(ti, "title"));
-            p->setup_pending = true;
-            t->pages[t->npages++] = p;
-            if (!t->current || t->current->closed)
-                t->current = p;
-            br_page *opener = page_by_target(t, jstr(ti, "openerId"));
-            br_events_tab(t->events, p->tab_id, "opened", p->url, opener ? opener->tab_id : NULL);
-        } else {
-            free(p);
-        }
+    br_page *p = page_by_target(t, tid) ? NULL : page_record_locked(t);
+    if (p && sbx_random_id(p->tab_id) == 0) {
+        p->t = t;
+        snprintf(p->target_id, sizeof p->target_id, "%s", tid);
+        snprintf(p->cdp_sid, sizeof p->cdp_sid, "%s", sid);
+        set_str(&p->url, jstr(ti, "url"));
+        set_str(&p->title, jstr(ti, "title"));
+        p->setup_pending = true;
+        if (!t->current || t->current->closed)
+            t->current = p;
+        br_page *opener = page_by_target(t, jstr(ti, "openerId"));
+        br_events_tab(t->events, p->tab_id, "opened", p->url, opener ? opener->tab_id : NULL);
+    } else if (!page_by_target(t, tid)) {
+        /* MAX_TABS are open (a page opening popups in a loop): this one is closed at once
+         * rather than left running untracked. */
+        if (p)
+            p->closed = true; /* its record is free again */
+        cJSON *c = cJSON_CreateObject();
+        cJSON_AddStringToObject(c, "targetId", tid);
+        cdp_send(t->conn, NULL, "Target.closeTarget", c);
     }
     pthread_cond_broadcast(&t->cv);
     pthread_mutex_unlock(&t->mu);
@@ -371,6 +413,7 @@ static void on_lifecycle(br_tabs *t, const char *sid, const cJSON *params) {
 static void note_closed_locked(br_tabs *t, br_page *p) {
     if (p && !p->closed) {
         p->closed = true;
+        p->closed_ms = sbx_now_ms();
         br_events_tab(t->events, p->tab_id, "closed", NULL, NULL);
         br_oopif_tab_closed_locked(t, p);
     }
@@ -613,6 +656,12 @@ sbx_code br_tabs_browser_call(br_tabs *t, const char *method, cJSON *params, int
 
 sbx_code br_tabs_create(br_tabs *t, int64_t timeout_ms, br_page **page, char tab[SBX_ID_LEN],
                         sbx_err *e) {
+    pthread_mutex_lock(&t->mu);
+    int open = open_tabs_locked(t);
+    pthread_mutex_unlock(&t->mu);
+    if (open >= MAX_TABS)
+        return sbx_fail(e, SBX_ECONFLICT,
+                        "the session has %d open tabs, the most it keeps; close one first", open);
     cJSON *c = cJSON_CreateObject();
     cJSON_AddStringToObject(c, "url", "about:blank");
     cJSON *res = NULL;

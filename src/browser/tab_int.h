@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 
+#include "../common/limits.h"
 #include "../common/node.h"
 #include "../common/util.h"
 #include "cdp.h"
@@ -17,8 +18,11 @@
 #include "page.h"
 #include "tab.h"
 
-#define MAX_TABS 64
-#define MAX_KIDS 128 /* OOPIF sessions tracked per browser at once */
+#define MAX_TABS 64 /* open tabs per session; closed ones do not count */
+/* A closed tab's record is reused only this long after it closed: longer than any call that
+ * may still hold it (a call's timeout is at most SBX_BROWSER_CALL_TIMEOUT_MS_MAX). */
+#define TAB_REUSE_MS (SBX_BROWSER_CALL_TIMEOUT_MS_MAX + 60000)
+#define MAX_KIDS     128 /* OOPIF sessions tracked per browser at once */
 
 struct br_events;
 struct br_downloads;
@@ -32,6 +36,7 @@ struct br_page {
     char cdp_sid[64];        /* fixed for a tab; a kid's record may be reused (read locked) */
     char *url, *title;
     bool closed;
+    int64_t closed_ms; /* when it closed (sbx_now_ms), for the reuse of its record */
     char lc_loader[64];
     unsigned lc_mask;
     char doc_req[64];
@@ -55,8 +60,8 @@ struct br_tabs {
     br_tab_hook hook;               /* br_tabs_set_hook; zero: none */
     pthread_mutex_t mu;             /* everything below */
     pthread_cond_t cv;              /* signalled on every change a wait looks at */
-    br_page *pages[MAX_TABS];
-    int npages;
+    br_page **pages; /* every record, open and closed (reused TAB_REUSE_MS after it closed) */
+    int npages, cap_pages;
     br_page *current;
     bool crashed, closing;
     char crash_why[128];

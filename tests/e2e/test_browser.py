@@ -55,6 +55,14 @@ PAGES = {
                     " { document.getElementById('out').textContent = 'answer=' + d.answer; }),"
                     " 150));</script>"),
     "/data.json": slow_data,
+    # A dedicated worker and a nested one answer: the server's auto-attach (which makes new
+    # targets wait for their set-up) must let workers run.
+    "/worker.html": (200, HTML, "<!doctype html><title>worker page</title><script>"
+                     "const w = new Worker('/worker.js'); w.onmessage = e =>"
+                     " { document.title = 'worker said ' + e.data; };</script>"),
+    "/worker.js": (200, "text/javascript", "const n = new Worker('/nested.js');"
+                   " n.onmessage = e => postMessage('hi, ' + e.data);"),
+    "/nested.js": (200, "text/javascript", "postMessage('nested too');"),
     "/redirect": redirect,
     "/missing.html": (404, HTML, "<!doctype html><title>Not here</title><h1>404</h1>"),
     "/opener.html": (200, HTML, "<!doctype html><title>Opener</title>"
@@ -276,6 +284,36 @@ class TestTabs(BrowserCase):
                          404, "not_found")
         r = self.server.post(f"/browser/sessions/{sid}/tabs", body={})
         self.assertEqual(r.status, 201, r)
+
+    def test_a_long_session_opens_and_closes_more_tabs_than_it_keeps(self):
+        # An agent opening and closing tabs for hours: closed tabs do not count against the
+        # limit of open ones (64), so the 70th new tab works like the first, and reads go to it.
+        sid, first = self.new_session()
+        tabs = f"/browser/sessions/{sid}/tabs"
+        for i in range(70):
+            r = self.server.post(tabs, body={})
+            self.assertEqual(r.status, 201, f"tab {i}: {r}")
+            t = r.json()["tabId"]
+            self.assertEqual(self.server.delete(f"{tabs}/{t}").status, 204, f"tab {i}")
+        r = self.server.post(tabs, body={"url": self.site.url + "/fetch.html"})
+        self.assertEqual(r.status, 201, r)
+        last = r.json()["tabId"]
+        ids = {x["tabId"] for x in self.server.get(tabs).json()["tabs"]}
+        self.assertEqual(ids, {first, last})
+        self.assertIn("Fetcher", self.content(sid, last))
+        # A popup is still tracked as a tab.
+        self.assertEqual(self.nav(sid, "/opener.html", tabId=first).status, 200)
+        self.assertTrue(wait_until(lambda: [t for t in self.server.get(tabs).json()["tabs"]
+                                            if "popup=1" in t["url"]], 10))
+
+    def test_workers_of_a_page_run(self):
+        sid, tab = self.new_session()
+        self.assertEqual(self.nav(sid, "/worker.html").status, 200)
+        def title():
+            r = self.server.get(f"/browser/sessions/{sid}/tabs")
+            return [t["title"] for t in r.json()["tabs"]]
+        self.assertTrue(wait_until(lambda: title() == ["worker said hi, nested too"], 10),
+                        title())
 
     def test_new_tab_answers_its_first_call_at_once(self):
         # A new tab is handed out before its renderer has answered its set-up; whatever a

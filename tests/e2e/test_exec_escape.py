@@ -137,6 +137,64 @@ class EscapeTest(ServerTestCase):
         finally:
             srv.close()
 
+    def run_pair(self, first, second):
+        """Two runs at once (`first` starts, then `second` while it still runs); both results."""
+        out = {}
+        t = threading.Thread(target=lambda: out.update(first=self.run_code(first)))
+        t.start()
+        time.sleep(0.3)
+        out["second"] = self.run_code(second)
+        t.join(30)
+        self.assertIn("first", out, "the first run never answered")
+        return out["first"], out["second"]
+
+    def test_two_runs_cannot_meet_on_an_abstract_unix_socket(self):
+        # one run listens on an abstract name for 3 s; a run beside it looks for that name in
+        # /proc/net/unix and tries to connect, again and again, for 2 s
+        name = "sbx-meet-" + os.urandom(4).hex()
+        listen = ("import socket\ns = socket.socket(socket.AF_UNIX)\ns.bind('\\0%s')\n"
+                  "s.listen(1)\ns.settimeout(3)\n"
+                  "try: s.accept(); print('MET')\nexcept OSError: print('alone')\n" % name)
+        look = ("import socket, time\nseen = tried = 0\nend = time.time() + 2\n"
+                "while time.time() < end:\n"
+                "    seen += open('/proc/net/unix').read().count('%s')\n"
+                "    c = socket.socket(socket.AF_UNIX)\n"
+                "    try: c.connect('\\0%s'); print('MET'); break\n"
+                "    except OSError as e: tried += 1\n"
+                "    finally: c.close()\n"
+                "    time.sleep(0.05)\n"
+                "print('seen', seen, 'tried', tried)\n" % (name, name))
+        a, b = self.run_pair(listen, look)
+        self.assertEqual(a["stdout"], "alone\n", a)
+        self.assertNotIn("MET", b["stdout"], b)
+        self.assertRegex(b["stdout"], r"^seen 0 tried [1-9]", b)
+
+    def test_two_runs_cannot_meet_on_loopback(self):
+        # 127.0.0.1 does not exist for a run: neither end gets an AF_INET socket, and both are
+        # told why in stderr
+        port = 20000 + int.from_bytes(os.urandom(2), "big") % 20000
+        listen = ("import socket\ntry:\n s = socket.socket()\n s.bind(('127.0.0.1', %d))\n"
+                  " s.listen(1)\n s.settimeout(3)\n s.accept()\n print('MET')\n"
+                  "except OSError as e: print('refused', e.errno)\n" % port)
+        connect = ("import socket\ntry: socket.create_connection(('127.0.0.1', %d), timeout=2);"
+                   " print('MET')\nexcept OSError as e: print('refused', e.errno)\n" % port)
+        for res in self.run_pair(listen, connect):
+            self.assertTrue(res["stdout"].startswith("refused"), res)
+            self.assertRefused(res, "network", "network access is disabled; socket(AF_INET)")
+
+    def test_a_run_cannot_bring_loopback_up(self):
+        # SIOCSIFFLAGS works on any socket, AF_UNIX too: the run has no CAP_NET_ADMIN over its
+        # network namespace, so lo stays down
+        res = self.run_code(
+            "import fcntl, socket, struct\n"
+            "s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\n"
+            "def flags(): return struct.unpack('16sH', fcntl.ioctl(s, 0x8913,"
+            " struct.pack('16sH', b'lo', 0))[:18])[1]\n"
+            "try: fcntl.ioctl(s, 0x8914, struct.pack('16sH', b'lo', flags() | 1)); print('SET')\n"
+            "except OSError as e: print('refused', e.errno)\n"
+            "print('up' if flags() & 1 else 'down')\n")
+        self.assertEqual(res["stdout"], "refused 1\ndown\n", res)
+
     def test_packet_alg_vsock_sockets(self):
         res = self.run_code(
             "import socket\n"

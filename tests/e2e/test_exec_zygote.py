@@ -165,6 +165,16 @@ class TestZygote(unittest.TestCase):
         self.assertIn(b"still running 2 s after its program said it exited",
                       self.zyg.read_log())
 
+    def test_every_descriptor_of_a_run_is_below_its_limit(self):
+        # as in a cold run, a program that closes or walks its descriptors up to its
+        # RLIMIT_NOFILE (EXEC_OPEN_FILES, 256) meets all it has, the done pipe too (nothing
+        # sits at the server's own limit, which is higher)
+        code = ("import os, resource\nlim = resource.getrlimit(resource.RLIMIT_NOFILE)[0]\n"
+                "print(lim, max(int(f) for f in os.listdir('/proc/self/fd')) < lim)\n")
+        for srv in (self.zyg, self.cold):
+            res = run(srv, code)
+            self.assertEqual(res["stdout"], "256 True\n", res)
+
     def test_preloaded_memory_does_not_eat_the_run_limit(self):
         # 200 MiB in a run of the full tier, whose interpreter maps ~180 MiB of modules already:
         # the limit (EXEC_MEMORY_MB, 512) applies to what the run adds, as for a cold run.

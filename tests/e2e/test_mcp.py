@@ -15,7 +15,7 @@ import subprocess
 import unittest
 from concurrent.futures import ThreadPoolExecutor
 
-from harness import BrowserSiteCase, ServerTestCase, SOURCE_DIR
+from harness import BrowserSiteCase, ServerTestCase, SOURCE_DIR, wait_until
 
 MODERN = "2026-07-28"
 META = {"io.modelcontextprotocol/protocolVersion": MODERN,
@@ -374,9 +374,11 @@ class McpBrowserTest(McpHelpers, BrowserSiteCase):
             res = self.call("browser_upload", {"sessionId": sid, "ref": ref.group(1), "files": [
                 {"name": "a.txt", "contentBase64": base64.b64encode(b"hello").decode()}]})
             self.assertFalse(res["isError"], res)
-            title = self.call("browser_evaluate", {"sessionId": sid,
-                                                   "expression": "document.title"})
-            self.assertEqual(title["structuredContent"]["result"], "got hello")
+            # The page reads the file in its change handler, asynchronously.
+            def title():
+                return self.call("browser_evaluate", {"sessionId": sid, "expression":
+                                                      "document.title"})["structuredContent"]
+            self.assertTrue(wait_until(lambda: title()["result"] == "got hello", 5), title())
             self.assertFalse(self.call("browser_reload", {"sessionId": sid})["isError"])
             res = self.call("browser_upload", {"sessionId": sid, "ref": ref.group(1), "files": [
                 {"name": "b.txt", "contentBase64": ""}]})

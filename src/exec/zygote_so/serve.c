@@ -24,6 +24,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/mount.h>
 #include <poll.h>
 #include <setjmp.h>
@@ -170,11 +171,16 @@ static pid_t g_prog;    /* the program's process (not a child it forks, which ru
 static void run_program(const zyg_req *rq, const int fds[ZYG_NFDS]) {
     int sock = fds[ZYG_FD_STATUS];
     g_code = read_code(sock, fds[ZYG_FD_CODE], &g_code_len);
-    /* the done pipe goes to the highest descriptor there is, out of the program's way (its
-     * first open() gets 3 as in a cold run) */
+    /* the done pipe goes to the highest descriptor the program will have, out of its way (its
+     * first open() gets 3 as in a cold run): the last below its RLIMIT_NOFILE-to-be, not the
+     * zygote's own limit, whose fd table (tens of thousands of slots under a server that raised
+     * it) would be allocated, scanned by close_range and freed again in every run */
     struct rlimit nf;
-    if (getrlimit(RLIMIT_NOFILE, &nf) != 0 || nf.rlim_cur < 64 ||
-        (g_done = fcntl(fds[ZYG_FD_DONE], F_DUPFD_CLOEXEC, (int)nf.rlim_cur - 1)) < 0)
+    rlim_t top = getrlimit(RLIMIT_NOFILE, &nf) == 0 ? nf.rlim_cur : 0;
+    if (rq->open_files > 0 && (top == RLIM_INFINITY || (rlim_t)rq->open_files < top))
+        top = (rlim_t)rq->open_files;
+    if (top < 64 || top > INT_MAX ||
+        (g_done = fcntl(fds[ZYG_FD_DONE], F_DUPFD_CLOEXEC, (int)top - 1)) < 0)
         g_done = fcntl(fds[ZYG_FD_DONE], F_DUPFD_CLOEXEC, 64);
     if (g_done < 0)
         lay_die(sock, "done pipe");
