@@ -795,7 +795,13 @@ function eventsReader(srv, sid) {
     const done = new Promise((resolve) => {
         rq = http.get({ host: "127.0.0.1", port: srv.port, path: `/browser/sessions/${sid}/events`,
             headers: { Authorization: `Bearer ${srv.token}` } }, (res) => {
-            res.on("data", (c) => { frames += (c.toString().match(/^event: /gm) || []).length; });
+            // A write carries many frames and a chunk may end inside one: count whole lines.
+            let rest = "";
+            res.on("data", (c) => {
+                const lines = (rest + c.toString()).split("\n");
+                rest = lines.pop();
+                frames += lines.filter((l) => l.startsWith("event: ")).length;
+            });
             res.on("end", () => resolve(frames));
             res.on("error", () => resolve(frames));
         });

@@ -13,10 +13,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "../common/node.h"
 
-#define PENDING 256
+#define PENDING        256
+#define READ_LINGER_MS 4 /* how long a reader woken by a frame waits for the ones behind it */
 
 typedef struct frame {
     uint64_t seq;
@@ -192,9 +194,20 @@ void br_events_stats(br_events *ev, size_t *frames, size_t *bytes) {
 int br_events_read(br_events *ev, uint64_t *next, unsigned mask, sbx_buf *out, size_t max_bytes,
                    int64_t wait_ms, uint64_t *missed, char *why) {
     int64_t deadline = sbx_deadline_in(wait_ms);
+    bool waited = false;
     *missed = 0;
     pthread_mutex_lock(&ev->mu);
     for (;;) {
+        if (waited && ev->next_seq > *next && !ev->ended) {
+            /* The first frame after a wait: let the frames right behind it come too, so a
+             * burst (a page logging in a loop) is one wake-up and one write per READ_LINGER_MS
+             * instead of one per frame. The lock is not held: producers never wait. */
+            waited = false;
+            pthread_mutex_unlock(&ev->mu);
+            struct timespec ts = {0, READ_LINGER_MS * 1000000L};
+            nanosleep(&ts, NULL);
+            pthread_mutex_lock(&ev->mu);
+        }
         uint64_t oldest = ev->count ? ev->ring[ev->head].seq : ev->next_seq;
         if (*next == 0)
             *next = 1; /* seqs start at 1 */
@@ -232,6 +245,7 @@ int br_events_read(br_events *ev, uint64_t *next, unsigned mask, sbx_buf *out, s
             pthread_mutex_unlock(&ev->mu);
             return 0;
         }
+        waited = true;
     }
 }
 

@@ -85,10 +85,12 @@ uint64_t br_events_next_seq(br_events *ev);
 
 /* A reader: append to `out` the SSE text of the frames with seq >= *next whose type is in
  * `mask`, oldest first, while `out` stays within `max_bytes` (at least one frame is taken),
- * waiting up to `wait_ms` when there is none yet. *next moves past the last frame looked at.
- * *missed gets how many frames from *next on had already left the ring (*next then starts at
- * the oldest kept). Returns 1 when frames were added, 0 when none came in time, -1 once the
- * events ended and nothing is left for this reader (`why`, room for 128, gets the reason). */
+ * waiting up to `wait_ms` when there is none yet; a reader woken by a new frame waits a few
+ * milliseconds more before it takes it, so a burst of frames comes in a few reads. *next moves past
+ * the last frame looked at. *missed gets how many frames from *next on had already left the ring
+ * (*next then starts at the oldest kept). Returns 1 when frames were added, 0 when none came in
+ * time, -1 once the events ended and nothing is left for this reader (`why`, room for 128, gets the
+ * reason). */
 int br_events_read(br_events *ev, uint64_t *next, unsigned mask, sbx_buf *out, size_t max_bytes,
                    int64_t wait_ms, uint64_t *missed, char *why);
 

@@ -54,10 +54,6 @@ const char *br_page_dir(const br_page *p);
  * `wait_ms` for one; `name` (room for `cap`) gets its name in GET .../downloads. */
 bool br_page_download_since(br_page *p, int64_t since, int64_t wait_ms, char *name, size_t cap);
 
-/* While on, every request of the tab is answered by the server with an empty HTML page (it
- * needs CDP Fetch enabled on the tab; state.c uses it to load an origin without the network). */
-void br_page_serve_blank(br_page *p, bool on);
-
 /* The loader id of the tab's current document as its lifecycle events name it (room for 64;
  * "" before the first). A navigation that makes a new document changes it. */
 void br_page_loader(br_page *p, char *loader);

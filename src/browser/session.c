@@ -158,6 +158,8 @@ static sbx_code publish(br_session *s, const br_session_opts *o, char tab[SBX_ID
         cJSON_Delete(v);
     }
     br_tabs_set_emulation(s->tabs, &o->em, ua);
+    if (rc == SBX_OK && o->state) /* before the tabs attach: each gets the restore's script */
+        rc = br_state_restore(s->tabs, o->state, e);
     if (rc == SBX_OK)
         rc = br_tabs_open(s->tabs, mobile, launch_timeout_ms, tab, e);
     if (rc == SBX_OK) {
@@ -166,12 +168,15 @@ static sbx_code publish(br_session *s, const br_session_opts *o, char tab[SBX_ID
         cJSON_AddStringToObject(a, "behavior", "allowAndName");
         cJSON_AddStringToObject(a, "downloadPath", br_downloads_dir(s->downloads));
         cJSON_AddBoolToObject(a, "eventsEnabled", 1);
-        rc = br_tabs_browser_call(s->tabs, "Browser.setDownloadBehavior", a, launch_timeout_ms,
-                                  NULL, e);
-    }
-    if (rc == SBX_OK && o->state) {
-        br_page *first = br_tabs_page(s->tabs, tab, e);
-        rc = first ? br_state_restore(s->tabs, first, o->state, launch_timeout_ms, e) : e->code;
+        /* and a stored state's cookies, in the same round trip */
+        cdp_cmd c[2] = {{"Browser.setDownloadBehavior", a}};
+        int n = 1;
+        cJSON *cookies = o->state ? br_state_cookies(o->state) : NULL;
+        if (cookies)
+            c[n++] = (cdp_cmd){"Storage.setCookies", cookies};
+        rc = cdp_call_all(br_proc_conn(s->proc), NULL, c, n, launch_timeout_ms, e);
+        if (rc == SBX_EINTERNAL && strstr(e->msg, "Storage.setCookies"))
+            e->code = rc = SBX_EINVAL; /* Chromium refused a cookie: the client's */
     }
     if (rc != SBX_OK) {
         session_free(s);

@@ -2,13 +2,13 @@
 #define _GNU_SOURCE
 #include "state.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../common/jfield.h"
 #include "../common/util.h"
-#include "navigate.h"
 #include "url_policy.h"
 
 static const char *jstr(const cJSON *o, const char *name) {
@@ -106,7 +106,10 @@ sbx_code br_state_check(const cJSON *state, sbx_err *e) {
 
 /* ---- restoring ---- */
 
-static sbx_code restore_cookies(br_tabs *t, const cJSON *cookies, int64_t to, sbx_err *e) {
+cJSON *br_state_cookies(const cJSON *state) {
+    const cJSON *cookies = cJSON_GetObjectItemCaseSensitive(state, "cookies");
+    if (cJSON_GetArraySize(cookies) == 0)
+        return NULL;
     cJSON *arr = cJSON_CreateArray();
     const cJSON *c;
     cJSON_ArrayForEach(c, cookies) {
@@ -128,80 +131,154 @@ static sbx_code restore_cookies(br_tabs *t, const cJSON *cookies, int64_t to, sb
     }
     cJSON *a = cJSON_CreateObject();
     cJSON_AddItemToObject(a, "cookies", arr);
-    sbx_code rc = br_tabs_browser_call(t, "Storage.setCookies", a, to, NULL, e);
-    if (rc == SBX_EINTERNAL) /* Chromium refused a cookie: the client's */
-        e->code = rc = SBX_EINVAL;
-    return rc;
+    return a;
 }
 
-/* Write the localStorage items of `o` in its origin, loaded in `p` as an empty page. */
-static sbx_code restore_origin(br_page *p, const cJSON *o, int64_t deadline, sbx_err *e) {
-    char url[400];
-    snprintf(url, sizeof url, "%s/", jstr(o, "origin"));
-    cJSON *out = NULL;
-    sbx_code rc = br_navigate(p, url, "load", sbx_left_ms(deadline), &out, e);
-    cJSON_Delete(out);
-    if (rc != SBX_OK)
-        return rc;
-    cJSON *items = cJSON_CreateArray();
-    const cJSON *it;
-    cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(o, "localStorage")) {
-        cJSON *pair = cJSON_CreateArray();
-        cJSON_AddItemToArray(pair, cJSON_CreateString(jstr(it, "name")));
-        cJSON_AddItemToArray(pair, cJSON_CreateString(jstr(it, "value")));
-        cJSON_AddItemToArray(items, pair);
+/* The localStorage of the stored origins goes in lazily, in whatever tab first shows a
+ * top-level document of one: every tab gets a script that runs before the page's own in an
+ * isolated world of ours ("sandboxd-state", invisible to the page), and one binding per origin
+ * not yet restored, exposed to that world only. The script writes the items of its document's
+ * origin when that origin's binding is there and calls it; the binding's call (the service
+ * thread) marks the origin done and removes the binding from every tab, so no later document
+ * writes them again, whatever the page did with its storage meanwhile. A tab attaching later
+ * gets bindings for the origins still pending only. */
+#define WORLD       "sandboxd-state"
+#define BINDING_PFX "__sandboxdState"
+
+_Static_assert(BR_STATE_MAX_ORIGINS + 1 <= BR_TAB_HOOK_MAX, "a tab's hook holds every origin");
+
+typedef struct restore {
+    pthread_mutex_t mu;
+    char *script;   /* the source every tab gets */
+    cJSON *origins; /* the stored origins (a copy) */
+    int n;
+    bool done[BR_STATE_MAX_ORIGINS]; /* mu */
+} restore;
+
+static void restore_free(void *ud) {
+    restore *r = ud;
+    if (!r)
+        return;
+    pthread_mutex_destroy(&r->mu);
+    free(r->script);
+    cJSON_Delete(r->origins);
+    free(r);
+}
+
+static cJSON *binding_params(int i) {
+    char name[40];
+    snprintf(name, sizeof name, BINDING_PFX "%d", i);
+    cJSON *a = cJSON_CreateObject();
+    cJSON_AddStringToObject(a, "name", name);
+    return a;
+}
+
+static int restore_attach(void *ud, cdp_cmd *c, int cap) {
+    restore *r = ud;
+    int n = 0;
+    pthread_mutex_lock(&r->mu);
+    for (int i = 0; i < r->n && n + 1 < cap; i++) {
+        if (r->done[i])
+            continue;
+        cJSON *a = binding_params(i);
+        cJSON_AddStringToObject(a, "executionContextName", WORLD);
+        c[n++] = (cdp_cmd){"Runtime.addBinding", a};
     }
-    char *lit = cJSON_PrintUnformatted(items);
-    cJSON_Delete(items);
-    if (!lit)
-        return sbx_fail(e, SBX_EINTERNAL, "out of memory");
-    sbx_buf js;
-    sbx_buf_init(&js, strlen(lit) + 256);
-    sbx_buf_addf(&js,
-                 "(() => { for (const [k, v] of %s) localStorage.setItem(k, v); return true; })()",
-                 lit);
-    free(lit);
-    cJSON *v = NULL;
-    rc = br_page_eval(p, js.data ? js.data : "true", sbx_left_ms(deadline), &v, e);
-    cJSON_Delete(v);
-    sbx_buf_free(&js);
-    return rc;
+    pthread_mutex_unlock(&r->mu);
+    if (n == 0)
+        return 0; /* every origin is in: nothing left for a new tab to do */
+    cJSON *s = cJSON_CreateObject();
+    cJSON_AddStringToObject(s, "source", r->script);
+    cJSON_AddStringToObject(s, "worldName", WORLD);
+    c[n++] = (cdp_cmd){"Page.addScriptToEvaluateOnNewDocument", s};
+    return n;
 }
 
-sbx_code br_state_restore(br_tabs *t, br_page *first, const cJSON *state, int64_t timeout_ms,
-                          sbx_err *e) {
-    int64_t deadline = sbx_deadline_in(timeout_ms);
-    const cJSON *cookies = cJSON_GetObjectItemCaseSensitive(state, "cookies");
-    const cJSON *origins = cJSON_GetObjectItemCaseSensitive(state, "origins");
-    sbx_code rc = SBX_OK;
-    if (cJSON_GetArraySize(cookies) > 0 &&
-        (rc = restore_cookies(t, cookies, sbx_left_ms(deadline), e)) != SBX_OK)
-        return rc;
-    if (cJSON_GetArraySize(origins) == 0)
-        return SBX_OK;
-    /* Every request of the tab is answered with an empty page while the origins load. */
-    br_page_serve_blank(first, true);
-    rc = br_page_call(first, "Fetch.enable",
-                      cJSON_CreateRaw("{\"patterns\":[{\"urlPattern\":\"*\"}]}"),
-                      sbx_left_ms(deadline), NULL, e);
+static void restore_binding(void *ud, br_tabs *t, const cJSON *params) {
+    restore *r = ud;
+    const char *name = jstr(params, "name");
+    size_t pl = strlen(BINDING_PFX);
+    if (!name || strncmp(name, BINDING_PFX, pl) != 0)
+        return;
+    char *end;
+    long i = strtol(name + pl, &end, 10);
+    if (end == name + pl || *end || i < 0 || i >= r->n)
+        return;
+    pthread_mutex_lock(&r->mu);
+    bool first = !r->done[i];
+    r->done[i] = true;
+    pthread_mutex_unlock(&r->mu);
+    if (!first)
+        return;
+    cJSON *a = binding_params((int)i);
+    br_tabs_send_all(t, "Runtime.removeBinding", a);
+    cJSON_Delete(a);
+}
+
+/* The script: [[origin, [[name, value], ...]], ...] and what to do with it. */
+static char *restore_script(const cJSON *origins) {
+    cJSON *all = cJSON_CreateArray();
     const cJSON *o;
     cJSON_ArrayForEach(o, origins) {
-        if (rc != SBX_OK)
-            break;
-        rc = restore_origin(first, o, deadline, e);
+        cJSON *one = cJSON_CreateArray(), *items = cJSON_CreateArray();
+        cJSON_AddItemToArray(one, cJSON_CreateString(jstr(o, "origin")));
+        const cJSON *it;
+        cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(o, "localStorage")) {
+            cJSON *pair = cJSON_CreateArray();
+            cJSON_AddItemToArray(pair, cJSON_CreateString(jstr(it, "name")));
+            cJSON_AddItemToArray(pair, cJSON_CreateString(jstr(it, "value")));
+            cJSON_AddItemToArray(items, pair);
+        }
+        cJSON_AddItemToArray(one, items);
+        cJSON_AddItemToArray(all, one);
     }
-    sbx_err e2;
-    br_page_call(first, "Fetch.disable", NULL, 5000, NULL, &e2);
-    br_page_serve_blank(first, false);
-    if (rc == SBX_OK) {
-        cJSON *out = NULL;
-        rc = br_navigate(first, "about:blank", "load", sbx_left_ms(deadline), &out, e);
-        cJSON_Delete(out);
+    char *lit = cJSON_PrintUnformatted(all);
+    cJSON_Delete(all);
+    if (!lit)
+        return NULL;
+    sbx_buf js;
+    sbx_buf_init(&js, strlen(lit) + 2048); /* a cap: the code below is well within it */
+    int rc =
+        sbx_buf_addf(&js,
+                     "(() => { if (window !== window.top) return; const here = location.origin;"
+                     " const nav = performance.getEntriesByType('navigation')[0];"
+                     " if (nav && nav.type !== 'navigate') return;"
+                     " const all = %s;"
+                     " for (let i = 0; i < all.length; i++) {"
+                     " const done = globalThis['" BINDING_PFX "' + i];"
+                     " if (typeof done !== 'function') continue;"
+                     " let o; try { o = new URL(all[i][0]).origin; } catch (e) { continue; }"
+                     " if (o !== here) continue;"
+                     " try { for (const [k, v] of all[i][1]) localStorage.setItem(k, v); }"
+                     " catch (e) {}"
+                     " done(''); } })()",
+                     lit);
+    free(lit);
+    if (rc < 0) {
+        sbx_buf_free(&js);
+        return NULL;
     }
-    if (rc == SBX_OK)
-        rc = br_page_call(first, "Page.resetNavigationHistory", NULL, sbx_left_ms(deadline), NULL,
-                          e);
-    return rc;
+    return sbx_buf_take(&js, NULL);
+}
+
+sbx_code br_state_restore(br_tabs *t, const cJSON *state, sbx_err *e) {
+    const cJSON *origins = cJSON_GetObjectItemCaseSensitive(state, "origins");
+    int n = cJSON_GetArraySize(origins);
+    if (n == 0)
+        return SBX_OK;
+    restore *r = calloc(1, sizeof *r);
+    if (!r)
+        return sbx_fail(e, SBX_EINTERNAL, "out of memory");
+    pthread_mutex_init(&r->mu, NULL);
+    r->n = n;
+    r->origins = cJSON_Duplicate(origins, 1);
+    r->script = restore_script(origins);
+    if (!r->origins || !r->script) {
+        restore_free(r);
+        return sbx_fail(e, SBX_EINTERNAL, "out of memory");
+    }
+    br_tabs_set_hook(t, &(br_tab_hook){restore_attach, restore_binding, restore_free, r});
+    return SBX_OK;
 }
 
 /* ---- reading ---- */

@@ -3,11 +3,13 @@
  *  "origins": [{"origin", "localStorage": [{name, value}]}]}.
  *
  * br_state_check validates one (a create's `state`); br_state_restore puts it into a new
- * session before its first page loads: the cookies with Storage.setCookies, and each origin's
- * localStorage through the first tab, which loads the origin with every request answered by
- * the server itself (CDP Fetch: an empty page, nothing leaves the machine), writes the items,
- * and goes back to about:blank with its history cleared. br_state_read reads the state back:
- * every cookie of the browser, and the localStorage of the origins its open tabs show.
+ * session before its first page runs, without loading anything: the cookies in one
+ * Storage.setCookies call (br_state_cookies, which the create sends), and each origin's
+ * localStorage lazily, written by a script of ours (an isolated world the page cannot see) in the
+ * first top-level document of that origin, any tab, popups included, before the page's own scripts
+ * run; once per origin per session: after that the page owns its storage (a page that clears it and
+ * reloads stays cleared). br_state_read reads the state back: every cookie of the browser and the
+ * localStorage of the origins its open tabs show (as Playwright's storageState() does).
  *
  * Built on page.h and tab.h. Thread safety: HTTP handler threads, with the session borrowed
  * (or being created).
@@ -30,9 +32,13 @@
 /* SBX_OK, or SBX_EINVAL naming the field ("state.cookies[3].name"). */
 sbx_code br_state_check(const cJSON *state, sbx_err *e);
 
-/* Restore a checked `state` into the browser of `t` through its tab `first`. */
-sbx_code br_state_restore(br_tabs *t, br_page *first, const cJSON *state, int64_t timeout_ms,
-                          sbx_err *e);
+/* The params of the Storage.setCookies call that restores a checked `state`'s cookies (the
+ * caller sends it to the browser, and frees it or hands it on), NULL when it has none. */
+cJSON *br_state_cookies(const cJSON *state);
+
+/* Restore a checked `state`'s localStorage into the browser of `t` through `t`'s hook (tab.h),
+ * so before br_tabs_open. SBX_EINTERNAL when out of memory. */
+sbx_code br_state_restore(br_tabs *t, const cJSON *state, sbx_err *e);
 
 /* The state now (caller frees *out). */
 sbx_code br_state_read(br_tabs *t, int64_t timeout_ms, cJSON **out, sbx_err *e);

@@ -104,7 +104,25 @@ void br_tabs_free(br_tabs *t) {
     pthread_mutex_destroy(&t->mu);
     pthread_cond_destroy(&t->cv);
     free(t->dir);
+    if (t->hook.free)
+        t->hook.free(t->hook.ud);
     free(t);
+}
+
+void br_tabs_set_hook(br_tabs *t, const br_tab_hook *h) {
+    t->hook = *h;
+}
+
+void br_tabs_send_all(br_tabs *t, const char *method, const cJSON *params) {
+    char sids[MAX_TABS][64];
+    int n = 0;
+    pthread_mutex_lock(&t->mu);
+    for (int i = 0; i < t->npages; i++)
+        if (!t->pages[i]->closed)
+            memcpy(sids[n++], t->pages[i]->cdp_sid, 64);
+    pthread_mutex_unlock(&t->mu);
+    for (int i = 0; i < n; i++)
+        cdp_send(t->conn, sids[i], method, params ? cJSON_Duplicate(params, 1) : NULL);
 }
 
 void br_tabs_set_events(br_tabs *t, br_events *ev) {
@@ -339,6 +357,10 @@ static void on_attached(br_tabs *t, const char *on, const cJSON *params) {
     apply_device(t, sid);
     /* its out-of-process iframes attach as sessions of their own (oopif.c) */
     cdp_send(t->conn, sid, "Target.setAutoAttach", cJSON_CreateRaw(BR_OOPIF_AUTOATTACH));
+    cdp_cmd hc[BR_TAB_HOOK_MAX];
+    int nh = t->hook.attach ? t->hook.attach(t->hook.ud, hc, BR_TAB_HOOK_MAX) : 0;
+    for (int i = 0; i < nh; i++)
+        cdp_send(t->conn, sid, hc[i].method, hc[i].params);
     cdp_send(t->conn, sid, "Runtime.runIfWaitingForDebugger", NULL);
     pthread_mutex_lock(&t->mu);
     br_page *p = page_by_target(t, tid) ? NULL : page_record_locked(t);
@@ -404,6 +426,11 @@ static void on_event(void *ud, const char *method, const char *sid, const cJSON 
         on_attached(t, sid, params);
         return;
     }
+    if (strcmp(method, "Runtime.bindingCalled") == 0) {
+        if (t->hook.binding)
+            t->hook.binding(t->hook.ud, t, params);
+        return;
+    }
     if (t->events && sid) {
         char tab[SBX_ID_LEN] = "";
         pthread_mutex_lock(&t->mu);
@@ -420,26 +447,6 @@ static void on_event(void *ud, const char *method, const char *sid, const cJSON 
             memcpy(tab, p->tab_id, SBX_ID_LEN);
         pthread_mutex_unlock(&t->mu);
         br_downloads_cdp(t->downloads, method, tab, params);
-        return;
-    }
-    if (sid && strcmp(method, "Fetch.requestPaused") == 0) {
-        pthread_mutex_lock(&t->mu);
-        br_page *p = page_by_sid(t, sid);
-        bool blank = p && p->serve_blank;
-        pthread_mutex_unlock(&t->mu);
-        const char *req = jstr(params, "requestId");
-        if (!req)
-            return;
-        cJSON *a = cJSON_CreateObject();
-        cJSON_AddStringToObject(a, "requestId", req);
-        if (blank) {
-            cJSON_AddNumberToObject(a, "responseCode", 200);
-            cJSON_AddItemToObject(a, "responseHeaders",
-                                  cJSON_CreateRaw("[{\"name\":\"Content-Type\",\"value\":"
-                                                  "\"text/html\"}]"));
-            cJSON_AddStringToObject(a, "body", "");
-        }
-        cdp_send(t->conn, sid, blank ? "Fetch.fulfillRequest" : "Fetch.continueRequest", a);
         return;
     }
     if (strcmp(method, "Page.javascriptDialogOpening") == 0) {
@@ -810,12 +817,6 @@ bool br_page_download_since(br_page *p, int64_t since, int64_t wait_ms, char *na
         struct timespec ts = {0, 20 * 1000000L};
         nanosleep(&ts, NULL);
     }
-}
-
-void br_page_serve_blank(br_page *p, bool on) {
-    pthread_mutex_lock(&p->t->mu);
-    p->serve_blank = on;
-    pthread_mutex_unlock(&p->t->mu);
 }
 
 void br_page_loader(br_page *p, char *loader) {

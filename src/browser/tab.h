@@ -48,6 +48,21 @@ struct br_downloads;
 void br_tabs_set_downloads(br_tabs *t, struct br_downloads *d);
 /* The session's directory (copied), for br_page_dir. */
 void br_tabs_set_dir(br_tabs *t, const char *dir);
+/* What every page tab gets queued when it attaches, before it runs, and the answer to its
+ * Runtime.bindingCalled events (the service thread; state.c's restore). `attach` fills up to
+ * `cap` commands (params new) and returns how many; `free` (may be NULL) frees `ud` in
+ * br_tabs_free. Copied; before br_tabs_open. */
+#define BR_TAB_HOOK_MAX 64 /* commands `attach` may queue */
+typedef struct br_tab_hook {
+    int (*attach)(void *ud, cdp_cmd *c, int cap);
+    void (*binding)(void *ud, br_tabs *t, const cJSON *params);
+    void (*free)(void *ud);
+    void *ud;
+} br_tab_hook;
+void br_tabs_set_hook(br_tabs *t, const br_tab_hook *h);
+/* Send `method` with a copy of `params` to every open tab, not waiting for replies; `params`
+ * (may be NULL) stays the caller's. Any thread. */
+void br_tabs_send_all(br_tabs *t, const char *method, const cJSON *params);
 /* The CDP handlers that keep `t` up to date (ud = t). */
 cdp_handlers br_tabs_handlers(br_tabs *t);
 

@@ -43,7 +43,6 @@ struct br_page {
     int doc_status;
     bool crashed;          /* its renderer died; a navigation loads it again */
     bool setup_pending;    /* its set-up is queued but not yet known to be in force */
-    bool serve_blank;      /* Fetch.requestPaused is answered with an empty page */
     char crash_why[32];    /* Chromium's status: "crashed", "killed", "oom", ... */
     br_page *owner;        /* a kid: the tab it is drawn in; NULL for a tab */
     char parent_frame[64]; /* a kid: the frame whose document holds its <iframe> */
@@ -58,6 +57,7 @@ struct br_tabs {
     struct br_events *events;       /* borrowed (br_tabs_set_events); NULL: no events kept */
     char *dir;                      /* the session's directory (br_tabs_set_dir), or NULL */
     struct br_downloads *downloads; /* borrowed (br_tabs_set_downloads), or NULL */
+    br_tab_hook hook;               /* br_tabs_set_hook; zero: none */
     pthread_mutex_t mu;             /* everything below */
     pthread_cond_t cv;              /* signalled on every change a wait looks at */
     br_page **pages; /* every record, open and closed (reused TAB_REUSE_MS after it closed) */

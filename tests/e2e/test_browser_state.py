@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import subprocess
+import time
 import unittest
 
 from harness import SOURCE_DIR, BrowserSiteCase, LocalSite
@@ -15,7 +16,14 @@ HTML = "text/html; charset=utf-8"
 # Records what the page saw before anything else ran.
 SEEN = ("<!doctype html><title>s</title><script>window.seen = {cookie: document.cookie,"
         " ls: Object.fromEntries(Object.entries(localStorage))};</script>")
-PAGES = {"/s.html": (200, HTML, SEEN)}
+# Records the same, then clears localStorage and reloads itself at once, the first time only.
+CLEARS = ("<!doctype html><title>c</title><script>window.seen = {ls:"
+          " Object.fromEntries(Object.entries(localStorage)),"
+          " nav: performance.getEntriesByType('navigation')[0].type,"
+          " ours: Object.keys(window).filter((k) => k.startsWith('__sandboxd'))};"
+          " if (!sessionStorage.getItem('again')) { sessionStorage.setItem('again', '1');"
+          " localStorage.clear(); location.reload(); }</script>")
+PAGES = {"/s.html": (200, HTML, SEEN), "/clear.html": (200, HTML, CLEARS)}
 PW_DIR = os.path.join(SOURCE_DIR, "tests", "playwright")
 
 
@@ -107,6 +115,71 @@ class TestState(BrowserSiteCase):
         self.nav(sid2, self.other.url + "/s.html")
         self.assertEqual(self.js(sid2, "window.seen.ls"), {"other": "x"})
         self.assertIn("c9=v9", self.js(sid2, "window.seen.cookie"))
+
+    def wait_js(self, sid, expr, tab=None, timeout=10):
+        deadline = time.monotonic() + timeout
+        while True:
+            body = {"action": "evaluate", "expression": expr}
+            if tab:
+                body["tabId"] = tab
+            r = self.server.post(f"/browser/sessions/{sid}/action", body=body)
+            if r.status == 200 and r.json()["result"]:
+                return r.json()["result"]
+            if time.monotonic() > deadline:
+                self.fail(f"{expr} did not become true: {r!r}")
+            time.sleep(0.05)
+
+    def test_state_restored_once_the_page_owns_it_after(self):
+        sid = self.create({"state": self.stored()})
+        # the page clears what it found and reloads at once: the reload finds it cleared
+        # (navigate would wait for the load of the first document, which never comes)
+        self.js(sid, f"location.href = {json.dumps(self.site.url + '/clear.html')}; true")
+        seen = self.wait_js(sid, "window.seen && window.seen.nav === 'reload' &&"
+                                 " document.readyState === 'complete' && window.seen")
+        self.assertEqual(seen["ls"], {})
+        self.assertEqual(seen["ours"], [])  # nothing of the restore is visible to the page
+        # so do a reload through the API, another navigation and another tab of that origin
+        r = self.server.post(f"/browser/sessions/{sid}/action", body={"action": "reload"})
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(self.js(sid, "window.seen.ls"), {})
+        self.nav(sid, self.site.url + "/s.html")
+        self.assertEqual(self.js(sid, "window.seen.ls"), {})
+        r = self.server.post(f"/browser/sessions/{sid}/tabs", body={"url": self.site.url + "/s.html"})
+        self.assertEqual(r.status, 201, r)
+        self.assertEqual(self.js(sid, "window.seen.ls", r.json()["tabId"]), {})
+        # the page's own writes stay too
+        self.js(sid, "localStorage.setItem('mine', '2'); true")
+        self.nav(sid, self.site.url + "/s.html")
+        self.assertEqual(self.js(sid, "window.seen.ls"), {"mine": "2"})
+        # the other origin, not shown yet, is still restored when it first is
+        self.nav(sid, self.other.url + "/s.html")
+        self.assertEqual(self.js(sid, "window.seen.ls"), {"other": "x"})
+
+    def test_a_popup_sees_the_state_before_its_first_script(self):
+        sid = self.create({"state": self.stored()})
+        self.nav(sid, self.site.url + "/s.html")
+        first = self.server.get(f"/browser/sessions/{sid}/tabs").json()["tabs"][0]["tabId"]
+        self.js(sid, f"window.open({json.dumps(self.other.url + '/s.html')}); true", first)
+
+        def popup():
+            tabs = self.server.get(f"/browser/sessions/{sid}/tabs").json()["tabs"]
+            return [t["tabId"] for t in tabs if t["tabId"] != first]
+        deadline = time.monotonic() + 10
+        while not popup() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.assertEqual(len(popup()), 1)
+        tab = popup()[0]
+        self.assertEqual(self.wait_js(sid, "window.seen && window.seen.ls", tab), {"other": "x"})
+        self.assertIn("c0=v0", self.js(sid, "window.seen.cookie", tab))
+        # a same-origin popup after the page changed its storage sees the page's, not ours
+        self.js(sid, "localStorage.setItem('token', 'changed'); true", first)
+        self.js(sid, f"window.open({json.dumps(self.site.url + '/s.html')}); true", first)
+        deadline = time.monotonic() + 10
+        while len(popup()) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        third = [t for t in popup() if t != tab][0]
+        self.assertEqual(self.wait_js(sid, "window.seen && window.seen.ls", third),
+                         {"token": "changed", "n": "1"})
 
     def test_state_of_a_session_the_page_changed(self):
         sid = self.create({})
