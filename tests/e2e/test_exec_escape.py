@@ -460,9 +460,6 @@ class EscapeTestFork(EscapeTest):
     server_env = dict(EscapeTest.server_env, EXEC_MODE="fork")
 
 
-if __name__ == "__main__":
-    unittest.main()
-
 
 NOBODY = 65534
 
@@ -598,3 +595,7 @@ class EscapeTestNetworkUnprivilegedFork(EscapeTestNetworkUnprivileged):
     """Unprivileged, cold starts (EXEC_MODE=fork)."""
 
     server_env = dict(EscapeTestNetwork.server_env, EXEC_MODE="fork")
+
+
+if __name__ == "__main__":
+    unittest.main()
