@@ -130,7 +130,7 @@ static sbx_code spawn_driver(ws_session *s, sbx_err *e) {
     sbx_code rc = SBX_EUNAVAIL;
     bool via_zygote = false;
     sandbox_zygote door;
-    if (wsi.o.zygote && !s->net && zygote_open(spec.code, &door)) { /* zygote: no network */
+    if (wsi.o.zygote && zygote_open(spec.code, &door)) {
         sbx_err ze = {0};
         rc = sandbox_spawn_zygote(&spec, &door, &s->child, &ze);
         via_zygote = rc == SBX_OK;

@@ -245,6 +245,13 @@ print('ok')
                              {"network": {"allowedDomains": ["site.test"]}})
         self.assertEqual(r.status, 201, r)
         sid = r.json()["sessionId"]
+        # a session with network starts from the zygote like one without (cold in fork mode)
+        with open(self.server.log_path, "rb") as f:
+            started = [ln for ln in f.read().decode(errors="replace").splitlines()
+                       if f"session={sid}: driver started" in ln]
+        self.assertEqual(len(started), 1, started)
+        want = "zygote)" if self.server_env["EXEC_MODE"] == "zygote" else "cold)"
+        self.assertIn(want, started[0])
         try:
             def execute(code):
                 res = self.server.post(f"/python/sessions/{sid}/execute",
