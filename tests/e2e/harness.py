@@ -94,6 +94,15 @@ def wait_until(pred, timeout, step=0.05):
     return pred()
 
 
+def wait_zygote(server, timeout=60):
+    """Wait until the server's zygote answers /health as ready, or fail the test."""
+    deadline = time.time() + timeout
+    while not (server.get("/health").json()["exec"]["zygote"] or {}).get("ready"):
+        if time.time() > deadline:
+            raise AssertionError("the zygote never became ready")
+        time.sleep(0.1)
+
+
 def pids_with_env_marker(marker):
     """Pids whose command line mentions marker (used to find a server's strays)."""
     found = []

@@ -102,11 +102,7 @@ class AllowlistTest(harness.ServerTestCase):
     def setUpClass(cls):
         super().setUpClass()
         if cls.server_env["EXEC_MODE"] == "zygote":
-            deadline = time.time() + 60
-            while not (exec_health(cls.server)["zygote"] or {}).get("ready"):
-                if time.time() > deadline:
-                    raise AssertionError("the zygote never became ready")
-                time.sleep(0.1)
+            harness.wait_zygote(cls.server)
 
     def tearDown(self):
         ex = exec_health(self.server)

@@ -11,7 +11,7 @@ import threading
 import time
 import unittest
 
-from harness import LocalSite, ServerTestCase, descendants
+from harness import LocalSite, ServerTestCase, descendants, wait_zygote
 
 CANARY = "canary-" + os.urandom(6).hex()
 DISK_MB = 8  # EXEC_FILE_SIZE_MB; the disk quota is 4 x this
@@ -39,11 +39,7 @@ class EscapeTest(ServerTestCase):
     def setUpClass(cls):
         super().setUpClass()
         if cls.server_env["EXEC_MODE"] == "zygote":
-            deadline = time.time() + 60
-            while not (cls.server.get("/health").json()["exec"]["zygote"] or {}).get("ready"):
-                if time.time() > deadline:
-                    raise AssertionError("the zygote never became ready")
-                time.sleep(0.1)
+            wait_zygote(cls.server)
 
     def started(self):
         ex = self.server.get("/health").json()["exec"]
@@ -505,11 +501,7 @@ class EscapeTestNetwork(ServerTestCase):
     def setUpClass(cls):
         super().setUpClass()
         if cls.server_env["EXEC_MODE"] == "zygote":
-            deadline = time.time() + 60
-            while not (cls.server.get("/health").json()["exec"]["zygote"] or {}).get("ready"):
-                if time.time() > deadline:
-                    raise AssertionError("the zygote never became ready")
-                time.sleep(0.1)
+            wait_zygote(cls.server)
 
     def started(self):
         ex = self.server.get("/health").json()["exec"]

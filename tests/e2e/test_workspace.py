@@ -15,18 +15,10 @@ import unittest
 import zipfile
 
 import test_exec_escape
-from harness import Server, ServerTestCase, descendants, wait_until
+from harness import Server, ServerTestCase, descendants, wait_until, wait_zygote
 
 CANARY = "canary-" + os.urandom(6).hex()
 PNG = b"\x89PNG\r\n\x1a\n"
-
-
-def wait_zygote(server, timeout=60):
-    deadline = time.time() + timeout
-    while not (server.get("/health").json()["exec"]["zygote"] or {}).get("ready"):
-        if time.time() > deadline:
-            raise AssertionError("the zygote never became ready")
-        time.sleep(0.1)
 
 
 def alive(pid):
