@@ -141,9 +141,8 @@ int exec_init(const exec_opts *opts, sbx_err *e) {
     if (O.network != EXEC_NET_NONE && (!O.egress || !O.gateway))
         return sbx_fail(e, SBX_EINTERNAL, "exec: EXEC_NETWORK without an egress gateway"), -1;
     if (O.network != EXEC_NET_NONE)
-        LOG_I("exec", "network: %s, through the egress gateway%s",
-              O.network == EXEC_NET_OPEN ? "open" : "allowlist",
-              O.network == EXEC_NET_OPEN ? " (runs on the host network start cold)" : "");
+        LOG_I("exec", "network: %s, through the egress gateway",
+              O.network == EXEC_NET_OPEN ? "open" : "allowlist");
     if (!O.data_dir || !O.mode)
         return sbx_fail(e, SBX_EINTERNAL, "exec: out of memory"), -1;
     pthread_condattr_t ca;
