@@ -126,7 +126,7 @@ class PackageListTest(unittest.TestCase):
         provided = self.closure(listed("runtime", "image"))
         from_list = 0
         for soname in needed:
-            if re.match(r"lib(asan|ubsan|lsan)\.", soname):
+            if re.match(r"lib(asan|ubsan|lsan|tsan)\.", soname):
                 continue  # the sanitizer build's own runtime, not in the image
             self.assertIn(soname, where, f"ldd cannot find {soname}")
             owner = self.owner(where[soname])

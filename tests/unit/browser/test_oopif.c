@@ -5,6 +5,7 @@
  * calls on it fail at once with stale_ref and a call waiting on it ends. */
 #define _GNU_SOURCE
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -45,14 +46,14 @@ typedef struct call {
     pthread_t th;
     br_page *p;
     sbx_code rc;
-    volatile bool done;
+    atomic_bool done;
 } call;
 
 static void *run_call(void *arg) {
     call *k = arg;
     sbx_err e;
     k->rc = br_page_call(k->p, "Runtime.evaluate", NULL, 5000, NULL, &e);
-    k->done = true;
+    atomic_store(&k->done, true);
     return NULL;
 }
 
@@ -113,10 +114,10 @@ int main(void) {
         sleep_ms(2); /* let the call be sent */
     cdp_test_receive(in, "{\"method\":\"Target.detachedFromTarget\",\"sessionId\":\"K1\","
                          "\"params\":{\"sessionId\":\"K2\"}}");
-    for (int i = 0; i < 2000 && !c.done; i++)
+    for (int i = 0; i < 2000 && !atomic_load(&c.done); i++)
         sleep_ms(1);
-    CHECK(c.done);
-    if (c.done)
+    CHECK(atomic_load(&c.done));
+    if (atomic_load(&c.done))
         pthread_join(c.th, NULL);
     CHECK(c.rc == SBX_ESTALEREF);
     CHECK(br_page_oopifs(tab, kids, BR_OOPIF_MAX) == 1);
