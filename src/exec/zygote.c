@@ -588,7 +588,7 @@ sbx_code sandbox_spawn_zygote(const sandbox_spec *spec, const sandbox_zygote *z,
         return sbx_fail(e, SBX_EINTERNAL, "sandbox: incomplete spec");
     if (sandbox_check(e) != SBX_OK)
         return SBX_EINTERNAL; /* not EUNAVAIL: the caller must not fall back to a cold start */
-    /* the host's network (EXEC_NETWORK=open) is not the zygote's: such runs start cold */
+    /* a run sharing the host network is not the zygote's: such runs start cold */
     if (!sbxi_probe.userns || spec->allow_network)
         return sbx_fail(e, SBX_EUNAVAIL, "sandbox: the zygote is not available");
     /* with the gateway, the filter that allows inet sockets, as a cold run gets */

@@ -433,7 +433,7 @@ class OpenModeEscapeTest(harness.ServerTestCase):
         for target, cls in ((f"127.0.0.1:{SITE.port}", "loopback"),
                             (f"[::1]:{SITE.port}", "loopback"),
                             (f"[::ffff:127.0.0.1]:{SITE.port}", "loopback"),
-                            (f"[::ffff:169.254.169.254]:80", "link-local"),
+                            ("[::ffff:169.254.169.254]:80", "link-local"),
                             ("169.254.169.254:80", "link-local"),
                             ("[fe80::1]:80", "link-local"),
                             ("10.0.0.1:80", "private")):
