@@ -116,8 +116,9 @@ int main(void) {
                          "\"params\":{\"sessionId\":\"K2\"}}");
     for (int i = 0; i < 2000 && !atomic_load(&c.done); i++)
         sleep_ms(1);
-    CHECK(atomic_load(&c.done));
-    if (atomic_load(&c.done))
+    bool done = atomic_load(&c.done);
+    CHECK(done);
+    if (done)
         pthread_join(c.th, NULL);
     CHECK(c.rc == SBX_ESTALEREF);
     CHECK(br_page_oopifs(tab, kids, BR_OOPIF_MAX) == 1);
