@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -50,6 +51,28 @@ static int write_all(int fd, const char *p, size_t n) {
         n -= (size_t)w;
     }
     return 0;
+}
+
+/* Does the answer's head [head, end) say 101 with Sec-WebSocket-Accept `want`? The status is
+ * exactly 101, and the value is that of the header line, not bytes anywhere in the answer. */
+static bool switching(const char *head, const char *end, const char *want) {
+    if (strncmp(head, "HTTP/1.1 101", 12) != 0 || (head[12] != ' ' && head[12] != '\r'))
+        return false;
+    static const char name[] = "Sec-WebSocket-Accept:";
+    const size_t nlen = sizeof name - 1, wlen = strlen(want);
+    for (const char *line = strstr(head, "\r\n"); line && line < end; line = strstr(line, "\r\n")) {
+        line += 2;
+        if ((size_t)(end - line) < nlen || strncasecmp(line, name, nlen) != 0)
+            continue;
+        const char *v = line + nlen;
+        while (*v == ' ' || *v == '\t')
+            v++;
+        const char *e = v + strcspn(v, "\r");
+        while (e > v && (e[-1] == ' ' || e[-1] == '\t'))
+            e--;
+        return (size_t)(e - v) == wlen && !memcmp(v, want, wlen);
+    }
+    return false;
 }
 
 br_cdp_link *br_cdp_open(const char *session_id, int port, const char *path, bool (*stopping)(void),
@@ -100,7 +123,7 @@ br_cdp_link *br_cdp_open(const char *session_id, int port, const char *path, boo
     }
     char want[29];
     sbx_ws_accept(key, want);
-    if (!end || strncmp(resp, "HTTP/1.1 101", 12) != 0 || !strstr(resp, want)) {
+    if (!end || !switching(resp, end, want)) {
         sbx_fail(e, SBX_EUNAVAIL,
                  "the session's Chromium refused a DevTools connection; retry, or create a new "
                  "session");

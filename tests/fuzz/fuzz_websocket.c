@@ -13,6 +13,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -104,6 +105,23 @@ static void client_key(const uint8_t *data, size_t size) {
     free(key);
 }
 
+/* Does the answer hold a header line "Sec-WebSocket-Accept: {accept}"? Only that gives the
+ * value (the key is random): the value elsewhere, under another name, must not do. */
+static bool accept_line(const uint8_t *data, size_t size) {
+    static const char name[] = "\r\nsec-websocket-accept:";
+    const size_t n = sizeof name - 1;
+    for (size_t i = 0; i + n <= size; i++) {
+        if (strncasecmp((const char *)data + i, name, n) != 0)
+            continue;
+        size_t v = i + n;
+        while (v < size && (data[v] == ' ' || data[v] == '\t'))
+            v++;
+        if (size - v >= 8 && !memcmp(data + v, "{accept}", 8))
+            return true;
+    }
+    return false;
+}
+
 static void chromium_answer(const uint8_t *data, size_t size) {
     if (g_listen < 0)
         start_chromium();
@@ -119,7 +137,7 @@ static void chromium_answer(const uint8_t *data, size_t size) {
     sbx_err e = {0};
     br_cdp_link *l = br_cdp_open("fuzz", g_port, "/devtools/browser/fuzz", NULL, &e);
     if (l) {
-        FUZZ_ASSERT(size >= 12 && !memcmp(data, "HTTP/1.1 101", 12));
+        FUZZ_ASSERT(size >= 12 && !memcmp(data, "HTTP/1.1 101", 12) && accept_line(data, size));
         br_cdp_close(l);
     } else {
         FUZZ_ASSERT(e.code == SBX_EUNAVAIL && e.msg[0]);
