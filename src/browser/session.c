@@ -141,6 +141,23 @@ static br_session *session_new(br_proc *proc, sbx_err *e) {
     return s;
 }
 
+/* A stored state's cookies, set on a thread of their own while the first tab opens: Chromium
+ * answers Storage.setCookies only once its network service stored them (a few ms for ten),
+ * and nothing of the tab's set-up waits for that. */
+typedef struct cookie_job {
+    cdp_conn *conn;
+    cJSON *cookies; /* taken by the call */
+    sbx_code rc;
+    sbx_err e;
+} cookie_job;
+
+static void *set_cookies_main(void *arg) {
+    cookie_job *j = arg;
+    j->rc =
+        cdp_call(j->conn, NULL, "Storage.setCookies", j->cookies, launch_timeout_ms, NULL, &j->e);
+    return NULL;
+}
+
 /* Open the session's tabs with the options `o` and list it: fills its first tab. On failure
  * `s` is freed. */
 static sbx_code publish(br_session *s, const br_session_opts *o, char tab[SBX_ID_LEN], sbx_err *e) {
@@ -160,6 +177,14 @@ static sbx_code publish(br_session *s, const br_session_opts *o, char tab[SBX_ID
     br_tabs_set_emulation(s->tabs, &o->em, ua);
     if (rc == SBX_OK && o->state) /* before the tabs attach: each gets the restore's script */
         rc = br_state_restore(s->tabs, o->state, e);
+    cookie_job cj = {.conn = br_proc_conn(s->proc), .rc = SBX_OK};
+    pthread_t cookie_thread;
+    bool cookie_threaded = false;
+    if (rc == SBX_OK && o->state && (cj.cookies = br_state_cookies(o->state))) {
+        cookie_threaded = pthread_create(&cookie_thread, NULL, set_cookies_main, &cj) == 0;
+        if (!cookie_threaded)
+            set_cookies_main(&cj);
+    }
     if (rc == SBX_OK)
         rc = br_tabs_open(s->tabs, mobile, launch_timeout_ms, tab, e);
     if (rc == SBX_OK) {
@@ -168,14 +193,15 @@ static sbx_code publish(br_session *s, const br_session_opts *o, char tab[SBX_ID
         cJSON_AddStringToObject(a, "behavior", "allowAndName");
         cJSON_AddStringToObject(a, "downloadPath", br_downloads_dir(s->downloads));
         cJSON_AddBoolToObject(a, "eventsEnabled", 1);
-        /* and a stored state's cookies, in the same round trip */
-        cdp_cmd c[2] = {{"Browser.setDownloadBehavior", a}};
-        int n = 1;
-        cJSON *cookies = o->state ? br_state_cookies(o->state) : NULL;
-        if (cookies)
-            c[n++] = (cdp_cmd){"Storage.setCookies", cookies};
-        rc = cdp_call_all(br_proc_conn(s->proc), NULL, c, n, launch_timeout_ms, e);
-        if (rc == SBX_EINTERNAL && strstr(e->msg, "Storage.setCookies"))
+        rc = cdp_call(br_proc_conn(s->proc), NULL, "Browser.setDownloadBehavior", a,
+                      launch_timeout_ms, NULL, e);
+    }
+    if (cookie_threaded)
+        pthread_join(cookie_thread, NULL);
+    if (rc == SBX_OK && cj.rc != SBX_OK) {
+        *e = cj.e;
+        rc = cj.rc;
+        if (rc == SBX_EINTERNAL)
             e->code = rc = SBX_EINVAL; /* Chromium refused a cookie: the client's */
     }
     if (rc != SBX_OK) {

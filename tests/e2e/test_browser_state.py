@@ -213,6 +213,19 @@ class TestState(BrowserSiteCase):
             err = self.assertError(self.create({"state": st}, 400), 400, "invalid_request")
             self.assertIn(field, err["message"])
 
+    def test_a_cookie_chromium_refuses_is_the_clients_400(self):
+        # a control character in a value passes our checks; Chromium's cookie store refuses it
+        st = self.stored()
+        st["cookies"][3]["value"] = "bad\u0001value"
+        before = self.server.get("/browser/sessions").json()["sessions"]
+        err = self.assertError(self.create({"state": st}, 400), 400, "invalid_request")
+        self.assertIn("Storage.setCookies", err["message"])
+        self.assertEqual(self.server.get("/browser/sessions").json()["sessions"], before)
+        # and the next create with a good state works
+        sid = self.create({"state": self.stored()})
+        self.nav(sid, self.site.url + "/s.html")
+        self.assertIn("c3=v3", self.js(sid, "document.cookie"))
+
     def test_playwright_reads_the_same_state(self):
         node = shutil.which("node")
         if not node or not os.path.isdir(os.path.join(PW_DIR, "node_modules", "playwright-core")):
