@@ -7,7 +7,7 @@
 #
 #   sudo bench/run.sh              the full run (about 10 minutes on 2 cores)
 #   sudo bench/run.sh --quick      fewer rounds, for a smoke run
-#   sudo bench/run.sh --only exec,throughput,session,work,memory,reads
+#   sudo bench/run.sh --only exec,throughput,session,work,memory,reads,workspace
 #
 # Run it on an otherwise idle machine: every row alternates sandboxd and its baseline, but a
 # busy neighbour still adds noise. Environment: BUILD_DIR (default build-bench).
@@ -35,13 +35,30 @@ if [[ ! -d bench/node_modules/puppeteer-core || ! -d bench/node_modules/playwrig
     touch bench/node_modules
 fi
 
-node bench/bench.mjs --bin "$build/sandboxd" "$@"
+# --only: bench.mjs's groups, and "workspace" for workspace.py
+args=() only="" workspace=1
+while (($#)); do
+    if [[ $1 == --only && $# -ge 2 ]]; then
+        only=$2
+        shift 2
+    else
+        args+=("$1")
+        shift
+    fi
+done
+if [[ -n $only ]]; then
+    groups=$(tr ',' '\n' <<<"$only" | grep -vx workspace | paste -sd, - || true)
+    grep -qx workspace < <(tr ',' '\n' <<<"$only") || workspace=0
+    [[ -z $groups ]] || node bench/bench.mjs --bin "$build/sandboxd" "${args[@]}" --only "$groups"
+else
+    node bench/bench.mjs --bin "$build/sandboxd" "${args[@]}"
+fi
+((workspace)) || exit 0
 # Python sessions against ipykernel (jupyter_client), with Debian's python3 (where apt puts
-# the packages; a python3 earlier on PATH, e.g. pyenv's, does not see them); --quick passes on,
-# --only does not apply.
+# the packages; a python3 earlier on PATH, e.g. pyenv's, does not see them); --quick passes on.
 if ! /usr/bin/python3 -c 'import jupyter_client, ipykernel' 2>/dev/null; then
     scripts/install-deps.sh bench
 fi
 quick=()
-for a in "$@"; do [[ $a == --quick ]] && quick=(--quick); done
+for a in "${args[@]}"; do [[ $a == --quick ]] && quick=(--quick); done
 exec /usr/bin/python3 bench/workspace.py --bin "$build/sandboxd" "${quick[@]}"
