@@ -48,7 +48,7 @@ static const char *const k_thread_env[] = {"OPENBLAS_NUM_THREADS=1", "OMP_NUM_TH
 #define READY_WAIT_MS 120000
 #define BACKOFF_MIN   100
 #define BACKOFF_MAX   5000
-#define STOP_WAIT_MS  3000
+#define STOP_WAIT_MS  12000 /* past the longest bounded wait of a zygote thread: a spawn's 10 s */
 
 /* One zygote: a tier of the preload list, kept alive by its own thread. */
 typedef struct zyg {
@@ -364,7 +364,9 @@ void zygote_stop(void) {
     if (Z.wake >= 0)
         (void)!write(Z.wake, &one, sizeof one);
     /* Each thread ends within its bounded waits (a spawn's 10 s at worst, a dying zygote's
-     * 5 s); past STOP_WAIT_MS the process exits with it still there: its memory stays. */
+     * 5 s), so STOP_WAIT_MS is longer than either: a thread caught in a slow spawn at stop
+     * (seen under TSan) is joined and removes its directory. Past it the process exits with
+     * the thread still there: its memory and its directory stay. */
     struct timespec until;
     clock_gettime(CLOCK_REALTIME, &until);
     until.tv_sec += STOP_WAIT_MS / 1000;
