@@ -52,6 +52,9 @@ typedef struct sandbox_spec {
     bool zygote_init;
     const int *pass_fds;
     int npass;
+    /* if set: a descriptor that turns readable when the server stops (the zygote's wake-up);
+     * sandbox_spawn then stops waiting for the child to start, and fails */
+    const int *cancel_fd;
     const char *runs_dir; /* set by sandbox_spawn for the zygote (bound at ZYG_RUNS_PATH) */
     /* the program's source, for sandbox_spawn_zygote (zygote.h; a cold run takes it from argv) */
     const char *code;

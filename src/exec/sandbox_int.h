@@ -95,7 +95,9 @@ void sbxi_run_owner(bool zygote, unsigned *uid, unsigned *gid);
 void sbxi_start_supervising(sandbox_child *c, const sandbox_spec *spec);
 
 /* spawn.c: one message (and a descriptor) from a status socket within timeout_ms: its length,
- * -2 on timeout, -1 on error. */
+ * -2 on timeout, -1 on error; -3 when `cancel` (>= 0) turned readable first. */
+int sbxi_recv_msg_or(int sock, int cancel, char *buf, size_t n, int *fd_out, int timeout_ms);
+/* The same without a cancel descriptor. */
 int sbxi_recv_msg(int sock, char *buf, size_t n, int *fd_out, int timeout_ms);
 
 #endif

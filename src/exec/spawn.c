@@ -162,11 +162,13 @@ void sbxi_run_owner(bool zygote, unsigned *uid, unsigned *gid) {
     }
 }
 
-int sbxi_recv_msg(int sock, char *buf, size_t n, int *fd_out, int timeout_ms) {
-    struct pollfd p = {.fd = sock, .events = POLLIN};
-    int r = poll(&p, 1, timeout_ms);
+int sbxi_recv_msg_or(int sock, int cancel, char *buf, size_t n, int *fd_out, int timeout_ms) {
+    struct pollfd p[2] = {{.fd = sock, .events = POLLIN}, {.fd = cancel, .events = POLLIN}};
+    int r = poll(p, cancel >= 0 ? 2 : 1, timeout_ms);
     if (r <= 0)
         return r == 0 ? -2 : -1;
+    if (!(p[0].revents & (POLLIN | POLLHUP | POLLERR)))
+        return -3;
     struct iovec iov = {.iov_base = buf, .iov_len = n - 1};
     union {
         char b[CMSG_SPACE(sizeof(int))];
@@ -182,6 +184,10 @@ int sbxi_recv_msg(int sock, char *buf, size_t n, int *fd_out, int timeout_ms) {
         if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS && fd_out)
             memcpy(fd_out, CMSG_DATA(cm), sizeof(int));
     return (int)got;
+}
+
+int sbxi_recv_msg(int sock, char *buf, size_t n, int *fd_out, int timeout_ms) {
+    return sbxi_recv_msg_or(sock, -1, buf, n, fd_out, timeout_ms);
 }
 
 void sandbox_env_free(char **env) {
@@ -373,17 +379,20 @@ sbx_code sandbox_spawn(const sandbox_spec *spec, sandbox_child **out, sbx_err *e
         snprintf(msg, sizeof msg, "start child: %s", strerror(errno));
     }
     close(go[1]);
+    int cancel = spec->cancel_fd ? *spec->cancel_fd : -1;
     /* With egress_port, the init first sends its listener ('P'), or a set-up error. */
     if (ok && spec->egress_port) {
         int fd = -1;
-        int r = sbxi_recv_msg(c->sock, msg, sizeof msg, &fd, 10000);
+        int r = sbxi_recv_msg_or(c->sock, cancel, msg, sizeof msg, &fd, 10000);
         if (r > 0 && msg[0] == 'P' && fd >= 0) {
             c->egressfd = fd;
         } else {
             if (fd >= 0)
                 close(fd);
             ok = false;
-            if (r <= 0)
+            if (r == -3)
+                snprintf(msg, sizeof msg, "the server is stopping");
+            else if (r <= 0)
                 snprintf(msg, sizeof msg, "child did not start");
             else if (msg[0] == 'P')
                 snprintf(msg, sizeof msg, "receive the run's descriptor: %s", strerror(EMFILE));
@@ -394,14 +403,16 @@ sbx_code sandbox_spawn(const sandbox_spec *spec, sandbox_child **out, sbx_err *e
     /* The first message is the notify fd ('N'), a set-up error ('E...'), or an early status. */
     if (ok && prog) {
         int fd = -1;
-        int r = sbxi_recv_msg(c->sock, msg, sizeof msg, &fd, 10000);
+        int r = sbxi_recv_msg_or(c->sock, cancel, msg, sizeof msg, &fd, 10000);
         if (r > 0 && msg[0] == 'N' && (fd >= 0 || spec->zygote_init)) {
             c->notifyfd = fd;
         } else {
             if (fd >= 0)
                 close(fd);
             ok = false;
-            if (r <= 0)
+            if (r == -3)
+                snprintf(msg, sizeof msg, "the server is stopping");
+            else if (r <= 0)
                 snprintf(msg, sizeof msg, "child did not start");
             else if (msg[0] == 'N') /* its descriptor was dropped: this process had no room */
                 snprintf(msg, sizeof msg, "receive the run's descriptor: %s", strerror(EMFILE));

@@ -220,11 +220,15 @@ static void run_once(zyg *z) {
                          .owner_dir = dir,
                          .zygote_init = true,
                          .pass_fds = pass,
-                         .npass = 3};
+                         .npass = 3,
+                         .cancel_fd = &Z.wake};
     sbx_err err = {0};
     sbx_code rc = sandbox_spawn(&spec, &child, &err);
     if (rc != SBX_OK) {
-        LOG_E("zygote", "%s: cannot start: %s", z->name, err.msg);
+        if (atomic_load(&Z.stopping))
+            LOG_I("zygote", "%s: not started: %s", z->name, err.msg);
+        else
+            LOG_E("zygote", "%s: cannot start: %s", z->name, err.msg);
         goto out;
     }
     fcntl(logp[0], F_SETFL, O_NONBLOCK);

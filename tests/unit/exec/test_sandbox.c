@@ -9,12 +9,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "check.h"
 #include "common/util.h"
 #include "exec/sandbox.h"
+#include "exec/sandbox_int.h"
 
 static char g_root[] = "/tmp/sbx-unit-XXXXXX";
 
@@ -138,8 +141,32 @@ static void env_rewrite_checks(void) {
     sandbox_env_free(env);
 }
 
+/* The wait for a child's status message gives up at once when the cancel descriptor (the
+ * zygote's stop wake-up) is readable, and takes a message that is there first. Pure. */
+static void recv_cancel_checks(void) {
+    int sv[2];
+    CHECK(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == 0);
+    int cancel = eventfd(0, EFD_CLOEXEC);
+    CHECK(cancel >= 0);
+    char msg[64];
+    int fd = -1;
+    CHECK(sbxi_recv_msg_or(sv[0], cancel, msg, sizeof msg, &fd, 50) == -2); /* quiet: timeout */
+    uint64_t one = 1;
+    CHECK(write(cancel, &one, sizeof one) == sizeof one);
+    int64_t t0 = sbx_now_ms();
+    CHECK(sbxi_recv_msg_or(sv[0], cancel, msg, sizeof msg, &fd, 10000) == -3);
+    CHECK(sbx_now_ms() - t0 < 1000);
+    CHECK(send(sv[1], "N", 1, 0) == 1); /* a message already there wins over the cancel */
+    CHECK(sbxi_recv_msg_or(sv[0], cancel, msg, sizeof msg, &fd, 10000) == 1 && msg[0] == 'N');
+    CHECK(sbxi_recv_msg(sv[0], msg, sizeof msg, &fd, 50) == -2); /* no cancel descriptor */
+    close(sv[0]);
+    close(sv[1]);
+    close(cancel);
+}
+
 int main(void) {
     env_rewrite_checks();
+    recv_cancel_checks();
     if (geteuid() != 0) {
         return CHECK_SKIP("needs root");
     }
