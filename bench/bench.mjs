@@ -792,7 +792,6 @@ async function workRows(bin, site) {
 
 // ---- long agent work: bursts of creates, stored state, live events ----
 
-// One GET .../events reader that reads everything until `stop()`; resolves to frames seen.
 // The reader of a session's events, on a worker thread of its own: parsing frames on the
 // bench's event loop would delay the very reply being timed and charge the bench's own work to
 // the server. The worker counts whole "event:" lines into a shared counter.
@@ -893,8 +892,14 @@ async function longRows(bin, site) {
         const withoutReader = async () => (await timed(log1000))[0];
         for (let i = 0; i < 2 + rounds(20); i++) {
             // interleaved, and each goes first every other round
-            const [t, tn] = i % 2 ? [await withReader(), await withoutReader()]
-                : (([x, y]) => [y, x])([await withoutReader(), await withReader()]);
+            let t, tn;
+            if (i % 2) {
+                t = await withReader();
+                tn = await withoutReader();
+            } else {
+                tn = await withoutReader();
+                t = await withReader();
+            }
             if (i >= 2) {
                 e.push(t);
                 f.push(tn);

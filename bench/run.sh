@@ -47,9 +47,14 @@ while (($#)); do
     fi
 done
 if [[ -n $only ]]; then
-    groups=$(tr ',' '\n' <<<"$only" | grep -vx workspace | paste -sd, - || true)
-    grep -qx workspace < <(tr ',' '\n' <<<"$only") || workspace=0
-    [[ -z $groups ]] || node bench/bench.mjs --bin "$build/sandboxd" "${args[@]}" --only "$groups"
+    groups=() workspace=0
+    IFS=, read -ra wanted <<<"$only"
+    for g in "${wanted[@]}"; do
+        if [[ $g == workspace ]]; then workspace=1; else groups+=("$g"); fi
+    done
+    if ((${#groups[@]})); then
+        node bench/bench.mjs --bin "$build/sandboxd" "${args[@]}" --only "$(IFS=,; echo "${groups[*]}")"
+    fi
 else
     node bench/bench.mjs --bin "$build/sandboxd" "${args[@]}"
 fi

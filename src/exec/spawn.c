@@ -264,6 +264,30 @@ void sbxi_start_supervising(sandbox_child *c, const sandbox_spec *spec) {
         c->sup_running = true;
 }
 
+/* One message of a child's start: `tag` with a descriptor (into *fd_out; none is needed when
+ * `fd_optional`), within 10 s or until `cancel` turns readable. On failure, false with why in
+ * `msg`: the child's own set-up error, its silence, or the stop. */
+static bool start_step(int sock, int cancel, char tag, bool fd_optional, int *fd_out, char *msg,
+                       size_t n) {
+    int fd = -1;
+    int r = sbxi_recv_msg_or(sock, cancel, msg, n, &fd, 10000);
+    if (r > 0 && msg[0] == tag && (fd >= 0 || fd_optional)) {
+        *fd_out = fd;
+        return true;
+    }
+    if (fd >= 0)
+        close(fd);
+    if (r == -3)
+        snprintf(msg, n, "the server is stopping");
+    else if (r <= 0)
+        snprintf(msg, n, "child did not start");
+    else if (msg[0] == tag) /* its descriptor was dropped: this process had no room */
+        snprintf(msg, n, "receive the run's descriptor: %s", strerror(EMFILE));
+    else
+        memmove(msg, msg + 1, strlen(msg));
+    return false;
+}
+
 sbx_code sandbox_spawn(const sandbox_spec *spec, sandbox_child **out, sbx_err *e) {
     if (!spec || !spec->argv || !spec->argv[0] || !spec->envp || !spec->work_dir ||
         !spec->tmp_dir || !out)
@@ -381,45 +405,11 @@ sbx_code sandbox_spawn(const sandbox_spec *spec, sandbox_child **out, sbx_err *e
     close(go[1]);
     int cancel = spec->cancel_fd ? *spec->cancel_fd : -1;
     /* With egress_port, the init first sends its listener ('P'), or a set-up error. */
-    if (ok && spec->egress_port) {
-        int fd = -1;
-        int r = sbxi_recv_msg_or(c->sock, cancel, msg, sizeof msg, &fd, 10000);
-        if (r > 0 && msg[0] == 'P' && fd >= 0) {
-            c->egressfd = fd;
-        } else {
-            if (fd >= 0)
-                close(fd);
-            ok = false;
-            if (r == -3)
-                snprintf(msg, sizeof msg, "the server is stopping");
-            else if (r <= 0)
-                snprintf(msg, sizeof msg, "child did not start");
-            else if (msg[0] == 'P')
-                snprintf(msg, sizeof msg, "receive the run's descriptor: %s", strerror(EMFILE));
-            else
-                memmove(msg, msg + 1, strlen(msg));
-        }
-    }
+    if (ok && spec->egress_port)
+        ok = start_step(c->sock, cancel, 'P', false, &c->egressfd, msg, sizeof msg);
     /* The first message is the notify fd ('N'), a set-up error ('E...'), or an early status. */
-    if (ok && prog) {
-        int fd = -1;
-        int r = sbxi_recv_msg_or(c->sock, cancel, msg, sizeof msg, &fd, 10000);
-        if (r > 0 && msg[0] == 'N' && (fd >= 0 || spec->zygote_init)) {
-            c->notifyfd = fd;
-        } else {
-            if (fd >= 0)
-                close(fd);
-            ok = false;
-            if (r == -3)
-                snprintf(msg, sizeof msg, "the server is stopping");
-            else if (r <= 0)
-                snprintf(msg, sizeof msg, "child did not start");
-            else if (msg[0] == 'N') /* its descriptor was dropped: this process had no room */
-                snprintf(msg, sizeof msg, "receive the run's descriptor: %s", strerror(EMFILE));
-            else
-                memmove(msg, msg + 1, strlen(msg));
-        }
-    }
+    if (ok && prog)
+        ok = start_step(c->sock, cancel, 'N', spec->zygote_init, &c->notifyfd, msg, sizeof msg);
     if (!ok) {
         LOG_W("sandbox", "spawn failed: %s", msg);
         sandbox_free(c);
