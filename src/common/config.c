@@ -118,7 +118,8 @@ static const setting settings[] = {
      "zygote: runs fork from a sandboxed interpreter with modules preloaded; fork: cold start."},
     {"exec-preload", "EXEC_PRELOAD", T_STR, OFF(exec_preload), "auto", 0, 0, NULL,
      "Comma-separated modules the zygote imports (auto: common stdlib, numpy, pandas, "
-     "matplotlib when installed; empty: none)."},
+     "matplotlib when installed, and urllib.request when EXEC_NETWORK is not none; empty: "
+     "none)."},
 
     /* Python sessions (workspaces) */
     {"python-max-sessions", "PYTHON_MAX_SESSIONS", T_INT, OFF(python_max_sessions), "16", 1, 512,

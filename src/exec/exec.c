@@ -191,7 +191,8 @@ int exec_init(const exec_opts *opts, sbx_err *e) {
                                              .envp = k_run_env,
                                              .data_dir = O.data_dir,
                                              .preload = opts->preload,
-                                             .file_size_mb = O.file_size_mb},
+                                             .file_size_mb = O.file_size_mb,
+                                             .network = O.network != EXEC_NET_NONE},
                               &ze) != 0)
             LOG_W("exec", "zygote not started (%s); runs start cold", ze.msg);
         else

@@ -55,6 +55,7 @@ typedef struct zygote_opts {
     const char *data_dir;    /* DATA_DIR: each zygote's directory is made in DATA_DIR/zygote */
     const char *preload;     /* EXEC_PRELOAD: "auto" (NULL too), "" or comma-separated modules */
     int64_t file_size_mb;    /* the size of its /dev/shm */
+    bool network;            /* runs may have network: "auto" adds urllib.request */
 } zygote_opts;
 
 /* Start the zygote threads as `o` says (everything copied). 0, or -1 with `e` filled. */
