@@ -37,7 +37,10 @@ function parseArgs(argv) {
     for (let i = 0; i < argv.length; i++) {
         const a = argv[i];
         if (a === "--bin") o.bin = argv[++i];
-        else if (a === "--out") o.out = argv[++i];
+        else if (a === "--out") {
+            o.out = argv[++i];
+            o.outGiven = true;
+        }
         else if (a === "--python") o.python = argv[++i];
         else if (a === "--quick") o.quick = true;
         else if (a === "--only") o.only = argv[++i].split(",");
@@ -46,13 +49,16 @@ function parseArgs(argv) {
                 "usage: node bench/bench.mjs [--bin PATH] [--out FILE] [--python PATH] [--quick]\n" +
                     "       [--only exec,throughput,session,work,egress,long,memory,reads]\n" +
                     "  --quick  fewer rounds (a smoke run; figures are noisier)\n" +
-                    "  --only   run these groups of rows only");
+                    "  --only   run these groups of rows only (written to bench/results-only.md\n" +
+                    "           unless --out says where: bench/results.md keeps full runs)");
             process.exit(0);
         } else {
             console.error(`bench: unknown argument "${a}" (see --help)`);
             process.exit(2);
         }
     }
+    // a partial run never replaces the full run's table that the README cites
+    if (o.only && !o.outGiven) o.out = path.join(here, "results-only.md");
     return o;
 }
 

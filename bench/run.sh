@@ -3,7 +3,8 @@
 # (Release, in build-bench/), install the npm packages (puppeteer-core and ws, pinned by
 # package-lock.json; nothing downloads a browser), then run bench.mjs against the real server,
 # the Debian Chromium and python3, and workspace.py (Python sessions against ipykernel through
-# jupyter_client). Prints medians, p90 and ratios; writes bench/results.md.
+# jupyter_client). Prints medians, p90 and ratios; writes bench/results.md (a partial run,
+# --only, writes bench/results-only.md instead).
 #
 #   sudo bench/run.sh              the full run (about 10 minutes on 2 cores)
 #   sudo bench/run.sh --quick      fewer rounds, for a smoke run
@@ -66,4 +67,8 @@ if ! /usr/bin/python3 -c 'import jupyter_client, ipykernel' 2>/dev/null; then
 fi
 quick=()
 for a in "${args[@]}"; do [[ $a == --quick ]] && quick=(--quick); done
-exec /usr/bin/python3 bench/workspace.py --bin "$build/sandboxd" "${quick[@]}"
+# a partial run (--only) writes bench/results-only.md, as bench.mjs does, unless --out says
+out=()
+for ((i = 0; i < ${#args[@]}; i++)); do [[ ${args[i]} == --out ]] && out=(--out "${args[i + 1]}"); done
+[[ -n $only && ${#out[@]} -eq 0 ]] && out=(--out bench/results-only.md)
+exec /usr/bin/python3 bench/workspace.py --bin "$build/sandboxd" "${quick[@]}" "${out[@]}"
