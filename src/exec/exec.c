@@ -184,9 +184,6 @@ int exec_init(const exec_opts *opts, sbx_err *e) {
         else if (!sandbox_own_proc())
             LOG_W("exec", "EXEC_MODE=zygote: no zygote without a procfs of its own (it maps "
                           "its runs' ids through /proc): every run starts cold");
-        else if (O.allow_network)
-            LOG_W("exec", "EXEC_MODE=zygote: the zygote has no network, so with "
-                          "EXEC_ALLOW_NETWORK every run starts cold");
         else if (zygote_start(&(zygote_opts){.python = python,
                                              .envp = k_run_env,
                                              .data_dir = O.data_dir,
@@ -213,8 +210,7 @@ int exec_init(const exec_opts *opts, sbx_err *e) {
                   .file_size_mb = O.file_size_mb,
                   .open_files = O.open_files,
                   .wheelhouse = opts->py_wheelhouse,
-                  .index_url = opts->py_index_url,
-                  .allow_network = O.allow_network};
+                  .index_url = opts->py_index_url};
     if (ws_init(&wo, e) != 0)
         LOG_W("exec", "python sessions not started: %s", e->msg);
     return 0;
@@ -747,7 +743,6 @@ static cJSON *run_with(const exec_request *rq, egress_client *net, exec_output_f
         .file_size_mb = O.file_size_mb,
         .open_files = O.open_files,
         .cpu_seconds = rq->timeout_ms / 1000 + 2,
-        .allow_network = O.allow_network && !net,
         .egress_port = net ? EGRESS_INNER_PORT : 0,
         .owner_dir = dir,
         .code = rq->code,

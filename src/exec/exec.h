@@ -25,7 +25,6 @@ typedef struct exec_opts {
     int64_t output_bytes;    /* cap of each of stdout and stderr */
     int64_t memory_mb, max_procs, file_size_mb, open_files; /* per-run limits */
     int64_t upload_max_mb, upload_timeout_ms;               /* fileUploadUrl */
-    bool allow_network;              /* loosened: runs share the host network */
     bool allow_weak_sandbox;         /* run even when a sandbox layer is missing */
     const char *mode;                /* "zygote" or "fork" */
     const char *preload;             /* EXEC_PRELOAD: "auto", "" or comma-separated modules */

@@ -122,7 +122,6 @@ static sbx_code spawn_driver(ws_session *s, sbx_err *e) {
                          .file_size_mb = wsi.o.file_size_mb,
                          .open_files = wsi.o.open_files,
                          .disk_mb = wsi.o.disk_mb,
-                         .allow_network = wsi.o.allow_network && !s->net,
                          .egress_port = s->net ? s->net_port : 0,
                          .owner_dir = s->dir,
                          .code = k_boot,

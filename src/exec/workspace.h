@@ -42,7 +42,6 @@ typedef struct ws_opts {
     int64_t memory_mb, max_procs, file_size_mb, open_files, disk_mb; /* per-session limits */
     const char *wheelhouse; /* PYTHON_WHEELHOUSE: a directory of wheels for packages, or "" */
     const char *index_url;  /* PYTHON_INDEX_URL: a package index for packages, or "" */
-    bool allow_network;     /* loosened: sessions share the host network */
 } ws_opts;
 
 /* Copy `o`, start the module's thread. 0, or -1 with `e` filled. Main thread. */
