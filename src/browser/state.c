@@ -344,6 +344,23 @@ sbx_code br_state_read(br_tabs *t, int64_t timeout_ms, cJSON **out, sbx_err *e) 
         cJSON_Delete(v);
     }
     cJSON_Delete(tabs);
+    /* a stored origin no top-level document of the session has shown yet: its items as they
+     * came, which its first such document gets (so a state read back loses no origin) */
+    restore *r = rc == SBX_OK ? br_tabs_hook_ud(t, restore_free) : NULL;
+    if (r) {
+        pthread_mutex_lock(&r->mu);
+        for (int i = 0; i < r->n; i++) {
+            const cJSON *stored = cJSON_GetArrayItem(r->origins, i);
+            const char *origin = jstr(stored, "origin");
+            bool seen = r->done[i] || !origin;
+            const cJSON *o;
+            cJSON_ArrayForEach(o, origins) seen = seen || !strcmp(jstr(o, "origin"), origin);
+            if (!seen &&
+                cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(stored, "localStorage")))
+                cJSON_AddItemToArray(origins, cJSON_Duplicate(stored, 1));
+        }
+        pthread_mutex_unlock(&r->mu);
+    }
     if (rc != SBX_OK) {
         cJSON_Delete(cookies);
         cJSON_Delete(origins);

@@ -8,8 +8,10 @@
  * localStorage lazily, written by a script of ours (an isolated world the page cannot see) in the
  * first top-level document of that origin, any tab, popups included, before the page's own scripts
  * run; once per origin per session: after that the page owns its storage (a page that clears it and
- * reloads stays cleared). br_state_read reads the state back: every cookie of the browser and the
- * localStorage of the origins its open tabs show (as Playwright's storageState() does).
+ * reloads stays cleared). br_state_read reads the state back: every cookie of the browser, the
+ * localStorage of the origins its open tabs show, and that of each stored origin no document
+ * has shown yet, as it came (so a state round-trips). Not read: an origin the session showed
+ * earlier in a tab that has since closed or moved on (Playwright loads such origins again).
  *
  * Built on page.h and tab.h. Thread safety: HTTP handler threads, with the session borrowed
  * (or being created).

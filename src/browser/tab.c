@@ -113,6 +113,10 @@ void br_tabs_set_hook(br_tabs *t, const br_tab_hook *h) {
     t->hook = *h;
 }
 
+void *br_tabs_hook_ud(const br_tabs *t, void (*free_fn)(void *)) {
+    return t->hook.free == free_fn ? t->hook.ud : NULL;
+}
+
 void br_tabs_send_all(br_tabs *t, const char *method, const cJSON *params) {
     char sids[MAX_TABS][64];
     int n = 0;

@@ -60,6 +60,8 @@ typedef struct br_tab_hook {
     void *ud;
 } br_tab_hook;
 void br_tabs_set_hook(br_tabs *t, const br_tab_hook *h);
+/* The hook's `ud` when its `free` is `free_fn` (its owner's way back to it), else NULL. */
+void *br_tabs_hook_ud(const br_tabs *t, void (*free_fn)(void *));
 /* Send `method` with a copy of `params` to every open tab, not waiting for replies; `params`
  * (may be NULL) stays the caller's. Any thread. */
 void br_tabs_send_all(br_tabs *t, const char *method, const cJSON *params);
