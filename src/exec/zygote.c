@@ -149,13 +149,14 @@ static bool take_ready(zyg *z, int ctrl, int64_t t0) {
 /* The zygote's shared object, a real file found relative to the running binary: next to it
  * (the build tree), else where `make install` put it (LIBDIR/sandboxd). The zygote gets the
  * open descriptor (it cannot see either path in its own root); debuggers and packagers see the
- * file. A descriptor, or -1 (logged once). */
-static int open_so(void) {
-    static atomic_bool said;
+ * file. A descriptor, or -1 with `e` (may be NULL) saying where it was looked for. */
+static int open_so(sbx_err *e) {
     char exe[PATH_MAX], path[PATH_MAX + 64];
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n <= 0)
+    if (n <= 0) {
+        sbx_fail_errno(e, errno, "zygote: cannot find this binary (/proc/self/exe)");
         return -1;
+    }
     exe[n] = 0;
     char *slash = strrchr(exe, '/');
     if (slash)
@@ -167,9 +168,8 @@ static int open_so(void) {
         if (fd >= 0)
             return fd;
     }
-    if (!atomic_exchange(&said, true))
-        LOG_E("zygote", "%s not found next to %s nor at %s%s: no zygote, runs start cold",
-              SBX_ZYGOTE_SO_NAME, exe, exe, SBX_ZYGOTE_SO_FROM_BIN);
+    sbx_fail(e, SBX_EUNAVAIL, "%s not found next to %s nor at %s%s", SBX_ZYGOTE_SO_NAME, exe, exe,
+             SBX_ZYGOTE_SO_FROM_BIN);
     return -1;
 }
 
@@ -180,7 +180,8 @@ static void run_once(zyg *z) {
     snprintf(dir, sizeof dir, "%s/zygote/%s", Z.data_dir, id);
     snprintf(work, sizeof work, "%s/work", dir);
     snprintf(tmp, sizeof tmp, "%s/tmp", dir);
-    int ctrl[2] = {-1, -1}, logp[2] = {-1, -1}, so = open_so(), driver = -1, devnull = -1;
+    sbx_err se = {0};
+    int ctrl[2] = {-1, -1}, logp[2] = {-1, -1}, so = open_so(&se), driver = -1, devnull = -1;
     sandbox_child *child = NULL;
     sbx_buf acc;
     sbx_buf_init(&acc, 8192);
@@ -189,8 +190,12 @@ static void run_once(zyg *z) {
         LOG_E("zygote", "%s: cannot create %s: %s", z->name, dir, strerror(errno));
         goto out;
     }
+    if (so < 0) { /* it was there at start: it went away since */
+        LOG_E("zygote", "%s: %s", z->name, se.msg);
+        goto out;
+    }
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ctrl) != 0 ||
-        pipe2(logp, O_CLOEXEC) != 0 || so < 0 ||
+        pipe2(logp, O_CLOEXEC) != 0 ||
         (driver = memfd_create("sandboxd-zygote-driver", MFD_CLOEXEC)) < 0 ||
         write(driver, sbx_zygote_driver, sbx_zygote_driver_len) != (ssize_t)sbx_zygote_driver_len ||
         lseek(driver, 0, SEEK_SET) != 0 ||
@@ -334,6 +339,10 @@ int zygote_start(const zygote_opts *o, sbx_err *e) {
         sbx_fail(e, SBX_EINVAL, "EXEC_PRELOAD: only module names separated by commas");
         return -1;
     }
+    int so = open_so(e); /* a package without it gets no zygote, not a retry every 5 s */
+    if (so < 0)
+        return -1;
+    close(so);
     size_t n = 0;
     while (envp[n])
         n++;

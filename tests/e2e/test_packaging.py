@@ -18,6 +18,7 @@ import shlex
 import shutil
 import subprocess
 import tempfile
+import time
 import unittest
 
 from harness import BIN, SOURCE_DIR, Server, wait_until
@@ -330,6 +331,30 @@ class InstallTest(unittest.TestCase):
                 self.assertEqual(srv.delete(f"/browser/sessions/{sid}").status, 204)
                 self.assertTrue(wait_until(lambda: not os.path.exists(profile), 10))
             self.assertFalse(os.path.exists(os.path.join(src, "installed-copy")))
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    def test_a_binary_without_its_zygote_object_runs_cold_and_says_why_once(self):
+        # a package that forgot sandboxd-zygote.so: one clear line, every run cold, no retries
+        tmp = tempfile.mkdtemp(prefix="sandboxd-noso-")
+        try:
+            binary = os.path.join(tmp, "sandboxd")
+            shutil.copy2(BIN, binary)
+            with Server(binary=binary, env={"BROWSER_POOL_SIZE": "0"}) as srv:
+                run = srv.post("/execute", {"code": "print(6 * 7)"})
+                self.assertEqual(run.status, 200, run.body)
+                self.assertEqual(run.json()["stdout"], "42\n")
+                time.sleep(1.5)  # a retry loop would have logged again by now
+                health = srv.get("/health").json()["exec"]
+                log = srv.read_log().decode(errors="replace")
+                zdir = os.path.join(srv.data_dir, "zygote")
+                left = os.listdir(zdir) if os.path.isdir(zdir) else []
+            self.assertEqual((health["mode"], health["zygote"], health["startedCold"]),
+                             ("zygote", None, 1), health)
+            self.assertEqual(log.count("sandboxd-zygote.so not found next to"), 1, log)
+            self.assertIn("zygote not started (sandboxd-zygote.so not found", log)
+            self.assertNotIn("restarting", log)
+            self.assertEqual(left, [])
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
