@@ -5,9 +5,10 @@
  * the frame's id. Each tab's session auto-attaches to them (Target.setAutoAttach, flattened,
  * queued by tab.c when the tab attaches), and each such "kid" auto-attaches to its own, so
  * nested ones come too. A kid is a br_page record with `owner` set, kept apart from the tabs:
- * it is never listed, made current or reported as a tab. Its record lives until br_tabs_free
- * (a closed one may be reused for a later kid: its session id is read locked); a call on a kid
- * that went away fails at once with SBX_ESTALEREF.
+ * it is never listed, made current or reported as a tab. Its record lives until br_tabs_free,
+ * or until it is reused for a later kid TAB_REUSE_MS after it closed, as a tab's is: a call that
+ * borrowed it has ended by then, so a call on a kid that went away fails at once with
+ * SBX_ESTALEREF and never reaches another frame.
  *
  * Thread safety: br_oopif_attached runs on the CDP service thread and takes the tabs' lock;
  * the *_locked functions expect it held; br_page_oopifs from any thread.
@@ -42,21 +43,36 @@ static br_page *owner_of(br_tabs *t, const char *sid) {
     return k ? k->owner : NULL;
 }
 
-/* Locked: a record for a new kid: a new one while there is room, else a closed one (the
- * oldest first, round robin), else NULL (MAX_KIDS live ones). */
+/* Locked: a zeroed record for a new kid: one closed TAB_REUSE_MS ago, else a new one; NULL
+ * when MAX_KIDS are live (or out of memory). */
 static br_page *kid_record(br_tabs *t) {
-    if (t->nkids < MAX_KIDS) {
-        br_page *k = calloc(1, sizeof *k);
-        if (k)
-            t->kids[t->nkids++] = k;
-        return k;
+    int64_t now = sbx_now_ms();
+    int live = 0;
+    br_page *reuse = NULL;
+    for (int i = 0; i < t->nkids; i++) {
+        br_page *k = t->kids[i];
+        live += !k->closed;
+        if (!reuse && k->closed && now - k->closed_ms >= TAB_REUSE_MS)
+            reuse = k;
     }
-    for (int n = 0; n < MAX_KIDS; n++) {
-        br_page *k = t->kids[t->kid_next++ % MAX_KIDS];
-        if (k->closed)
-            return k;
+    if (live >= MAX_KIDS)
+        return NULL;
+    if (reuse) {
+        memset(reuse, 0, sizeof *reuse);
+        return reuse;
     }
-    return NULL;
+    if (t->nkids == t->cap_kids) {
+        int cap = t->cap_kids ? 2 * t->cap_kids : 8;
+        br_page **grown = realloc(t->kids, (size_t)cap * sizeof *grown);
+        if (!grown)
+            return NULL;
+        t->kids = grown;
+        t->cap_kids = cap;
+    }
+    br_page *k = calloc(1, sizeof *k);
+    if (k)
+        t->kids[t->nkids++] = k;
+    return k;
 }
 
 void br_oopif_attached(br_tabs *t, const char *sid, const cJSON *params) {
@@ -67,6 +83,7 @@ void br_oopif_attached(br_tabs *t, const char *sid, const cJSON *params) {
         return;
     pthread_mutex_lock(&t->mu);
     br_page *owner = owner_of(t, sid);
+    bool ours = owner != NULL;
     br_page *k = owner && strlen(kid_sid) < sizeof k->cdp_sid ? kid_record(t) : NULL;
     if (k) {
         k->t = t;
@@ -78,19 +95,20 @@ void br_oopif_attached(br_tabs *t, const char *sid, const cJSON *params) {
         snprintf(k->parent_frame, sizeof k->parent_frame, "%s", parent ? parent : "");
     }
     pthread_mutex_unlock(&t->mu);
-    if (!k)
+    if (ours && !k)
         LOG_D("browser", "session=%s an out-of-process iframe left untracked", t->id);
     /* It waits for us: the session's emulation first (user agent, locale, time zone, touch:
-     * what its scripts see must be what the tab's see), and its own cross-site iframes attach
-     * the same way; then it runs. Refusals are dropped: a frame Chromium will not emulate
-     * still runs. */
-    if (k) {
+     * what its scripts see must be what the tab's see; an untracked one of ours too), and its
+     * own cross-site iframes attach the same way; then it runs. Refusals are dropped: a frame
+     * Chromium will not emulate still runs. */
+    if (ours) {
         cdp_cmd c[EMULATION_MAX];
         int n = br_tabs_emulation_cmds(t, c, true, true);
         for (int i = 0; i < n; i++)
             cdp_send(t->conn, kid_sid, c[i].method, c[i].params);
-        cdp_send(t->conn, kid_sid, "Target.setAutoAttach", cJSON_CreateRaw(BR_OOPIF_AUTOATTACH));
     }
+    if (k)
+        cdp_send(t->conn, kid_sid, "Target.setAutoAttach", cJSON_CreateRaw(BR_OOPIF_AUTOATTACH));
     cdp_send(t->conn, kid_sid, "Runtime.runIfWaitingForDebugger", NULL);
 }
 
@@ -101,6 +119,7 @@ bool br_oopif_gone_locked(br_tabs *t, const char *sid, const char *tid, char *go
                            (!sid && tid && strcmp(k->target_id, tid) == 0)))
             continue;
         k->closed = true;
+        k->closed_ms = sbx_now_ms();
         snprintf(gone, 64, "%s", k->cdp_sid);
         return true;
     }
@@ -109,14 +128,18 @@ bool br_oopif_gone_locked(br_tabs *t, const char *sid, const char *tid, char *go
 
 void br_oopif_tab_closed_locked(br_tabs *t, br_page *p) {
     for (int i = 0; i < t->nkids; i++)
-        if (t->kids[i]->owner == p)
+        if (t->kids[i]->owner == p && !t->kids[i]->closed) {
             t->kids[i]->closed = true;
+            t->kids[i]->closed_ms = sbx_now_ms();
+        }
 }
 
 void br_oopif_free_all(br_tabs *t) {
     for (int i = 0; i < t->nkids; i++)
         free(t->kids[i]);
-    t->nkids = 0;
+    free(t->kids);
+    t->kids = NULL;
+    t->nkids = t->cap_kids = 0;
 }
 
 int br_page_oopifs(br_page *p, br_oopif *out, int max) {

@@ -22,7 +22,7 @@
 /* A closed tab's record is reused only this long after it closed: longer than any call that
  * may still hold it (a call's timeout is at most SBX_BROWSER_CALL_TIMEOUT_MS_MAX). */
 #define TAB_REUSE_MS (SBX_BROWSER_CALL_TIMEOUT_MS_MAX + 60000)
-#define MAX_KIDS     128 /* OOPIF sessions tracked per browser at once */
+#define MAX_KIDS     128 /* OOPIF sessions tracked per browser at once (live ones) */
 
 struct br_events;
 struct br_downloads;
@@ -65,9 +65,8 @@ struct br_tabs {
     br_page *current;
     bool crashed, closing;
     char crash_why[128];
-    br_page *kids[MAX_KIDS]; /* OOPIF records (oopif.c), never listed as tabs */
-    int nkids;
-    unsigned kid_next; /* where the search for a record to reuse starts */
+    br_page **kids; /* OOPIF records (oopif.c), never listed as tabs; reused as tabs' are */
+    int nkids, cap_kids;
 };
 
 /* The emulation commands of the session's options (options.h) into `c` (room for

@@ -2,7 +2,8 @@
  * tab.c's event handler) with recorded CDP events and no socket: a tab's session auto-attaches
  * its OOPIFs, an OOPIF attached on a tab's (or another OOPIF's) session is listed for that tab
  * and never as a tab, its own OOPIFs attach too, and once it detaches it is no longer listed,
- * calls on it fail at once with stale_ref and a call waiting on it ends. */
+ * calls on it fail at once with stale_ref and a call waiting on it ends, however many OOPIFs
+ * come and go after it (its record is not handed to another frame while a call may hold it). */
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <stdatomic.h>
@@ -62,6 +63,8 @@ int main(void) {
     cdp_conn *out = cdp_test_conn(&none); /* what the tabs send goes here */
     br_tabs *t = br_tabs_new("s1", out);
     CHECK(t != NULL);
+    br_emulation em = {.timezone = "Europe/Berlin"}; /* what every frame of the session gets */
+    br_tabs_set_emulation(t, &em, "Mozilla/5.0 (test)");
     cdp_handlers h = br_tabs_handlers(t);
     cdp_conn *in = cdp_test_conn(&h); /* what Chromium "sends" comes in here */
 
@@ -133,6 +136,39 @@ int main(void) {
     CHECK(strstr(e.msg, "snapshot") != NULL);
     CHECK(cdp_test_sent(out) == NULL); /* nothing was sent to it */
     CHECK(ntabs(t) == 1);              /* and the tab lives on */
+
+    /* A page that churns ads: 300 OOPIFs come, all but the last MAX_KIDS (128) go again. The
+     * gone ones' records are not another frame's now, so a call on them still fails as
+     * stale_ref and sends nothing (a record handed on would carry the call to a live ad). */
+    char msg[512];
+    for (int i = 0; i < 300; i++) {
+        snprintf(msg, sizeof msg,
+                 "{\"method\":\"Target.attachedToTarget\",\"sessionId\":\"P1\",\"params\":"
+                 "{\"sessionId\":\"C%d\",\"targetInfo\":{\"type\":\"iframe\",\"targetId\":"
+                 "\"G%d\",\"parentFrameId\":\"T1\",\"url\":\"http://localhost/ad\"}}}",
+                 i, i);
+        cdp_test_receive(in, msg);
+        if (i < 300 - 128) {
+            snprintf(msg, sizeof msg,
+                     "{\"method\":\"Target.detachedFromTarget\",\"sessionId\":\"P1\","
+                     "\"params\":{\"sessionId\":\"C%d\"}}",
+                     i);
+            cdp_test_receive(in, msg);
+        }
+    }
+    CHECK(br_page_oopifs(tab, kids, BR_OOPIF_MAX) == BR_OOPIF_MAX);
+    for (char *m; (m = cdp_test_sent(out));)
+        free(m);
+    CHECK(br_page_call(k1, "Runtime.evaluate", NULL, 5000, NULL, &e) == SBX_ESTALEREF);
+    CHECK(br_page_call(k2, "Runtime.evaluate", NULL, 5000, NULL, &e) == SBX_ESTALEREF);
+    CHECK(cdp_test_sent(out) == NULL);
+    /* past MAX_KIDS live ones a frame is left untracked, yet it still gets the session's
+     * emulation before it runs (its scripts see what the tab's see) */
+    cdp_test_receive(in, "{\"method\":\"Target.attachedToTarget\",\"sessionId\":\"P1\","
+                         "\"params\":{\"sessionId\":\"L1\",\"targetInfo\":{\"type\":"
+                         "\"iframe\",\"targetId\":\"H1\",\"parentFrameId\":\"T1\","
+                         "\"url\":\"http://localhost/ad\"}}}");
+    CHECK(sent_to(out, "Emulation.setTimezoneOverride", "L1"));
 
     cdp_close(in);
     cdp_close(out);
