@@ -61,18 +61,7 @@ static br_page *kid_record(br_tabs *t) {
         memset(reuse, 0, sizeof *reuse);
         return reuse;
     }
-    if (t->nkids == t->cap_kids) {
-        int cap = t->cap_kids ? 2 * t->cap_kids : 8;
-        br_page **grown = realloc(t->kids, (size_t)cap * sizeof *grown);
-        if (!grown)
-            return NULL;
-        t->kids = grown;
-        t->cap_kids = cap;
-    }
-    br_page *k = calloc(1, sizeof *k);
-    if (k)
-        t->kids[t->nkids++] = k;
-    return k;
+    return br_record_add(&t->kids, &t->nkids, &t->cap_kids);
 }
 
 void br_oopif_attached(br_tabs *t, const char *sid, const cJSON *params) {

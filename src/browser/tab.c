@@ -305,6 +305,21 @@ static int open_tabs_locked(const br_tabs *t) {
     return n;
 }
 
+br_page *br_record_add(br_page ***all, int *n, int *cap) {
+    if (*n == *cap) {
+        int grown_cap = *cap ? 2 * *cap : 8;
+        br_page **grown = realloc(*all, (size_t)grown_cap * sizeof *grown);
+        if (!grown)
+            return NULL;
+        *all = grown;
+        *cap = grown_cap;
+    }
+    br_page *p = calloc(1, sizeof *p);
+    if (p)
+        (*all)[(*n)++] = p;
+    return p;
+}
+
 /* Locked: a zeroed record for a new tab, or NULL when MAX_TABS are open (or out of memory).
  * A record closed TAB_REUSE_MS ago is reused, so a session that opens and closes tabs for
  * hours keeps a bounded number of them. */
@@ -321,18 +336,7 @@ static br_page *page_record_locked(br_tabs *t) {
             return p;
         }
     }
-    if (t->npages == t->cap_pages) {
-        int cap = t->cap_pages ? 2 * t->cap_pages : 8;
-        br_page **grown = realloc(t->pages, (size_t)cap * sizeof *grown);
-        if (!grown)
-            return NULL;
-        t->pages = grown;
-        t->cap_pages = cap;
-    }
-    br_page *p = calloc(1, sizeof *p);
-    if (p)
-        t->pages[t->npages++] = p;
-    return p;
+    return br_record_add(&t->pages, &t->npages, &t->cap_pages);
 }
 
 static void on_attached(br_tabs *t, const char *on, const cJSON *params) {

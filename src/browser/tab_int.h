@@ -89,6 +89,10 @@ void br_oopif_attached(br_tabs *t, const char *sid, const cJSON *params);
  * closed, and its session id copied into `gone` (room for 64) for the caller to fail its
  * waiting calls once unlocked. False when no kid has it. */
 bool br_oopif_gone_locked(br_tabs *t, const char *sid, const char *tid, char *gone);
+/* A new zeroed record appended to `*all` (`*n` of room `*cap`, grown as needed), or NULL when
+ * out of memory: a tab's (tab.c) or a kid's (oopif.c). Locked. */
+br_page *br_record_add(br_page ***all, int *n, int *cap);
+
 /* Locked: tab `p` closed; so did its kids. */
 void br_oopif_tab_closed_locked(br_tabs *t, br_page *p);
 /* Free every kid record (br_tabs_free). */
