@@ -229,6 +229,16 @@ int egress_socks_request(const unsigned char *b, size_t n, egress_socks_req *r, 
         for (size_t i = 0; i < alen; i++)
             r->host[i] = (char)tolower(b[off + i]);
         r->host[alen] = 0;
+        /* an address written as a name ("0::", "0:0::1") is that address, in the one form
+         * the gateway's checks, logs and an upstream's request all use */
+        unsigned char a[16];
+        int af = inet_pton(AF_INET, r->host, a) == 1    ? AF_INET
+                 : inet_pton(AF_INET6, r->host, a) == 1 ? AF_INET6
+                                                        : 0;
+        if (af) {
+            inet_ntop(af, a, r->host, sizeof r->host);
+            r->is_ip = true;
+        }
     } else {
         inet_ntop(b[3] == 1 ? AF_INET : AF_INET6, b + off, r->host, sizeof r->host);
         r->is_ip = true;

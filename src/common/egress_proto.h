@@ -46,7 +46,8 @@ long egress_http_rewrite(const char *buf, const egress_http_req *r, char *out, s
 int egress_socks_greeting(const unsigned char *b, size_t n, size_t *used);
 
 typedef struct egress_socks_req {
-    char host[EGRESS_HOST_MAX]; /* a name (ATYP 3) or an IP literal (ATYP 1, 4) */
+    char host[EGRESS_HOST_MAX]; /* a name (ATYP 3), or an IP literal in canonical form (ATYP
+                                 * 1, 4, or a name that is an address) */
     bool is_ip;
     uint16_t port;
     unsigned char reply; /* on -1: the SOCKS5 reply code to send (7: command, 8: address) */
